@@ -1,0 +1,235 @@
+"""The cache store: one folder per entry, written atomically, checked on read, locked while built.
+
+Layout under the cache root (cached_models/ by default):
+    variants/<key>/model.tflite, meta.json, latency/<host id>.json   final variants (shipped)
+    base/<key>/, tuned/<key>/                                        trained Keras weights (local)
+    .tmp/   entries being written     .locks/   one lock file per key being built
+
+An entry is filled in .tmp/ and renamed into place in one step, so a crash never leaves half an entry
+behind. Locks are fcntl locks: the kernel drops them when their process dies, so a killed build never
+blocks the next one. No TensorFlow here: results-only pages read the cache through this module.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from explorer import paths
+
+KINDS = ("base", "tuned", "variants")
+META = "meta.json"
+LATENCY_DIR = "latency"  # per-host measurements: rewritten in place, so outside the checksums
+STALE_TMP_SECONDS = 6 * 3600  # a temp folder of a live process older than this is abandoned too
+
+
+class CacheError(RuntimeError):
+    """An entry is missing, damaged or could not be written; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A damaged entry found while listing; the listing skips it and carries on."""
+
+    key: str
+    reason: str
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON next to path, fsync, then rename over it: readers see the old or the new file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+class Store:
+    def __init__(self, root: Path | str | None = None):
+        self.root = Path(root) if root is not None else paths.cache_dir()
+
+    # -- paths ---------------------------------------------------------------------------------
+    def entry_dir(self, kind: str, key: str) -> Path:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}")
+        if not key.isalnum():
+            raise CacheError(f"invalid cache key {key!r}")
+        return self.root / kind / key
+
+    def has(self, kind: str, key: str) -> bool:
+        """An entry exists once its folder holds meta.json (renamed in whole, never partial)."""
+        return (self.entry_dir(kind, key) / META).is_file()
+
+    # -- writing -------------------------------------------------------------------------------
+    def write(self, kind: str, key: str, meta: dict, fill: Callable[[Path], None]) -> Path:
+        """Create an entry atomically: fill(tmp_dir) writes the files, then checksums and meta are added.
+
+        If the entry appeared meanwhile (another process won), the new copy is discarded.
+        """
+        final = self.entry_dir(kind, key)
+        tmp_root = self.root / ".tmp"
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        tmp = tmp_root / f"{kind}-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            fill(tmp)
+            files = {
+                str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file() and p.relative_to(tmp).parts[0] != LATENCY_DIR
+            }
+            with open(tmp / META, "w") as f:
+                json.dump({**meta, "key": key, "files": files}, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():
+                if self.has(kind, key):
+                    return final  # built by someone else meanwhile
+                shutil.rmtree(final)  # a folder without meta.json is debris, never an entry
+            os.rename(tmp, final)
+            _fsync_dir(final.parent)
+            return final
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def remove(self, kind: str, key: str) -> None:
+        """Drop an entry (e.g. a damaged one before rebuilding): rename away first, then delete."""
+        final = self.entry_dir(kind, key)
+        if final.exists():
+            trash = self.root / ".tmp" / f"trash-{key}-{uuid.uuid4().hex[:8]}"
+            trash.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def clean_stale(self) -> list[Path]:
+        """Remove temp folders left by dead processes (or abandoned for hours); returns what went."""
+        removed = []
+        tmp_root = self.root / ".tmp"
+        if not tmp_root.is_dir():
+            return removed
+        now = time.time()
+        for d in tmp_root.iterdir():
+            parts = d.name.split("-")
+            pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
+            dead = pid is None or not _pid_alive(pid)
+            if dead or now - d.stat().st_mtime > STALE_TMP_SECONDS:
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d)
+        return removed
+
+    @contextmanager
+    def lock(self, kind: str, key: str) -> Iterator[None]:
+        """Exclusive lock on building one entry, across processes and threads."""
+        lock_dir = self.root / ".locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_dir / f"{kind}-{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reading -------------------------------------------------------------------------------
+    def read_meta(self, kind: str, key: str) -> dict:
+        path = self.entry_dir(kind, key) / META
+        try:
+            meta = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise CacheError(f"{kind} entry {key} does not exist") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CacheError(f"{kind} entry {key}: meta.json is not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict) or not isinstance(meta.get("files"), dict):
+            raise CacheError(f"{kind} entry {key}: meta.json lacks its file list")
+        return meta
+
+    def verify(self, kind: str, key: str, meta: dict | None = None) -> dict:
+        """Meta of an entry whose files all match their recorded size and checksum, else CacheError."""
+        meta = meta if meta is not None else self.read_meta(kind, key)
+        folder = self.entry_dir(kind, key)
+        for name, rec in meta["files"].items():
+            path = folder / name
+            if not path.is_file():
+                raise CacheError(f"{kind} entry {key}: {name} is missing")
+            if path.stat().st_size != rec.get("bytes") or sha256_file(path) != rec.get("sha256"):
+                raise CacheError(f"{kind} entry {key}: {name} does not match its checksum (damaged file)")
+        return meta
+
+    def file_path(self, kind: str, key: str, name: str) -> Path:
+        return self.entry_dir(kind, key) / name
+
+    def variant_keys(self) -> list[str]:
+        folder = self.root / "variants"
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    def variants(self) -> tuple[list[dict], list[Problem]]:
+        """Every intact variant's meta, and the damaged ones with the reason (skipped, not raised)."""
+        good, bad = [], []
+        for key in self.variant_keys():
+            try:
+                good.append(self.verify("variants", key))
+            except CacheError as exc:
+                bad.append(Problem(key, str(exc)))
+        return good, bad
+
+    def signature(self) -> tuple:
+        """Changes whenever an entry or latency file is added or replaced: a cheap key for UI caches."""
+        folder = self.root / "variants"
+        files = [*folder.glob(f"*/{META}"), *folder.glob(f"*/{LATENCY_DIR}/*.json")]
+        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in files))
+
+    # -- per-host latency ----------------------------------------------------------------------
+    def latency_path(self, key: str, host_id: str) -> Path:
+        return self.entry_dir("variants", key) / LATENCY_DIR / f"{host_id}.json"
+
+    def read_latency(self, key: str, host_id: str) -> dict | None:
+        try:
+            return json.loads(self.latency_path(key, host_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write_latency(self, key: str, host_id: str, record: dict) -> None:
+        if not self.has("variants", key):
+            raise CacheError(f"variant {key} does not exist")
+        path = self.latency_path(key, host_id)
+        path.parent.mkdir(exist_ok=True)
+        write_json_atomic(path, record)

@@ -1,0 +1,164 @@
+"""Command line: sweep a grid of variants, list results, print the Pareto front, re-measure latency.
+
+    $ python -m explorer sweep --depth 1 2 3 --sparsity 0 0.5 0.8 --quant fp32 dynamic int8
+    $ python -m explorer sweep --preset default
+    $ python -m explorer list
+    $ python -m explorer pareto --x p50_us --y accuracy
+    $ python -m explorer measure          # time shipped models on this host (no training)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Sequence
+
+import pandas as pd
+
+from explorer import grid, pareto, results
+from explorer.cache import Store
+from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+
+AXES = {  # CLI flag -> (spec field, type, choices)
+    "dataset": ("dataset", str, None), "depth": ("depth", int, None), "width": ("width", int, None),
+    "conv": ("conv", str, CONV_KINDS), "dense": ("dense", int, None),
+    "sparsity": ("sparsity", float, None), "schedule": ("schedule", str, SCHEDULES),
+    "clusters": ("clusters", int, None), "quant": ("quant", str, QUANT_MODES),
+    "epochs": ("epochs", int, None), "tune-epochs": ("tune_epochs", int, None),
+    "learning-rate": ("learning_rate", float, None), "seed": ("seed", int, None),
+}
+SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",
+         "sparsity_real", "macs"]
+
+
+class Bar:
+    """A one-line progress bar on stderr (a plain line per update when stderr is not a terminal)."""
+
+    def __init__(self, total: int, stream=sys.stderr):
+        self.total, self.stream, self.tty = total, stream, stream.isatty()
+        self.last = ""
+
+    def show(self, index: int, fraction: float, message: str) -> None:
+        done = (index + fraction) / max(self.total, 1)
+        line = f"[{'#' * int(done * 30):<30}] {done:4.0%} {index + 1}/{self.total} {message}"
+        if self.tty:
+            self.stream.write("\r" + line[:150].ljust(150))
+        elif message != self.last:
+            self.stream.write(line + "\n")
+        self.last = message
+        self.stream.flush()
+
+
+def _store(args) -> Store:
+    return Store(args.cache) if args.cache else Store()
+
+
+def _table(store: Store) -> pd.DataFrame:
+    from explorer import host
+
+    metas, problems = store.variants()
+    for p in problems:
+        print(f"skipped damaged entry {p.key}: {p.reason}", file=sys.stderr)
+    hid = host.current().id
+    return results.table(metas, {m["key"]: store.read_latency(m["key"], hid) for m in metas})
+
+
+def _print(df: pd.DataFrame) -> None:
+    from explorer import host
+
+    if df.empty:
+        print("No variants in the cache yet: run 'python -m explorer sweep'.")
+        return
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
+        print(df[SHOWN].to_string(index=False))
+    print(f"\nLatency measured on: {host.current().label}, {int(df['threads'].max() or 1)} thread(s); "
+          f"NaN = not measured on this host yet (run 'python -m explorer measure').")
+
+
+def cmd_sweep(args) -> int:
+    from explorer import pipeline
+
+    if args.preset:
+        specs = grid.preset(args.preset)
+    else:
+        axes = {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
+                if getattr(args, flag.replace("-", "_")) is not None}
+        specs = grid.expand(axes)
+    store = _store(args)
+    bar = Bar(len(specs))
+    start = time.perf_counter()
+    trained = 0
+    for i, spec in enumerate(specs):
+        _, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
+                                    threads=args.threads, reuse=not args.no_reuse)
+        trained += report.trained
+    print(f"\n{len(specs)} variants in {time.perf_counter() - start:.0f} s "
+          f"({trained} needed training, the rest came from the cache)", file=sys.stderr)
+    keys = {s.key() for s in specs}
+    df = _table(store)
+    _print(df[df["key"].isin(keys)])
+    return 0
+
+
+def cmd_list(args) -> int:
+    _print(_table(_store(args)))
+    return 0
+
+
+def cmd_pareto(args) -> int:
+    df = _table(_store(args))
+    if args.dataset:
+        df = df[df["dataset"] == args.dataset]
+    lower_x, lower_y = results.METRICS[args.x][1], results.METRICS[args.y][1]
+    x = df[args.x].to_numpy(float) * (1 if lower_x else -1)
+    y = df[args.y].to_numpy(float) * (-1 if lower_y else 1)
+    front = df[pareto.pareto_mask(x, y)].sort_values(args.x)
+    print(f"Non-dominated variants ({results.METRICS[args.x][0]} vs {results.METRICS[args.y][0]}):")
+    _print(front)
+    return 0
+
+
+def cmd_measure(args) -> int:
+    from explorer import host, pipeline
+
+    store = _store(args)
+    metas, _ = store.variants()
+    hid = host.current().id
+    todo = [m for m in metas if args.all or store.read_latency(m["key"], hid) is None]
+    bar = Bar(len(todo))
+    for i, meta in enumerate(todo):
+        pipeline.measure_latency(store, meta["key"], meta, args.threads,
+                                 lambda f, msg, i=i: bar.show(i, f, msg))
+    print(f"\nMeasured {len(todo)} variants on {host.current().label}.", file=sys.stderr)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
+    p.add_argument("--cache", help="cache folder (default: cached_models/ or $EXPLORER_CACHE_DIR)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sweep = sub.add_parser("sweep", help="train/load every variant of a grid and print the results")
+    sweep.add_argument("--preset", choices=sorted(grid.PRESETS), help="a named grid instead of the axes")
+    for flag, (_, typ, choices) in AXES.items():
+        sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    sweep.add_argument("--threads", type=int, default=1, help="interpreter threads for latency")
+    sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
+    sub.add_parser("list", help="print every cached variant")
+    par = sub.add_parser("pareto", help="print the non-dominated variants")
+    par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
+    par.add_argument("--y", default="accuracy", choices=sorted(results.METRICS))
+    par.add_argument("--dataset")
+    meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
+    meas.add_argument("--all", action="store_true", help="re-measure every variant")
+    meas.add_argument("--threads", type=int, default=1)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure}[args.command](args)
+    except (SpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

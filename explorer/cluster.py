@@ -1,0 +1,26 @@
+"""Weight clustering with tfmot: each layer's weights share a few centroid values.
+
+Applied after pruning when both are asked for, with sparsity preserved (zeros stay zeros).
+Like pruning, clustering shrinks the compressed file, not the dense kernels' work.
+"""
+
+from __future__ import annotations
+
+from explorer.datasets import Dataset
+from explorer.spec import VariantSpec
+from explorer.tf_runtime import keras, tfmot
+from explorer.train import StageProgress, fit
+
+
+def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
+    """Return a clustered, stripped copy of a trained (possibly pruned) model."""
+    ck = tfmot.clustering.keras
+    wrapped = ck.cluster_weights(
+        model, number_of_clusters=spec.clusters,
+        cluster_centroids_init=ck.CentroidInitialization.KMEANS_PLUS_PLUS,
+        preserve_sparsity=spec.sparsity > 0,
+    )
+    fit(wrapped, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
+        label=f"Clustering to {spec.clusters} values")
+    return ck.strip_clustering(wrapped)

@@ -1,0 +1,190 @@
+"""Datasets: Fashion-MNIST from local IDX files, scikit-learn's digits, and the user's own uploads.
+
+Nothing is downloaded at run time. Every dataset comes as train/val/test splits of float32 images in
+[0, 1] shaped (N, H, W, C); the validation split is carved from training data and the test split is
+only used for the reported accuracy. Splits use a fixed seed of their own, so every variant of a
+dataset sees the same images whatever its training seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from explorer import paths
+
+FASHION_MNIST_DIR_ENV = "EXPLORER_FASHION_MNIST_DIR"
+FASHION_MNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_FILES = {
+    "train_x": "train-images-idx3-ubyte.gz",
+    "train_y": "train-labels-idx1-ubyte.gz",
+    "test_x": "t10k-images-idx3-ubyte.gz",
+    "test_y": "t10k-labels-idx1-ubyte.gz",
+}
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+SPLIT_SEED = 1234  # fixed: the split must not move with a variant's training seed
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing or malformed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a variant needs to know about a dataset without loading it."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    class_names: tuple[str, ...]
+    source: str  # where it comes from, for the Data page
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    info: DatasetInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+# -- splitting ---------------------------------------------------------------------------------
+def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Index arrays, one per fraction, each holding that share of every class (the last takes the rest)."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        bounds = np.round(np.cumsum(fractions)[:-1] * len(idx)).astype(int)
+        for part, chunk in zip(parts, np.split(idx, bounds)):
+            part.append(chunk)
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def _with_val(info: DatasetInfo, x_train, y_train, x_test, y_test, val_fraction: float) -> Dataset:
+    train_idx, val_idx = stratified_split(y_train, (1 - val_fraction, val_fraction), SPLIT_SEED)
+    return Dataset(info, x_train[train_idx], y_train[train_idx], x_train[val_idx], y_train[val_idx], x_test, y_test)
+
+
+def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
+    x = x.astype(np.float32) / scale
+    return x[..., None] if x.ndim == 3 else x
+
+
+# -- Fashion-MNIST -----------------------------------------------------------------------------
+def fashion_mnist_dir() -> Path:
+    return Path(os.environ.get(FASHION_MNIST_DIR_ENV) or FASHION_MNIST_DEFAULT_DIR)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read a gzipped IDX file (the MNIST format): magic, dims, then unsigned bytes."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise DatasetError(f"{path} is not an IDX file of unsigned bytes")
+    ndim = data[3]
+    dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise DatasetError(f"{path} is truncated: expected {int(np.prod(dims))} values, found {body.size}")
+    return body.reshape(dims)
+
+
+def _load_fashion_mnist() -> Dataset:
+    folder = fashion_mnist_dir()
+    missing = [n for n in FASHION_MNIST_FILES.values() if not (folder / n).is_file()]
+    if missing:
+        raise DatasetError(
+            f"Fashion-MNIST not found in {folder} (missing {', '.join(missing)}). Install it with "
+            f"'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or put the four IDX .gz files "
+            f"in a folder and set {FASHION_MNIST_DIR_ENV} to it."
+        )
+    arrays = {k: read_idx(folder / n) for k, n in FASHION_MNIST_FILES.items()}
+    return _with_val(
+        BUILTIN["fashion-mnist"],
+        _as_images(arrays["train_x"], 255.0), arrays["train_y"].astype(np.int64),
+        _as_images(arrays["test_x"], 255.0), arrays["test_y"].astype(np.int64),
+        val_fraction=1 / 12,  # 5,000 of 60,000
+    )
+
+
+# -- scikit-learn digits -----------------------------------------------------------------------
+def _load_digits() -> Dataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = _as_images(bunch.images, 16.0)
+    y = bunch.target.astype(np.int64)
+    train, val, test = stratified_split(y, (0.6, 0.2, 0.2), SPLIT_SEED)
+    return Dataset(BUILTIN["digits"], x[train], y[train], x[val], y[val], x[test], y[test])
+
+
+BUILTIN: dict[str, DatasetInfo] = {
+    "fashion-mnist": DatasetInfo("fashion-mnist", (28, 28, 1), FASHION_MNIST_CLASSES,
+                                 "Fashion-MNIST (Zalando, MIT): 60,000 train / 10,000 test, 28x28 grey"),
+    "digits": DatasetInfo("digits", (8, 8, 1), tuple(str(i) for i in range(10)),
+                          "scikit-learn digits: 1,797 images, 8x8 grey (tiny, for quick tries)"),
+}
+_BUILTIN_LOADERS = {"fashion-mnist": _load_fashion_mnist, "digits": _load_digits}
+
+
+# -- uploaded datasets -------------------------------------------------------------------------
+def user_dataset_dir(name: str) -> Path:
+    return paths.user_datasets_dir() / name
+
+
+def _user_info(name: str) -> DatasetInfo | None:
+    meta = user_dataset_dir(name) / "info.json"
+    if not meta.is_file():
+        return None
+    try:
+        d = json.loads(meta.read_text())
+        return DatasetInfo(name, tuple(d["input_shape"]), tuple(d["class_names"]), d["source"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"dataset {name!r} has a damaged info.json: {exc}") from exc
+
+
+def _load_user(info: DatasetInfo) -> Dataset:
+    with np.load(user_dataset_dir(info.name) / "data.npz", allow_pickle=False) as npz:
+        x = _as_images(npz["x"], 255.0)
+        y = npz["y"].astype(np.int64)
+    train, val, test = stratified_split(y, (0.7, 0.15, 0.15), SPLIT_SEED)
+    return Dataset(info, x[train], y[train], x[val], y[val], x[test], y[test])
+
+
+# -- public ------------------------------------------------------------------------------------
+def available() -> list[str]:
+    """Names of every dataset a variant can use: built-ins first, then uploads."""
+    root = paths.user_datasets_dir()
+    uploads = sorted(p.name for p in root.iterdir() if (p / "info.json").is_file()) if root.is_dir() else []
+    return list(BUILTIN) + [u for u in uploads if u not in BUILTIN]
+
+
+def info(name: str) -> DatasetInfo:
+    if name in BUILTIN:
+        return BUILTIN[name]
+    found = _user_info(name)
+    if found is None:
+        raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(available())}")
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def load(name: str) -> Dataset:
+    """Load a dataset's splits (cached in-process: Fashion-MNIST takes about a second to decode)."""
+    meta = info(name)
+    return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)

@@ -1,0 +1,122 @@
+"""The measurement harness: accuracy and latency of a TFLite model, run by the LiteRT interpreter.
+
+Accuracy comes from the converted model itself, not the Keras model it came from. Latency is
+batch-1: the interpreter is built and its input set once, outside the timed loop; untimed warm-up
+runs come first, then every invoke() is timed alone with perf_counter_ns and all samples are kept,
+for at least min_runs runs and min_seconds (whichever is longer, capped by max_seconds).
+No TensorFlow import: re-measuring shipped models starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import gzip
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+from explorer import stats
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float
+    per_class: list[float]
+    confusion: list[list[int]]
+
+
+def interpreter(model: bytes, threads: int = 1, batch: int = 1) -> Interpreter:
+    """An allocated interpreter whose input takes `batch` images."""
+    interp = Interpreter(model_content=model, num_threads=threads)
+    if batch != 1:
+        shape = list(interp.get_input_details()[0]["shape"])
+        interp.resize_tensor_input(interp.get_input_details()[0]["index"], [batch, *shape[1:]])
+    interp.allocate_tensors()
+    return interp
+
+
+def _to_input(interp: Interpreter, images: np.ndarray) -> np.ndarray:
+    """Images in [0, 1] as the model's input type (quantized for full-integer models)."""
+    detail = interp.get_input_details()[0]
+    if detail["dtype"] == np.float32:
+        return images.astype(np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(images / scale + zero), info.min, info.max).astype(detail["dtype"])
+
+
+def predict(model: bytes, images: np.ndarray, batch: int = 256, threads: int = 1) -> np.ndarray:
+    """Predicted class of each image (argmax is unaffected by output quantization)."""
+    interp = interpreter(model, threads, batch)
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    preds = np.empty(len(images), dtype=np.int64)
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
+        n = len(chunk)
+        if n < batch:  # pad the last chunk to the allocated batch size
+            chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
+        interp.set_tensor(inp, _to_input(interp, chunk))
+        interp.invoke()
+        preds[start:start + n] = interp.get_tensor(out)[:n].argmax(axis=1)
+    return preds
+
+
+def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: int) -> Evaluation:
+    preds = predict(model, images)
+    cm = stats.confusion_matrix(labels, preds, num_classes)
+    return Evaluation(float((preds == labels).mean()),
+                      [None if np.isnan(v) else float(v) for v in stats.per_class_accuracy(cm)],
+                      cm.tolist())
+
+
+def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30,
+                    min_runs: int = 200, min_seconds: float = 0.5, max_seconds: float = 10.0) -> np.ndarray:
+    """Per-run batch-1 latencies in microseconds."""
+    interp = interpreter(model, threads)
+    interp.set_tensor(interp.get_input_details()[0]["index"], _to_input(interp, image[None]))
+    invoke = interp.invoke
+    for _ in range(warmup):
+        invoke()
+    samples: list[int] = []
+    clock = time.perf_counter_ns
+    start = clock()
+    min_ns, max_ns = min_seconds * 1e9, max_seconds * 1e9
+    while True:
+        t0 = clock()
+        invoke()
+        t1 = clock()
+        samples.append(t1 - t0)
+        elapsed = t1 - start
+        if (len(samples) >= min_runs and elapsed >= min_ns) or elapsed >= max_ns:
+            break
+    return np.asarray(samples, dtype=np.float64) / 1e3
+
+
+def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,
+               seconds: float = 0.5) -> float:
+    """Images per second at a fixed batch size, after one warm-up batch."""
+    interp = interpreter(model, threads, batch)
+    chunk = images[:batch]
+    if len(chunk) < batch:
+        chunk = np.resize(chunk, (batch, *images.shape[1:]))
+    interp.set_tensor(interp.get_input_details()[0]["index"], _to_input(interp, chunk))
+    interp.invoke()
+    runs, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds or runs < 3:
+        interp.invoke()
+        runs += 1
+    return runs * batch / elapsed
+
+
+def gzipped_size(data: bytes) -> int:
+    return len(gzip.compress(data, compresslevel=9, mtime=0))
+
+
+def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dict:
+    """The full latency record of one model on this host: percentiles, samples and throughput."""
+    samples = latency_samples(model, images[0], threads=threads, **kwargs)
+    summary = stats.summarize_latency(samples)
+    return {**summary.to_dict(), "threads": threads,
+            "throughput_ips": throughput(model, images, threads=threads),
+            "samples_us": np.round(samples[:2000], 2).tolist()}

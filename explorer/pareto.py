@@ -1,0 +1,47 @@
+"""The Pareto front of two metrics, one minimized and one maximized (e.g. latency vs accuracy).
+
+Pure numpy, after optuna's 2-D approach: sort by the minimized metric, then a running maximum of the
+maximized metric marks the points nothing beats on both.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def pareto_mask(minimize: Sequence[float], maximize: Sequence[float]) -> np.ndarray:
+    """True where no other point is at least as good on both metrics and strictly better on one.
+
+    NaN values (e.g. a latency not yet measured on this host) are never on the front. Exact
+    duplicates of a front point are all kept on the front.
+    """
+    x = np.asarray(minimize, dtype=np.float64)
+    y = np.asarray(maximize, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError("minimize and maximize must be 1-D sequences of the same length")
+    mask = np.zeros(x.shape, dtype=bool)
+    valid = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if valid.size == 0:
+        return mask
+    # Deduplicate, sort by x ascending (ties: best y first), and keep each point whose y beats
+    # the running maximum of every point before it.
+    points, inverse = np.unique(np.column_stack((x[valid], y[valid])), axis=0, return_inverse=True)
+    order = np.lexsort((-points[:, 1], points[:, 0]))
+    ys = points[order, 1]
+    best_before = np.concatenate(([-np.inf], np.maximum.accumulate(ys)[:-1]))
+    on_front = np.zeros(len(points), dtype=bool)
+    on_front[order] = ys > best_before
+    mask[valid] = on_front[inverse.ravel()]
+    return mask
+
+
+def best_under_budget(cost: Sequence[float], score: Sequence[float], budget: float) -> int | None:
+    """Index of the highest-scoring point with cost <= budget (cheapest on ties), or None."""
+    c = np.asarray(cost, dtype=np.float64)
+    s = np.asarray(score, dtype=np.float64)
+    ok = np.flatnonzero(np.isfinite(c) & np.isfinite(s) & (c <= budget))
+    if ok.size == 0:
+        return None
+    return int(ok[np.lexsort((c[ok], -s[ok]))[0]])

@@ -1,0 +1,18 @@
+"""Where the project keeps its files; each location can be moved with an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """The model cache (shipped with the repo as cached_models/)."""
+    return Path(os.environ.get("EXPLORER_CACHE_DIR") or REPO_ROOT / "cached_models")
+
+
+def user_datasets_dir() -> Path:
+    """Validated uploads, one folder per dataset."""
+    return Path(os.environ.get("EXPLORER_DATA_DIR") or REPO_ROOT / "user_data") / "datasets"

@@ -1,0 +1,265 @@
+"""Build a variant through its cached stages: train base -> prune/cluster -> (QAT) -> convert -> measure.
+
+    >>> record, report = ensure(VariantSpec(depth=2, sparsity=0.5, quant="int8"))
+
+Each stage is looked up in the cache before it is built, under a per-key lock, so a sweep over
+quantization modes trains once and two processes asking for one variant build it once. Intermediate
+stages keep only weights (the model is rebuilt from the spec, never deserialized from a file).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import numpy as np
+
+from explorer import architecture, datasets, host, measure
+from explorer.cache import CacheError, Store
+from explorer.spec import VariantSpec, library_versions
+
+WEIGHTS = "model.weights.h5"
+TFLITE = "model.tflite"
+LATENCY_IMAGES = 64
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str  # train | prune | cluster | qat | convert | evaluate | measure | done
+    fraction: float  # of the whole build, 0..1
+    message: str
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class BuildReport:
+    """What one ensure() call did: which stages it built and which it found in the cache."""
+
+    built: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        return any(s in self.built for s in ("base", "tuned", "qat"))
+
+
+class _Reporter:
+    """Maps each stage's own 0..1 progress onto the whole build, by the stage's expected weight."""
+
+    def __init__(self, weights: dict[str, float], on_progress: ProgressFn | None):
+        self.on_progress = on_progress
+        total = sum(weights.values()) or 1.0
+        self.offsets, acc = {}, 0.0
+        for name, w in weights.items():
+            self.offsets[name] = (acc / total, w / total)
+            acc += w
+
+    def stage(self, name: str) -> Callable[[float, str], None]:
+        start, share = self.offsets.get(name, (1.0, 0.0))
+
+        def report(fraction: float, message: str) -> None:
+            if self.on_progress:
+                self.on_progress(Progress(name, min(1.0, start + share * fraction), message))
+
+        return report
+
+
+def _plan_weights(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, float]:
+    """Expected relative cost of each stage still to build (training dominates)."""
+    weights: dict[str, float] = {}
+    if not store.has("variants", spec.key()):
+        if spec.is_tuned and not (reuse and store.has("tuned", spec.tuned_key())):
+            if not (reuse and store.has("base", spec.base_key())):
+                weights["train"] = spec.epochs
+            if spec.sparsity:
+                weights["prune"] = spec.tune_epochs
+            if spec.clusters:
+                weights["cluster"] = spec.tune_epochs
+        elif not spec.is_tuned and not (reuse and store.has("base", spec.base_key())):
+            weights["train"] = spec.epochs
+        if spec.quant == "qat-int8":
+            weights["qat"] = 1.5 * spec.tune_epochs
+        weights.update(convert=0.5, evaluate=0.2)
+    weights["measure"] = 0.5
+    return weights
+
+
+def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: datasets.DatasetInfo):
+    from explorer import model as model_lib
+
+    meta = store.verify(kind, key)
+    m = model_lib.build(spec, info.input_shape, info.num_classes)
+    m.load_weights(store.file_path(kind, key, WEIGHTS))
+    return m, meta
+
+
+def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
+    store.write(kind, key, meta, lambda d: m.save_weights(d / WEIGHTS))
+
+
+def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport, reuse: bool):
+    """The trained (and pruned/clustered) Keras model a variant is converted from."""
+    from explorer import cluster, model as model_lib, prune, train
+
+    info = datasets.info(spec.dataset)
+    kind, key = ("tuned", spec.tuned_key()) if spec.is_tuned else ("base", spec.base_key())
+    with store.lock(kind, key):
+        if reuse and store.has(kind, key):
+            try:
+                m, _ = _load_weights(store, kind, key, spec, info)
+                report.reused.append(kind)
+                return m
+            except (CacheError, OSError, ValueError):
+                store.remove(kind, key)  # damaged: rebuild below
+        if spec.is_tuned:
+            base_spec = spec.replace(sparsity=0.0, clusters=0, schedule="constant")
+            m = _stage_model(base_spec, store, reporter, report, reuse)
+        else:
+            data = datasets.load(spec.dataset)
+            m = model_lib.build(spec, info.input_shape, info.num_classes)
+            t0 = time.perf_counter()
+            history = train.fit(m, data, epochs=spec.epochs, learning_rate=spec.learning_rate,
+                                batch_size=spec.batch_size, seed=spec.seed,
+                                on_progress=reporter.stage("train"), label="Training")
+            report.seconds["train"] = time.perf_counter() - t0
+            report.built.append("base")
+            if reuse:
+                _save_weights(store, "base", key, m, {"kind": "base", "spec": spec.base_fields(),
+                                                      "history": history})
+            return m
+        data = datasets.load(spec.dataset)
+        if spec.sparsity:
+            t0 = time.perf_counter()
+            m = prune.prune(m, data, spec, reporter.stage("prune"))
+            report.seconds["prune"] = time.perf_counter() - t0
+        if spec.clusters:
+            t0 = time.perf_counter()
+            m = cluster.cluster(m, data, spec, reporter.stage("cluster"))
+            report.seconds["cluster"] = time.perf_counter() - t0
+        report.built.append("tuned")
+        if reuse:
+            _save_weights(store, "tuned", key, m, {"kind": "tuned", "spec": spec.tuned_fields()})
+        return m
+
+
+def weight_counts(m) -> tuple[int, int, dict[str, float]]:
+    """Total and non-zero parameters, and the sparsity of each layer's kernel."""
+    total = nonzero = 0
+    per_layer = {}
+    for layer in m.layers:
+        for w in layer.get_weights():
+            total += w.size
+            nonzero += int(np.count_nonzero(w))
+        kernels = [w for w in layer.weights if "kernel" in w.name]
+        if kernels:
+            k = np.concatenate([v.numpy().ravel() for v in kernels])
+            per_layer[layer.name] = float(1 - np.count_nonzero(k) / k.size)
+    return total, nonzero, per_layer
+
+
+def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
+                   reuse: bool) -> dict:
+    from explorer import quantize
+
+    info = datasets.info(spec.dataset)
+    data = datasets.load(spec.dataset)
+    m = _stage_model(spec, store, reporter, report, reuse)
+    total, nonzero, per_layer = weight_counts(m)
+    if spec.quant == "qat-int8":
+        t0 = time.perf_counter()
+        m = quantize.qat(m, data, spec, reporter.stage("qat"))
+        report.seconds["qat"] = time.perf_counter() - t0
+        report.built.append("qat")
+    reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
+    t0 = time.perf_counter()
+    tflite = quantize.to_tflite(m, spec.quant, data.x_train)
+    report.seconds["convert"] = time.perf_counter() - t0
+    reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
+    t0 = time.perf_counter()
+    ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes)
+    keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
+    report.seconds["evaluate"] = time.perf_counter() - t0
+    layers = architecture.plan(spec, info.input_shape, info.num_classes)
+    return {
+        "kind": "variant",
+        "spec": spec.to_dict(),
+        "label": spec.label(),
+        "stages": {"base": spec.base_key(), "tuned": spec.tuned_key()},
+        "dataset": {"name": info.name, "input_shape": list(info.input_shape),
+                    "class_names": list(info.class_names), "test_images": int(len(data.x_test))},
+        "metrics": {
+            "accuracy": ev.accuracy, "per_class_accuracy": ev.per_class, "confusion": ev.confusion,
+            "keras_accuracy": keras_acc,
+            "size_bytes": len(tflite), "gzip_bytes": measure.gzipped_size(tflite),
+            "params": total, "nonzero_params": nonzero, "layer_sparsity": per_layer,
+            "macs": architecture.total_macs(layers),
+        },
+        "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape),
+                    "params": lp.params, "macs": lp.macs} for lp in layers],
+        "build": {"seconds": dict(report.seconds), "versions": library_versions(),
+                  "host": host.current().to_dict(),
+                  "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        "_tflite": tflite,  # popped before the meta is written
+    }
+
+
+def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
+                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> dict:
+    """Time a cached variant on this host and record it in the entry's latency/ folder."""
+    if on_progress:
+        on_progress(0.0, f"Measuring batch-1 latency of {meta['label']} on {host.current().label}")
+    model = store.file_path("variants", key, TFLITE).read_bytes()
+    shape = tuple(meta["dataset"]["input_shape"])
+    # Pixel values do not change the work a CNN does; fixed noise keeps re-measuring data-free.
+    images = np.random.default_rng(0).random((LATENCY_IMAGES, *shape), dtype=np.float32)
+    record = {**measure.latency(model, images, threads=threads, **latency_kwargs),
+              **host.measurement_context(threads)}
+    store.write_latency(key, host.current().id, record)
+    if on_progress:
+        on_progress(1.0, f"p50 {record['p50_us']:.1f} µs")
+    return record
+
+
+def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressFn | None = None, *,
+           threads: int = 1, reuse: bool = True, measure_missing: bool = True,
+           latency_kwargs: dict | None = None) -> tuple[dict, BuildReport]:
+    """The variant's record (meta + this host's latency), building whatever the cache lacks.
+
+    reuse=False builds every stage afresh and keeps only the final variant (for benchmarks).
+    The spec is checked against its dataset before anything is written.
+    """
+    store = store or Store()
+    info = datasets.info(spec.dataset)
+    architecture.plan(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
+    key = spec.key()
+    report = BuildReport()
+    reporter = _Reporter(_plan_weights(spec, store, reuse), on_progress)
+    with store.lock("variants", key):
+        meta = None
+        if store.has("variants", key):
+            try:
+                meta = store.verify("variants", key)
+                report.reused.append("variant")
+            except CacheError:
+                store.remove("variants", key)  # damaged: rebuild it
+        if meta is None:
+            store.clean_stale()
+            built = _build_variant(spec, store, reporter, report, reuse)
+            tflite = built.pop("_tflite")
+            store.write("variants", key, built, lambda d: (d / TFLITE).write_bytes(tflite))
+            meta = store.verify("variants", key)
+            report.built.append("variant")
+    latency = store.read_latency(key, host.current().id)
+    if latency is None and measure_missing:
+        t0 = time.perf_counter()
+        latency = measure_latency(store, key, meta, threads, reporter.stage("measure"), **(latency_kwargs or {}))
+        report.seconds["measure"] = time.perf_counter() - t0
+        report.built.append("latency")
+    if on_progress:
+        on_progress(Progress("done", 1.0, "Ready"))
+    return {**meta, "latency": latency}, report

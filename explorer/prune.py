@@ -1,0 +1,31 @@
+"""Magnitude pruning with tfmot: wrap -> fine-tune with UpdatePruningStep -> strip.
+
+Pruning zeroes the smallest weights. TFLite's dense kernels still multiply the zeros, so a pruned
+model runs no faster; what shrinks is the gzipped file (zeros compress well).
+"""
+
+from __future__ import annotations
+
+from explorer.datasets import Dataset
+from explorer.spec import VariantSpec
+from explorer.tf_runtime import keras, tfmot
+from explorer.train import StageProgress, fit
+
+
+def schedule(spec: VariantSpec, steps: int) -> tfmot.sparsity.keras.PruningSchedule:
+    """Constant sparsity from the first step, or polynomial decay reaching it at 2/3 of fine-tuning."""
+    if spec.schedule == "constant":
+        return tfmot.sparsity.keras.ConstantSparsity(spec.sparsity, begin_step=0, frequency=max(1, steps // 10))
+    return tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=spec.sparsity,
+                                                begin_step=0, end_step=max(1, (2 * steps) // 3),
+                                                frequency=max(1, steps // 20))
+
+
+def prune(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
+    """Return a pruned, stripped copy of a trained model (the input model is left unchanged)."""
+    steps = spec.tune_epochs * -(-len(data.x_train) // spec.batch_size)
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule(spec, steps))
+    fit(wrapped, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
+        label=f"Pruning to {spec.sparsity:.0%}", callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    return tfmot.sparsity.keras.strip_pruning(wrapped)

@@ -1,0 +1,56 @@
+"""Quantization: quantization-aware training with tfmot and TFLite conversion for every mode.
+
+Modes (explorer.spec.QUANT_MODES):
+  fp32     - plain float conversion, the baseline;
+  dynamic  - int8 weights, float activations (no calibration data);
+  float16  - float16 weights, computed in float32 on CPU;
+  int8     - full-integer post-training quantization, calibrated on a representative dataset,
+             with int8 input and output tensors;
+  qat-int8 - fine-tuned with fake-quantization first (keeping pruning/clustering), then full int8.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from explorer.datasets import Dataset
+from explorer.spec import VariantSpec
+from explorer.tf_runtime import keras, tf, tfmot
+from explorer.train import StageProgress, fit
+
+CALIBRATION_IMAGES = 256
+
+
+def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
+    """Quantization-aware fine-tune of a trained model, preserving its sparsity and clusters."""
+    qk = tfmot.quantization.keras
+    combine = tfmot.experimental.combine
+    if spec.clusters:
+        scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=spec.sparsity > 0)
+    elif spec.sparsity:
+        scheme = combine.Default8BitPrunePreserveQuantizeScheme()
+    else:
+        scheme = qk.Default8BitQuantizeScheme()
+    q_model = qk.quantize_apply(qk.quantize_annotate_model(model), scheme)
+    fit(q_model, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
+        label="Quantization-aware training")
+    return q_model
+
+
+def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if mode != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if mode in ("int8", "qat-int8"):
+        # QAT models carry their learned ranges; the converter still asks for samples to check
+        # the int8 input/output tensors, so both modes get the same calibration images.
+        sample = calibration[:CALIBRATION_IMAGES].astype(np.float32)
+        converter.representative_dataset = lambda: ([img[None]] for img in sample)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()

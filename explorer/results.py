@@ -1,0 +1,48 @@
+"""The results table: one row per measured variant, built from cache metadata (pure pandas).
+
+Latency columns come from the named host only; a variant never measured there has NaN latencies
+rather than another machine's figures.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+SPEC_COLUMNS = ["dataset", "depth", "width", "conv", "dense", "sparsity", "schedule", "clusters",
+                "quant", "epochs", "tune_epochs", "seed"]
+LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
+COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "size_kb", "gzip_kb",
+            "params", "nonzero_params", "sparsity_real", "macs", "latency_host", "tensorflow", "built_at"])
+
+# Metrics a user can put on the Pareto chart's axes: column -> (label, lower is better)
+METRICS = {
+    "p50_us": ("Latency p50 (µs, batch 1)", True),
+    "p99_us": ("Latency p99 (µs, batch 1)", True),
+    "gzip_kb": ("Gzipped size (KB)", True),
+    "size_kb": ("Size on disk (KB)", True),
+    "nonzero_params": ("Non-zero parameters", True),
+    "macs": ("Multiply-accumulates per image", True),
+    "accuracy": ("Test accuracy", False),
+    "throughput_ips": ("Throughput (images/s)", False),
+}
+
+
+def row(meta: dict, latency: dict | None) -> dict:
+    m = meta["metrics"]
+    out = {"key": meta["key"], "label": meta["label"]}
+    out.update({c: meta["spec"].get(c) for c in SPEC_COLUMNS})
+    out.update(
+        accuracy=m["accuracy"], size_kb=m["size_bytes"] / 1000, gzip_kb=m["gzip_bytes"] / 1000,
+        params=m["params"], nonzero_params=m["nonzero_params"],
+        sparsity_real=1 - m["nonzero_params"] / m["params"], macs=m["macs"],
+        tensorflow=meta["build"]["versions"].get("tensorflow"), built_at=meta["build"]["built_at"],
+    )
+    out.update({c: (latency or {}).get(c, float("nan")) for c in LATENCY_COLUMNS})
+    out["latency_host"] = latency["host"]["label"] if latency else None
+    return out
+
+
+def table(metas: list[dict], latencies: dict[str, dict | None]) -> pd.DataFrame:
+    """Rows sorted by dataset, then accuracy (best first); latencies maps key -> this host's record."""
+    df = pd.DataFrame([row(m, latencies.get(m["key"])) for m in metas], columns=COLUMNS)
+    return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)

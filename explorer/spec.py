@@ -1,0 +1,182 @@
+"""The variant spec: one frozen, validated description of a CNN variant and its stable cache keys.
+
+Pure: no TensorFlow. A spec splits into three stages that are cached and reused separately
+(training is the expensive part): the trained *base* model, its pruned/clustered *tuned* model,
+and the final quantized *variant*. Each stage's key hashes only the fields that stage depends on,
+plus the versions of the libraries that produced it, so a sweep over quantization modes trains once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+QUANT_MODES = ("fp32", "dynamic", "float16", "int8", "qat-int8")
+CONV_KINDS = ("standard", "separable")
+SCHEDULES = ("constant", "polynomial")
+
+# Bumped whenever the training/conversion recipe changes in a way that changes results.
+RECIPE_VERSION = 1
+
+_DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization")
+
+
+class SpecError(ValueError):
+    """A spec field is out of range; the message names the field and what is allowed."""
+
+    def __init__(self, field: str, allowed: str, got: Any):
+        self.field = field
+        super().__init__(f"{field}: {allowed} (got {got!r})")
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise SpecError(name, f"must be a whole number from {lo} to {hi}", value)
+
+
+def _check_float(name: str, value: Any, lo: float, hi: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise SpecError(name, f"must be a number from {lo} to {hi}", value)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise SpecError(name, f"must be one of {', '.join(choices)}", value)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """Everything that determines a variant's weights, file and accuracy."""
+
+    dataset: str = "fashion-mnist"  # a name from explorer.datasets (built-in or uploaded)
+    depth: int = 2  # conv blocks (conv 3x3 + ReLU + 2x2 max-pool), like the reference CNN
+    width: int = 32  # filters of the first block; doubles per block (32 -> 64 -> 128)
+    conv: str = "standard"  # or "separable": depthwise-separable convolutions, fewer MACs
+    dense: int = 128  # units of the hidden dense layer (the reference uses 512)
+    sparsity: float = 0.0  # fraction of weights zeroed by magnitude pruning, 0 to 0.95
+    schedule: str = "constant"  # pruning schedule: constant, or polynomial decay from 0
+    clusters: int = 0  # weight clustering: 0 = off, else number of shared weight values
+    quant: str = "fp32"  # TFLite conversion mode, see QUANT_MODES
+    epochs: int = 5  # base training epochs
+    tune_epochs: int = 2  # fine-tune epochs for pruning, clustering and QAT
+    learning_rate: float = 1e-3  # Adam
+    batch_size: int = 128
+    seed: int = 0  # weights init, shuffling; the data split has its own fixed seed
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.dataset, str) or not _DATASET_NAME.match(self.dataset):
+            raise SpecError("dataset", "must be a lower-case name of letters, digits, '-' or '_'", self.dataset)
+        _check_int("depth", self.depth, 1, 4)
+        _check_int("width", self.width, 4, 256)
+        _check_choice("conv", self.conv, CONV_KINDS)
+        _check_int("dense", self.dense, 8, 2048)
+        _check_float("sparsity", self.sparsity, 0.0, 0.95)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or not (
+            self.clusters == 0 or 2 <= self.clusters <= 256
+        ):
+            raise SpecError("clusters", "must be 0 (off) or a whole number from 2 to 256", self.clusters)
+        _check_choice("quant", self.quant, QUANT_MODES)
+        _check_int("epochs", self.epochs, 1, 100)
+        _check_int("tune_epochs", self.tune_epochs, 1, 20)
+        _check_float("learning_rate", self.learning_rate, 1e-6, 1.0)
+        _check_int("batch_size", self.batch_size, 1, 4096)
+        _check_int("seed", self.seed, 0, 2**31 - 1)
+        # Canonical float form, so 0.5 and 0.50000000001 from a slider are one cache entry.
+        object.__setattr__(self, "sparsity", round(float(self.sparsity), 4))
+        object.__setattr__(self, "learning_rate", float(f"{float(self.learning_rate):.6g}"))
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VariantSpec:
+        """Rebuild from metadata or user input; unknown fields are an error, not silently dropped."""
+        if not isinstance(data, dict):
+            raise SpecError("spec", "must be a mapping of field names to values", data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(unknown[0], f"is not a spec field; fields are {', '.join(sorted(known))}", data[unknown[0]])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> VariantSpec:
+        return dataclasses.replace(self, **changes)
+
+    # -- stages --------------------------------------------------------------------------------
+    @property
+    def is_tuned(self) -> bool:
+        """Whether a pruning/clustering fine-tune stage sits between base and variant."""
+        return self.sparsity > 0 or self.clusters > 0
+
+    def base_fields(self) -> dict[str, Any]:
+        d = self.to_dict()
+        for name in ("sparsity", "schedule", "clusters", "quant", "tune_epochs"):
+            d.pop(name)
+        return d
+
+    def tuned_fields(self) -> dict[str, Any]:
+        d = self.to_dict()
+        d.pop("quant")
+        if not self.is_tuned:  # no fine-tune: these fields do not change the weights
+            d.pop("schedule")
+            d.pop("tune_epochs")
+        return d
+
+    def variant_fields(self) -> dict[str, Any]:
+        d = self.tuned_fields()
+        d["quant"] = self.quant
+        if self.quant == "qat-int8":
+            d["tune_epochs"] = self.tune_epochs
+        return d
+
+    def base_key(self, versions: dict[str, str] | None = None) -> str:
+        return stable_key(self.base_fields(), versions)
+
+    def tuned_key(self, versions: dict[str, str] | None = None) -> str:
+        return stable_key(self.tuned_fields(), versions)
+
+    def key(self, versions: dict[str, str] | None = None) -> str:
+        """The final variant's cache key."""
+        return stable_key(self.variant_fields(), versions)
+
+    def label(self) -> str:
+        """A short human-readable name, used in folder names and chart legends."""
+        parts = [self.dataset, f"d{self.depth}w{self.width}", f"fc{self.dense}"]
+        if self.conv == "separable":
+            parts.append("sep")
+        if self.sparsity:
+            parts.append(f"s{self.sparsity:g}")
+        if self.clusters:
+            parts.append(f"c{self.clusters}")
+        parts.append(self.quant)
+        return "-".join(parts)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour is baked into a cached model (no import needed)."""
+    out = {}
+    for pkg in _VERSIONED_PACKAGES:
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "missing"
+    return out
+
+
+def stable_key(fields: dict[str, Any], versions: dict[str, str] | None = None) -> str:
+    """A 16-hex-digit hash of the canonical JSON of fields, the library versions and the recipe."""
+    payload = {
+        "fields": fields,
+        "versions": library_versions() if versions is None else versions,
+        "recipe": RECIPE_VERSION,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,29 @@
+import pytest
+
+from explorer import architecture
+from explorer.spec import SpecError, VariantSpec
+
+
+def test_reference_cnn_matches_the_write_up():
+    """Conv 32->64->128 (3x3, valid) + 2x2 pools + Dense 512 on 28x28: 1x1x128 before the head."""
+    layers = architecture.plan(VariantSpec(depth=3, width=32, dense=512), (28, 28, 1), 10)
+    shapes = {layer.name: layer.output_shape for layer in layers}
+    assert shapes["conv1"] == (26, 26, 32) and shapes["pool1"] == (13, 13, 32)
+    assert shapes["conv3"] == (3, 3, 128) and shapes["flatten"] == (128,)
+    assert architecture.total_params(layers) == 320 + 18_496 + 73_856 + 66_048 + 5_130
+    assert architecture.total_macs(layers) == (26 * 26 * 9 * 32 + 11 * 11 * 9 * 32 * 64 + 3 * 3 * 9 * 64 * 128
+                                               + 128 * 512 + 512 * 10)
+
+
+def test_separable_convolutions_cut_macs():
+    std = architecture.plan(VariantSpec(depth=2, conv="standard"), (28, 28, 1), 10)
+    sep = architecture.plan(VariantSpec(depth=2, conv="separable"), (28, 28, 1), 10)
+    assert architecture.total_macs(sep) < architecture.total_macs(std) / 2
+
+
+def test_depth_that_shrinks_the_image_below_1x1_is_refused():
+    assert architecture.max_depth(28, 28) == 3
+    assert architecture.max_depth(8, 8) == 1
+    with pytest.raises(SpecError, match=r"depth: 4 blocks shrink a 28x28 image below 1x1; at most 3"):
+        architecture.plan(VariantSpec(depth=4), (28, 28, 1), 10)
+    assert architecture.plan(VariantSpec(depth=4), (64, 64, 3), 5)[-1].output_shape == (5,)

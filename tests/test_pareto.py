@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from explorer.pareto import best_under_budget, pareto_mask
+
+
+def test_front_on_hand_made_points():
+    # latency (min), accuracy (max)
+    lat = [10, 20, 30, 15, 40, 20]
+    acc = [0.80, 0.90, 0.95, 0.79, 0.94, 0.85]
+    # 15/0.79 is beaten by 10/0.80; 40/0.94 by 30/0.95; 20/0.85 by 20/0.90.
+    assert pareto_mask(lat, acc).tolist() == [True, True, True, False, False, False]
+
+
+def test_duplicates_of_front_points_stay_and_nan_never_joins():
+    mask = pareto_mask([1, 1, 2, np.nan], [0.5, 0.5, 0.6, 0.99])
+    assert mask.tolist() == [True, True, True, False]
+
+
+def test_equal_cost_keeps_only_the_best():
+    assert pareto_mask([5, 5], [0.7, 0.8]).tolist() == [False, True]
+
+
+def test_empty_and_mismatched_inputs():
+    assert pareto_mask([], []).tolist() == []
+    with pytest.raises(ValueError):
+        pareto_mask([1, 2], [1])
+
+
+def test_front_agrees_with_brute_force():
+    rng = np.random.default_rng(7)
+    x, y = rng.integers(0, 20, 300).astype(float), rng.integers(0, 20, 300).astype(float)
+    brute = [not any((x[j] <= x[i] and y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(300))
+             for i in range(300)]
+    assert pareto_mask(x, y).tolist() == brute
+
+
+def test_best_under_budget():
+    lat = [10, 20, 30]
+    acc = [0.8, 0.9, 0.95]
+    assert best_under_budget(lat, acc, 25) == 1
+    assert best_under_budget(lat, acc, 5) is None
+    assert best_under_budget([10, 12], [0.9, 0.9], 50) == 0  # cheapest on ties

@@ -1,0 +1,58 @@
+import pytest
+
+from explorer.spec import SpecError, VariantSpec, stable_key
+
+VERSIONS = {"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-model-optimization": "0.8.1"}
+
+
+@pytest.mark.parametrize("field,value,needle", [
+    ("sparsity", 1.0, "sparsity: must be a number from 0.0 to 0.95"),
+    ("sparsity", -0.1, "sparsity"),
+    ("depth", 0, "depth: must be a whole number from 1 to 4"),
+    ("depth", 2.5, "depth"),
+    ("quant", "int4", "quant: must be one of fp32, dynamic, float16, int8, qat-int8"),
+    ("conv", "dilated", "conv"),
+    ("clusters", 1, "clusters: must be 0 (off) or a whole number from 2 to 256"),
+    ("dataset", "../etc", "dataset"),
+    ("epochs", True, "epochs"),
+])
+def test_invalid_fields_name_the_field_and_range(field, value, needle):
+    with pytest.raises(SpecError) as exc:
+        VariantSpec(**{field: value})
+    assert exc.value.field == field
+    assert needle in str(exc.value)
+
+
+def test_from_dict_rejects_unknown_fields_and_round_trips():
+    spec = VariantSpec(depth=3, sparsity=0.5, quant="int8")
+    assert VariantSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(SpecError, match="spars: is not a spec field"):
+        VariantSpec.from_dict({"spars": 0.5})
+
+
+def test_key_is_stable_and_canonical():
+    a = VariantSpec(sparsity=0.5, learning_rate=0.001)
+    b = VariantSpec(sparsity=0.50000000001, learning_rate=1e-3)
+    assert a.key(VERSIONS) == b.key(VERSIONS)
+    # Pinned: a key must not change between runs or Python versions, or the shipped cache is lost.
+    assert stable_key({"a": 1, "b": [1, 2]}, VERSIONS) == stable_key({"b": [1, 2], "a": 1}, VERSIONS)
+    assert len(a.key(VERSIONS)) == 16
+
+
+def test_key_changes_with_library_versions():
+    spec = VariantSpec()
+    assert spec.key(VERSIONS) != spec.key({**VERSIONS, "tensorflow": "2.22.0"})
+
+
+def test_stages_share_keys_where_weights_are_shared():
+    base = VariantSpec(depth=2)
+    quant_modes = {base.replace(quant=q) for q in ("fp32", "int8", "dynamic")}
+    assert len({s.base_key(VERSIONS) for s in quant_modes}) == 1
+    assert len({s.tuned_key(VERSIONS) for s in quant_modes}) == 1
+    assert len({s.key(VERSIONS) for s in quant_modes}) == 3
+    pruned = base.replace(sparsity=0.5)
+    assert pruned.base_key(VERSIONS) == base.base_key(VERSIONS)
+    assert pruned.tuned_key(VERSIONS) != base.tuned_key(VERSIONS)
+    # Fine-tune settings do not matter when nothing is fine-tuned.
+    assert base.replace(tune_epochs=5).key(VERSIONS) == base.key(VERSIONS)
+    assert base.replace(tune_epochs=5, quant="qat-int8").key(VERSIONS) != base.replace(quant="qat-int8").key(VERSIONS)

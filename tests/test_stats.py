@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+from explorer import stats
+
+
+def test_percentiles_are_ordered_and_exact_on_known_samples():
+    s = stats.summarize_latency(list(range(1, 101)))  # 1..100 µs
+    assert s.p50_us == pytest.approx(50.5)
+    assert s.p90_us == pytest.approx(90.1)
+    assert s.p99_us == pytest.approx(99.01)
+    assert s.mean_us == pytest.approx(50.5) and s.min_us == 1 and s.runs == 100
+    heavy_tail = stats.summarize_latency(np.r_[np.full(990, 10.0), np.full(10, 500.0)])
+    assert heavy_tail.p50_us == 10 and heavy_tail.p99_us > 10
+
+
+def test_bad_samples_are_refused():
+    for bad in ([], [1.0, float("nan")], [-1.0]):
+        with pytest.raises(ValueError):
+            stats.summarize_latency(bad)
+
+
+def test_confusion_and_per_class_accuracy():
+    cm = stats.confusion_matrix([0, 0, 1, 1, 1, 2], [0, 1, 1, 1, 0, 2], 4)
+    assert cm.tolist() == [[1, 1, 0, 0], [1, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+    acc = stats.per_class_accuracy(cm)
+    assert acc[:3].tolist() == [0.5, pytest.approx(2 / 3), 1.0] and np.isnan(acc[3])
