@@ -25,13 +25,14 @@ def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Stage
     """Quantization-aware fine-tune of a trained model, preserving its sparsity and clusters."""
     qk = tfmot.quantization.keras
     combine = tfmot.experimental.combine
+    annotated = qk.quantize_annotate_model(model)
     if spec.clusters:
         scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=spec.sparsity > 0)
+        q_model = qk.quantize_apply(annotated, scheme)
     elif spec.sparsity:
-        scheme = combine.Default8BitPrunePreserveQuantizeScheme()
+        q_model = qk.quantize_apply(annotated, combine.Default8BitPrunePreserveQuantizeScheme())
     else:
-        scheme = qk.Default8BitQuantizeScheme()
-    q_model = qk.quantize_apply(qk.quantize_annotate_model(model), scheme)
+        q_model = qk.quantize_apply(annotated)  # the default 8-bit scheme
     fit(q_model, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
         batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
         label="Quantization-aware training")

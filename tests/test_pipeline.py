@@ -1,0 +1,115 @@
+"""End to end on real data (scikit-learn digits): train, prune, quantize, convert, measure, cache."""
+
+import numpy as np
+import pytest
+
+from conftest import FAST_LATENCY, TINY
+from explorer import pipeline
+from explorer.cache import Store
+from explorer.spec import SpecError, VariantSpec
+
+pytestmark = pytest.mark.slow
+
+GRID = [VariantSpec(**TINY, sparsity=s, quant=q) for s in (0.0, 0.5) for q in ("fp32", "int8", "qat-int8")]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The grid built once from an empty cache: (store, [(record, report), ...])."""
+    store = Store(tmp_path_factory.mktemp("cache"))
+    events = []
+    out = [pipeline.ensure(s, store, events.append, latency_kwargs=FAST_LATENCY) for s in GRID]
+    return store, out, events
+
+
+def test_stages_are_reused_across_the_grid(built):
+    _, out, _ = built
+    reports = [rep for _, rep in out]
+    assert sum(r.built.count("base") for r in reports) == 1  # one training for six variants
+    assert sum(r.built.count("tuned") for r in reports) == 1  # one pruning for three
+    assert sum(r.built.count("variant") for r in reports) == len(GRID)
+
+
+def test_second_run_of_the_grid_trains_nothing(built):
+    store, _, _ = built
+    for spec in GRID:
+        record, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+        assert report.built == [] and report.reused == ["variant"]
+        assert record["latency"] is not None
+
+
+def test_tflite_accuracy_is_real_and_matches_keras(built):
+    _, out, _ = built
+    for record, _ in out:
+        m = record["metrics"]
+        assert m["accuracy"] > 0.8, record["label"]  # it learned (chance is 0.1)
+        assert abs(m["accuracy"] - m["keras_accuracy"]) <= 0.03, record["label"]
+        cm = np.array(m["confusion"])
+        assert cm.sum() == record["dataset"]["test_images"]
+        assert np.trace(cm) / cm.sum() == pytest.approx(m["accuracy"])
+        assert len(m["per_class_accuracy"]) == 10
+
+
+def test_real_sparsity_after_pruning_is_within_two_points(built):
+    _, out, _ = built
+    for record, _ in out:
+        spec, m = record["spec"], record["metrics"]
+        for layer in ("conv1", "dense", "logits"):
+            assert abs(m["layer_sparsity"][layer] - spec["sparsity"]) <= 0.02, (record["label"], layer)
+        if spec["sparsity"]:
+            assert m["nonzero_params"] < 0.55 * m["params"]
+            # Tiny models: file structure dominates, so only "smaller" is promised here.
+            assert m["gzip_bytes"] < next(r["metrics"]["gzip_bytes"] for r, _ in out
+                                                if r["spec"]["quant"] == spec["quant"] and not r["spec"]["sparsity"])
+
+
+def test_latency_percentiles_are_ordered_and_recorded_with_the_host(built):
+    _, out, _ = built
+    for record, _ in out:
+        lat = record["latency"]
+        assert 0 < lat["min_us"] <= lat["p50_us"] <= lat["p90_us"] <= lat["p99_us"]
+        assert lat["runs"] >= FAST_LATENCY["min_runs"] and lat["threads"] == 1
+        assert lat["throughput_ips"] > 0
+        assert lat["host"]["cores"] >= 1 and "ai-edge-litert" in lat["versions"]
+
+
+def test_progress_reaches_the_end_and_names_the_stages(built):
+    _, _, events = built
+    assert {e.stage for e in events} >= {"train", "prune", "qat", "convert", "evaluate", "measure", "done"}
+    assert all(0.0 <= e.fraction <= 1.0 for e in events)
+    assert any("epoch" in e.message and "loss" in e.message for e in events)
+
+
+def test_int8_is_about_four_times_smaller_and_pruning_shrinks_the_gzip(store):
+    big = dict(TINY, width=32, dense=512, epochs=3, tune_epochs=1)  # ~150k weights: size is weights
+    metrics = {(s, q): pipeline.ensure(VariantSpec(**big, sparsity=s, quant=q), store,
+                                       measure_missing=False)[0]["metrics"]
+               for s in (0.0, 0.8) for q in ("fp32", "float16", "int8")}
+    size = {k: m["size_bytes"] for k, m in metrics.items()}
+    assert 3.5 <= size[0.0, "fp32"] / size[0.0, "int8"] <= 4.2
+    assert 1.8 <= size[0.0, "fp32"] / size[0.0, "float16"] <= 2.1
+    assert size[0.8, "fp32"] == pytest.approx(size[0.0, "fp32"], rel=0.01)  # zeros still stored
+    gz = {k: m["gzip_bytes"] for k, m in metrics.items()}
+    assert gz[0.0, "fp32"] / gz[0.8, "fp32"] >= 3  # ...but they compress
+    assert gz[0.0, "fp32"] / gz[0.8, "int8"] >= 8  # pruning + int8: tfmot's "about 10x" claim
+
+
+def test_invalid_depth_for_the_dataset_writes_nothing(store):
+    with pytest.raises(SpecError, match="depth: 2 blocks shrink a 8x8 image"):
+        pipeline.ensure(VariantSpec(**{**TINY, "depth": 2}), store)
+    assert not store.root.exists() or not any(store.root.rglob("meta.json"))
+
+
+def test_a_failed_conversion_leaves_no_entry(store, monkeypatch):
+    from explorer import quantize
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setattr(quantize, "to_tflite", crash)
+    spec = VariantSpec(**{**TINY, "epochs": 1})
+    with pytest.raises(RuntimeError, match="converter crashed"):
+        pipeline.ensure(spec, store)
+    assert not store.has("variants", spec.key())
+    assert store.variants() == ([], [])
+    assert store.has("base", spec.base_key())  # the finished training stage is kept for the retry
