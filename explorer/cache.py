@@ -212,10 +212,10 @@ class Store:
         return good, bad
 
     def signature(self) -> tuple:
-        """Changes whenever an entry or latency file is added or replaced: a cheap key for UI caches."""
+        """Changes whenever any file of an entry is added, replaced or altered: a cheap key for UI caches."""
         folder = self.root / "variants"
-        files = [*folder.glob(f"*/{META}"), *folder.glob(f"*/{LATENCY_DIR}/*.json")]
-        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in files))
+        files = [p for p in (*folder.glob("*/*"), *folder.glob(f"*/{LATENCY_DIR}/*.json")) if p.is_file()]
+        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
     # -- per-host latency ----------------------------------------------------------------------
     def latency_path(self, key: str, host_id: str) -> Path:

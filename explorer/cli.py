@@ -110,11 +110,11 @@ def cmd_pareto(args) -> int:
     df = _table(_store(args))
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
-    lower_x, lower_y = results.METRICS[args.x][1], results.METRICS[args.y][1]
+    lower_x, lower_y = results.METRICS[args.x].lower_is_better, results.METRICS[args.y].lower_is_better
     x = df[args.x].to_numpy(float) * (1 if lower_x else -1)
     y = df[args.y].to_numpy(float) * (-1 if lower_y else 1)
     front = df[pareto.pareto_mask(x, y)].sort_values(args.x)
-    print(f"Non-dominated variants ({results.METRICS[args.x][0]} vs {results.METRICS[args.y][0]}):")
+    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}):")
     _print(front)
     return 0
 
@@ -159,6 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure}[args.command](args)
-    except (SpecError, ValueError) as exc:
+    except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,8 @@ rather than another machine's figures.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 SPEC_COLUMNS = ["dataset", "depth", "width", "conv", "dense", "sparsity", "schedule", "clusters",
@@ -14,16 +16,28 @@ LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "t
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "size_kb", "gzip_kb",
             "params", "nonzero_params", "sparsity_real", "macs", "latency_host", "tensorflow", "built_at"])
 
-# Metrics a user can put on the Pareto chart's axes: column -> (label, lower is better)
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    lower_is_better: bool
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
+
+# Metrics a user can put on the Pareto chart's axes.
 METRICS = {
-    "p50_us": ("Latency p50 (µs, batch 1)", True),
-    "p99_us": ("Latency p99 (µs, batch 1)", True),
-    "gzip_kb": ("Gzipped size (KB)", True),
-    "size_kb": ("Size on disk (KB)", True),
-    "nonzero_params": ("Non-zero parameters", True),
-    "macs": ("Multiply-accumulates per image", True),
-    "accuracy": ("Test accuracy", False),
-    "throughput_ips": ("Throughput (images/s)", False),
+    "p50_us": Metric("Latency p50, batch 1", "µs", True),
+    "p99_us": Metric("Latency p99, batch 1", "µs", True),
+    "gzip_kb": Metric("Gzipped size", "KB", True),
+    "size_kb": Metric("Size on disk", "KB", True),
+    "nonzero_params": Metric("Non-zero parameters", "", True),
+    "macs": Metric("Multiply-accumulates per image", "", True),
+    "accuracy": Metric("Test accuracy", "", False),
+    "throughput_ips": Metric("Throughput", "images/s", False),
 }
 
 

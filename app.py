@@ -1,0 +1,18 @@
+"""CNN speed–accuracy explorer: the Streamlit entry point.
+
+    $ make run        # or: .venv/bin/python -m streamlit run app.py
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="CNN speed–accuracy explorer", page_icon=":material/speed:", layout="wide")
+
+PAGES = [
+    st.Page("pages/pareto.py", title="Pareto", icon=":material/scatter_plot:", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/details.py", title="Details", icon=":material/info:"),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
+]
+
+st.navigation(PAGES).run()

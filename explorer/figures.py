@@ -1,0 +1,82 @@
+"""Plotly figures. Each takes data already computed (the results table, a front mask) and only draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from explorer.results import METRICS
+
+QUANT_COLORS = {"fp32": "#636efa", "dynamic": "#00cc96", "float16": "#ab63fa", "int8": "#ef553b",
+                "qat-int8": "#ffa15a"}
+DEPTH_SYMBOLS = {1: "circle", 2: "square", 3: "diamond", 4: "triangle-up"}
+HOVER = ("<b>%{customdata[1]}</b><br>accuracy %{customdata[2]:.4f}<br>p50 %{customdata[3]:.1f} µs, "
+         "p99 %{customdata[4]:.1f} µs<br>size %{customdata[5]:.1f} KB, gzipped %{customdata[6]:.1f} KB<br>"
+         "non-zero params %{customdata[7]:,}<br>MACs %{customdata[8]:,}<extra></extra>")
+HOVER_COLUMNS = ["key", "label", "accuracy", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs"]
+
+
+def _marker_size(size_kb: pd.Series) -> np.ndarray:
+    """Marker diameter grows with the square root of file size, 8 to 22 px."""
+    s = np.sqrt(size_kb.to_numpy(float))
+    span = s.max() - s.min() if len(s) else 0
+    return 8 + 14 * (s - s.min()) / span if span > 0 else np.full(len(s), 12.0)
+
+
+def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
+           highlight: str | None = None, host_label: str | None = None) -> go.Figure:
+    """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line."""
+    fig = go.Figure()
+    sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
+    for quant, group in df.groupby("quant", sort=False):
+        fig.add_trace(go.Scatter(
+            x=group[x], y=group[y], mode="markers", name=quant,
+            marker=dict(color=QUANT_COLORS.get(quant, "#888"), size=sizes[group.index],
+                        symbol=[DEPTH_SYMBOLS.get(d, "circle") for d in group["depth"]],
+                        line=dict(width=1, color="white")),
+            customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,
+        ))
+    on_front = df[front].sort_values(x)
+    if len(on_front):
+        fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines", name="Pareto front",
+                                 line=dict(shape="hv", color="#444", dash="dot"), hoverinfo="skip"))
+    if highlight is not None and highlight in set(df["key"]):
+        row = df[df["key"] == highlight].iloc[0]
+        fig.add_trace(go.Scatter(x=[row[x]], y=[row[y]], mode="markers", name="best under budget",
+                                 marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(width=3, color="#2ca02c")),
+                                 hoverinfo="skip"))
+    x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and x.endswith("_us") else "")
+    fig.update_layout(xaxis_title=x_title, yaxis_title=METRICS[y].title, legend_title="quantization",
+                      margin=dict(l=10, r=10, t=30, b=10), height=520, clickmode="event+select")
+    if log_x:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+def per_class(labels: list[str], class_names: list[str], accuracies: list[list[float]]) -> go.Figure:
+    """Grouped bars of per-class accuracy, one group per class, one bar per variant."""
+    fig = go.Figure([go.Bar(name=label, x=class_names, y=acc) for label, acc in zip(labels, accuracies)])
+    fig.update_layout(barmode="group", yaxis_title="accuracy", yaxis_range=[0, 1], height=380,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def latency_histogram(labels: list[str], samples_us: list[list[float]]) -> go.Figure:
+    """Overlaid batch-1 latency distributions, clipped at the 99.5th percentile so tails don't hide the body."""
+    fig = go.Figure()
+    for label, samples in zip(labels, samples_us):
+        arr = np.asarray(samples, dtype=float)
+        if arr.size:
+            fig.add_trace(go.Histogram(x=arr[arr <= np.percentile(arr, 99.5)], name=label, opacity=0.6, nbinsx=60))
+    fig.update_layout(barmode="overlay", xaxis_title="latency (µs)", yaxis_title="runs", height=340,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def confusion(cm: list[list[int]], class_names: list[str]) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=cm, x=class_names, y=class_names, colorscale="Blues", text=cm,
+                               texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>"))
+    fig.update_layout(xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=480,
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig

@@ -1,0 +1,152 @@
+"""Import a user's dataset from a zip of class folders, validated at the edge.
+
+The zip is read in memory and never extracted, so no name inside it can write anywhere. Sizes are
+bounded before anything is decompressed (file count, declared and actual uncompressed bytes, pixels
+per image), images are decoded with Pillow, converted to one channel layout and resized to one size,
+and the dataset is written to its own new folder atomically. An existing dataset is never touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import uuid
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from explorer import datasets, paths
+from explorer.spec import VariantSpec
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_zip_bytes: int = 100 * 2**20  # the upload itself
+    max_files: int = 20_000
+    max_uncompressed_bytes: int = 400 * 2**20  # all members together (zip-bomb guard)
+    max_image_pixels: int = 4096 * 4096
+    min_images_per_class: int = 5  # so every split of a 70/15/15 stratified split gets one
+    image_size: int = 32  # every image is resized to image_size x image_size
+
+
+class UploadError(ValueError):
+    """The upload cannot become a dataset; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    info: datasets.DatasetInfo
+    class_counts: dict[str, int]
+    skipped: list[str] = field(default_factory=list)  # members that were not readable images
+
+
+def _check_name(name: str) -> None:
+    try:
+        VariantSpec(dataset=name)
+    except ValueError as exc:
+        raise UploadError(f"dataset name {name!r}: use lower-case letters, digits, '-' or '_'") from exc
+    if name in datasets.BUILTIN or datasets.user_dataset_dir(name).exists():
+        raise UploadError(f"a dataset named {name!r} exists already; choose another name")
+
+
+def _safe_parts(member: str) -> tuple[str, ...]:
+    path = PurePosixPath(member.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise UploadError(f"unsafe path in the zip: {member!r} (absolute or '..' names are refused)")
+    return path.parts
+
+
+def _members(zf: zipfile.ZipFile, limits: Limits) -> list[tuple[str, tuple[str, ...], zipfile.ZipInfo]]:
+    """(class name, path parts, info) of every file, after the safety and size checks."""
+    files = [i for i in zf.infolist() if not i.is_dir()]
+    files = [i for i in files if not any(p.startswith(".") or p == "__MACOSX" for p in _safe_parts(i.filename))]
+    if not files:
+        raise UploadError("the zip is empty: it needs one folder per class with images inside")
+    if len(files) > limits.max_files:
+        raise UploadError(f"the zip holds {len(files):,} files; at most {limits.max_files:,} are accepted")
+    declared = sum(i.file_size for i in files)
+    if declared > limits.max_uncompressed_bytes:
+        raise UploadError(f"the zip unpacks to {declared / 2**20:,.0f} MiB; at most "
+                          f"{limits.max_uncompressed_bytes / 2**20:,.0f} MiB are accepted")
+    parts = [_safe_parts(i.filename) for i in files]
+    # Accept "class/img.png" and "root/class/img.png" (a zip of one top folder).
+    if all(len(p) >= 3 for p in parts) and len({p[0] for p in parts}) == 1:
+        parts = [p[1:] for p in parts]
+    if any(len(p) < 2 for p in parts):
+        loose = next("/".join(p) for p in parts if len(p) < 2)
+        raise UploadError(f"{loose!r} is not inside a class folder: put each class's images in a folder named after it")
+    return [(p[0], p, i) for p, i in zip(parts, files)]
+
+
+def _decode(data: bytes, limits: Limits) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as img:
+        if img.width * img.height > limits.max_image_pixels:
+            raise UploadError(f"an image of {img.width}x{img.height} pixels is larger than allowed")
+        img.load()
+        return img.copy()
+
+
+def import_zip(name: str, data: bytes, limits: Limits = Limits()) -> ImportReport:
+    """Validate a zip of class folders and store it as dataset `name`; raises UploadError on bad input."""
+    _check_name(name)
+    if len(data) > limits.max_zip_bytes:
+        raise UploadError(f"the upload is {len(data) / 2**20:,.1f} MiB; at most {limits.max_zip_bytes / 2**20:,.0f} MiB")
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as exc:
+        raise UploadError("this is not a zip file: upload a .zip of class folders") from exc
+    images, labels, skipped = [], [], []
+    budget = limits.max_uncompressed_bytes
+    with zf:
+        for cls, parts, info in _members(zf, limits):
+            with zf.open(info) as f:
+                raw = f.read(budget + 1)  # actual bytes, in case the declared sizes lie
+            budget -= len(raw)
+            if budget < 0:
+                raise UploadError("the zip unpacks to more than its declared size allows (refused as a zip bomb)")
+            try:
+                images.append(_decode(raw, limits))
+                labels.append(cls)
+            except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError):
+                skipped.append("/".join(parts))
+    counts = Counter(labels)
+    if not counts:
+        raise UploadError(f"no readable images found ({len(skipped)} files could not be read as images)")
+    if len(counts) < 2:
+        raise UploadError(f"only one class ({next(iter(counts))!r}) found: a classifier needs at least two class folders")
+    small = {c: n for c, n in counts.items() if n < limits.min_images_per_class}
+    if small:
+        raise UploadError(f"classes with fewer than {limits.min_images_per_class} images: "
+                          + ", ".join(f"{c} ({n})" for c, n in sorted(small.items())))
+    return _store(name, images, labels, sorted(counts), skipped, limits)
+
+
+def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:
+    """Resize to one size and layout, then write data.npz and info.json into a new folder atomically."""
+    colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img in images)
+    mode, channels = ("RGB", 3) if colour else ("L", 1)
+    size = (limits.image_size, limits.image_size)
+    x = np.stack([np.asarray(img.convert(mode).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
+                  .reshape(*size, channels) for img in images])
+    y = np.array([class_names.index(c) for c in labels], dtype=np.int64)
+    info = datasets.DatasetInfo(name, (*size, channels), tuple(class_names),
+                                f"uploaded zip: {len(x):,} images, {len(class_names)} classes, "
+                                f"resized to {size[0]}x{size[1]}{' RGB' if colour else ' grey'}")
+    root = paths.user_datasets_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{name}-{uuid.uuid4().hex[:8]}.tmp"
+    tmp.mkdir()
+    try:
+        np.savez_compressed(tmp / "data.npz", x=x, y=y)
+        (tmp / "info.json").write_text(json.dumps({"input_shape": list(info.input_shape),
+                                                   "class_names": list(class_names), "source": info.source}))
+        os.rename(tmp, root / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ImportReport(info, dict(Counter(labels)), skipped)

@@ -1,0 +1,55 @@
+"""Compare: 2–4 variants side by side — metrics with ratios, per-class accuracy, latency distributions."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer import figures
+from pages import common
+
+st.title("Compare variants")
+res = common.load_results()
+common.show_problems(res)
+if len(res.metas) < 2:
+    st.info("Compare needs at least two variants in the cache.")
+    st.stop()
+
+labels = {m["label"]: k for k, m in res.metas.items()}
+default = [m["label"] for m in list(res.metas.values())[:2]]
+picked = st.multiselect("Variants (the first is the reference for ratios)", sorted(labels), default=default,
+                        max_selections=4, key="compare_pick")
+if len(picked) < 2:
+    st.info("Pick at least two variants.")
+    st.stop()
+
+rows = res.table.set_index("key").loc[[labels[p] for p in picked]]
+ref = rows.iloc[0]
+table = pd.DataFrame({
+    "accuracy": rows["accuracy"].map("{:.4f}".format),
+    "Δ accuracy (pts)": ((rows["accuracy"] - ref["accuracy"]) * 100).map("{:+.2f}".format),
+    "p50 µs": rows["p50_us"].map("{:.1f}".format),
+    "speed-up vs first": (ref["p50_us"] / rows["p50_us"]).map("{:.2f}×".format),
+    "p99 µs": rows["p99_us"].map("{:.1f}".format),
+    "size KB": rows["size_kb"].map("{:,.1f}".format),
+    "size vs first": (rows["size_kb"] / ref["size_kb"]).map("{:.2f}×".format),
+    "gzipped KB": rows["gzip_kb"].map("{:,.1f}".format),
+    "non-zero params": rows["nonzero_params"].map("{:,}".format),
+    "MACs": rows["macs"].map("{:,}".format),
+}).set_axis(picked)
+st.dataframe(table.T, width="stretch")
+st.caption(common.host_caption())
+
+metas = [res.metas[labels[p]] for p in picked]
+classes = metas[0]["dataset"]["class_names"]
+if all(m["dataset"]["class_names"] == classes for m in metas):
+    st.subheader("Per-class accuracy")
+    st.plotly_chart(figures.per_class(picked, classes, [m["metrics"]["per_class_accuracy"] for m in metas]),
+                    key="per_class_chart")
+    worst = min(range(len(classes)), key=lambda i: metas[0]["metrics"]["per_class_accuracy"][i] or 0)
+    st.caption(f"Hardest class for {picked[0]}: **{classes[worst]}** "
+               f"({metas[0]['metrics']['per_class_accuracy'][worst]:.3f}).")
+else:
+    st.info("These variants use different datasets, so their per-class accuracies are not comparable.")
+
+st.subheader("Latency distribution (batch 1)")
+samples = [(res.latencies[labels[p]] or {}).get("samples_us", []) for p in picked]
+st.plotly_chart(figures.latency_histogram(picked, samples), key="latency_chart")

@@ -1,0 +1,63 @@
+"""Data: the datasets available, their class counts and samples, and upload of your own."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import datasets, uploads
+
+st.title("Datasets")
+
+
+@st.cache_data(show_spinner="Loading dataset…", max_entries=4)
+def summary(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Images per class in each split, and one sample image per class."""
+    d = datasets.load(name)
+    counts = pd.DataFrame({split: np.bincount(y, minlength=d.info.num_classes)
+                           for split, y in (("train", d.y_train), ("val", d.y_val), ("test", d.y_test))},
+                          index=list(d.info.class_names))
+    samples = np.stack([d.x_test[np.flatnonzero(d.y_test == c)[0]] for c in range(d.info.num_classes)
+                        if (d.y_test == c).any()])
+    return counts, samples
+
+
+names = datasets.available()
+tabs = st.tabs(names)
+for name, tab in zip(names, tabs):
+    with tab:
+        info = datasets.info(name)
+        h, w, c = info.input_shape
+        st.write(f"**{info.source}** — images {h}×{w}×{c}, {info.num_classes} classes.")
+        try:
+            counts, samples = summary(name)
+        except datasets.DatasetError as exc:
+            st.error(str(exc))
+            continue
+        left, right = st.columns([2, 3])
+        left.dataframe(counts, width="stretch")
+        imgs = [s.squeeze(-1) if s.shape[-1] == 1 else s for s in samples]
+        right.image(imgs, caption=list(info.class_names)[:len(imgs)], width=64, clamp=True)
+        if counts["train"].max() > 2 * max(counts["train"].min(), 1):
+            st.warning("Classes are imbalanced in training: check per-class accuracy on the Compare page.")
+
+st.header("Upload your own")
+st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images are converted to one "
+         f"layout and resized to {uploads.Limits().image_size}×{uploads.Limits().image_size}; "
+         "the split is 70/15/15, stratified, with a fixed seed.")
+with st.form("upload"):
+    new_name = st.text_input("Dataset name", placeholder="my-dataset")
+    file = st.file_uploader("Zip of class folders", type=["zip"])
+    submitted = st.form_submit_button("Import")
+if submitted:
+    if not new_name or file is None:
+        st.error("Give the dataset a name and choose a zip file.")
+    else:
+        try:
+            report = uploads.import_zip(new_name.strip(), file.getvalue())
+        except uploads.UploadError as exc:
+            st.error(f"Upload refused: {exc}")
+        else:
+            st.success(f"Imported **{report.info.name}**: " + ", ".join(f"{c} ({n})" for c, n in report.class_counts.items()))
+            if report.skipped:
+                st.warning(f"Skipped {len(report.skipped)} files that are not readable images: "
+                           + ", ".join(report.skipped[:10]) + (" …" if len(report.skipped) > 10 else ""))

@@ -1,0 +1,66 @@
+"""Details: one variant — architecture, sparsity per layer, confusion matrix, latency, provenance, downloads."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from explorer import figures
+from explorer.pipeline import TFLITE
+from pages import common
+
+st.title("Variant details")
+res = common.load_results()
+common.show_problems(res)
+if not res.metas:
+    st.info("No variants in the cache yet.")
+    st.stop()
+
+keys = list(res.table["key"])
+wanted = st.session_state.get("detail_key")
+key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys else 0,
+                   format_func=lambda k: res.metas[k]["label"], key="detail_select")
+st.session_state["detail_key"] = key
+meta, lat = res.metas[key], res.latencies[key]
+m = meta["metrics"]
+
+c = st.columns(5)
+c[0].metric("Test accuracy", f"{m['accuracy']:.4f}")
+c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs" if lat else "not measured here")
+c[2].metric("Size / gzipped", f"{m['size_bytes'] / 1000:,.1f} / {m['gzip_bytes'] / 1000:,.1f} KB")
+c[3].metric("Non-zero params", f"{m['nonzero_params']:,}", f"{1 - m['nonzero_params'] / m['params']:.1%} sparse",
+            delta_color="off")
+c[4].metric("MACs per image", f"{m['macs']:,}")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Architecture")
+    layers = pd.DataFrame(meta["layers"])
+    layers["output"] = layers.pop("output_shape").map(lambda s: "×".join(map(str, s)))
+    layers["kernel sparsity"] = layers["name"].map(m["layer_sparsity"]).map(
+        lambda v: "" if pd.isna(v) else f"{v:.1%}")
+    st.dataframe(layers, hide_index=True, width="stretch")
+    st.caption(f"{m['params']:,} parameters; Keras accuracy before conversion {m['keras_accuracy']:.4f} "
+               f"(TFLite: {m['accuracy']:.4f}).")
+with right:
+    st.subheader("Confusion matrix (test split)")
+    st.plotly_chart(figures.confusion(m["confusion"], meta["dataset"]["class_names"]), key="confusion_chart")
+
+st.subheader("Latency on this host")
+if lat:
+    st.plotly_chart(figures.latency_histogram([meta["label"]], [lat["samples_us"]]), key="detail_latency")
+    st.write(f"p50 {lat['p50_us']:.1f} µs · p90 {lat['p90_us']:.1f} µs · p99 {lat['p99_us']:.1f} µs · "
+             f"mean {lat['mean_us']:.1f} µs over {lat['runs']:,} runs · {lat['throughput_ips']:,.0f} images/s at batch 64")
+    with st.expander("How it was measured"):
+        st.json({k: lat[k] for k in ("host", "hostname", "threads", "versions", "python", "measured_at")})
+else:
+    st.info("Not measured on this host yet: open the Pareto page to measure it.")
+with st.expander("How it was built"):
+    st.json({"spec": meta["spec"], **meta["build"]})
+
+s = common.store()
+d1, d2 = st.columns(2)
+d1.download_button("Download .tflite", s.file_path("variants", key, TFLITE).read_bytes(),
+                   f"{meta['label']}.tflite", "application/octet-stream")
+d2.download_button("Download metadata (JSON)", json.dumps({**meta, "latency": lat}, indent=1),
+                   f"{meta['label']}.json", "application/json")

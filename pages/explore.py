@@ -1,0 +1,159 @@
+"""Explore: pick a variant's knobs; load it from the cache at once, or build it with live progress."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from explorer import architecture, datasets, host, pipeline
+from explorer.jobs import Jobs
+from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from pages import common
+
+MAX_EPOCHS = int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))  # resource bound for app-started training
+DEFAULT = VariantSpec()
+
+
+@st.cache_resource
+def jobs() -> Jobs:
+    """One job registry per server process, shared by every browser session."""
+    return Jobs(common.store(), max_epochs=MAX_EPOCHS)
+
+
+def knobs_ui() -> dict:
+    """Sidebar widgets for every spec field; returns the raw values."""
+    with st.sidebar:
+        st.header("Variant")
+        names = datasets.available()
+        dataset = st.selectbox("dataset", names, index=names.index(DEFAULT.dataset) if DEFAULT.dataset in names else 0,
+                               key="k_dataset")
+        h, w, _ = datasets.info(dataset).input_shape
+        depths = list(range(1, architecture.max_depth(h, w) + 1)) or [1]
+        v = {"dataset": dataset}
+        v["depth"] = st.radio("depth (conv blocks)", depths, index=min(DEFAULT.depth, len(depths)) - 1,
+                              horizontal=True, key="k_depth")
+        v["width"] = st.select_slider("width (filters of block 1)", [8, 16, 32, 64], DEFAULT.width, key="k_width")
+        v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
+        v["dense"] = st.select_slider("dense units", [32, 64, 128, 256, 512], DEFAULT.dense, key="k_dense")
+        st.header("Optimizations")
+        v["sparsity"] = st.slider("pruning sparsity", 0.0, 0.95, 0.0, 0.05, key="k_sparsity")
+        v["schedule"] = st.radio("pruning schedule", SCHEDULES, horizontal=True, key="k_schedule",
+                                 disabled=v["sparsity"] == 0)
+        v["clusters"] = st.select_slider("weight clusters (0 = off)", [0, 8, 16, 32, 64], 0, key="k_clusters")
+        v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant")
+        st.header("Training")
+        v["epochs"] = st.slider("epochs", 1, MAX_EPOCHS, DEFAULT.epochs, key="k_epochs")
+        v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", 1, 10, DEFAULT.tune_epochs,
+                                     key="k_tune_epochs")
+        with st.expander("Advanced"):
+            v["learning_rate"] = st.select_slider("learning rate (Adam)", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+                                                  DEFAULT.learning_rate, key="k_learning_rate")
+            v["batch_size"] = st.select_slider("batch size", [32, 64, 128, 256], DEFAULT.batch_size, key="k_batch_size")
+            v["seed"] = st.number_input("seed", 0, 2**31 - 1, DEFAULT.seed, key="k_seed")
+    return v
+
+
+def delta_card(record: dict, baseline: dict | None) -> None:
+    """The measured figures, with ratios against the fp32 unpruned model of the same architecture."""
+    m, lat = record["metrics"], record["latency"]
+    b = baseline["metrics"] if baseline else None
+    bl = baseline["latency"] if baseline else None
+    st.subheader(record["label"])
+    c = st.columns(4)
+    c[0].metric("Test accuracy", f"{m['accuracy']:.4f}",
+                f"{(m['accuracy'] - b['accuracy']) * 100:+.2f} pts" if b else None)
+    if lat:
+        c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs",
+                    f"{bl['p50_us'] / lat['p50_us']:.2f}× speed-up" if bl else None, delta_color="off")
+        c[2].metric("p90 / p99", f"{lat['p90_us']:.1f} / {lat['p99_us']:.1f} µs")
+        c[3].metric("Throughput (batch 64)", f"{lat['throughput_ips']:,.0f} img/s")
+    c = st.columns(4)
+    c[0].metric("Size", f"{m['size_bytes'] / 1000:,.1f} KB",
+                f"{b['size_bytes'] / m['size_bytes']:.2f}× smaller" if b else None, delta_color="off")
+    c[1].metric("Gzipped", f"{m['gzip_bytes'] / 1000:,.1f} KB",
+                f"{b['gzip_bytes'] / m['gzip_bytes']:.2f}× smaller" if b else None, delta_color="off")
+    c[2].metric("Non-zero parameters", f"{m['nonzero_params']:,}", f"of {m['params']:,}", delta_color="off")
+    c[3].metric("MACs per image", f"{m['macs']:,}")
+    if baseline is None:
+        st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
+    elif baseline["key"] == record["key"]:
+        st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")
+    st.caption(common.host_caption())
+    if record["spec"]["sparsity"]:
+        st.caption("Pruning zeroes weights but TFLite's dense kernels still multiply them: expect a smaller "
+                   "gzipped file, not a faster model.")
+
+
+def load_record(spec: VariantSpec) -> dict | None:
+    """A cached variant's record with this host's latency (measured now, in seconds, if missing)."""
+    s = common.store()
+    if not s.has("variants", spec.key()):
+        return None
+    with st.spinner("Measuring on this host…"):
+        record, _ = pipeline.ensure(spec, s)
+    return record
+
+
+@st.fragment(run_every=1.0)
+def build_progress(key: str) -> None:
+    job = jobs().get(key)
+    if job is None:
+        return
+    if job.done:
+        st.rerun()  # the whole page shows the result or the error
+    p = job.progress
+    with st.status(f"Building {job.spec.label()} — {p.stage}", expanded=True):
+        st.progress(p.fraction, text=p.message)
+        if st.button("Cancel", key="cancel"):
+            job.cancel()
+
+
+st.title("Explore a variant")
+values = knobs_ui()
+try:
+    spec = VariantSpec(**values)
+    info = datasets.info(spec.dataset)
+    layers = architecture.plan(spec, info.input_shape, info.num_classes)
+except (SpecError, datasets.DatasetError) as exc:
+    st.error(f"Cannot build this variant — {exc}")
+    st.stop()
+
+key = spec.key()
+cached = common.store().has("variants", key)
+st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
+         f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
+         + ("✅ In the cache: loads instantly." if cached else "🛠️ Not built yet: it will be trained on this machine."))
+
+job = jobs().get(key)
+if st.button("Load" if cached else "Train and measure", type="primary", disabled=job is not None and not job.done):
+    if cached:
+        st.session_state["shown"] = key
+    else:
+        try:
+            job = jobs().submit(spec)
+        except ValueError as exc:
+            st.error(str(exc))
+            st.stop()
+
+if job is not None and not job.done:
+    build_progress(key)
+elif job is not None and job.error is not None:
+    st.error(f"Building {spec.label()} failed: {job.error}")
+elif job is not None and job.result is not None:
+    st.session_state["shown"] = key
+
+if st.session_state.get("shown") == key:
+    try:
+        record = load_record(spec)
+    except Exception as exc:  # a damaged entry or a full disk: a message, not a traceback
+        st.error(f"Could not load {spec.label()}: {exc}")
+        st.stop()
+    if record is not None:
+        base_spec = spec.replace(sparsity=0.0, clusters=0, quant="fp32")
+        baseline = load_record(base_spec)
+        delta_card(record, baseline)
+        if st.button("Open in Details"):
+            st.session_state["detail_key"] = key
+            st.switch_page("pages/details.py")
+st.caption(f"Host: {host.current().label}.")

@@ -1,0 +1,76 @@
+"""Pareto: every measured variant, latency (or size) against accuracy, with the non-dominated front."""
+
+import streamlit as st
+
+from explorer import figures, host, pareto, results
+from pages import common
+
+st.title("Speed–accuracy Pareto front")
+res = common.load_results()
+if common.measure_missing(res):
+    st.rerun()
+common.show_problems(res)
+df = res.table
+if df.empty:
+    st.info("No variants yet. Build one on the **Explore** page, or run `python -m explorer sweep --preset default`.")
+    st.stop()
+
+with st.sidebar:
+    st.header("Chart")
+    x_options = [m for m, metric in results.METRICS.items() if metric.lower_is_better]
+    x = st.selectbox("x axis (lower is better)", x_options, format_func=lambda m: results.METRICS[m].title, key="x")
+    log_x = st.toggle("log scale", value=x in ("nonzero_params", "macs"), key="log_x")
+    st.header("Filters")
+    dataset = st.selectbox("dataset", sorted(df["dataset"].unique()), key="dataset")
+    df = df[df["dataset"] == dataset]
+    depths = st.multiselect("depth", sorted(df["depth"].unique()), default=sorted(df["depth"].unique()), key="depths")
+    quants = st.multiselect("quantization", list(df["quant"].unique()), default=list(df["quant"].unique()), key="quants")
+    df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
+
+if df.empty:
+    st.warning("No variant matches these filters.")
+    st.stop()
+
+front = pareto.pareto_mask(df[x].to_numpy(float), df["accuracy"].to_numpy(float))
+
+unit = results.METRICS[x].unit
+budget_col, text_col = st.columns([1, 3])
+with budget_col:
+    budget = st.number_input(f"Budget: best accuracy under … {unit}", min_value=0.0,
+                             value=float(df[x].median()), format="%.1f", key="budget")
+winner = pareto.best_under_budget(df[x].to_numpy(float), df["accuracy"].to_numpy(float), budget)
+with text_col:
+    if winner is None:
+        st.warning(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs {df[x].min():.1f} {unit}.")
+    else:
+        w = df.iloc[winner]
+        cheapest = df.loc[df[x].idxmin()]
+        best = df.loc[df["accuracy"].idxmax()]
+        text = f"**{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}."
+        if cheapest["key"] != w["key"]:
+            text += (f" It costs {w[x] / cheapest[x]:.2f}× the cheapest ({cheapest['label']}) for "
+                     f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} accuracy points.")
+        if best["key"] == w["key"]:
+            text += " It is also the most accurate variant shown."
+        else:
+            text += (f" The most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
+                     f"points better at {best[x] / w[x]:.2f}× the cost.")
+        st.success(text)
+
+fig = figures.pareto(df, front, x, log_x=log_x, highlight=None if winner is None else df.iloc[winner]["key"],
+                     host_label=host.current().label)
+event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
+st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
+           "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency.")
+
+points = (event or {}).get("selection", {}).get("points", []) if event else []
+if points and points[0].get("customdata"):
+    st.session_state["detail_key"] = points[0]["customdata"][0]
+    st.switch_page("pages/details.py")
+
+shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p90_us", "p99_us", "throughput_ips",
+                                   "size_kb", "gzip_kb", "nonzero_params", "sparsity_real", "macs", "key"]]
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
+                            "sparsity_real": st.column_config.NumberColumn("real sparsity", format="%.2f")})
+st.download_button("Download CSV", df.to_csv(index=False).encode(), f"variants-{dataset}.csv", "text/csv")

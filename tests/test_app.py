@@ -1,0 +1,213 @@
+"""Every page driven with Streamlit's AppTest against a small real cache (digits variants)."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import FAST_LATENCY, REPO, TINY
+from explorer import host, pipeline
+from explorer.cache import Store
+from explorer.spec import QUANT_MODES, VariantSpec
+
+pytestmark = pytest.mark.slow
+APP = str(REPO / "app.py")
+SPECS = [VariantSpec(**TINY, quant="fp32"), VariantSpec(**TINY, quant="int8"),
+         VariantSpec(**TINY, sparsity=0.5, quant="int8")]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    root = tmp_path_factory.mktemp("appcache")
+    store = Store(root)
+    for spec in SPECS:
+        pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_CACHE_DIR", str(root))
+        mp.setenv("EXPLORER_DATA_DIR", str(tmp_path_factory.mktemp("userdata")))
+        import streamlit as st
+
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield store
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(str(REPO / "pages" / f"{page}.py"))
+        at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def values(arr) -> np.ndarray:
+    """A plotly array from the JSON spec: a list, or base64 'bdata' with a dtype (plotly >= 6)."""
+    if isinstance(arr, dict):
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=arr["dtype"])
+    return np.asarray(arr)
+
+
+def markers(spec: dict) -> int:
+    return sum(len(values(t["x"])) for t in spec["data"] if t.get("name") in QUANT_MODES)
+
+
+def test_pareto_page_plots_every_variant_with_front_table_and_budget(cache):
+    at = open_page()
+    assert at.title[0].value == "Speed–accuracy Pareto front"
+    at.sidebar.selectbox(key="dataset").set_value("digits").run()
+    fig = chart_specs(at)[0]
+    assert markers(fig) == len(SPECS)
+    assert any(t["name"] == "Pareto front" for t in fig["data"])
+    assert "measured on" in fig["layout"]["xaxis"]["title"]["text"]
+    assert len(at.dataframe[0].value) == len(SPECS)
+    assert at.get("download_button")
+    at.number_input(key="budget").set_value(1e6).run()
+    assert "accuracy" in at.success[0].value
+    at.number_input(key="budget").set_value(0.0).run()
+    assert "Nothing fits under" in at.warning[0].value
+
+
+def test_pareto_page_filters_and_switches_axis(cache):
+    at = open_page()
+    at.sidebar.selectbox(key="dataset").set_value("digits").run()
+    at.sidebar.multiselect(key="quants").set_value(["int8"]).run()
+    assert markers(chart_specs(at)[0]) == 2
+    at.sidebar.selectbox(key="x").set_value("gzip_kb").run()
+    assert "Gzipped size" in chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"]
+
+
+def test_variants_without_latency_on_this_host_are_measured_not_borrowed(cache):
+    key = SPECS[0].key()
+    path = cache.latency_path(key, host.current().id)
+    foreign = json.loads(path.read_text())
+    path.rename(path.with_name("otherhost.json"))  # measured elsewhere only
+    at = open_page()
+    assert not at.exception
+    assert path.exists()  # re-measured here, not copied from the other host
+    assert json.loads(path.read_text())["host"]["id"] == host.current().id
+    assert json.loads(path.read_text())["measured_at"] >= foreign["measured_at"]
+
+
+def test_damaged_entry_is_reported_and_the_rest_still_renders(cache, tmp_path):
+    victim = cache.file_path("variants", SPECS[2].key(), "model.tflite")
+    original = victim.read_bytes()
+    try:
+        victim.write_bytes(original[: len(original) // 2])
+        at = open_page()
+        at.sidebar.selectbox(key="dataset").set_value("digits").run()
+        assert markers(chart_specs(at)[0]) == len(SPECS) - 1
+        assert "damaged" in at.expander[0].label
+    finally:
+        victim.write_bytes(original)
+
+
+def _set_knobs(at: AppTest, spec: VariantSpec) -> None:
+    at.sidebar.selectbox(key="k_dataset").set_value(spec.dataset).run()
+    at.sidebar.slider(key="k_sparsity").set_value(spec.sparsity).run()  # enables the schedule radio
+    for name in ("depth", "conv") + (("schedule",) if spec.sparsity else ()):
+        at.sidebar.radio(key=f"k_{name}").set_value(getattr(spec, name))
+    for name in ("width", "dense", "clusters", "learning_rate", "batch_size"):
+        at.sidebar.select_slider(key=f"k_{name}").set_value(getattr(spec, name))
+    for name in ("epochs", "tune_epochs"):
+        at.sidebar.slider(key=f"k_{name}").set_value(getattr(spec, name))
+    at.sidebar.selectbox(key="k_quant").set_value(spec.quant)
+    at.sidebar.number_input(key="k_seed").set_value(spec.seed)
+    at.run()
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_explore_loads_a_cached_variant_with_deltas_against_its_baseline(cache):
+    at = open_page("explore")
+    _set_knobs(at, SPECS[2])
+    assert "In the cache" in at.markdown[0].value
+    _button(at, "Load").click().run()
+    assert not at.exception
+    metrics = {m.label: m for m in at.metric}
+    assert float(metrics["Test accuracy"].value) > 0.8
+    assert "pts" in metrics["Test accuracy"].delta  # against the fp32 unpruned baseline
+    assert "speed-up" in metrics["Latency p50"].delta
+    assert "smaller" in metrics["Gzipped"].delta
+
+
+def test_explore_trains_an_uncached_variant_with_progress(cache):
+    spec = VariantSpec(**{**TINY, "epochs": 3, "quant": "dynamic", "seed": 7})
+    at = open_page("explore")
+    _set_knobs(at, spec)
+    assert "Not built yet" in at.markdown[0].value
+    _button(at, "Train and measure").click().run()
+    assert not at.exception
+    assert at.get("status") or cache.has("variants", spec.key())  # progress shown while it builds
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(m.label == "Test accuracy" for m in at.metric):
+        time.sleep(1)
+        at.run()
+    assert not at.exception and not at.error
+    assert cache.has("variants", spec.key())
+    assert any(m.label == "Test accuracy" for m in at.metric)
+
+
+def test_app_refuses_training_beyond_the_configured_size(cache):
+    from explorer.jobs import Jobs
+
+    with pytest.raises(ValueError, match="epochs: at most 5"):
+        Jobs(cache, max_epochs=5).submit(VariantSpec(**{**TINY, "epochs": 6}))
+
+
+def test_compare_page_shows_ratios_per_class_and_latency(cache):
+    at = open_page("compare")
+    at.multiselect(key="compare_pick").set_value([s.label() for s in SPECS[:2]]).run()
+    assert not at.exception
+    specs = chart_specs(at)
+    assert len(specs[0]["data"]) == 2 and len(values(specs[0]["data"][0]["y"])) == 10  # per-class bars
+    assert specs[1]["data"][0]["type"] == "histogram"
+    assert "speed-up vs first" in at.dataframe[0].value.index
+
+
+def test_details_page_shows_one_variant(cache):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["detail_key"] = SPECS[1].key()
+    at.run()
+    at.switch_page(str(REPO / "pages" / "details.py")).run()
+    assert not at.exception
+    assert at.selectbox(key="detail_select").value == SPECS[1].key()
+    kinds = [s["data"][0]["type"] for s in chart_specs(at)]
+    assert kinds == ["heatmap", "histogram"]
+    assert len(at.get("download_button")) == 2
+
+
+def test_data_page_lists_datasets_with_counts(cache):
+    at = open_page("data")
+    assert [t.label for t in at.tabs][:2] == ["fashion-mnist", "digits"]
+    assert at.dataframe[0].value["test"].sum() == 10_000
+
+
+def test_results_pages_do_not_import_tensorflow(cache):
+    """Opening every results page must not pull TensorFlow (2.5 s) into the server process."""
+    code = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=60); at.run()
+for page in ("compare", "details", "data"):
+    at.switch_page({str(REPO / 'pages')!r} + "/" + page + ".py"); at.run()
+    assert not at.exception, at.exception
+print("tensorflow" in sys.modules, "tf_keras" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "EXPLORER_CACHE_DIR": str(cache.root)}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "False"]
