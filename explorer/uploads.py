@@ -113,6 +113,8 @@ def import_zip(name: str, data: bytes, limits: Limits = Limits()) -> ImportRepor
             try:
                 images.append(_decode(raw, limits))
                 labels.append(cls)
+            except UploadError:
+                raise  # a limit was hit: refuse the upload, don't skip the file
             except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError):
                 skipped.append("/".join(parts))
     counts = Counter(labels)

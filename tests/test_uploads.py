@@ -1,0 +1,97 @@
+"""Uploads of own datasets: every kind of bad zip gets a clear message and writes nothing."""
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer import datasets, uploads
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def png(size=(12, 10), mode="L", value=128) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, value if mode == "L" else (value, 0, 0)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def make_zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def good_files(prefix="") -> dict[str, bytes]:
+    return {f"{prefix}{cls}/{i}.png": png(value=40 * i) for cls in ("cats", "dogs") for i in range(6)}
+
+
+def no_dataset_written(data_dir) -> bool:
+    folder = data_dir / "datasets"
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def test_a_good_zip_becomes_a_dataset_that_loads(data_dir):
+    files = good_files("pets/")  # one top folder is accepted too
+    files["pets/cats/colour.png"] = png(size=(40, 20), mode="RGB")  # mixed size and channels
+    files["pets/dogs/notes.txt"] = b"not an image"
+    report = uploads.import_zip("pets", make_zip(files))
+    assert report.class_counts == {"cats": 7, "dogs": 6}
+    assert report.skipped == ["dogs/notes.txt"]
+    assert report.info.input_shape == (32, 32, 3)  # one colour image: all become RGB
+    assert "pets" in datasets.available()
+    d = datasets.load("pets")
+    assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 13
+    assert set(d.y_test) == {0, 1} and d.x_train.shape[1:] == (32, 32, 3)
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"this is not a zip", "not a zip file"),
+    (make_zip({}), "the zip is empty"),
+    (make_zip({f"cats/{i}.png": png() for i in range(6)}), "only one class ('cats')"),
+    (make_zip({"cats/a.png": png(), "dogs/b.png": png()}), "fewer than 5 images: cats (1), dogs (1)"),
+    (make_zip({**good_files(), "../evil.png": png()}), "unsafe path in the zip: '../evil.png'"),
+    (make_zip({**good_files(), "/etc/evil.png": png()}), "unsafe path"),
+    (make_zip({**good_files(), "loose.png": png()}), "'loose.png' is not inside a class folder"),
+    (make_zip({"cats/a.txt": b"x", "dogs/b.txt": b"y"}), "no readable images found"),
+])
+def test_bad_uploads_get_a_clear_message_and_write_nothing(data_dir, data, message):
+    with pytest.raises(uploads.UploadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        uploads.import_zip("bad", data)
+    assert no_dataset_written(data_dir)
+    assert "bad" not in datasets.available()
+
+
+def test_zip_bombs_and_oversized_uploads_are_refused_before_decompressing(data_dir):
+    bomb = make_zip({**good_files(), "cats/zeros.png": b"\0" * (5 * 2**20)})  # compresses ~1000:1
+    assert len(bomb) < 100_000
+    limits = uploads.Limits(max_uncompressed_bytes=2**20)
+    with pytest.raises(uploads.UploadError, match="unpacks to 5 MiB; at most 1 MiB"):
+        uploads.import_zip("bomb", bomb, limits)
+    with pytest.raises(uploads.UploadError, match="holds 12 files; at most 5"):
+        uploads.import_zip("many", make_zip(good_files()), uploads.Limits(max_files=5))
+    with pytest.raises(uploads.UploadError, match="the upload is"):
+        uploads.import_zip("big", make_zip(good_files()), uploads.Limits(max_zip_bytes=100))
+    with pytest.raises(uploads.UploadError, match="larger than allowed"):
+        uploads.import_zip("huge", make_zip(good_files()), uploads.Limits(max_image_pixels=50))
+    assert no_dataset_written(data_dir)
+
+
+def test_an_existing_dataset_is_never_overwritten(data_dir):
+    uploads.import_zip("pets", make_zip(good_files()))
+    before = (datasets.user_dataset_dir("pets") / "data.npz").read_bytes()
+    for name in ("pets", "fashion-mnist"):
+        with pytest.raises(uploads.UploadError, match="exists already"):
+            uploads.import_zip(name, make_zip(good_files()))
+    with pytest.raises(uploads.UploadError, match="dataset name"):
+        uploads.import_zip("../pets", make_zip(good_files()))
+    assert (datasets.user_dataset_dir("pets") / "data.npz").read_bytes() == before
+    assert np.load(datasets.user_dataset_dir("pets") / "data.npz")["x"].shape == (12, 32, 32, 1)
