@@ -137,7 +137,7 @@ def test_entries_of_other_library_versions_are_kept_apart(store):
 def test_cancelling_a_build_from_the_app_leaves_no_entry(store):
     from explorer.jobs import Cancelled, Jobs
 
-    spec = VariantSpec(**{**TINY, "epochs": 60, "seed": 3})
+    spec = VariantSpec(**{**TINY, "epochs": 30, "seed": 3})
     job = Jobs(store).submit(spec)
     deadline = time.time() + 60
     while job.progress.stage != "train" and time.time() < deadline:
