@@ -30,3 +30,10 @@ def tiny_spec():
     from explorer.spec import VariantSpec
 
     return VariantSpec(**TINY)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say loudly when the real-browser test did not run."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "BROWSER TEST SKIPPED" in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_sep("!", "BROWSER TEST SKIPPED: no headless Chromium/Playwright on this machine", red=True)

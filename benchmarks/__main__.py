@@ -1,0 +1,46 @@
+"""Run every benchmark, print one table per figure and write benchmarks/results/latest.json.
+
+    $ make bench        # or: .venv/bin/python -m benchmarks [name ...]
+
+Speed targets live here, as ratios measured side by side in one run, never in timed tests.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+
+from benchmarks import cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, stage_reuse
+from benchmarks.report import print_table, save
+from explorer import host
+
+SECTIONS = {  # name -> (title, module), in the order of the issue
+    "demo_start": ("1. Demo start", demo_start),
+    "cache_hit": ("2. Cache hit", cache_hit),
+    "from_scratch": ("3. One variant from scratch", from_scratch),
+    "stage_reuse": ("4. Stage reuse", stage_reuse),
+    "keras_vs_tflite": ("5. Inference: plain Keras vs TFLite (reference CNN)", keras_vs_tflite),
+    "optimizations": ("6. What the optimizations buy on this CPU (depth 2, Fashion-MNIST)", optimizations),
+    "fidelity": ("7. Harness fidelity", fidelity),
+}
+
+
+def main(names: list[str]) -> int:
+    chosen = names or list(SECTIONS)
+    results, t0 = {}, time.perf_counter()
+    for name in chosen:
+        title, module = SECTIONS[name]
+        start = time.perf_counter()
+        results[title] = module.run()
+        print_table(f"{title} ({time.perf_counter() - start:.0f} s)", results[title])
+        sys.stdout.flush()
+    context = {**host.measurement_context(threads=1), "seconds": round(time.perf_counter() - t0, 1),
+               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    path = save("latest.json" if not names else f"partial-{'-'.join(chosen)}.json", results, context)
+    print(f"\nHost: {context['host']['label']}; all benchmarks took {context['seconds']:.0f} s; wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""Demo start: server start -> health check -> chart rendered in headless Chromium (target <= 3 s after health).
+
+    $ .venv/bin/python -m benchmarks.demo_start
+
+Also times importing what the results pages import, and checks that it does not import TensorFlow.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from benchmarks.report import Row, print_table, row
+from explorer.paths import REPO_ROOT
+
+IMPORTS = """
+import sys, time; t0 = time.perf_counter()
+import pages.common, explorer.figures, explorer.pareto, explorer.results, explorer.pipeline, explorer.uploads
+t = time.perf_counter() - t0
+heavy = [m for m in ("tensorflow", "tf_keras", "tensorflow_model_optimization") if m in sys.modules]
+print(t, ",".join(heavy) or "none", len(sys.modules))
+"""
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _time_to(page, url: str, selector: str) -> float:
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector(selector, timeout=60_000)
+    return time.perf_counter() - t0
+
+
+def run() -> list[Row]:
+    out = subprocess.run([sys.executable, "-c", IMPORTS], capture_output=True, text=True, check=True,
+                         cwd=REPO_ROOT).stdout.split()
+    rows = [row("import of results-page modules", float(out[0]) * 1e3, "ms",
+                note=f"TensorFlow-family modules imported: {out[1]}; {out[2]} modules in all")]
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        return rows + [row("demo start", float("nan"), "s", note="SKIPPED: no chromium")]
+    from playwright.sync_api import sync_playwright
+
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    t_start = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+                              cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.05)
+        health = time.perf_counter() - t_start
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium,
+                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            chart = ".js-plotly-plot .scatterlayer .points path"
+            first = _time_to(page, url, chart)
+            again = _time_to(page, url, chart)
+            explore = _time_to(page, f"{url}/explore", "button:has-text('Load'), button:has-text('Train and measure')")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    return rows + [
+        row("server start to health check", health, "s"),
+        row("Pareto chart, first load after health check", first, "s", "<=", 3),
+        row("Pareto chart, next load", again, "s", "<=", 3),
+        row("Explore page ready (button shown)", explore, "s", "<=", 3),
+    ]
+
+
+if __name__ == "__main__":
+    print_table("Demo start", run())

@@ -1,0 +1,48 @@
+"""Rows of benchmark figures: each a measured value held against its target, printed and saved as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Row:
+    figure: str
+    value: float
+    unit: str
+    target: str = ""  # e.g. "<= 3 s"; empty for context figures
+    met: bool | None = None  # None: no target
+    note: str = ""
+
+
+def check(value: float, op: str, bound: float) -> bool:
+    return value <= bound if op == "<=" else value >= bound
+
+
+def row(figure: str, value: float, unit: str, op: str | None = None, bound: float | None = None,
+        note: str = "") -> Row:
+    if op is None:
+        return Row(figure, value, unit, note=note)
+    return Row(figure, value, unit, f"{op} {bound:g} {unit}".strip(), check(value, op, bound), note)
+
+
+def print_table(title: str, rows: list[Row], stream=sys.stdout) -> None:
+    print(f"\n## {title}\n", file=stream)
+    print("| figure | value | target | met | note |", file=stream)
+    print("|---|---|---|---|---|", file=stream)
+    for r in rows:
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        print(f"| {r.figure} | {r.value:,.4g} {r.unit} | {r.target} | {met} | {r.note} |", file=stream)
+
+
+def save(name: str, sections: dict[str, list[Row]], context: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps({"context": context, "sections": {k: [asdict(r) for r in v] for k, v in sections.items()}},
+                               indent=1))
+    return path

@@ -1,0 +1,49 @@
+"""The shipped cache (cached_models/): complete, intact, small, accurate as recorded, and never retrained."""
+
+import numpy as np
+import pytest
+
+from explorer import datasets, grid, measure, pipeline
+from explorer.cache import Store
+from explorer.pipeline import TFLITE
+
+SHIPPED = Store()  # cached_models/ of this checkout
+PRESET = grid.preset("default")
+META_FIELDS = {"spec", "label", "stages", "dataset", "metrics", "layers", "build", "files", "key"}
+METRIC_FIELDS = {"accuracy", "per_class_accuracy", "confusion", "keras_accuracy", "size_bytes", "gzip_bytes",
+                 "params", "nonzero_params", "layer_sparsity", "macs"}
+
+
+def test_every_entry_of_the_default_grid_is_shipped_intact():
+    metas, problems = SHIPPED.variants()
+    assert problems == []
+    keys = {m["key"] for m in metas}
+    missing = [s.label() for s in PRESET if s.key() not in keys]
+    assert missing == [], f"rebuild with 'python -m explorer sweep --preset default': {missing}"
+    for meta in metas:
+        assert META_FIELDS <= set(meta), meta["label"]
+        assert METRIC_FIELDS <= set(meta["metrics"]), meta["label"]
+        assert meta["files"][TFLITE]["bytes"] == meta["metrics"]["size_bytes"]
+
+
+def test_the_shipped_cache_is_small_enough_to_clone():
+    total = sum(p.stat().st_size for p in (SHIPPED.root / "variants").rglob("*") if p.is_file())
+    assert total < 40 * 2**20
+
+
+def test_loading_the_shipped_grid_trains_nothing():
+    for spec in PRESET:
+        record, report = pipeline.ensure(spec, SHIPPED, measure_missing=False)
+        assert report.built == [] and report.reused == ["variant"], spec.label()
+        assert record["label"] == spec.label()
+
+
+@pytest.mark.parametrize("quant", ["fp32", "int8"])
+def test_recorded_accuracy_is_reproduced_on_the_test_split(quant):
+    spec = next(s for s in PRESET if s.quant == quant and s.depth == 2 and not s.sparsity and s.conv == "standard"
+                and not s.clusters)
+    meta = SHIPPED.verify("variants", spec.key())
+    data = datasets.load(spec.dataset)
+    model = SHIPPED.file_path("variants", spec.key(), TFLITE).read_bytes()
+    preds = measure.predict(model, data.x_test)
+    assert abs(float(np.mean(preds == data.y_test)) - meta["metrics"]["accuracy"]) <= 0.005
