@@ -51,6 +51,9 @@ class Jobs:
         self.max_epochs = max_epochs  # resource bound: the app refuses bigger training jobs
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        # One build at a time per process: Keras keeps global state (seeds, layer names), and two
+        # trainings on a 2-core machine would each take twice as long anyway.
+        self._build_slot = threading.Lock()
 
     def submit(self, spec: VariantSpec) -> Job:
         """Start building spec, or return the job already building it."""
@@ -72,7 +75,14 @@ class Jobs:
 
     def _run(self, job: Job) -> None:
         try:
-            job.result, job.report = pipeline.ensure(job.spec, self.store, job._on_progress)
+            if not self._build_slot.acquire(blocking=False):
+                job.progress = pipeline.Progress("queued", 0.0, "Queued: waiting for another build to finish")
+                self._build_slot.acquire()
+            try:
+                job._on_progress(pipeline.Progress("starting", 0.0, "Starting"))  # honours an early cancel
+                job.result, job.report = pipeline.ensure(job.spec, self.store, job._on_progress)
+            finally:
+                self._build_slot.release()
         except BaseException as exc:  # reported on the page, never raised into a thread's void
             job.error = exc
         finally:

@@ -147,3 +147,19 @@ def test_cancelling_a_build_from_the_app_leaves_no_entry(store):
     assert isinstance(job.error, Cancelled)
     assert not store.has("variants", spec.key()) and not store.has("base", spec.base_key())
     assert not list(store.root.rglob("*.tflite")) and not list(store.root.rglob("*.h5"))
+
+
+def test_builds_in_one_process_run_one_at_a_time_and_both_finish(store):
+    from explorer.jobs import Jobs
+
+    jobs = Jobs(store)
+    first = jobs.submit(VariantSpec(**{**TINY, "epochs": 8, "seed": 11}))
+    second = jobs.submit(VariantSpec(**{**TINY, "epochs": 8, "seed": 12}))
+    assert jobs.submit(first.spec) is first  # a second session asking joins the running job
+    deadline = time.time() + 30
+    while second.progress.stage != "queued" and time.time() < deadline:
+        time.sleep(0.02)
+    assert second.progress.stage == "queued" and not first.done
+    assert first.finished.wait(120) and second.finished.wait(120)
+    assert first.error is None and second.error is None
+    assert {first.result["key"], second.result["key"]} == {m["key"] for m in store.variants()[0]}
