@@ -15,8 +15,8 @@ PRESETS: dict[str, list[dict[str, Any]]] = {
         {"depth": [2, 3], "conv": ["separable"], "quant": ["fp32", "int8"]},
         {"depth": [2], "clusters": [16], "sparsity": [0.0, 0.5], "quant": ["fp32", "int8"]},
     ],
-    # The write-up's reference CNN: Conv 32->64->128, Dense 512.
-    "reference": [{"depth": [3], "dense": [512], "quant": ["fp32", "int8"]}],
+    # The write-up's reference CNN: Conv 32->64->128, Dense 512; 10 epochs is its best (5: 0.874, 15: 0.889).
+    "reference": [{"depth": [3], "dense": [512], "epochs": [10], "quant": ["fp32", "dynamic", "int8"]}],
 }
 
 

@@ -8,7 +8,11 @@ from explorer.tf_runtime import keras
 
 
 def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:
-    """An uncompiled Sequential model whose layers mirror architecture.plan() one to one."""
+    """An uncompiled Sequential model whose layers mirror architecture.plan() one to one.
+
+    Seeds every RNG with spec.seed first: the weights are initialized here, not in fit().
+    """
+    keras.utils.set_random_seed(spec.seed)
     layers: list[keras.layers.Layer] = [keras.layers.InputLayer(input_shape=input_shape)]
     for layer in architecture.plan(spec, input_shape, num_classes):
         if layer.kind == "conv":

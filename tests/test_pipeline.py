@@ -113,3 +113,13 @@ def test_a_failed_conversion_leaves_no_entry(store, monkeypatch):
     assert not store.has("variants", spec.key())
     assert store.variants() == ([], [])
     assert store.has("base", spec.base_key())  # the finished training stage is kept for the retry
+
+
+def test_same_spec_gives_the_same_model_bit_for_bit(tmp_path):
+    """The cache key promises 'this spec -> these weights': rebuilding from scratch must agree."""
+    spec = VariantSpec(**{**TINY, "epochs": 3, "seed": 5})
+    other = spec.replace(seed=6)
+    sums = [pipeline.ensure(s, Store(tmp_path / name), measure_missing=False)[0]["files"]["model.tflite"]["sha256"]
+            for name, s in (("a", spec), ("b", spec), ("c", other))]
+    assert sums[0] == sums[1]
+    assert sums[0] != sums[2]  # and the seed does matter
