@@ -5,6 +5,7 @@
     $ python -m explorer list
     $ python -m explorer pareto --x p50_us --y accuracy
     $ python -m explorer measure          # time shipped models on this host (no training)
+    $ python -m explorer add-dataset pets ~/pets/   # a folder (or zip) of class folders
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
 from explorer import grid, pareto, results
 from explorer.cache import Store
-from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError
 
 AXES = {  # CLI flag -> (spec field, type, choices)
     "dataset": ("dataset", str, None), "depth": ("depth", int, None), "width": ("width", int, None),
@@ -26,7 +28,8 @@ AXES = {  # CLI flag -> (spec field, type, choices)
     "sparsity": ("sparsity", float, None), "schedule": ("schedule", str, SCHEDULES),
     "clusters": ("clusters", int, None), "quant": ("quant", str, QUANT_MODES),
     "epochs": ("epochs", int, None), "tune-epochs": ("tune_epochs", int, None),
-    "learning-rate": ("learning_rate", float, None), "seed": ("seed", int, None),
+    "learning-rate": ("learning_rate", float, None), "batch-size": ("batch_size", int, None),
+    "seed": ("seed", int, None),
 }
 SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",
          "sparsity_real", "macs"]
@@ -134,6 +137,17 @@ def cmd_measure(args) -> int:
     return 0
 
 
+def cmd_add_dataset(args) -> int:
+    from explorer import uploads
+
+    report = uploads.import_path(args.name, Path(args.path))
+    print(f"Added {report.info.name}: {report.info.source}; classes: "
+          + ", ".join(f"{c} ({n})" for c, n in report.class_counts.items()))
+    if report.skipped:
+        print(f"Skipped {len(report.skipped)} unreadable files: {', '.join(report.skipped[:10])}", file=sys.stderr)
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m explorer", description=__doc__.split("\n")[0])
     p.add_argument("--cache", help="cache folder (default: cached_models/ or $EXPLORER_CACHE_DIR)")
@@ -152,13 +166,18 @@ def parser() -> argparse.ArgumentParser:
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--threads", type=int, default=1)
+    add = sub.add_parser("add-dataset", help="import a folder (or zip) of class folders as a dataset")
+    add.add_argument("name")
+    add.add_argument("path")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure}[args.command](args)
+        commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
+                    "add-dataset": cmd_add_dataset}
+        return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@ def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     Seeds every RNG with spec.seed first: the weights are initialized here, not in fit().
     """
     keras.utils.set_random_seed(spec.seed)
-    layers: list[keras.layers.Layer] = [keras.layers.InputLayer(input_shape=input_shape)]
+    layers: list[keras.layers.Layer] = [keras.layers.InputLayer(input_shape=input_shape, name="image")]
     for layer in architecture.plan(spec, input_shape, num_classes):
         if layer.kind == "conv":
             layers.append(keras.layers.Conv2D(layer.output_shape[-1], architecture.KERNEL,

@@ -16,7 +16,7 @@ import uuid
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -127,6 +127,21 @@ def import_zip(name: str, data: bytes, limits: Limits = Limits()) -> ImportRepor
         raise UploadError(f"classes with fewer than {limits.min_images_per_class} images: "
                           + ", ".join(f"{c} ({n})" for c, n in sorted(small.items())))
     return _store(name, images, labels, sorted(counts), skipped, limits)
+
+
+def import_path(name: str, path: Path, limits: Limits = Limits()) -> ImportReport:
+    """Import a zip file or a folder of class folders (zipped in memory, then checked like an upload)."""
+    if path.is_file():
+        return import_zip(name, path.read_bytes(), limits)
+    if not path.is_dir():
+        raise UploadError(f"{path} is neither a zip file nor a folder")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()):
+            if buf.tell() > limits.max_zip_bytes:
+                break  # import_zip refuses it with the size message
+            zf.write(file, file.relative_to(path).as_posix())
+    return import_zip(name, buf.getvalue(), limits)
 
 
 def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:

@@ -61,9 +61,13 @@ def measure_missing(res: Results) -> bool:
             f"({host.current().label}). Measuring them now — this takes about a second each, no training.")
     bar = st.progress(0.0)
     s = store()
-    for i, key in enumerate(missing):
-        bar.progress(i / len(missing), text=f"Measuring {res.metas[key]['label']} ({i + 1}/{len(missing)})")
-        pipeline.measure_latency(s, key, res.metas[key])
+    try:
+        for i, key in enumerate(missing):
+            bar.progress(i / len(missing), text=f"Measuring {res.metas[key]['label']} ({i + 1}/{len(missing)})")
+            pipeline.measure_latency(s, key, res.metas[key])
+    except OSError as exc:  # e.g. a full or read-only disk: say so, show what we have
+        st.error(f"Could not save the measurements ({exc.strerror or exc}); showing the variants measured so far.")
+        return False
     bar.progress(1.0, text="Done")
     return True
 

@@ -61,7 +61,8 @@ fig = figures.pareto(df, front, x, log_x=log_x, highlight=None if winner is None
                      host_label=host.current().label)
 event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
-           "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency.")
+           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size. Click a point to open it in Details. "
+           "Pruning shrinks the gzipped file but not dense-kernel latency.")
 
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):
@@ -72,5 +73,10 @@ shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p
                                    "size_kb", "gzip_kb", "nonzero_params", "sparsity_real", "macs", "key"]]
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
+                            **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
+                               for c in ("p50_us", "p90_us", "p99_us")},
+                            "throughput_ips": st.column_config.NumberColumn("images/s", format="%d"),
+                            "size_kb": st.column_config.NumberColumn("size KB", format="%.1f"),
+                            "gzip_kb": st.column_config.NumberColumn("gzipped KB", format="%.1f"),
                             "sparsity_real": st.column_config.NumberColumn("real sparsity", format="%.2f")})
 st.download_button("Download CSV", df.to_csv(index=False).encode(), f"variants-{dataset}.csv", "text/csv")

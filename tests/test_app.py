@@ -100,7 +100,7 @@ def test_variants_without_latency_on_this_host_are_measured_not_borrowed(cache):
     assert json.loads(path.read_text())["measured_at"] >= foreign["measured_at"]
 
 
-def test_damaged_entry_is_reported_and_the_rest_still_renders(cache, tmp_path):
+def test_damaged_entry_is_reported_and_the_rest_still_renders(cache):
     victim = cache.file_path("variants", SPECS[2].key(), "model.tflite")
     original = victim.read_bytes()
     try:
@@ -159,6 +159,29 @@ def test_explore_trains_an_uncached_variant_with_progress(cache):
     assert not at.exception and not at.error
     assert cache.has("variants", spec.key())
     assert any(m.label == "Test accuracy" for m in at.metric)
+    pareto = open_page()  # the same server process: the new variant shows without a restart
+    pareto.sidebar.selectbox(key="dataset").set_value("digits").run()
+    assert markers(chart_specs(pareto)[0]) == len(SPECS) + 1
+
+
+def test_a_full_disk_gives_a_message_not_a_traceback(cache, monkeypatch):
+    import errno
+
+    from explorer import cache as cache_module
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    path = cache.latency_path(SPECS[1].key(), host.current().id)
+    saved = path.read_bytes()
+    path.unlink()
+    monkeypatch.setattr(cache_module, "write_json_atomic", disk_full)
+    try:
+        at = open_page()
+        assert "Could not save the measurements (No space left on device)" in at.error[0].value
+        assert chart_specs(at)  # the rest still renders
+    finally:
+        path.write_bytes(saved)
 
 
 def test_app_refuses_training_beyond_the_configured_size(cache):

@@ -65,8 +65,8 @@ def test_pareto_page_renders_one_marker_per_cached_variant(server):
         page.wait_for_selector(".js-plotly-plot .scatterlayer", timeout=180_000)  # a new host measures first
         page.wait_for_timeout(1500)
         counts = page.evaluate(
-            """(modes) => document.querySelector('.js-plotly-plot').data
-                 .filter(t => modes.includes(t.name)).map(t => t.x.length)""", list(QUANT_MODES))
+            """(modes) => document.querySelector('.js-plotly-plot')._fullData  // decoded arrays
+                 .filter(t => modes.includes(t.name)).map(t => t._length)""", list(QUANT_MODES))
         drawn = page.locator(".js-plotly-plot .scatterlayer .trace .points path").count()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "pareto.png"), full_page=True)

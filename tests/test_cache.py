@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from explorer.cache import CacheError, Store
+from explorer.cache import CacheError
 
 
 def _fill(payload: bytes):

@@ -1,0 +1,63 @@
+"""The command line on real (tiny) data: sweep, list, pareto, measure, add-dataset, and bad input."""
+
+import io
+import zipfile
+
+import pytest
+from PIL import Image
+
+from explorer import cli
+from explorer.cache import Store
+
+pytestmark = pytest.mark.slow
+TINY_FLAGS = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32", "--epochs", "12",
+              "--learning-rate", "0.01", "--batch-size", "32"]
+
+
+def test_sweep_list_pareto_and_measure(tmp_path, capsys):
+    cache = str(tmp_path / "cache")
+    assert cli.main(["--cache", cache, "sweep", *TINY_FLAGS, "--quant", "fp32", "dynamic"]) == 0
+    out, err = capsys.readouterr()
+    assert "2 variants in" in err and "1 needed training" in err
+    assert "digits-d1w8-fc32-fp32" in out and "digits-d1w8-fc32-dynamic" in out
+    assert cli.main(["--cache", cache, "sweep", *TINY_FLAGS, "--quant", "fp32", "dynamic"]) == 0
+    assert "0 needed training" in capsys.readouterr().err  # the second run only loads
+    assert cli.main(["--cache", cache, "list"]) == 0
+    assert capsys.readouterr().out.count("digits-d1w8") == 2
+    assert cli.main(["--cache", cache, "pareto", "--x", "gzip_kb"]) == 0
+    out = capsys.readouterr().out
+    assert "Non-dominated variants (Gzipped size (KB) vs Test accuracy)" in out
+    assert cli.main(["--cache", cache, "measure"]) == 0
+    assert "Measured 0 variants" in capsys.readouterr().err  # nothing missing on this host
+    assert cli.main(["--cache", cache, "measure", "--all"]) == 0
+    assert "Measured 2 variants" in capsys.readouterr().err
+    assert len(Store(cache).variants()[0]) == 2
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sweep", "--dataset", "digits", "--depth", "3"], "depth: 3 blocks shrink a 8x8 image below 1x1"),
+    (["sweep", "--sparsity", "1.0"], "sparsity: must be a number from 0.0 to 0.95"),
+    (["sweep", "--dataset", "cifar"], "unknown dataset 'cifar'"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, capsys, argv, message):
+    cache = tmp_path / "cache"
+    assert cli.main(["--cache", str(cache), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(cache.rglob("meta.json"))
+
+
+def test_add_dataset_from_a_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    for cls in ("circles", "squares"):
+        (tmp_path / "src" / cls).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (16, 16), 50 * i).save(tmp_path / "src" / cls / f"{i}.png")
+    assert cli.main(["add-dataset", "shapes", str(tmp_path / "src")]) == 0
+    assert "circles (5), squares (5)" in capsys.readouterr().out
+    assert cli.main(["add-dataset", "shapes", str(tmp_path / "src")]) == 2
+    assert "exists already" in capsys.readouterr().err
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        zf.writestr("only/one.png", b"x")
+    (tmp_path / "bad.zip").write_bytes(zipped.getvalue())
+    assert cli.main(["add-dataset", "bad", str(tmp_path / "bad.zip")]) == 2
