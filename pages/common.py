@@ -42,7 +42,7 @@ def load_results() -> Results:
 
 def show_problems(res: Results) -> None:
     if res.problems:
-        with st.expander(f"⚠️ {len(res.problems)} damaged cache entr{'y' if len(res.problems) == 1 else 'ies'} skipped"):
+        with st.expander(f":material/warning: {len(res.problems)} damaged cache entr{'y' if len(res.problems) == 1 else 'ies'} skipped"):
             for p in res.problems:
                 st.write(f"`{p.key}`: {p.reason}. Build it again from the Explore page to replace it.")
 

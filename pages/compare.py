@@ -14,7 +14,11 @@ if len(res.metas) < 2:
     st.stop()
 
 labels = {m["label"]: k for k, m in res.metas.items()}
-default = [m["label"] for m in list(res.metas.values())[:2]]
+# A first what-if: the most accurate variant against the fastest one on this host.
+timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured anything yet
+best = res.table.loc[res.table["accuracy"].idxmax()]
+fastest = timed.loc[timed["p50_us"].idxmin()] if len(timed) else best
+default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] else list(labels)[:2]
 picked = st.multiselect("Variants (the first is the reference for ratios)", sorted(labels), default=default,
                         max_selections=4, key="compare_pick")
 if len(picked) < 2:

@@ -24,13 +24,13 @@ st.session_state["detail_key"] = key
 meta, lat = res.metas[key], res.latencies[key]
 m = meta["metrics"]
 
-c = st.columns(5)
+c = st.columns(6)
 c[0].metric("Test accuracy", f"{m['accuracy']:.4f}")
 c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs" if lat else "not measured here")
-c[2].metric("Size / gzipped", f"{m['size_bytes'] / 1000:,.1f} / {m['gzip_bytes'] / 1000:,.1f} KB")
-c[3].metric("Non-zero params", f"{m['nonzero_params']:,}", f"{1 - m['nonzero_params'] / m['params']:.1%} sparse",
-            delta_color="off")
-c[4].metric("MACs per image", f"{m['macs']:,}")
+c[2].metric("Size", f"{m['size_bytes'] / 1000:,.1f} KB")
+c[3].metric("Gzipped", f"{m['gzip_bytes'] / 1000:,.1f} KB")
+c[4].metric("Non-zero params", f"{m['nonzero_params']:,}")
+c[5].metric("Weight sparsity", f"{1 - m['nonzero_params'] / m['params']:.1%}")
 
 left, right = st.columns(2)
 with left:
@@ -39,8 +39,9 @@ with left:
     layers["output"] = layers.pop("output_shape").map(lambda s: "×".join(map(str, s)))
     layers["kernel sparsity"] = layers["name"].map(m["layer_sparsity"]).map(
         lambda v: "" if pd.isna(v) else f"{v:.1%}")
-    st.dataframe(layers, hide_index=True, width="stretch")
-    st.caption(f"{m['params']:,} parameters; Keras accuracy before conversion {m['keras_accuracy']:.4f} "
+    st.dataframe(layers[["name", "kind", "output", "params", "macs", "kernel sparsity"]], hide_index=True,
+                 width="stretch")
+    st.caption(f"{m['params']:,} parameters, {m['macs']:,} multiply-accumulates per image; Keras accuracy before conversion {m['keras_accuracy']:.4f} "
                f"(TFLite: {m['accuracy']:.4f}).")
 with right:
     st.subheader("Confusion matrix (test split)")

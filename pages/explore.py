@@ -75,10 +75,8 @@ def delta_card(record: dict, baseline: dict | None) -> None:
                 f"{b['gzip_bytes'] / m['gzip_bytes']:.2f}× smaller" if b else None, delta_color="off")
     c[2].metric("Non-zero parameters", f"{m['nonzero_params']:,}", f"of {m['params']:,}", delta_color="off")
     c[3].metric("MACs per image", f"{m['macs']:,}")
-    if baseline is None:
+    if baseline is None and (record["spec"]["quant"] != "fp32" or record["spec"]["sparsity"] or record["spec"]["clusters"]):
         st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
-    elif baseline["key"] == record["key"]:
-        st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")
     st.caption(common.host_caption())
     if record["spec"]["sparsity"]:
         st.caption("Pruning zeroes weights but TFLite's dense kernels still multiply them: expect a smaller "
@@ -123,7 +121,8 @@ key = spec.key()
 cached = common.store().has("variants", key)
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
-         + ("✅ In the cache: loads instantly." if cached else "🛠️ Not built yet: it will be trained on this machine."))
+         + (":material/check_circle: In the cache: loads instantly." if cached
+            else ":material/construction: Not built yet: it will be trained on this machine."))
 
 job = jobs().get(key)
 if st.button("Load" if cached else "Train and measure", type="primary", disabled=job is not None and not job.done):
@@ -151,8 +150,11 @@ if st.session_state.get("shown") == key:
         st.stop()
     if record is not None:
         base_spec = spec.replace(sparsity=0.0, clusters=0, quant="fp32")
-        baseline = load_record(base_spec)
-        delta_card(record, baseline)
+        if base_spec.key() == key:
+            delta_card(record, None)
+            st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")
+        else:
+            delta_card(record, load_record(base_spec))
         if st.button("Open in Details"):
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")
