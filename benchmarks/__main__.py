@@ -29,15 +29,16 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
 def main(names: list[str]) -> int:
     chosen = names or list(SECTIONS)
     results, t0 = {}, time.perf_counter()
+    target = "latest.json" if not names else f"partial-{'-'.join(chosen)}.json"
     for name in chosen:
         title, module = SECTIONS[name]
         start = time.perf_counter()
         results[title] = module.run()
         print_table(f"{title} ({time.perf_counter() - start:.0f} s)", results[title])
         sys.stdout.flush()
-    context = {**host.measurement_context(threads=1), "seconds": round(time.perf_counter() - t0, 1),
-               "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    path = save("latest.json" if not names else f"partial-{'-'.join(chosen)}.json", results, context)
+        context = {**host.measurement_context(threads=1), "seconds": round(time.perf_counter() - t0, 1),
+                   "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        path = save(target, results, context)  # after every section: a late failure keeps the rest
     print(f"\nHost: {context['host']['label']}; all benchmarks took {context['seconds']:.0f} s; wrote {path}")
     return 0
 

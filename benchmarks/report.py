@@ -26,9 +26,10 @@ def check(value: float, op: str, bound: float) -> bool:
 
 def row(figure: str, value: float, unit: str, op: str | None = None, bound: float | None = None,
         note: str = "") -> Row:
+    value = float(value)  # numpy scalars are not JSON
     if op is None:
         return Row(figure, value, unit, note=note)
-    return Row(figure, value, unit, f"{op} {bound:g} {unit}".strip(), check(value, op, bound), note)
+    return Row(figure, value, unit, f"{op} {bound:g} {unit}".strip(), bool(check(value, op, bound)), note)
 
 
 def print_table(title: str, rows: list[Row], stream=sys.stdout) -> None:
