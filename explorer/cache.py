@@ -1,9 +1,11 @@
 """The cache store: one folder per entry, written atomically, checked on read, locked while built.
 
-Layout under the cache root (cached_models/ by default):
-    variants/<key>/model.tflite, meta.json, latency/<host id>.json   final variants (shipped)
-    base/<key>/, tuned/<key>/                                        trained Keras weights (local)
+Layout under the cache root (cached_models/ by default: the shipped cache holds final variants only):
+    variants/<key>/model.tflite, meta.json, latency/<host id>.json   final variants
     .tmp/   entries being written     .locks/   one lock file per key being built
+and under the stages root (user_data/stages/ by default; <root>/stages for a cache folder named
+explicitly, so tests and `--cache DIR` stay self-contained):
+    base/<key>/, tuned/<key>/    trained Keras weights, reused by later builds, never shipped
 
 An entry is filled in .tmp/ and renamed into place in one step, so a crash never leaves half an entry
 behind. Locks are fcntl locks: the kernel drops them when their process dies, so a killed build never
@@ -85,14 +87,18 @@ def _pid_alive(pid: int) -> bool:
 class Store:
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root) if root is not None else paths.cache_dir()
+        self.stages_root = self.root / "stages" if root is not None else paths.stages_dir()
 
     # -- paths ---------------------------------------------------------------------------------
+    def _base(self, kind: str) -> Path:
+        return self.root if kind == "variants" else self.stages_root
+
     def entry_dir(self, kind: str, key: str) -> Path:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}")
         if not key.isalnum():
             raise CacheError(f"invalid cache key {key!r}")
-        return self.root / kind / key
+        return self._base(kind) / kind / key
 
     def has(self, kind: str, key: str) -> bool:
         """An entry exists once its folder holds meta.json (renamed in whole, never partial)."""
@@ -105,7 +111,7 @@ class Store:
         If the entry appeared meanwhile (another process won), the new copy is discarded.
         """
         final = self.entry_dir(kind, key)
-        tmp_root = self.root / ".tmp"
+        tmp_root = self._base(kind) / ".tmp"  # same file system as the entry: the rename is atomic
         tmp_root.mkdir(parents=True, exist_ok=True)
         tmp = tmp_root / f"{kind}-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
@@ -135,7 +141,7 @@ class Store:
         """Drop an entry (e.g. a damaged one before rebuilding): rename away first, then delete."""
         final = self.entry_dir(kind, key)
         if final.exists():
-            trash = self.root / ".tmp" / f"trash-{key}-{uuid.uuid4().hex[:8]}"
+            trash = self._base(kind) / ".tmp" / f"trash-{key}-{uuid.uuid4().hex[:8]}"
             trash.parent.mkdir(parents=True, exist_ok=True)
             os.rename(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
@@ -143,17 +149,15 @@ class Store:
     def clean_stale(self) -> list[Path]:
         """Remove temp folders left by dead processes (or abandoned for hours); returns what went."""
         removed = []
-        tmp_root = self.root / ".tmp"
-        if not tmp_root.is_dir():
-            return removed
         now = time.time()
-        for d in tmp_root.iterdir():
-            parts = d.name.split("-")
-            pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
-            dead = pid is None or not _pid_alive(pid)
-            if dead or now - d.stat().st_mtime > STALE_TMP_SECONDS:
-                shutil.rmtree(d, ignore_errors=True)
-                removed.append(d)
+        for tmp_root in (self.root / ".tmp", self.stages_root / ".tmp"):
+            for d in tmp_root.iterdir() if tmp_root.is_dir() else ():
+                parts = d.name.split("-")
+                pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
+                dead = pid is None or not _pid_alive(pid)
+                if dead or now - d.stat().st_mtime > STALE_TMP_SECONDS:
+                    shutil.rmtree(d, ignore_errors=True)
+                    removed.append(d)
         return removed
 
     @contextmanager

@@ -16,3 +16,8 @@ def cache_dir() -> Path:
 def user_datasets_dir() -> Path:
     """Validated uploads, one folder per dataset."""
     return Path(os.environ.get("EXPLORER_DATA_DIR") or REPO_ROOT / "user_data") / "datasets"
+
+
+def stages_dir() -> Path:
+    """Intermediate training stages (Keras weights): local, reused across builds, never shipped."""
+    return Path(os.environ.get("EXPLORER_STAGES_DIR") or REPO_ROOT / "user_data" / "stages")

@@ -82,3 +82,16 @@ def test_a_folder_without_meta_is_never_an_entry(store):
 def test_keys_cannot_escape_the_cache(store):
     with pytest.raises(CacheError):
         store.entry_dir("variants", "../../etc")
+
+
+def test_training_stages_never_land_in_the_shipped_cache(tmp_path, monkeypatch):
+    from explorer import paths
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "shipped"))
+    monkeypatch.setenv("EXPLORER_STAGES_DIR", str(tmp_path / "local"))
+    default = Store()
+    assert default.entry_dir("variants", "k1").is_relative_to(paths.cache_dir())
+    assert default.entry_dir("base", "k1").is_relative_to(tmp_path / "local")
+    assert not default.entry_dir("tuned", "k1").is_relative_to(paths.cache_dir())
+    explicit = Store(tmp_path / "mine")  # a cache folder named explicitly is self-contained
+    assert explicit.entry_dir("base", "k1").is_relative_to(tmp_path / "mine")
