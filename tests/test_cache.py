@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from explorer.cache import CacheError
+from explorer.cache import CacheError, Store
 
 
 def _fill(payload: bytes):
