@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from explorer import architecture, datasets, host, pipeline
+from explorer import architecture, datasets, pipeline
 from explorer.jobs import Jobs
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
@@ -158,4 +158,3 @@ if st.session_state.get("shown") == key:
         if st.button("Open in Details"):
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")
-st.caption(f"Host: {host.current().label}.")
