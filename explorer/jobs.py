@@ -56,15 +56,19 @@ class Jobs:
         self._build_slot = threading.Lock()
 
     def submit(self, spec: VariantSpec) -> Job:
-        """Start building spec, or return the job already building it."""
+        """Start building spec, or join the job already building it.
+
+        A finished job is never reused: its entry may have been removed or damaged since, and a new
+        ensure() costs nothing when the cache still has the variant.
+        """
         if spec.epochs > self.max_epochs:
             raise ValueError(f"epochs: at most {self.max_epochs} for builds started from the app (got {spec.epochs}); "
                              f"use 'python -m explorer sweep' for longer runs")
         key = spec.key()
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and not (job.done and job.error is not None):
-                return job  # running, or finished well: share it
+            if job is not None and not job.done:
+                return job  # running: share it
             job = self._jobs[key] = Job(spec)
         threading.Thread(target=self._run, args=(job,), name=f"build-{key}", daemon=True).start()
         return job

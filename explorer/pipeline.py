@@ -27,7 +27,7 @@ LATENCY_IMAGES = 64
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str  # train | prune | cluster | qat | convert | evaluate | measure | done
+    stage: str  # prepare | train | prune | cluster | qat | convert | evaluate | measure | done
     fraction: float  # of the whole build, 0..1
     message: str
 
@@ -73,6 +73,7 @@ def _plan_weights(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, flo
     """Expected relative cost of each stage still to build (training dominates)."""
     weights: dict[str, float] = {}
     if not store.has("variants", spec.key()):
+        weights["prepare"] = 0.3  # importing TensorFlow and decoding the data: seconds
         if spec.is_tuned and not (reuse and store.has("tuned", spec.tuned_key())):
             if not (reuse and store.has("base", spec.base_key())):
                 weights["train"] = spec.epochs
@@ -249,6 +250,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
                 store.remove("variants", key)  # damaged: rebuild it
         if meta is None:
             store.clean_stale()
+            reporter.stage("prepare")(0.0, f"Loading TensorFlow and the {spec.dataset} data")
             built = _build_variant(spec, store, reporter, report, reuse)
             tflite = built.pop("_tflite")
             store.write("variants", key, built, lambda d: (d / TFLITE).write_bytes(tflite))

@@ -163,3 +163,17 @@ def test_builds_in_one_process_run_one_at_a_time_and_both_finish(store):
     assert first.finished.wait(120) and second.finished.wait(120)
     assert first.error is None and second.error is None
     assert {first.result["key"], second.result["key"]} == {m["key"] for m in store.variants()[0]}
+
+
+def test_a_variant_removed_after_its_build_is_rebuilt_on_request(store):
+    from explorer.jobs import Jobs
+
+    jobs = Jobs(store)
+    spec = VariantSpec(**{**TINY, "epochs": 3, "seed": 21})
+    first = jobs.submit(spec)
+    assert first.finished.wait(120) and first.error is None
+    store.remove("variants", spec.key())  # e.g. found damaged and dropped
+    again = jobs.submit(spec)
+    assert again is not first
+    assert again.finished.wait(120) and again.error is None
+    assert again.report.built[:1] == ["variant"] and store.has("variants", spec.key())
