@@ -33,7 +33,7 @@ print(best)
 
 def _bare_mean_us(model: bytes, image: np.ndarray, runs: int = 5000) -> float:
     interp = measure.interpreter(model)
-    interp.set_tensor(interp.get_input_details()[0]["index"], measure._to_input(interp, image[None]))
+    interp.set_tensor(interp.get_input_details()[0]["index"], measure.to_input(interp, image[None]))
     for _ in range(100):
         interp.invoke()
     t0 = time.perf_counter()

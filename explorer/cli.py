@@ -18,7 +18,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from explorer import grid, pareto, results
+from explorer import grid, host, pareto, results
 from explorer.cache import Store
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError
 
@@ -58,8 +58,6 @@ def _store(args) -> Store:
 
 
 def _table(store: Store) -> pd.DataFrame:
-    from explorer import host
-
     metas, problems = store.variants()
     for p in problems:
         print(f"skipped damaged entry {p.key}: {p.reason}", file=sys.stderr)
@@ -68,8 +66,6 @@ def _table(store: Store) -> pd.DataFrame:
 
 
 def _print(df: pd.DataFrame) -> None:
-    from explorer import host
-
     if df.empty:
         print("No variants in the cache yet: run 'python -m explorer sweep'.")
         return
@@ -123,7 +119,7 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from explorer import host, pipeline
+    from explorer import pipeline
 
     store = _store(args)
     metas, _ = store.variants()

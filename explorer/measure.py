@@ -37,7 +37,7 @@ def interpreter(model: bytes, threads: int = 1, batch: int = 1, xnnpack: bool = 
     return interp
 
 
-def _to_input(interp: Interpreter, images: np.ndarray) -> np.ndarray:
+def to_input(interp: Interpreter, images: np.ndarray) -> np.ndarray:
     """Images in [0, 1] as the model's input type (quantized for full-integer models)."""
     detail = interp.get_input_details()[0]
     if detail["dtype"] == np.float32:
@@ -57,7 +57,7 @@ def predict(model: bytes, images: np.ndarray, batch: int = 256, threads: int = 1
         n = len(chunk)
         if n < batch:  # pad the last chunk to the allocated batch size
             chunk = np.concatenate([chunk, np.zeros((batch - n, *chunk.shape[1:]), chunk.dtype)])
-        interp.set_tensor(inp, _to_input(interp, chunk))
+        interp.set_tensor(inp, to_input(interp, chunk))
         interp.invoke()
         preds[start:start + n] = interp.get_tensor(out)[:n].argmax(axis=1)
     return preds
@@ -76,7 +76,7 @@ def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
                     xnnpack: bool = True) -> np.ndarray:
     """Per-run batch-1 latencies in microseconds."""
     interp = interpreter(model, threads, xnnpack=xnnpack)
-    interp.set_tensor(interp.get_input_details()[0]["index"], _to_input(interp, image[None]))
+    interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, image[None]))
     invoke = interp.invoke
     for _ in range(warmup):
         invoke()
@@ -102,7 +102,7 @@ def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: in
     chunk = images[:batch]
     if len(chunk) < batch:
         chunk = np.resize(chunk, (batch, *images.shape[1:]))
-    interp.set_tensor(interp.get_input_details()[0]["index"], _to_input(interp, chunk))
+    interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, chunk))
     interp.invoke()
     runs, start = 0, time.perf_counter()
     while (elapsed := time.perf_counter() - start) < seconds or runs < 3:

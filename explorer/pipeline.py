@@ -164,7 +164,8 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 
 
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
-                   reuse: bool) -> dict:
+                   reuse: bool) -> tuple[dict, bytes]:
+    """The variant's metadata and its .tflite bytes, built from the (cached) stage model."""
     from explorer import quantize
 
     info = datasets.info(spec.dataset)
@@ -186,7 +187,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
     layers = architecture.plan(spec, info.input_shape, info.num_classes)
-    return {
+    meta = {
         "kind": "variant",
         "spec": spec.to_dict(),
         "label": spec.label(),
@@ -205,8 +206,8 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         "build": {"seconds": dict(report.seconds), "versions": library_versions(),
                   "host": host.current().to_dict(),
                   "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-        "_tflite": tflite,  # popped before the meta is written
     }
+    return meta, tflite
 
 
 def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
@@ -251,8 +252,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
         if meta is None:
             store.clean_stale()
             reporter.stage("prepare")(0.0, f"Loading TensorFlow and the {spec.dataset} data")
-            built = _build_variant(spec, store, reporter, report, reuse)
-            tflite = built.pop("_tflite")
+            built, tflite = _build_variant(spec, store, reporter, report, reuse)
             store.write("variants", key, built, lambda d: (d / TFLITE).write_bytes(tflite))
             meta = store.verify("variants", key)
             report.built.append("variant")
