@@ -3,9 +3,15 @@
     $ make run        # or: .venv/bin/python -m streamlit run app.py
 """
 
+from pathlib import Path
+
 import streamlit as st
 
-st.set_page_config(page_title="CNN speed–accuracy explorer", page_icon=":material/speed:", layout="wide")
+from pages import common
+
+# The icon is a local file: a :material/…: favicon would be fetched from fonts.gstatic.com.
+st.set_page_config(page_title="CNN speed–accuracy explorer", page_icon=str(Path(__file__).parent / "docs" / "icon.png"),
+                   layout="wide")
 
 PAGES = [
     st.Page("pages/pareto.py", title="Pareto", icon=":material/scatter_plot:", default=True),
@@ -15,4 +21,6 @@ PAGES = [
     st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
 ]
 
-st.navigation(PAGES).run()
+page = st.navigation(PAGES)
+common.jobs_sidebar()
+page.run()

@@ -85,9 +85,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 class Store:
-    def __init__(self, root: Path | str | None = None):
+    def __init__(self, root: Path | str | None = None, stages_root: Path | str | None = None):
         self.root = Path(root) if root is not None else paths.cache_dir()
-        self.stages_root = self.root / "stages" if root is not None else paths.stages_dir()
+        if stages_root is not None:
+            self.stages_root = Path(stages_root)
+        else:
+            self.stages_root = self.root / "stages" if root is not None else paths.stages_dir()
 
     # -- paths ---------------------------------------------------------------------------------
     def _base(self, kind: str) -> Path:
@@ -230,6 +233,20 @@ class Store:
             return json.loads(self.latency_path(key, host_id).read_text())
         except (FileNotFoundError, ValueError):
             return None
+
+    def latency_or_foreign(self, key: str, host_id: str) -> dict | None:
+        """This host's latency record, else the newest one measured on another host (its host says which)."""
+        here = self.read_latency(key, host_id)
+        if here is not None:
+            return here
+        folder = self.entry_dir("variants", key) / LATENCY_DIR
+        others = []
+        for path in folder.glob("*.json") if folder.is_dir() else ():
+            try:
+                others.append(json.loads(path.read_text()))
+            except ValueError:
+                continue
+        return max(others, key=lambda r: r.get("measured_at", ""), default=None)
 
     def write_latency(self, key: str, host_id: str, record: dict) -> None:
         if not self.has("variants", key):

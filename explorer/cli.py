@@ -6,6 +6,8 @@
     $ python -m explorer pareto --x p50_us --y accuracy
     $ python -m explorer measure          # time shipped models on this host (no training)
     $ python -m explorer add-dataset pets ~/pets/   # a folder (or zip) of class folders
+    $ python -m explorer jobs             # builds and measurements queued or running in the worker
+    $ python -m explorer worker           # serve the job queue in the foreground (the app starts one itself)
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def cmd_sweep(args) -> int:
     start = time.perf_counter()
     trained = 0
     for i, spec in enumerate(specs):
+        _wait_for_worker(spec.key(), lambda f, msg, i=i: bar.show(i, f, msg))
         _, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
                                     threads=args.threads, reuse=not args.no_reuse)
         trained += report.trained
@@ -98,6 +101,23 @@ def cmd_sweep(args) -> int:
     df = _table(store)
     _print(df[df["key"].isin(keys)])
     return 0
+
+
+def _wait_for_worker(key: str, show) -> None:
+    """If the app's worker is building this variant right now, say so and wait for it (no double work)."""
+    from explorer.queue import Queue
+
+    queue = Queue()
+    while True:
+        running = [j for j in queue.jobs(("running",), kind="build") if j.key == key]
+        if not running:
+            return
+        job = running[0]
+        if job.worker_pid not in queue.live_workers():
+            queue.reap()  # its worker died: mark it failed and build it here
+            return
+        show(job.fraction, f"waiting: the app's worker (pid {job.worker_pid}) is building {job.label} — {job.message}")
+        time.sleep(1.0)
 
 
 def cmd_list(args) -> int:
@@ -133,6 +153,32 @@ def cmd_measure(args) -> int:
     return 0
 
 
+def cmd_jobs(args) -> int:
+    from explorer.queue import LIVE, STATES, Queue
+
+    queue = Queue()
+    for job in queue.reap():
+        print(f"job {job.id} ({job.label}) had lost its worker: {job.message}", file=sys.stderr)
+    jobs = queue.jobs(STATES if args.all else LIVE, limit=args.limit)
+    workers = queue.live_workers()
+    print(f"worker: {'pid ' + ', '.join(map(str, workers)) if workers else 'not running (the app starts one on demand)'}")
+    if not jobs:
+        print("No jobs queued or running." if not args.all else "No jobs yet.")
+        return 0
+    now = time.time()
+    for j in jobs:
+        age = now - (j.started or j.created)
+        who = f"{len(j.requesters)} waiting" if j.live else ""
+        print(f"{j.id:>5}  {j.kind:<7} {j.state:<9} {j.fraction:4.0%}  {age:6.0f} s  {j.label:<40} {who:<10} {j.message}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from explorer import worker
+
+    return worker.main(args.idle_exit)
+
+
 def cmd_add_dataset(args) -> int:
     from explorer import uploads
 
@@ -162,6 +208,12 @@ def parser() -> argparse.ArgumentParser:
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--threads", type=int, default=1)
+    jobs = sub.add_parser("jobs", help="list builds and measurements queued or running in the worker")
+    jobs.add_argument("--all", action="store_true", help="finished jobs too")
+    jobs.add_argument("--limit", type=int, default=50)
+    work = sub.add_parser("worker", help="serve the job queue (the app starts one on demand)")
+    work.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
+                      help="exit after this long with nothing to do (default: run until stopped)")
     add = sub.add_parser("add-dataset", help="import a folder (or zip) of class folders as a dataset")
     add.add_argument("name")
     add.add_argument("path")
@@ -172,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset}
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)

@@ -11,10 +11,14 @@ from explorer.results import METRICS
 QUANT_COLORS = {"fp32": "#636efa", "dynamic": "#00cc96", "float16": "#ab63fa", "int8": "#ef553b",
                 "qat-int8": "#ffa15a"}
 DEPTH_SYMBOLS = {1: "circle", 2: "square", 3: "diamond", 4: "triangle-up"}
-HOVER = ("<b>%{customdata[1]}</b><br>accuracy %{customdata[2]:.4f}<br>p50 %{customdata[3]:.1f} µs, "
-         "p99 %{customdata[4]:.1f} µs<br>size %{customdata[5]:.1f} KB, gzipped %{customdata[6]:.1f} KB<br>"
-         "non-zero params %{customdata[7]:,}<br>MACs %{customdata[8]:,}<extra></extra>")
-HOVER_COLUMNS = ["key", "label", "accuracy", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs"]
+HOVER = ("<b>%{customdata[1]}</b><br>accuracy %{customdata[2]:.4f}<br>p50 %{customdata[3]:.1f} µs "
+         "(95 % CI %{customdata[9]:.1f}–%{customdata[10]:.1f}), p99 %{customdata[4]:.1f} µs<br>"
+         "size %{customdata[5]:.1f} KB, gzipped %{customdata[6]:.1f} KB<br>"
+         "non-zero params %{customdata[7]:,}<br>MACs %{customdata[8]:,}<br>latency measured on %{customdata[11]}"
+         "%{customdata[12]}<extra></extra>")
+HOVER_COLUMNS = ["key", "label", "accuracy", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs",
+                 "p50_lo_us", "p50_hi_us", "latency_host", "noisy_note"]
+FOREIGN = " (other host)"  # trace-name suffix of points whose latency was measured on another machine
 
 
 def _marker_size(size_kb: pd.Series) -> np.ndarray:
@@ -26,16 +30,28 @@ def _marker_size(size_kb: pd.Series) -> np.ndarray:
 
 def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
            highlight: str | None = None, host_label: str | None = None) -> go.Figure:
-    """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line."""
+    """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line.
+
+    Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
+    each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim.
+    """
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
-    for quant, group in df.groupby("quant", sort=False):
+    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""))
+    here = df["measured_here"].astype(bool)
+    for (quant, is_here), group in df.groupby([df["quant"], here], sort=False):
+        error = None
+        if x == "p50_us":
+            error = dict(type="data", symmetric=False, array=(group["p50_hi_us"] - group["p50_us"]).clip(lower=0),
+                         arrayminus=(group["p50_us"] - group["p50_lo_us"]).clip(lower=0), thickness=1, width=3)
+        color = QUANT_COLORS.get(quant, "#888")
+        symbols = [DEPTH_SYMBOLS.get(d, "circle") + ("" if is_here else "-open") for d in group["depth"]]
         fig.add_trace(go.Scatter(
-            x=group[x], y=group[y], mode="markers", name=quant,
-            marker=dict(color=QUANT_COLORS.get(quant, "#888"), size=sizes[group.index],
-                        symbol=[DEPTH_SYMBOLS.get(d, "circle") for d in group["depth"]],
-                        line=dict(width=1, color="white")),
-            customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,
+            x=group[x], y=group[y], mode="markers", name=quant if is_here else quant + FOREIGN,
+            marker=dict(color=color, size=sizes[group.index], symbol=symbols,
+                        line=dict(width=np.where(group["noisy"], 2.5, 1),
+                                  color=np.where(group["noisy"], "#ff7f0e", "white" if is_here else color))),
+            error_x=error, customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,
         ))
     on_front = df[front].sort_values(x)
     if len(on_front):

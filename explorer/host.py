@@ -6,10 +6,13 @@ import hashlib
 import os
 import platform
 import socket
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
+from typing import Iterator
 
 
 @dataclass(frozen=True)
@@ -60,3 +63,55 @@ def measurement_context(threads: int) -> dict:
     return {"host": current().to_dict(), "hostname": socket.gethostname(), "threads": threads,
             "versions": versions, "python": platform.python_version(),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """Machine-wide busy CPU time, this process's CPU time and the wall clock, in seconds."""
+
+    busy_s: float
+    own_s: float
+    wall_s: float
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        busy = (sum(fields[:8]) - fields[3] - fields[4]) / tick  # all but idle and iowait
+    except (OSError, ValueError, IndexError):
+        busy = float("nan")
+    t = os.times()
+    return CpuSnapshot(busy, t.user + t.system, time.monotonic())
+
+
+def other_cpu_share(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> float:
+    """Share of the machine's CPU (0 = idle, 1 = every core busy) used by other processes between two snapshots."""
+    wall = after.wall_s - before.wall_s
+    if wall <= 0 or cores < 1:
+        return float("nan")
+    others = (after.busy_s - before.busy_s) - (after.own_s - before.own_s)
+    return min(max(others / (wall * cores), 0.0), 1.0)
+
+
+@contextmanager
+def pinned_to_one_core() -> Iterator[int | None]:
+    """Pin the calling thread to one core (the last it may use) and restore its set afterwards.
+
+    Yields the core, or None where the OS does not allow it (then nothing is changed).
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        yield None
+        return
+    allowed = os.sched_getaffinity(0)
+    core = max(allowed)
+    try:
+        os.sched_setaffinity(0, {core})
+    except OSError:
+        yield None
+        return
+    try:
+        yield core
+    finally:
+        os.sched_setaffinity(0, allowed)

@@ -71,15 +71,8 @@ def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: 
                       cm.tolist())
 
 
-def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30,
-                    min_runs: int = 200, min_seconds: float = 0.3, max_seconds: float = 10.0,
-                    xnnpack: bool = True) -> np.ndarray:
-    """Per-run batch-1 latencies in microseconds."""
-    interp = interpreter(model, threads, xnnpack=xnnpack)
-    interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, image[None]))
-    invoke = interp.invoke
-    for _ in range(warmup):
-        invoke()
+def _timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -> list[int]:
+    """Nanoseconds of each invoke(), for at least min_runs runs and min_seconds (at most max_seconds)."""
     samples: list[int] = []
     clock = time.perf_counter_ns
     start = clock()
@@ -91,8 +84,53 @@ def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
         samples.append(t1 - t0)
         elapsed = t1 - start
         if (len(samples) >= min_runs and elapsed >= min_ns) or elapsed >= max_ns:
+            return samples
+
+
+def _ready(model: bytes, image: np.ndarray, threads: int, xnnpack: bool, warmup: int):
+    interp = interpreter(model, threads, xnnpack=xnnpack)
+    interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, image[None]))
+    for _ in range(warmup):
+        interp.invoke()
+    return interp.invoke
+
+
+def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30,
+                    min_runs: int = 200, min_seconds: float = 0.3, max_seconds: float = 10.0,
+                    xnnpack: bool = True) -> np.ndarray:
+    """Per-run batch-1 latencies in microseconds, in one block."""
+    invoke = _ready(model, image, threads, xnnpack, warmup)
+    return np.asarray(_timed_runs(invoke, min_runs, min_seconds, max_seconds), dtype=np.float64) / 1e3
+
+
+@dataclass(frozen=True)
+class BlockedSamples:
+    """The samples of the accepted attempt, with its blocks' medians and how far they disagree."""
+
+    samples_us: np.ndarray
+    block_p50s_us: list[float]
+    spread: float
+    attempts: int
+    noisy: bool
+
+
+def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30, blocks: int = 5,
+                    min_runs: int = 300, min_seconds: float = 0.4, max_seconds: float = 10.0,
+                    tolerance: float = 0.03, max_attempts: int = 3, xnnpack: bool = True) -> BlockedSamples:
+    """Time in `blocks` blocks; accept when the blocks' p50s agree within `tolerance`, else try again.
+
+    After max_attempts disagreeing attempts, the last one is kept and marked noisy.
+    """
+    invoke = _ready(model, image, threads, xnnpack, warmup)
+    per_runs, per_seconds = max(1, min_runs // blocks), min_seconds / blocks
+    for attempt in range(1, max_attempts + 1):
+        parts = [np.asarray(_timed_runs(invoke, per_runs, per_seconds, max_seconds / blocks), np.float64) / 1e3
+                 for _ in range(blocks)]
+        p50s = [float(np.median(p)) for p in parts]
+        spread = stats.block_spread(p50s)
+        if spread <= tolerance:
             break
-    return np.asarray(samples, dtype=np.float64) / 1e3
+    return BlockedSamples(np.concatenate(parts), p50s, spread, attempt, spread > tolerance)
 
 
 def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,
@@ -116,9 +154,12 @@ def gzipped_size(data: bytes) -> int:
 
 
 def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dict:
-    """The full latency record of one model on this host: percentiles, samples and throughput."""
-    samples = latency_samples(model, images[0], threads=threads, **kwargs)
-    summary = stats.summarize_latency(samples)
+    """The full latency record of one model on this host: percentiles, p50 interval, blocks, throughput."""
+    run = blocked_samples(model, images[0], threads=threads, **kwargs)
+    summary = stats.summarize_latency(run.samples_us)
     return {**summary.to_dict(), "threads": threads,
+            "p50_ci_us": list(stats.median_interval(run.samples_us)),
+            "block_p50s_us": [round(v, 3) for v in run.block_p50s_us], "block_spread": run.spread,
+            "attempts": run.attempts, "noisy": run.noisy,
             "throughput_ips": throughput(model, images, threads=threads),
-            "samples_us": np.round(samples[:2000], 2).tolist()}
+            "samples_us": np.round(run.samples_us[:2000], 2).tolist()}

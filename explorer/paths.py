@@ -13,11 +13,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("EXPLORER_CACHE_DIR") or REPO_ROOT / "cached_models")
 
 
+def state_dir() -> Path:
+    """Local state that never ships: uploads, stages, the job queue, the worker's log and locks."""
+    return Path(os.environ.get("EXPLORER_DATA_DIR") or REPO_ROOT / "user_data")
+
+
 def user_datasets_dir() -> Path:
     """Validated uploads, one folder per dataset."""
-    return Path(os.environ.get("EXPLORER_DATA_DIR") or REPO_ROOT / "user_data") / "datasets"
+    return state_dir() / "datasets"
 
 
 def stages_dir() -> Path:
     """Intermediate training stages (Keras weights): local, reused across builds, never shipped."""
-    return Path(os.environ.get("EXPLORER_STAGES_DIR") or REPO_ROOT / "user_data" / "stages")
+    return Path(os.environ.get("EXPLORER_STAGES_DIR") or state_dir() / "stages")
+
+
+def queue_db() -> Path:
+    """The durable job queue (SQLite) shared by the app, the worker and the CLI."""
+    return state_dir() / "jobs.sqlite3"

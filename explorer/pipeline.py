@@ -9,6 +9,7 @@ stages keep only weights (the model is rebuilt from the spec, never deserialized
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from explorer import architecture, datasets, host, measure
+from explorer import architecture, datasets, gate, host, measure
 from explorer.cache import CacheError, Store
 from explorer.spec import VariantSpec, library_versions
 
@@ -179,12 +180,14 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         report.built.append("qat")
     reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
     t0 = time.perf_counter()
-    tflite = quantize.to_tflite(m, spec.quant, data.x_train)
+    with gate.machine().shared():  # CPU work: never while a latency is being measured
+        tflite = quantize.to_tflite(m, spec.quant, data.x_train)
     report.seconds["convert"] = time.perf_counter() - t0
     reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
     t0 = time.perf_counter()
-    ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes)
-    keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
+    with gate.machine().shared():
+        ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes)
+        keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
     layers = architecture.plan(spec, info.input_shape, info.num_classes)
     meta = {
@@ -212,18 +215,27 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
 
 def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
                     on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> dict:
-    """Time a cached variant on this host and record it in the entry's latency/ folder."""
+    """Time a cached variant on this host, in isolation, and record it in the entry's latency/ folder.
+
+    The machine's CPU gate is held throughout, so no training step of any build on this machine runs
+    meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
+    The record says how quiet the machine was: load average and the other processes' CPU share.
+    """
     if on_progress:
         on_progress(0.0, f"Measuring batch-1 latency of {meta['label']} on {host.current().label}")
     model = store.file_path("variants", key, TFLITE).read_bytes()
     shape = tuple(meta["dataset"]["input_shape"])
     # Pixel values do not change the work a CNN does; fixed noise keeps re-measuring data-free.
     images = np.random.default_rng(0).random((LATENCY_IMAGES, *shape), dtype=np.float32)
-    record = {**measure.latency(model, images, threads=threads, **latency_kwargs),
-              **host.measurement_context(threads)}
+    with gate.machine().exclusive(), host.pinned_to_one_core() as core:
+        before, load = host.cpu_snapshot(), os.getloadavg()[0]
+        timed = measure.latency(model, images, threads=threads, **latency_kwargs)
+        after = host.cpu_snapshot()
+    record = {**timed, **host.measurement_context(threads), "pinned_core": core, "loadavg_1m": load,
+              "other_cpu_share": host.other_cpu_share(before, after, host.current().cores)}
     store.write_latency(key, host.current().id, record)
     if on_progress:
-        on_progress(1.0, f"p50 {record['p50_us']:.1f} µs")
+        on_progress(1.0, f"p50 {record['p50_us']:.1f} µs" + (" (noisy)" if record["noisy"] else ""))
     return record
 
 

@@ -1,7 +1,7 @@
 """The results table: one row per measured variant, built from cache metadata (pure pandas).
 
-Latency columns come from the named host only; a variant never measured there has NaN latencies
-rather than another machine's figures.
+Latency columns come from the record given for each variant: this host's, or (until this host has
+measured it) another host's, flagged by measured_here = False so it is never passed off as this one's.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pandas as pd
 SPEC_COLUMNS = ["dataset", "depth", "width", "conv", "dense", "sparsity", "schedule", "clusters",
                 "quant", "epochs", "tune_epochs", "seed"]
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
-COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "size_kb", "gzip_kb",
-            "params", "nonzero_params", "sparsity_real", "macs", "latency_host", "tensorflow", "built_at"])
+COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy",
+            "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
+            "latency_host", "tensorflow", "built_at"])
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ METRICS = {
 }
 
 
-def row(meta: dict, latency: dict | None) -> dict:
+def row(meta: dict, latency: dict | None, host_id: str | None = None) -> dict:
     m = meta["metrics"]
     out = {"key": meta["key"], "label": meta["label"]}
     out.update({c: meta["spec"].get(c) for c in SPEC_COLUMNS})
@@ -52,11 +53,15 @@ def row(meta: dict, latency: dict | None) -> dict:
         tensorflow=meta["build"]["versions"].get("tensorflow"), built_at=meta["build"]["built_at"],
     )
     out.update({c: (latency or {}).get(c, float("nan")) for c in LATENCY_COLUMNS})
+    lo, hi = (latency or {}).get("p50_ci_us") or (float("nan"), float("nan"))
+    out.update(p50_lo_us=lo, p50_hi_us=hi, noisy=bool((latency or {}).get("noisy", False)))
     out["latency_host"] = latency["host"]["label"] if latency else None
+    out["measured_here"] = bool(latency) and (host_id is None or latency["host"]["id"] == host_id)
     return out
 
 
-def table(metas: list[dict], latencies: dict[str, dict | None]) -> pd.DataFrame:
-    """Rows sorted by dataset, then accuracy (best first); latencies maps key -> this host's record."""
-    df = pd.DataFrame([row(m, latencies.get(m["key"])) for m in metas], columns=COLUMNS)
+def table(metas: list[dict], latencies: dict[str, dict | None], host_id: str | None = None) -> pd.DataFrame:
+    """Rows sorted by dataset, then accuracy (best first); latencies maps key -> a latency record,
+    which counts as measured here when its host is host_id."""
+    df = pd.DataFrame([row(m, latencies.get(m["key"]), host_id) for m in metas], columns=COLUMNS)
     return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)

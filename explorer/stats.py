@@ -43,3 +43,28 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     support = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+
+
+def median_interval(samples_us: np.ndarray | list[float], z: float = 1.959964) -> tuple[float, float]:
+    """95 % confidence interval of the median from order statistics (distribution-free).
+
+    The rank of the sample median is binomial(n, 1/2); its normal approximation gives the ranks
+    n/2 ± z·√n/2, good for the hundreds of samples a measurement keeps.
+    """
+    arr = np.sort(np.asarray(samples_us, dtype=np.float64))
+    n = arr.size
+    if n == 0:
+        raise ValueError("no samples")
+    half = z * np.sqrt(n) / 2
+    lo = max(int(np.floor(n / 2 - half)), 0)
+    hi = min(int(np.ceil(n / 2 + half)), n - 1)
+    return float(arr[lo]), float(arr[hi])
+
+
+def block_spread(block_p50s: list[float]) -> float:
+    """How far the blocks' medians disagree, relative to their median: (max - min) / median."""
+    arr = np.asarray(block_p50s, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError("no blocks")
+    mid = float(np.median(arr))
+    return float((arr.max() - arr.min()) / mid) if mid > 0 else 0.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from explorer import gate
 from explorer.datasets import Dataset
 from explorer.tf_runtime import keras
 
@@ -42,6 +43,26 @@ class _ProgressCallback(keras.callbacks.Callback):
                          f"val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
 
 
+class _GateCallback(keras.callbacks.Callback):
+    """Holds the machine's CPU gate around every batch, so a latency measurement pauses training."""
+
+    def __init__(self, stepper: gate.Stepper):
+        super().__init__()
+        self.stepper = stepper
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.stepper.begin()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.stepper.end()
+
+    def on_test_begin(self, logs=None):  # validation at an epoch's end is CPU work too
+        self.stepper.begin()
+
+    def on_test_end(self, logs=None):
+        self.stepper.end()
+
+
 def fit(model: keras.Model, data: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
         seed: int, on_progress: StageProgress, label: str,
         callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
@@ -50,9 +71,14 @@ def fit(model: keras.Model, data: Dataset, *, epochs: int, learning_rate: float,
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     steps = -(-len(data.x_train) // batch_size)
-    history = model.fit(
-        data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-        callbacks=[*(callbacks or []), _ProgressCallback(epochs, steps, on_progress, label)],
-    )
+    stepper = gate.machine().stepper()
+    try:  # the gate callback comes last: progress is reported while the step still holds the gate
+        history = model.fit(
+            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+            epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
+            callbacks=[*(callbacks or []), _ProgressCallback(epochs, steps, on_progress, label),
+                       _GateCallback(stepper)],
+        )
+    finally:
+        stepper.close()
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}

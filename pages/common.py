@@ -1,10 +1,12 @@
-"""Streamlit glue shared by the pages: cached reads of the results, host measurement, formatting.
+"""Streamlit glue shared by the pages: cached reads of the results, the worker's executor, formatting.
 
 No TensorFlow here: the results pages import only this, the cache and the results table.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 
 import pandas as pd
@@ -12,18 +14,42 @@ import streamlit as st
 
 from explorer import host, results
 from explorer.cache import Problem, Store
+from explorer.executors import JobRequest, LocalExecutor
+from explorer.queue import Queue
+
+
+MAX_EPOCHS = int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))  # resource bound for app-started training
 
 
 @dataclass(frozen=True)
 class Results:
     table: pd.DataFrame
     metas: dict[str, dict]  # key -> variant metadata
-    latencies: dict[str, dict | None]  # key -> this host's latency record
+    latencies: dict[str, dict | None]  # key -> this host's latency record, else another host's
     problems: list[Problem]
+
+    @property
+    def unmeasured_here(self) -> list[str]:
+        """Variants with no latency from this host yet (they show another host's, or none)."""
+        here = host.current().id
+        return [k for k, v in self.latencies.items() if v is None or v["host"]["id"] != here]
 
 
 def store() -> Store:
     return Store()
+
+
+@st.cache_resource
+def executor() -> LocalExecutor:
+    """Builds and measurements run in the worker process, never in the web server."""
+    return LocalExecutor(store(), Queue(), max_epochs=MAX_EPOCHS)
+
+
+def requester() -> str:
+    """This browser session's name in the job queue: Cancel withdraws only its own requests."""
+    if "requester" not in st.session_state:
+        st.session_state["requester"] = f"session:{uuid.uuid4().hex[:12]}"
+    return st.session_state["requester"]
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -31,8 +57,8 @@ def _load(root: str, signature: tuple, host_id: str) -> Results:
     """Read every variant once per change of the cache (signature) — not on every rerun."""
     s = Store(root)
     metas, problems = s.variants()
-    lat = {m["key"]: s.read_latency(m["key"], host_id) for m in metas}
-    return Results(results.table(metas, lat), {m["key"]: m for m in metas}, lat, problems)
+    lat = {m["key"]: s.latency_or_foreign(m["key"], host_id) for m in metas}
+    return Results(results.table(metas, lat, host_id), {m["key"]: m for m in metas}, lat, problems)
 
 
 def load_results() -> Results:
@@ -47,29 +73,32 @@ def show_problems(res: Results) -> None:
                 st.write(f"`{p.key}`: {p.reason}. Build it again from the Explore page to replace it.")
 
 
-def measure_missing(res: Results) -> bool:
-    """Time, on this host, every variant that has no latency from it yet; True if anything was measured.
+def request_measurements(res: Results, keys: list[str] | None = None, force: bool = False) -> int:
+    """Ask the worker to time variants on this host (default: those not measured here yet); returns how many.
 
-    Latency belongs to a machine: figures shipped from another host are never shown as this one's.
+    Latency belongs to a machine: until this host has measured a variant, the pages show the figure
+    measured elsewhere, labelled with its host.
     """
-    from explorer import pipeline  # LiteRT only, no TensorFlow
-
-    missing = [k for k, v in res.latencies.items() if v is None]
-    if not missing:
-        return False
-    st.info(f"{len(missing)} of {len(res.latencies)} variants have no latency measured on this host "
-            f"({host.current().label}). Measuring them now — this takes about a second each, no training.")
-    bar = st.progress(0.0)
-    s = store()
+    keys = res.unmeasured_here if keys is None else keys
+    ex = executor()
+    requests = [JobRequest.measure(k, res.metas[k]["label"], ex.store, force) for k in keys]
     try:
-        for i, key in enumerate(missing):
-            bar.progress(i / len(missing), text=f"Measuring {res.metas[key]['label']} ({i + 1}/{len(missing)})")
-            pipeline.measure_latency(s, key, res.metas[key])
+        ex.submit_many(requests, requester())
     except OSError as exc:  # e.g. a full or read-only disk: say so, show what we have
-        st.error(f"Could not save the measurements ({exc.strerror or exc}); showing the variants measured so far.")
-        return False
-    bar.progress(1.0, text="Done")
-    return True
+        st.error(f"Could not queue the measurements ({exc.strerror or exc}); showing the figures we have.")
+        return 0
+    return len(requests)
+
+
+@st.fragment(run_every=1.5)
+def measuring_status(signature: tuple) -> None:
+    """While the worker measures, say how far it is, and redraw the page as results land."""
+    pending = executor().queue.count_live("measure")
+    if store().signature() != signature:
+        st.rerun()
+    if pending:
+        st.caption(f":material/timer: Measuring on this host in the background: {pending} to go. "
+                   "Points move to this host's figures as they land.")
 
 
 def host_caption() -> str:
@@ -77,5 +106,30 @@ def host_caption() -> str:
     return f"Latencies: batch 1, 1 thread, LiteRT (XNNPACK) on **{h.label}** (host id `{h.id}`)."
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b else "—"
+def latency_text(lat: dict | None, digits: int = 1) -> str:
+    """p50 with its 95 % interval, and where it was measured when that is not this host."""
+    if not lat:
+        return "not measured"
+    text = f"{lat['p50_us']:.{digits}f} µs"
+    if lat.get("p50_ci_us"):
+        lo, hi = lat["p50_ci_us"]
+        text += f" (95 % CI {lo:.{digits}f}–{hi:.{digits}f})"
+    if lat.get("noisy"):
+        text += " — noisy"
+    if lat["host"]["id"] != host.current().id:
+        text += f" — measured on another host ({lat['host']['label']})"
+    return text
+
+
+def jobs_sidebar() -> None:
+    """What the worker is doing, on every page (a cheap read of the queue)."""
+    q = executor().queue
+    q.reap()
+    live = q.jobs(("queued", "running"))
+    if not live:
+        return
+    with st.sidebar.expander(f":material/engineering: Worker: {len(live)} job{'s' if len(live) > 1 else ''}"):
+        for j in live[:8]:
+            st.caption(f"{j.kind} **{j.label}** — {j.state}, {j.fraction:.0%}: {j.message}")
+        if len(live) > 8:
+            st.caption(f"… and {len(live) - 8} more (`python -m explorer jobs`)")

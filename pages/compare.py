@@ -40,7 +40,10 @@ table = pd.DataFrame({
     "MACs": rows["macs"].map("{:,}".format),
 }).set_axis(picked)
 st.dataframe(table.T, width="stretch")
-st.caption(common.host_caption())
+st.caption(common.host_caption() + (
+    " Some of these latencies were measured on another host (the worker is measuring this one): "
+    + ", ".join(p for p in picked if not rows.loc[labels[p], "measured_here"]) + "."
+    if not rows["measured_here"].all() else ""))
 
 metas = [res.metas[labels[p]] for p in picked]
 classes = metas[0]["dataset"]["class_names"]

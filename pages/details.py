@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer import figures
+from explorer import figures, host
 from explorer.pipeline import TFLITE
 from pages import common
 
@@ -26,7 +26,8 @@ m = meta["metrics"]
 
 c = st.columns(6)
 c[0].metric("Test accuracy", f"{m['accuracy']:.4f}")
-c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs" if lat else "not measured here")
+c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs" if lat else "not measured",
+            help=common.latency_text(lat, 2))
 c[2].metric("Size", f"{m['size_bytes'] / 1000:,.1f} KB")
 c[3].metric("Gzipped", f"{m['gzip_bytes'] / 1000:,.1f} KB")
 c[4].metric("Non-zero params", f"{m['nonzero_params']:,}")
@@ -47,15 +48,30 @@ with right:
     st.subheader("Confusion matrix (test split)")
     st.plotly_chart(figures.confusion(m["confusion"], meta["dataset"]["class_names"]), key="confusion_chart")
 
-st.subheader("Latency on this host")
+here = bool(lat) and lat["host"]["id"] == host.current().id
+st.subheader("Latency on this host" if here or not lat else f"Latency measured on another host: {lat['host']['label']}")
 if lat:
+    if not here:
+        st.warning(f"This host ({host.current().label}) has not measured this variant yet; the figures below "
+                   "come from another machine. The worker measures it in the background.")
+    elif lat.get("noisy"):
+        st.warning(f"Noisy measurement: the p50s of its {len(lat['block_p50s_us'])} blocks disagreed by "
+                   f"{lat['block_spread']:.1%} (more than 3 %) after {lat['attempts']} attempts. "
+                   "Re-measure when the machine is quiet.")
     st.plotly_chart(figures.latency_histogram([meta["label"]], [lat["samples_us"]]), key="detail_latency")
-    st.write(f"p50 {lat['p50_us']:.1f} µs · p90 {lat['p90_us']:.1f} µs · p99 {lat['p99_us']:.1f} µs · "
+    st.write(f"p50 {common.latency_text(lat, 2)} · p90 {lat['p90_us']:.1f} µs · p99 {lat['p99_us']:.1f} µs · "
              f"mean {lat['mean_us']:.1f} µs over {lat['runs']:,} runs · {lat['throughput_ips']:,.0f} images/s at batch 64")
     with st.expander("How it was measured"):
-        st.json({k: lat[k] for k in ("host", "hostname", "threads", "versions", "python", "measured_at")})
+        st.json({k: lat[k] for k in ("host", "hostname", "threads", "versions", "python", "measured_at", "pinned_core",
+                                     "loadavg_1m", "other_cpu_share", "block_p50s_us", "block_spread", "attempts",
+                                     "noisy") if k in lat})
 else:
-    st.info("Not measured on this host yet: open the Pareto page to measure it.")
+    st.info("Not measured on any host yet.")
+if lat is None or not here:
+    common.request_measurements(res, [key])
+elif st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
+    common.request_measurements(res, [key], force=True)
+    st.toast("Queued: the figures update when the worker has measured it")
 with st.expander("How it was built"):
     st.json({"spec": meta["spec"], **meta["build"]})
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
-from explorer import architecture, datasets, pipeline
-from explorer.jobs import Jobs
+from explorer import architecture, datasets, host
+from explorer.executors import JobRequest
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
-MAX_EPOCHS = int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))  # resource bound for app-started training
+MAX_EPOCHS = common.MAX_EPOCHS
 DEFAULT = VariantSpec()
-
-
-@st.cache_resource
-def jobs() -> Jobs:
-    """One job registry per server process, shared by every browser session."""
-    return Jobs(common.store(), max_epochs=MAX_EPOCHS)
 
 
 def knobs_ui() -> dict:
@@ -65,7 +57,8 @@ def delta_card(record: dict, baseline: dict | None) -> None:
                 f"{(m['accuracy'] - b['accuracy']) * 100:+.2f} pts" if b else None)
     if lat:
         c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs",
-                    f"{bl['p50_us'] / lat['p50_us']:.2f}× speed-up" if bl else None, delta_color="off")
+                    f"{bl['p50_us'] / lat['p50_us']:.2f}× speed-up" if bl else None, delta_color="off",
+                    help=common.latency_text(lat, 2))
         c[2].metric("p90 / p99", f"{lat['p90_us']:.1f} / {lat['p99_us']:.1f} µs")
         c[3].metric("Throughput (batch 64)", f"{lat['throughput_ips']:,.0f} img/s")
     c = st.columns(4)
@@ -77,34 +70,42 @@ def delta_card(record: dict, baseline: dict | None) -> None:
     c[3].metric("MACs per image", f"{m['macs']:,}")
     if baseline is None and (record["spec"]["quant"] != "fp32" or record["spec"]["sparsity"] or record["spec"]["clusters"]):
         st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
-    st.caption(common.host_caption())
+    st.caption(common.host_caption() + " p50: " + common.latency_text(lat, 2) + ".")
     if record["spec"]["sparsity"]:
         st.caption("Pruning zeroes weights but TFLite's dense kernels still multiply them: expect a smaller "
                    "gzipped file, not a faster model.")
 
 
 def load_record(spec: VariantSpec) -> dict | None:
-    """A cached variant's record with this host's latency (measured now, in seconds, if missing)."""
+    """A cached variant's record; latency is this host's, else another host's while the worker measures here."""
     s = common.store()
-    if not s.has("variants", spec.key()):
+    key = spec.key()
+    if not s.has("variants", key):
         return None
-    with st.spinner("Measuring on this host…"):
-        record, _ = pipeline.ensure(spec, s)
-    return record
+    meta = s.verify("variants", key)
+    lat = s.latency_or_foreign(key, host.current().id)
+    if lat is None or lat["host"]["id"] != host.current().id:
+        common.executor().submit(JobRequest.measure(key, meta["label"], s), common.requester())
+    return {**meta, "latency": lat}
 
 
 @st.fragment(run_every=1.0)
-def build_progress(key: str) -> None:
-    job = jobs().get(key)
-    if job is None:
-        return
-    if job.done:
-        st.rerun()  # the whole page shows the result or the error
-    p = job.progress
-    with st.status(f"Building {job.spec.label()} — {p.stage}", expanded=True):
-        st.progress(p.fraction, text=p.message)
-        if st.button("Cancel", key="cancel"):
-            job.cancel()
+def build_progress(job_id: int) -> None:
+    """Polls the queue (the worker writes progress there); the whole page reruns when the job ends."""
+    job = common.executor().progress(job_id)
+    if job is None or not job.live:
+        st.rerun()
+    with st.status(f"Building {job.label} — {job.stage}", expanded=True):
+        st.progress(job.fraction, text=job.message)
+        mine = job.waited_by(common.requester())
+        others = len(job.requesters) - mine
+        st.caption(f"Runs in the worker process (pid {job.worker_pid or '…'}), not in this web server."
+                   + (f" {others} other session{'s' if others > 1 else ''} also wait{'' if others > 1 else 's'} for it:"
+                      " cancelling withdraws only your request." if others else ""))
+        if mine and st.button("Cancel", key="cancel"):
+            common.executor().cancel(job.id, common.requester())
+            st.session_state["cancelled"] = job.id
+            st.rerun()
 
 
 st.title("Explore a variant")
@@ -124,22 +125,31 @@ st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} paramete
          + (":material/check_circle: In the cache: loads instantly." if cached
             else ":material/construction: Not built yet: it will be trained on this machine."))
 
-job = jobs().get(key)
-if st.button("Load" if cached else "Train and measure", type="primary", disabled=job is not None and not job.done):
+ex = common.executor()
+job = ex.queue.latest("build", key)
+if job is not None and job.live:
+    ex.progress(job.id)  # reaps a job whose worker died
+    job = ex.queue.get(job.id)
+live = job is not None and job.live
+if st.button("Load" if cached else "Train and measure", type="primary", disabled=live):
     if cached:
         st.session_state["shown"] = key
     else:
         try:
-            job = jobs().submit(spec)
+            job = ex.submit(JobRequest.build(spec, ex.store), common.requester())
+            live = True
         except ValueError as exc:
             st.error(str(exc))
             st.stop()
 
-if job is not None and not job.done:
-    build_progress(key)
-elif job is not None and job.error is not None:
-    st.error(f"Building {spec.label()} failed: {job.error}")
-elif job is not None and job.result is not None:
+if live:
+    build_progress(job.id)
+elif job is not None and job.state == "failed" and not cached:
+    st.error(job.message)
+elif job is not None and job.state == "cancelled" and st.session_state.get("cancelled") == job.id:
+    st.info("Cancelled. Nothing was saved for this variant.")  # only to the session that cancelled
+elif job is not None and job.state == "done" and cached and st.session_state.get("built") != job.id:
+    st.session_state["built"] = job.id  # show a build's result once it lands, without another click
     st.session_state["shown"] = key
 
 if st.session_state.get("shown") == key:

@@ -7,8 +7,11 @@ from pages import common
 
 st.title("Speed–accuracy Pareto front")
 res = common.load_results()
-if common.measure_missing(res):
-    st.rerun()
+signature = common.store().signature()
+if res.unmeasured_here and not st.session_state.get("measure_requested"):
+    # A new host: show the shipped figures at once, and let the worker time this host behind them.
+    st.session_state["measure_requested"] = common.request_measurements(res) > 0
+common.measuring_status(signature)
 common.show_problems(res)
 df = res.table
 if df.empty:
@@ -26,7 +29,16 @@ with st.sidebar:
     depths = st.multiselect("depth", sorted(df["depth"].unique()), default=sorted(df["depth"].unique()), key="depths")
     quants = st.multiselect("quantization", list(df["quant"].unique()), default=list(df["quant"].unique()), key="quants")
     df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
+    st.header("Measurements")
+    if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
+                 "while nothing trains"):
+        n = common.request_measurements(res, list(res.metas), force=True)
+        st.toast(f"Queued {n} measurements")
 
+unplaced = int(df[x].isna().sum())  # no latency from any host yet: the worker is measuring them
+df = df.dropna(subset=[x]).reset_index(drop=True)
+if unplaced:
+    st.caption(f"{unplaced} variant{'s are' if unplaced > 1 else ' is'} not on the chart yet: never measured on any host.")
 if df.empty:
     st.warning("No variant matches these filters.")
     st.stop()
@@ -59,22 +71,31 @@ with text_col:
 
 fig = figures.pareto(df, front, x, log_x=log_x, highlight=None if winner is None else df.iloc[winner]["key"],
                      host_label=host.current().label)
+foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
-           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size. Click a point to open it in Details. "
-           "Pruning shrinks the gzipped file but not dense-kernel latency.")
+           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % interval of p50. "
+           "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
+           + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "
+              "them." if foreign and x.endswith("_us") else "")
+           + (f" {noisy} measurement{'s were' if noisy > 1 else ' was'} noisy (blocks disagreed by more than 3 %): "
+              "re-measure when the machine is quiet." if noisy else ""))
 
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):
     st.session_state["detail_key"] = points[0]["customdata"][0]
     st.switch_page("pages/details.py")
 
-shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p90_us", "p99_us", "throughput_ips",
-                                   "size_kb", "gzip_kb", "nonzero_params", "sparsity_real", "macs", "key"]]
+shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
+                                   "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
+                                   "nonzero_params", "sparsity_real", "macs", "key"]]
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
                             **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
                                for c in ("p50_us", "p90_us", "p99_us")},
+                            "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),
+                            "p50_hi_us": st.column_config.NumberColumn("p50 CI high", format="%.1f"),
+                            "measured_here": st.column_config.CheckboxColumn("measured on this host"),
                             "throughput_ips": st.column_config.NumberColumn("images/s", format="%d"),
                             "size_kb": st.column_config.NumberColumn("size KB", format="%.1f"),
                             "gzip_kb": st.column_config.NumberColumn("gzipped KB", format="%.1f"),

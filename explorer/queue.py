@@ -1,0 +1,284 @@
+"""The durable job queue: builds and latency measurements waiting for, or running in, the worker.
+
+One SQLite file in the user-data folder (WAL mode: the app's pages read while the worker writes).
+A job is one variant to build or to measure; the people waiting for it are its *requests*. Asking
+for a variant that is already queued or running joins that job. Withdrawing a request cancels the
+job only when nobody is waiting any more, so one session's Cancel never stops another's build.
+A running job whose worker died is marked failed with the stage it was in (reap), never lost.
+
+No TensorFlow and no Streamlit: the pages, the CLI and the worker all use this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from explorer import paths
+
+KINDS = ("build", "measure")
+LIVE = ("queued", "running")
+STATES = (*LIVE, "done", "failed", "cancelled")
+HEARTBEAT_TIMEOUT_S = 30.0  # a worker silent for this long is taken for dead
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('build', 'measure')),
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    stage TEXT NOT NULL DEFAULT 'queued',
+    fraction REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT 'Queued',
+    error TEXT,
+    worker_pid INTEGER,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    updated REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_live_job ON jobs (kind, key, payload) WHERE state IN ('queued', 'running');
+CREATE TABLE IF NOT EXISTS requests (
+    job_id INTEGER NOT NULL REFERENCES jobs (id),
+    requester TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created REAL NOT NULL,
+    PRIMARY KEY (job_id, requester)
+);
+CREATE TABLE IF NOT EXISTS workers (
+    pid INTEGER PRIMARY KEY,
+    started REAL NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the queue, as the pages and the CLI see it."""
+
+    id: int
+    kind: str
+    key: str
+    label: str
+    payload: dict
+    state: str
+    stage: str
+    fraction: float
+    message: str
+    error: str | None
+    worker_pid: int | None
+    created: float
+    started: float | None
+    finished: float | None
+    requesters: tuple[str, ...]  # those still waiting for it
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE
+
+    def waited_by(self, requester: str) -> bool:
+        return requester in self.requesters
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Queue:
+    def __init__(self, path: Path | str | None = None):
+        self.path = Path(path) if path is not None else paths.queue_db()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._db() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection (safe across threads and processes); write=True takes the write lock first."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.row_factory = sqlite3.Row
+            if write:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            else:
+                yield db
+        finally:
+            db.close()
+
+    # -- reading -------------------------------------------------------------------------------
+    def _job(self, db: sqlite3.Connection, row: sqlite3.Row) -> Job:
+        who = tuple(r[0] for r in db.execute(
+            "SELECT requester FROM requests WHERE job_id = ? AND active = 1 ORDER BY created", (row["id"],)))
+        return Job(row["id"], row["kind"], row["key"], row["label"], json.loads(row["payload"]), row["state"],
+                   row["stage"], row["fraction"], row["message"], row["error"], row["worker_pid"], row["created"],
+                   row["started"], row["finished"], who)
+
+    def get(self, job_id: int) -> Job | None:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return self._job(db, row) if row else None
+
+    def latest(self, kind: str, key: str) -> Job | None:
+        """The newest job for a variant (live or finished)."""
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE kind = ? AND key = ? ORDER BY id DESC LIMIT 1",
+                             (kind, key)).fetchone()
+            return self._job(db, row) if row else None
+
+    def jobs(self, states: tuple[str, ...] = STATES, kind: str | None = None, limit: int = 200) -> list[Job]:
+        """Jobs in the given states, oldest first (live ones) — for the CLI's and the pages' lists."""
+        marks = ",".join("?" * len(states))
+        sql = f"SELECT * FROM jobs WHERE state IN ({marks})" + (" AND kind = ?" if kind else "")
+        args = (*states, kind) if kind else states
+        with self._db() as db:
+            rows = db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
+            return [self._job(db, r) for r in reversed(rows)]
+
+    def count_live(self, kind: str) -> int:
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE kind = ? AND state IN ('queued', 'running')",
+                              (kind,)).fetchone()[0]
+
+    # -- requesting ----------------------------------------------------------------------------
+    def submit(self, kind: str, key: str, label: str, payload: dict, requester: str) -> Job:
+        """Queue a job, or join the live one for the same variant and payload; returns it."""
+        if kind not in KINDS:
+            raise ValueError(f"job kind must be one of {KINDS}")
+        text = json.dumps(payload, sort_keys=True)
+        now = time.time()
+        with self._db(write=True) as db:
+            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
+                             "('queued', 'running')", (kind, key, text)).fetchone()
+            job_id = row[0] if row else db.execute(
+                "INSERT INTO jobs (kind, key, label, payload, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, key, label, text, now, now)).lastrowid
+            db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
+                       "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
+        return self.get(job_id)
+
+    def submit_many(self, kind: str, items: list[tuple[str, str, dict]], requester: str) -> int:
+        """Queue many (key, label, payload) jobs in one transaction; returns how many were new."""
+        now, new = time.time(), 0
+        with self._db(write=True) as db:
+            for key, label, payload in items:
+                text = json.dumps(payload, sort_keys=True)
+                row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
+                                 "('queued', 'running')", (kind, key, text)).fetchone()
+                if row:
+                    job_id = row[0]
+                else:
+                    job_id = db.execute("INSERT INTO jobs (kind, key, label, payload, created, updated) "
+                                        "VALUES (?, ?, ?, ?, ?, ?)", (kind, key, label, text, now, now)).lastrowid
+                    new += 1
+                db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
+                           "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
+        return new
+
+    def withdraw(self, job_id: int, requester: str) -> Job | None:
+        """Withdraw one request. A queued job nobody waits for is cancelled at once; a running one
+        is stopped by its worker at the next progress report (see wanted)."""
+        now = time.time()
+        with self._db(write=True) as db:
+            db.execute("UPDATE requests SET active = 0 WHERE job_id = ? AND requester = ?", (job_id, requester))
+            waiting = db.execute("SELECT COUNT(*) FROM requests WHERE job_id = ? AND active = 1",
+                                 (job_id,)).fetchone()[0]
+            if not waiting:
+                db.execute("UPDATE jobs SET state = 'cancelled', message = 'Cancelled: nobody is waiting for it', "
+                           "finished = ?, updated = ? WHERE id = ? AND state = 'queued'", (now, now, job_id))
+        return self.get(job_id)
+
+    def wanted(self, job_id: int) -> bool:
+        """Whether anybody still waits for this job."""
+        with self._db() as db:
+            return db.execute("SELECT COUNT(*) FROM requests WHERE job_id = ? AND active = 1",
+                              (job_id,)).fetchone()[0] > 0
+
+    # -- working -------------------------------------------------------------------------------
+    def claim(self, kind: str, pid: int) -> Job | None:
+        """Take the oldest queued job of this kind for the worker pid (None if there is none)."""
+        now = time.time()
+        with self._db(write=True) as db:
+            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND state = 'queued' ORDER BY id LIMIT 1",
+                             (kind,)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET state = 'running', stage = 'starting', message = 'Starting', "
+                       "worker_pid = ?, started = ?, updated = ? WHERE id = ?", (pid, now, now, row[0]))
+        return self.get(row[0])
+
+    def progress(self, job_id: int, stage: str, fraction: float, message: str) -> None:
+        with self._db(write=True) as db:
+            db.execute("UPDATE jobs SET stage = ?, fraction = ?, message = ?, updated = ? WHERE id = ? "
+                       "AND state = 'running'", (stage, float(fraction), message, time.time(), job_id))
+
+    def finish(self, job_id: int, state: str, message: str, error: str | None = None) -> None:
+        if state not in ("done", "failed", "cancelled"):
+            raise ValueError(f"a job finishes as done, failed or cancelled, not {state!r}")
+        now = time.time()
+        with self._db(write=True) as db:
+            db.execute("UPDATE jobs SET state = ?, message = ?, error = ?, fraction = CASE WHEN ? = 'done' "
+                       "THEN 1 ELSE fraction END, finished = ?, updated = ? WHERE id = ?",
+                       (state, message, error, state, now, now, job_id))
+
+    # -- workers -------------------------------------------------------------------------------
+    def register_worker(self, pid: int) -> None:
+        now = time.time()
+        with self._db(write=True) as db:
+            db.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat) VALUES (?, ?, ?)", (pid, now, now))
+
+    def heartbeat(self, pid: int) -> None:
+        with self._db(write=True) as db:
+            db.execute("UPDATE workers SET heartbeat = ? WHERE pid = ?", (time.time(), pid))
+
+    def unregister_worker(self, pid: int) -> None:
+        with self._db(write=True) as db:
+            db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
+
+    def live_workers(self) -> list[int]:
+        """Pids of workers that are alive and have beaten their heart lately."""
+        cutoff = time.time() - HEARTBEAT_TIMEOUT_S
+        with self._db() as db:
+            rows = db.execute("SELECT pid, heartbeat FROM workers").fetchall()
+        return [r["pid"] for r in rows if r["heartbeat"] >= cutoff and _pid_alive(r["pid"])]
+
+    def reap(self) -> list[Job]:
+        """Mark running jobs of dead workers failed, saying where they stopped; returns them.
+
+        Nothing half-written survives a dead worker: cache entries are renamed into place whole.
+        """
+        alive = set(self.live_workers())
+        now = time.time()
+        reaped = []
+        with self._db(write=True) as db:
+            for row in db.execute("SELECT * FROM jobs WHERE state = 'running'").fetchall():
+                if row["worker_pid"] in alive:
+                    continue
+                msg = (f"The worker (pid {row['worker_pid']}) stopped during '{row['stage']}' "
+                       f"({row['fraction']:.0%}); nothing half-built was kept. Start it again to retry.")
+                db.execute("UPDATE jobs SET state = 'failed', message = ?, error = ?, finished = ?, updated = ? "
+                           "WHERE id = ?", (msg, msg, now, now, row["id"]))
+                reaped.append(row["id"])
+            db.execute("DELETE FROM workers WHERE heartbeat < ?", (now - HEARTBEAT_TIMEOUT_S,))
+        return [self.get(i) for i in reaped]

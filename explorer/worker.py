@@ -1,0 +1,183 @@
+"""The build worker: a process of its own that trains, converts, evaluates and times what the queue asks for.
+
+    $ python -m explorer worker            # the app starts one on demand; this runs one in the foreground
+
+Training never runs in the web server (Streamlit's file watcher and its per-rerun clear_session would
+slow it several times, and a busy server makes timings wrong). One worker serves a queue: a file lock
+keeps a second one from starting. It has two lanes — builds, and latency measurements — so a
+measurement asked for during a build is served in seconds: it takes the machine's CPU gate, which
+pauses the build at its next batch until the timing is done. Cancelling is checked at every progress
+report: a job nobody waits for any more stops, and its cache entry is never written (entries are atomic).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from explorer import gate, host, paths, pipeline
+from explorer.cache import Store
+from explorer.queue import Job, Queue
+from explorer.spec import VariantSpec
+
+POLL_S = 0.2
+HEARTBEAT_S = 2.0
+PROGRESS_EVERY_S = 0.25
+
+
+class Cancelled(Exception):
+    """Nobody waits for the job any more."""
+
+
+def lock_path() -> Path:
+    return paths.state_dir() / "worker.lock"
+
+
+def store_of(job: Job) -> Store:
+    return Store(job.payload["cache_root"], job.payload["stages_root"])
+
+
+class _Reporter:
+    """Writes a build's progress to the queue (throttled) and stops it when nobody waits any more."""
+
+    def __init__(self, queue: Queue, job: Job):
+        self.queue, self.job = queue, job
+        self.stage, self.last = None, 0.0
+
+    def __call__(self, p: pipeline.Progress) -> None:
+        now = time.monotonic()
+        if p.stage == self.stage and now - self.last < PROGRESS_EVERY_S:
+            return
+        if not self.queue.wanted(self.job.id):
+            raise Cancelled()
+        self.stage, self.last = p.stage, now
+        self.queue.progress(self.job.id, p.stage, p.fraction, p.message)
+
+
+def run_build(queue: Queue, job: Job) -> None:
+    start = time.monotonic()
+    try:
+        spec = VariantSpec.from_dict(job.payload["spec"])
+        record, report = pipeline.ensure(spec, store_of(job), _Reporter(queue, job))
+        how = "built" if report.built else "found in the cache"
+        lat = record["latency"]
+        queue.finish(job.id, "done", f"{how.capitalize()} in {time.monotonic() - start:.1f} s: accuracy "
+                     f"{record['metrics']['accuracy']:.4f}, p50 {lat['p50_us']:.1f} µs")
+    except Cancelled:
+        queue.finish(job.id, "cancelled", "Cancelled: nobody was waiting for it any more; nothing was saved")
+    except Exception as exc:  # reported on the page and in `explorer jobs`
+        traceback.print_exc()
+        queue.finish(job.id, "failed", f"Building {job.label} failed: {exc}", error=repr(exc))
+
+
+def run_measure(queue: Queue, job: Job) -> None:
+    try:
+        store = store_of(job)
+        if not job.payload.get("force") and store.read_latency(job.key, host.current().id) is not None:
+            queue.finish(job.id, "done", "Already measured on this host")
+            return
+        if not queue.wanted(job.id):
+            raise Cancelled()
+        meta = store.verify("variants", job.key)
+        rec = pipeline.measure_latency(store, job.key, meta,
+                                       on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg))
+        lo, hi = rec["p50_ci_us"]
+        queue.finish(job.id, "done", f"p50 {rec['p50_us']:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"
+                     + (" — noisy" if rec["noisy"] else ""))
+    except Cancelled:
+        queue.finish(job.id, "cancelled", "Cancelled: nobody was waiting for it any more")
+    except Exception as exc:
+        traceback.print_exc()
+        queue.finish(job.id, "failed", f"Measuring {job.label} failed: {exc}", error=repr(exc))
+
+
+class Worker:
+    def __init__(self, queue: Queue | None = None, idle_exit_s: float | None = None):
+        self.queue = queue or Queue()
+        self.idle_exit_s = idle_exit_s
+        self.pid = os.getpid()
+        self.stop = threading.Event()
+        self.busy = {"build": False, "measure": False}
+        self.last_active = time.monotonic()
+
+    def _lane(self, kind: str, run) -> None:
+        while not self.stop.is_set():
+            job = self.queue.claim(kind, self.pid)
+            if job is None:
+                self.stop.wait(POLL_S)
+                continue
+            self.busy[kind] = True
+            try:
+                run(self.queue, job)
+            finally:
+                self.busy[kind] = False
+                self.last_active = time.monotonic()
+
+    def _warm_up(self) -> None:
+        """Import TensorFlow before the first build asks (under the gate: it is seconds of CPU)."""
+        with gate.machine().shared():
+            from explorer import tf_runtime  # noqa: F401
+
+    def serve(self) -> int:
+        """Run until stopped (or idle for idle_exit_s); returns 0, or 1 when another worker serves the queue."""
+        lock = os.open(lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+        for _ in range(20):  # running() probes the lock for an instant: do not mistake it for a worker
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.1)
+        else:
+            os.close(lock)
+            return 1
+        try:
+            self.queue.register_worker(self.pid)
+            for job in self.queue.reap():
+                print(f"worker: marked job {job.id} failed: {job.message}", flush=True)
+            lanes = [threading.Thread(target=self._warm_then_build, name="build-lane", daemon=True),
+                     threading.Thread(target=self._lane, args=("measure", run_measure), name="measure-lane",
+                                      daemon=True)]
+            for t in lanes:
+                t.start()
+            print(f"worker {self.pid}: serving {self.queue.path}", flush=True)
+            while not self.stop.wait(HEARTBEAT_S):
+                self.queue.heartbeat(self.pid)
+                idle = not any(self.busy.values()) and time.monotonic() - self.last_active
+                if self.idle_exit_s is not None and idle and idle > self.idle_exit_s:
+                    self.stop.set()
+            for t in lanes:
+                t.join(timeout=60)
+            return 0
+        finally:
+            self.queue.unregister_worker(self.pid)
+            os.close(lock)
+
+    def _warm_then_build(self) -> None:
+        self._warm_up()
+        self._lane("build", run_build)
+
+
+def running() -> bool:
+    """Whether a worker holds the lock of this user-data folder's queue."""
+    fd = os.open(lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we took
+    return False
+
+
+def main(idle_exit_s: float | None) -> int:
+    worker = Worker(idle_exit_s=idle_exit_s)
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
+    code = worker.serve()
+    if code == 1:
+        print("worker: another worker already serves this queue", flush=True)
+    return code

@@ -1,0 +1,88 @@
+"""The job queue on its own (no TensorFlow, no worker): joining, withdrawing, claiming, reaping."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from explorer.queue import Queue
+
+
+@pytest.fixture
+def queue(tmp_path):
+    return Queue(tmp_path / "jobs.sqlite3")
+
+
+def test_asking_for_a_live_job_joins_it(queue):
+    a = queue.submit("build", "k1", "v1", {"spec": 1}, "alice")
+    b = queue.submit("build", "k1", "v1", {"spec": 1}, "bob")
+    assert a.id == b.id and b.requesters == ("alice", "bob")
+    other = queue.submit("build", "k2", "v2", {"spec": 2}, "bob")
+    assert other.id != a.id
+    assert [j.key for j in queue.jobs(("queued",))] == ["k1", "k2"]
+
+
+def test_withdrawing_cancels_only_when_nobody_waits(queue):
+    job = queue.submit("build", "k1", "v1", {}, "alice")
+    queue.submit("build", "k1", "v1", {}, "bob")
+    assert queue.withdraw(job.id, "alice").state == "queued"  # bob still waits
+    assert queue.wanted(job.id)
+    after = queue.withdraw(job.id, "bob")
+    assert after.state == "cancelled" and not queue.wanted(job.id)
+    again = queue.submit("build", "k1", "v1", {}, "carol")  # a later visitor gets a fresh job
+    assert again.id != job.id and again.state == "queued" and again.requesters == ("carol",)
+
+
+def test_a_running_job_is_stopped_by_its_worker_not_by_withdraw(queue):
+    job = queue.submit("build", "k1", "v1", {}, "alice")
+    assert queue.claim("build", os.getpid()).id == job.id
+    assert queue.withdraw(job.id, "alice").state == "running"  # the worker sees wanted() == False
+    assert not queue.wanted(job.id)
+
+
+def test_claim_takes_the_oldest_of_its_kind_once(queue):
+    queue.submit("measure", "m1", "m1", {}, "x")
+    first = queue.submit("build", "k1", "v1", {}, "x")
+    queue.submit("build", "k2", "v2", {}, "x")
+    assert queue.claim("build", 1).id == first.id
+    assert queue.claim("build", 1).key == "k2"
+    assert queue.claim("build", 1) is None
+    assert queue.claim("measure", 1).key == "m1"
+
+
+def test_finish_records_done_and_progress_only_while_running(queue):
+    job = queue.submit("build", "k1", "v1", {}, "x")
+    queue.progress(job.id, "train", 0.5, "half")
+    assert queue.get(job.id).stage == "queued"  # not claimed: progress is ignored
+    queue.claim("build", os.getpid())
+    queue.progress(job.id, "train", 0.5, "half")
+    assert (queue.get(job.id).stage, queue.get(job.id).fraction) == ("train", 0.5)
+    queue.finish(job.id, "done", "ok")
+    done = queue.get(job.id)
+    assert done.state == "done" and done.fraction == 1.0 and not done.live
+    with pytest.raises(ValueError):
+        queue.finish(job.id, "running", "no")
+
+
+def test_a_dead_workers_running_job_is_reaped_as_failed_with_its_stage(queue):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    queue.register_worker(proc.pid)
+    job = queue.submit("build", "k1", "v1", {}, "x")
+    queue.claim("build", proc.pid)
+    queue.progress(job.id, "train", 0.4, "epoch 2/5")
+    assert queue.reap() == [] and queue.get(job.id).state == "running"  # alive: left alone
+    proc.kill()
+    proc.wait()
+    reaped = queue.reap()
+    assert [j.id for j in reaped] == [job.id]
+    failed = queue.get(job.id)
+    assert failed.state == "failed" and f"pid {proc.pid}" in failed.message and "'train' (40%)" in failed.message
+    assert queue.live_workers() == []
+
+
+def test_many_measurements_are_queued_in_one_go_without_duplicates(queue):
+    items = [(f"k{i}", f"v{i}", {"force": False}) for i in range(5)]
+    assert queue.submit_many("measure", items, "page") == 5
+    assert queue.submit_many("measure", items, "page") == 0
+    assert queue.count_live("measure") == 5
