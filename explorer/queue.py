@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS workers (
 """
 
 
+class QueueError(RuntimeError):
+    """The queue's database cannot be read or written (e.g. a full disk); the message says which file."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One row of the queue, as the pages and the CLI see it."""
@@ -90,13 +94,18 @@ class Job:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill(0)
 
 
 class Queue:
@@ -109,7 +118,10 @@ class Queue:
     @contextmanager
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         """A short-lived connection (safe across threads and processes); write=True takes the write lock first."""
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise QueueError(f"the job queue {self.path} cannot be used: {exc}") from exc
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
@@ -124,6 +136,8 @@ class Queue:
                 db.execute("COMMIT")
             else:
                 yield db
+        except sqlite3.Error as exc:
+            raise QueueError(f"the job queue {self.path} cannot be used: {exc}") from exc
         finally:
             db.close()
 

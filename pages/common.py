@@ -15,7 +15,7 @@ import streamlit as st
 from explorer import host, results
 from explorer.cache import Problem, Store
 from explorer.executors import JobRequest, LocalExecutor
-from explorer.queue import Queue
+from explorer.queue import Queue, QueueError
 
 
 MAX_EPOCHS = int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))  # resource bound for app-started training
@@ -84,8 +84,9 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     requests = [JobRequest.measure(k, res.metas[k]["label"], ex.store, force) for k in keys]
     try:
         ex.submit_many(requests, requester())
-    except OSError as exc:  # e.g. a full or read-only disk: say so, show what we have
-        st.error(f"Could not queue the measurements ({exc.strerror or exc}); showing the figures we have.")
+    except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
+        st.error(f"Could not queue the measurements ({getattr(exc, 'strerror', None) or exc}); "
+                 "showing the figures we have.")
         return 0
     return len(requests)
 
@@ -93,7 +94,10 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
 @st.fragment(run_every=1.5)
 def measuring_status(signature: tuple) -> None:
     """While the worker measures, say how far it is, and redraw the page as results land."""
-    pending = executor().queue.count_live("measure")
+    try:
+        pending = executor().queue.count_live("measure")
+    except QueueError:
+        return
     if store().signature() != signature:
         st.rerun()
     if pending:
@@ -124,8 +128,12 @@ def latency_text(lat: dict | None, digits: int = 1) -> str:
 def jobs_sidebar() -> None:
     """What the worker is doing, on every page (a cheap read of the queue)."""
     q = executor().queue
-    q.reap()
-    live = q.jobs(("queued", "running"))
+    try:
+        q.reap()
+        live = q.jobs(("queued", "running"))
+    except QueueError as exc:
+        st.sidebar.warning(f"Worker status unavailable: {exc}")
+        return
     if not live:
         return
     with st.sidebar.expander(f":material/engineering: Worker: {len(live)} job{'s' if len(live) > 1 else ''}"):

@@ -134,46 +134,101 @@ def test_entries_of_other_library_versions_are_kept_apart(store):
     assert record["build"]["versions"]["tensorflow"] == metadata.version("tensorflow")  # shown on Details
 
 
-def test_cancelling_a_build_from_the_app_leaves_no_entry(store):
-    from explorer.jobs import Cancelled, Jobs
-
-    spec = VariantSpec(**{**TINY, "epochs": 30, "seed": 3})
-    job = Jobs(store).submit(spec)
-    deadline = time.time() + 60
-    while job.progress.stage != "train" and time.time() < deadline:
-        time.sleep(0.05)
-    job.cancel()
-    assert job.finished.wait(60)
-    assert isinstance(job.error, Cancelled)
-    assert not store.has("variants", spec.key()) and not store.has("base", spec.base_key())
-    assert not list(store.root.rglob("*.tflite")) and not list(store.root.rglob("*.h5"))
-
-
-def test_builds_in_one_process_run_one_at_a_time_and_both_finish(store):
-    from explorer.jobs import Jobs
-
-    jobs = Jobs(store)
-    first = jobs.submit(VariantSpec(**{**TINY, "epochs": 8, "seed": 11}))
-    second = jobs.submit(VariantSpec(**{**TINY, "epochs": 8, "seed": 12}))
-    assert jobs.submit(first.spec) is first  # a second session asking joins the running job
-    deadline = time.time() + 30
-    while second.progress.stage != "queued" and time.time() < deadline:
-        time.sleep(0.02)
-    assert second.progress.stage == "queued" and not first.done
-    assert first.finished.wait(120) and second.finished.wait(120)
-    assert first.error is None and second.error is None
-    assert {first.result["key"], second.result["key"]} == {m["key"] for m in store.variants()[0]}
+APP_SESSION = """
+import sys, time
+sys.path.insert(0, {repo!r})
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({app!r}, default_timeout=60)
+for name, value in {knobs!r}.items():
+    at.session_state["k_" + name] = value
+at.run()
+at.switch_page({page!r}).run()
+next(b for b in at.button if b.label == "Train and measure").click().run()
+print("CLICKED", flush=True)
+time.sleep(600)
+"""
 
 
-def test_a_variant_removed_after_its_build_is_rebuilt_on_request(store):
-    from explorer.jobs import Jobs
+def app_session(spec: VariantSpec):
+    """An AppTest with the Explore knobs set to spec (as a browser session would)."""
+    from streamlit.testing.v1 import AppTest
 
-    jobs = Jobs(store)
-    spec = VariantSpec(**{**TINY, "epochs": 3, "seed": 21})
-    first = jobs.submit(spec)
-    assert first.finished.wait(120) and first.error is None
-    store.remove("variants", spec.key())  # e.g. found damaged and dropped
-    again = jobs.submit(spec)
-    assert again is not first
-    assert again.finished.wait(120) and again.error is None
-    assert again.report.built[:1] == ["variant"] and store.has("variants", spec.key())
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    for name, value in spec.to_dict().items():
+        at.session_state[f"k_{name}"] = value
+    at.run()
+    at.switch_page(str(REPO / "pages" / "explore.py")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def app_env(store, user_data, monkeypatch):
+    import streamlit as st
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(store.root))
+    monkeypatch.setenv("EXPLORER_STAGES_DIR", str(store.stages_root))
+    monkeypatch.setenv("EXPLORER_MAX_EPOCHS", "100")
+    st.cache_resource.clear()  # the executor is per server process: this "server" uses this test's folders
+    st.cache_data.clear()
+    yield store
+    st.cache_resource.clear()
+
+
+def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_worker_dies(app_env, user_data):
+    from explorer.queue import Queue
+
+    store = app_env
+    spec = VariantSpec(**{**TINY, "epochs": 100, "seed": 41})
+    code = APP_SESSION.format(repo=str(REPO), app=str(REPO / "app.py"), knobs=spec.to_dict(),
+                              page=str(REPO / "pages" / "explore.py"))
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env=os.environ.copy())
+    assert server.stdout.readline().strip() == "CLICKED"
+    queue = Queue()
+    deadline = time.time() + 90
+    while time.time() < deadline and not any(j.stage == "train" for j in queue.jobs(("running",))):
+        time.sleep(0.1)
+    job = queue.jobs(("running",))[0]
+    os.kill(server.pid, signal.SIGKILL)  # the web server dies; the worker (its own session) goes on
+    server.wait()
+
+    at = app_session(spec)  # the restarted server, a new browser session
+    status = at.get("status")
+    assert status and "Building" in status[0].proto.label  # shown running, not lost
+    assert queue.get(job.id).state == "running"
+
+    os.kill(job.worker_pid, signal.SIGKILL)  # now the worker dies too
+    time.sleep(0.2)
+    at.run()
+    assert any("stopped during 'train'" in e.value for e in at.error), [e.value for e in at.error]
+    assert queue.get(job.id).state == "failed"
+    assert not store.has("variants", spec.key()) and not (store.root / "variants" / spec.key()).exists()
+    assert not store.has("base", spec.base_key())
+    assert store.variants() == ([], [])
+
+
+def test_two_sessions_build_one_variant_one_cancels_the_other_gets_it(app_env):
+    store = app_env
+    spec = VariantSpec(**{**TINY, "epochs": 20, "seed": 42})
+    alice, bob = app_session(spec), app_session(spec)
+    next(b for b in alice.button if b.label == "Train and measure").click().run()
+    bob.run()  # bob opens the same variant: he sees the running build (and the button is disabled)
+    assert bob.get("status")
+    next(b for b in bob.button if b.label == "Train and measure")  # present, disabled while it builds
+    from explorer.queue import Queue
+
+    job = Queue().latest("build", spec.key())
+    Queue().submit("build", spec.key(), spec.label(), job.payload, bob.session_state["requester"])  # bob asks too
+    alice.run()
+    next(b for b in alice.button if b.label == "Cancel").click().run()
+    assert not alice.exception
+    deadline = time.time() + 120
+    while time.time() < deadline and Queue().get(job.id).live:
+        time.sleep(0.5)
+    assert Queue().get(job.id).state == "done" and store.has("variants", spec.key())  # bob waited: it went on
+    bob.run()
+    assert not bob.error
+    assert any(m.label == "Test accuracy" for m in bob.metric)  # bob sees his variant
+    alice.run()
+    assert not alice.error  # nobody is shown a failure
