@@ -11,7 +11,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, stage_reuse
+from benchmarks import (cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, stage_reuse,
+                        worker)
 from benchmarks.report import print_table, save
 from explorer import host
 
@@ -23,13 +24,13 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "keras_vs_tflite": ("5. Inference: plain Keras vs TFLite (reference CNN)", keras_vs_tflite),
     "optimizations": ("6. What the optimizations buy on this CPU (depth 2, Fashion-MNIST)", optimizations),
     "fidelity": ("7. Harness fidelity", fidelity),
+    "worker": ("8. Builds and measurements out of the web server", worker),
 }
 
 
 def main(names: list[str]) -> int:
     chosen = names or list(SECTIONS)
     results, t0 = {}, time.perf_counter()
-    target = "latest.json" if not names else f"partial-{'-'.join(chosen)}.json"
     for name in chosen:
         title, module = SECTIONS[name]
         start = time.perf_counter()
@@ -38,7 +39,7 @@ def main(names: list[str]) -> int:
         sys.stdout.flush()
         context = {**host.measurement_context(threads=1), "seconds": round(time.perf_counter() - t0, 1),
                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        path = save(target, results, context)  # after every section: a late failure keeps the rest
+        path = save({title: results[title]}, context)  # after every section: a late failure keeps the rest
     print(f"\nHost: {context['host']['label']}; all benchmarks took {context['seconds']:.0f} s; wrote {path}")
     return 0
 

@@ -41,9 +41,24 @@ def print_table(title: str, rows: list[Row], stream=sys.stdout) -> None:
         print(f"| {r.figure} | {r.value:,.4g} {r.unit} | {r.target} | {met} | {r.note} |", file=stream)
 
 
-def save(name: str, sections: dict[str, list[Row]], context: dict) -> Path:
+def save(sections: dict[str, list[Row]], context: dict, name: str = "latest.json") -> Path:
+    """Merge these sections into the results file (a partial run replaces only its own sections).
+
+    Figures named by a key (an identifier such as app_build_vs_cli) are also stored at the top level
+    under that key, where an issue's "Done when" looks for them.
+    """
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / name
-    path.write_text(json.dumps({"context": context, "sections": {k: [asdict(r) for r in v] for k, v in sections.items()}},
-                               indent=1))
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        data = {}
+    data.setdefault("sections", {}).update({k: [asdict(r) for r in v] for k, v in sections.items()})
+    data.setdefault("contexts", {}).update({k: context for k in sections})
+    data["context"] = context
+    for rows in sections.values():
+        data.update({r.figure: asdict(r) for r in rows if r.figure.isidentifier()})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
     return path

@@ -144,7 +144,13 @@ def cmd_measure(args) -> int:
     store = _store(args)
     metas, _ = store.variants()
     hid = host.current().id
-    todo = [m for m in metas if args.all or store.read_latency(m["key"], hid) is None]
+    if args.key:
+        unknown = sorted(set(args.key) - {m["key"] for m in metas})
+        if unknown:
+            raise ValueError(f"no intact cached variant with key {unknown[0]} (see 'python -m explorer list')")
+        todo = [m for m in metas if m["key"] in args.key]
+    else:
+        todo = [m for m in metas if args.all or store.read_latency(m["key"], hid) is None]
     bar = Bar(len(todo))
     for i, meta in enumerate(todo):
         pipeline.measure_latency(store, meta["key"], meta, args.threads,
@@ -207,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     par.add_argument("--dataset")
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
+    meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=int, default=1)
     jobs = sub.add_parser("jobs", help="list builds and measurements queued or running in the worker")
     jobs.add_argument("--all", action="store_true", help="finished jobs too")

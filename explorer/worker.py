@@ -119,7 +119,10 @@ class Worker:
                 self.last_active = time.monotonic()
 
     def _warm_up(self) -> None:
-        """Import TensorFlow before the first build asks (under the gate: it is seconds of CPU)."""
+        """Import TensorFlow before the first build asks — once the measurements asked for first are
+        done (a new host's first page view queues them), and under the gate: it is seconds of CPU."""
+        while self.queue.count_live("measure") and not self.queue.count_live("build") and not self.stop.is_set():
+            self.stop.wait(POLL_S)
         with gate.machine().shared():
             from explorer import tf_runtime  # noqa: F401
 
@@ -158,7 +161,8 @@ class Worker:
             os.close(lock)
 
     def _warm_then_build(self) -> None:
-        self._warm_up()
+        if self.queue.count_live("build") == 0:  # a queued build imports TensorFlow itself, at once
+            self._warm_up()
         self._lane("build", run_build)
 
 

@@ -18,7 +18,9 @@ from explorer.executors import JobRequest, LocalExecutor
 from explorer.queue import Queue, QueueError
 
 
-MAX_EPOCHS = int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))  # resource bound for app-started training
+def max_epochs() -> int:
+    """The resource bound on training started from the app (EXPLORER_MAX_EPOCHS, default 30)."""
+    return int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def store() -> Store:
 @st.cache_resource
 def executor() -> LocalExecutor:
     """Builds and measurements run in the worker process, never in the web server."""
-    return LocalExecutor(store(), Queue(), max_epochs=MAX_EPOCHS)
+    return LocalExecutor(store(), Queue(), max_epochs=max_epochs())
 
 
 def requester() -> str:

@@ -9,7 +9,7 @@ from explorer.executors import JobRequest
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
-MAX_EPOCHS = common.MAX_EPOCHS
+MAX_EPOCHS = common.max_epochs()
 DEFAULT = VariantSpec()
 
 
@@ -126,6 +126,7 @@ st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} paramete
             else ":material/construction: Not built yet: it will be trained on this machine."))
 
 ex = common.executor()
+ex.ensure_worker()  # TensorFlow loads in the worker while the knobs are being picked
 job = ex.queue.latest("build", key)
 if job is not None and job.live:
     ex.progress(job.id)  # reaps a job whose worker died

@@ -48,8 +48,12 @@ def tiny_spec():
     return VariantSpec(**TINY)
 
 
-def pytest_terminal_summary(terminalreporter):
-    """Say loudly when the real-browser test did not run."""
+def pytest_terminal_summary(terminalreporter, config):
+    """Say loudly when the suite wrote into the checkout, or the real-browser test did not run."""
+    added = getattr(config, "_checkout_added", [])
+    if added:
+        terminalreporter.write_sep("!", "FAILED: the test suite wrote into the checkout", red=True)
+        terminalreporter.write_line("\n".join(added))
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "BROWSER TEST SKIPPED" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_sep("!", "BROWSER TEST SKIPPED: no headless Chromium/Playwright on this machine", red=True)
@@ -82,10 +86,9 @@ def stop_workers(data_dir: Path) -> None:
 
 def pytest_sessionfinish(session, exitstatus):
     stop_workers(SANDBOX / "user_data")
-    added = _checkout_state() - session.config._checkout_before
-    if added:
+    session.config._checkout_added = sorted(_checkout_state() - session.config._checkout_before)
+    if session.config._checkout_added:
         session.exitstatus = 1
-        print("\nFAILED: the test suite wrote into the checkout:\n  " + "\n  ".join(sorted(added)), file=sys.stderr)
     shutil.rmtree(SANDBOX, ignore_errors=True)
 
 

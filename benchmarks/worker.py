@@ -1,0 +1,257 @@
+"""Builds and measurements out of the web server (issue #11), side by side in one run:
+
+- app_build_vs_cli: one uncached variant built from the app (headless Chromium, page open and polling)
+  over the CLI's wall time for the same spec with another seed. Target <= 1.15.
+- latency_under_load: p50 of shipped models re-measured through the app's worker while a build runs and
+  the browser polls, over the same models' p50 measured alone from the CLI. Target 0.95-1.05, and each
+  95 % interval contains the other's p50 (or both are marked noisy).
+- demo_first_open: on a host with no measurements, seconds from the server's health check to the Pareto
+  chart drawn in headless Chromium. Target <= 3 s.
+
+    $ .venv/bin/python -m benchmarks worker
+
+Everything runs on temporary copies of the shipped cache and a temporary user-data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.report import Row, print_table, row
+from explorer import host
+from explorer.paths import REPO_ROOT
+
+CHROMIUM = shutil.which("chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+MEASURED = ("fashion-mnist-d2w32-fc128-fp32", "fashion-mnist-d1w32-fc128-dynamic", "fashion-mnist-d2w32-fc128-int8")
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sandbox:
+    """A copy of the shipped cache and an empty user-data folder; optionally without this host's latencies."""
+
+    def __init__(self, forget_this_host: bool = False):
+        self.dir = Path(tempfile.mkdtemp(prefix="explorer-bench-"))
+        self.cache = self.dir / "cached_models"
+        shutil.copytree(REPO_ROOT / "cached_models", self.cache, ignore=shutil.ignore_patterns(".tmp", ".locks"))
+        if forget_this_host:
+            for path in self.cache.glob(f"variants/*/latency/{host.current().id}.json"):
+                path.unlink()
+        self.data = self.dir / "user_data"
+        self.env = {**os.environ, "EXPLORER_CACHE_DIR": str(self.cache), "EXPLORER_DATA_DIR": str(self.data),
+                    "TF_CPP_MIN_LOG_LEVEL": "3"}
+        self.env.pop("EXPLORER_STAGES_DIR", None)
+
+    def close(self) -> None:
+        db = self.data / "jobs.sqlite3"
+        if db.exists():
+            from explorer.queue import Queue
+
+            for pid in Queue(db).live_workers():
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    """`streamlit run app.py` on a free port, in a sandbox; started() returns when its health check answers."""
+
+    def __init__(self, sandbox: Sandbox):
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
+                                      str(self.port)], cwd=REPO_ROOT, env=sandbox.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def started(self) -> float:
+        t0 = time.perf_counter()
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).read() == b"ok":
+                    return time.perf_counter() - t0
+            except OSError:
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def _labels_to_keys(cache: Path) -> dict[str, str]:
+    out = {}
+    for meta in cache.glob("variants/*/meta.json"):
+        m = json.loads(meta.read_text())
+        out[m["label"]] = m["key"]
+    return out
+
+
+def cli_build(seed: int) -> float:
+    """Wall time of `python -m explorer sweep` for the default spec with this seed, from a cold cache."""
+    box = Sandbox()
+    try:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "explorer", "--cache", str(box.dir / "cli-cache"), "sweep",
+                        "--seed", str(seed)], cwd=REPO_ROOT, env=box.env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+    finally:
+        box.close()
+
+
+def _start_build_in_browser(page, url: str, seed: int) -> None:
+    page.goto(f"{url}/explore")
+    page.wait_for_selector("button:has-text('Load'), button:has-text('Train and measure')", timeout=60_000)
+    page.get_by_text("Advanced").click()
+    seed_box = page.get_by_label("seed")
+    seed_box.fill(str(seed))
+    seed_box.press("Enter")
+    page.wait_for_selector("button:has-text('Train and measure')", timeout=30_000)
+    page.wait_for_timeout(500)
+
+
+def app_build(seed: int, during=None) -> tuple[float, object]:
+    """Seconds from clicking Train to the result card in Chromium (page open, polling); `during(sandbox)`
+    runs once the build is training, and its return value is passed back."""
+    from playwright.sync_api import sync_playwright
+
+    from explorer.queue import Queue
+
+    box = Sandbox()
+    server = Server(box)
+    extra = None
+    try:
+        server.started()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            _start_build_in_browser(page, server.url, seed)
+            page.wait_for_timeout(3000)  # the page has started the worker; let TensorFlow load, as a user picks knobs
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Train and measure").click()
+            if during is not None:
+                queue = Queue(box.data / "jobs.sqlite3")
+                while not any(j.stage == "train" for j in queue.jobs(("running",), kind="build")):
+                    time.sleep(0.1)
+                extra = during(box)
+            page.get_by_text("Test accuracy").first.wait_for(timeout=600_000)
+            seconds = time.perf_counter() - t0
+            browser.close()
+        return seconds, extra
+    finally:
+        server.stop()
+        box.close()
+
+
+def _measure_through_worker(box: Sandbox) -> dict[str, dict]:
+    """What the app's Re-measure buttons do: queue measurements for the worker; wait; read the records."""
+    from explorer.cache import Store
+    from explorer.executors import JobRequest, LocalExecutor
+    from explorer.queue import Queue
+
+    store = Store(box.cache, box.data / "stages")
+    ex = LocalExecutor(store, Queue(box.data / "jobs.sqlite3"))
+    keys = _labels_to_keys(box.cache)
+    jobs = [ex.queue.submit("measure", keys[label], label, JobRequest.measure(keys[label], label, store, True).payload,
+                            "bench") for label in MEASURED]
+    while any(ex.queue.get(j.id).live for j in jobs):
+        time.sleep(0.1)
+    building = [j.stage for j in ex.queue.jobs(("running",), kind="build")]
+    out = {label: store.read_latency(keys[label], host.current().id) for label in MEASURED}
+    for rec in out.values():
+        rec["build_stage_during"] = building[0] if building else "none"
+    return out
+
+
+def cli_measure() -> dict[str, dict]:
+    box = Sandbox()
+    try:
+        keys = _labels_to_keys(box.cache)
+        subprocess.run([sys.executable, "-m", "explorer", "measure", "--key", *(keys[label] for label in MEASURED)],
+                       cwd=REPO_ROOT, env=box.env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        from explorer.cache import Store
+
+        store = Store(box.cache)
+        return {label: store.read_latency(keys[label], host.current().id) for label in MEASURED}
+    finally:
+        box.close()
+
+
+def first_open() -> tuple[float, float]:
+    """(health check seconds, seconds from health check to the chart drawn) on a host with no measurements."""
+    from playwright.sync_api import sync_playwright
+
+    box = Sandbox(forget_this_host=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            server = Server(box)
+            try:
+                health = server.started()
+                t0 = time.perf_counter()
+                page.goto(server.url)
+                page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=120_000)
+                drawn = time.perf_counter() - t0
+            finally:
+                browser.close()
+                server.stop()
+        return health, drawn
+    finally:
+        box.close()
+
+
+def _agree(a: dict, b: dict) -> bool:
+    def inside(rec, p50):
+        lo, hi = rec["p50_ci_us"]
+        return lo <= p50 <= hi
+
+    return (inside(a, b["p50_us"]) and inside(b, a["p50_us"])) or (a["noisy"] and b["noisy"])
+
+
+def run() -> list[Row]:
+    if CHROMIUM is None:
+        return [row("worker benchmarks", float("nan"), "", note="SKIPPED: no chromium")]
+    health, drawn = first_open()
+    cli_s = cli_build(seed=101)
+    app_s, _ = app_build(seed=102)
+    alone = cli_measure()
+    _, loaded = app_build(seed=103, during=_measure_through_worker)
+    rows = [
+        row("demo_first_open", drawn, "s", "<=", 3,
+            note=f"no latency of this host in the cache; health check after {health:.1f} s"),
+        row("app_build_vs_cli", app_s / cli_s, "×", "<=", 1.15,
+            note=f"app {app_s:.1f} s (Chromium polling) vs CLI {cli_s:.1f} s; default spec, seeds 102 / 101"),
+    ]
+    ratios = []
+    for label in MEASURED:
+        a, b = loaded[label], alone[label]
+        ratios.append(a["p50_us"] / b["p50_us"])
+        rows.append(row(f"latency_under_load: {label}", a["p50_us"] / b["p50_us"], "×", note=(
+            f"app {a['p50_us']:.2f} µs [{a['p50_ci_us'][0]:.2f}, {a['p50_ci_us'][1]:.2f}]"
+            f"{' noisy' if a['noisy'] else ''} (build stage: {a['build_stage_during']}) vs CLI {b['p50_us']:.2f} µs "
+            f"[{b['p50_ci_us'][0]:.2f}, {b['p50_ci_us'][1]:.2f}]{' noisy' if b['noisy'] else ''}; "
+            f"intervals agree: {_agree(a, b)}")))
+    worst = max(ratios, key=lambda r: abs(r - 1))
+    ok = all(0.95 <= r <= 1.05 for r in ratios) and all(_agree(loaded[m], alone[m]) for m in MEASURED)
+    rows.insert(2, Row("latency_under_load", round(worst, 4), "×", "0.95–1.05 and intervals agree", ok,
+                       f"worst of {len(MEASURED)} shipped models: " + ", ".join(f"{r:.3f}" for r in ratios)))
+    return rows
+
+
+if __name__ == "__main__":
+    print_table("Worker", run())
