@@ -12,7 +12,7 @@ setup-dev:
 	scripts/setup.sh --dev
 
 run: setup
-	$(PY) -m streamlit run app.py
+	$(PY) scripts/serve.py
 
 test: setup-dev
 	$(PY) -m pytest

@@ -55,7 +55,7 @@ def run() -> list[Row]:
     url = f"http://127.0.0.1:{port}"
     box = Sandbox()  # a copy of the shipped cache: the app's worker writes nothing into the checkout
     t_start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+    server = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.port", str(port)],
                               cwd=REPO_ROOT, env=box.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:

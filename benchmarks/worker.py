@@ -69,13 +69,13 @@ class Sandbox:
 
 
 class Server:
-    """`streamlit run app.py` on a free port, in a sandbox; started() returns when its health check answers."""
+    """The app as `make run` serves it, on a free port, in a sandbox; started() returns at its health check."""
 
     def __init__(self, sandbox: Sandbox):
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port",
-                                      str(self.port)], cwd=REPO_ROOT, env=sandbox.env,
+        self.proc = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.port", str(self.port)],
+                                     cwd=REPO_ROOT, env=sandbox.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def started(self) -> float:

@@ -72,13 +72,15 @@ class LocalExecutor:
         self.ensure_worker()
         return job
 
-    def submit_many(self, requests: list[JobRequest], requester: str) -> int:
-        """Queue many jobs of one kind at once (e.g. measure every shipped model); returns how many are new."""
+    def submit_many(self, requests: list[JobRequest], requester: str, background: bool = False) -> int:
+        """Queue many jobs of one kind at once (e.g. measure every shipped model); returns how many are new.
+
+        Background jobs wait while a build runs instead of pausing it."""
         kinds = {r.kind for r in requests}
         if len(kinds) > 1:
             raise ValueError("submit_many takes jobs of one kind")
-        new = self.queue.submit_many(kinds.pop(), [(r.key, r.label, r.payload) for r in requests], requester) \
-            if requests else 0
+        new = self.queue.submit_many(kinds.pop(), [(r.key, r.label, r.payload) for r in requests], requester,
+                                     priority=0 if background else 1) if requests else 0
         if requests:
             self.ensure_worker()
         return new

@@ -70,6 +70,13 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     return fig
 
 
+def placeholder(height: int = 520) -> go.Figure:
+    """An empty chart of the Pareto chart's size, shown while the real one is computed."""
+    fig = go.Figure()
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), xaxis_visible=False, yaxis_visible=False)
+    return fig
+
+
 def per_class(labels: list[str], class_names: list[str], accuracies: list[list[float]]) -> go.Figure:
     """Grouped bars of per-class accuracy, one group per class, one bar per variant."""
     fig = go.Figure([go.Bar(name=label, x=class_names, y=acc) for label, acc in zip(labels, accuracies)])

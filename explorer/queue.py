@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     key TEXT NOT NULL,
     label TEXT NOT NULL,
     payload TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 1,
     state TEXT NOT NULL DEFAULT 'queued',
     stage TEXT NOT NULL DEFAULT 'queued',
     fraction REAL NOT NULL DEFAULT 0,
@@ -176,8 +177,12 @@ class Queue:
                               (kind,)).fetchone()[0]
 
     # -- requesting ----------------------------------------------------------------------------
-    def submit(self, kind: str, key: str, label: str, payload: dict, requester: str) -> Job:
-        """Queue a job, or join the live one for the same variant and payload; returns it."""
+    def submit(self, kind: str, key: str, label: str, payload: dict, requester: str, priority: int = 1) -> Job:
+        """Queue a job, or join the live one for the same variant and payload; returns it.
+
+        priority 0 is background work (a new host's first measurements), which waits while a build runs;
+        1 is what somebody asked for and is waiting on. Joining raises a job's priority, never lowers it.
+        """
         if kind not in KINDS:
             raise ValueError(f"job kind must be one of {KINDS}")
         text = json.dumps(payload, sort_keys=True)
@@ -186,13 +191,14 @@ class Queue:
             row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
                              "('queued', 'running')", (kind, key, text)).fetchone()
             job_id = row[0] if row else db.execute(
-                "INSERT INTO jobs (kind, key, label, payload, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
-                (kind, key, label, text, now, now)).lastrowid
+                "INSERT INTO jobs (kind, key, label, payload, priority, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (kind, key, label, text, priority, now, now)).lastrowid
+            db.execute("UPDATE jobs SET priority = MAX(priority, ?) WHERE id = ?", (priority, job_id))
             db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
                        "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
         return self.get(job_id)
 
-    def submit_many(self, kind: str, items: list[tuple[str, str, dict]], requester: str) -> int:
+    def submit_many(self, kind: str, items: list[tuple[str, str, dict]], requester: str, priority: int = 1) -> int:
         """Queue many (key, label, payload) jobs in one transaction; returns how many were new."""
         now, new = time.time(), 0
         with self._db(write=True) as db:
@@ -203,9 +209,11 @@ class Queue:
                 if row:
                     job_id = row[0]
                 else:
-                    job_id = db.execute("INSERT INTO jobs (kind, key, label, payload, created, updated) "
-                                        "VALUES (?, ?, ?, ?, ?, ?)", (kind, key, label, text, now, now)).lastrowid
+                    job_id = db.execute("INSERT INTO jobs (kind, key, label, payload, priority, created, updated) "
+                                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (kind, key, label, text, priority, now, now)
+                                        ).lastrowid
                     new += 1
+                db.execute("UPDATE jobs SET priority = MAX(priority, ?) WHERE id = ?", (priority, job_id))
                 db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
                            "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
         return new
@@ -230,12 +238,12 @@ class Queue:
                               (job_id,)).fetchone()[0] > 0
 
     # -- working -------------------------------------------------------------------------------
-    def claim(self, kind: str, pid: int) -> Job | None:
-        """Take the oldest queued job of this kind for the worker pid (None if there is none)."""
+    def claim(self, kind: str, pid: int, min_priority: int = 0) -> Job | None:
+        """Take the most urgent, then oldest, queued job of this kind for the worker pid (None if there is none)."""
         now = time.time()
         with self._db(write=True) as db:
-            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND state = 'queued' ORDER BY id LIMIT 1",
-                             (kind,)).fetchone()
+            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND state = 'queued' AND priority >= ? "
+                             "ORDER BY priority DESC, id LIMIT 1", (kind, min_priority)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET state = 'running', stage = 'starting', message = 'Starting', "

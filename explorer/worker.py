@@ -107,7 +107,8 @@ class Worker:
 
     def _lane(self, kind: str, run) -> None:
         while not self.stop.is_set():
-            job = self.queue.claim(kind, self.pid)
+            # Background measurements wait while a build runs; asked-for ones pause it (the CPU gate).
+            job = self.queue.claim(kind, self.pid, min_priority=1 if kind == "measure" and self.busy["build"] else 0)
             if job is None:
                 self.stop.wait(POLL_S)
                 continue

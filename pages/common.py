@@ -6,6 +6,7 @@ No TensorFlow here: the results pages import only this, the cache and the result
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -75,7 +76,8 @@ def show_problems(res: Results) -> None:
                 st.write(f"`{p.key}`: {p.reason}. Build it again from the Explore page to replace it.")
 
 
-def request_measurements(res: Results, keys: list[str] | None = None, force: bool = False) -> int:
+def request_measurements(res: Results, keys: list[str] | None = None, force: bool = False,
+                         background: bool = False) -> int:
     """Ask the worker to time variants on this host (default: those not measured here yet); returns how many.
 
     Latency belongs to a machine: until this host has measured a variant, the pages show the figure
@@ -85,7 +87,7 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     ex = executor()
     requests = [JobRequest.measure(k, res.metas[k]["label"], ex.store, force) for k in keys]
     try:
-        ex.submit_many(requests, requester())
+        ex.submit_many(requests, requester(), background=background)
     except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
         st.error(f"Could not queue the measurements ({getattr(exc, 'strerror', None) or exc}); "
                  "showing the figures we have.")
@@ -94,8 +96,17 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
 
 
 @st.fragment(run_every=1.5)
-def measuring_status(signature: tuple) -> None:
-    """While the worker measures, say how far it is, and redraw the page as results land."""
+def measuring_status(res: Results, signature: tuple) -> None:
+    """On a host that has not measured everything: once the page is drawn, ask the worker to time the
+    rest in the background (starting it sooner would compete with the browser's first paint on a small
+    machine); then say how far it is, and redraw the page as results land."""
+    opened = st.session_state.setdefault("opened_at", time.monotonic())
+    if res.unmeasured_here and not st.session_state.get("measure_requested"):
+        if time.monotonic() - opened < 1.0:
+            st.caption(f":material/timer: {len(res.unmeasured_here)} variants have no latency from this host yet: "
+                       "they are drawn hollow, with another host's figures, and will be measured in the background.")
+            return
+        st.session_state["measure_requested"] = request_measurements(res, background=True) > 0
     try:
         pending = executor().queue.count_live("measure")
     except QueueError:

@@ -6,15 +6,16 @@ from explorer import figures, host, pareto, results
 from pages import common
 
 st.title("Speed–accuracy Pareto front")
+# The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
+# (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
+chart_slot = st.empty()
+chart_slot.plotly_chart(figures.placeholder(), key="pareto_placeholder")
 res = common.load_results()
-signature = common.store().signature()
-if res.unmeasured_here and not st.session_state.get("measure_requested"):
-    # A new host: show the shipped figures at once, and let the worker time this host behind them.
-    st.session_state["measure_requested"] = common.request_measurements(res) > 0
-common.measuring_status(signature)
+common.measuring_status(res, common.store().signature())
 common.show_problems(res)
 df = res.table
 if df.empty:
+    chart_slot.empty()
     st.info("No variants yet. Build one on the **Explore** page, or run `python -m explorer sweep --preset default`.")
     st.stop()
 
@@ -40,6 +41,7 @@ df = df.dropna(subset=[x]).reset_index(drop=True)
 if unplaced:
     st.caption(f"{unplaced} variant{'s are' if unplaced > 1 else ' is'} not on the chart yet: never measured on any host.")
 if df.empty:
+    chart_slot.empty()
     st.warning("No variant matches these filters.")
     st.stop()
 
@@ -72,7 +74,7 @@ with text_col:
 fig = figures.pareto(df, front, x, log_x=log_x, highlight=None if winner is None else df.iloc[winner]["key"],
                      host_label=host.current().label)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
-event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
+event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % interval of p50. "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."

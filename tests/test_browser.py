@@ -32,7 +32,7 @@ def server():
         pytest.skip("BROWSER TEST SKIPPED: no Chromium found (install Debian's 'chromium' package)")
     pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright is not installed")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "serve.py"),  # as `make run` serves it
                              "--server.port", str(port), "--server.address", "127.0.0.1"],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"

@@ -86,3 +86,13 @@ def test_many_measurements_are_queued_in_one_go_without_duplicates(queue):
     assert queue.submit_many("measure", items, "page") == 5
     assert queue.submit_many("measure", items, "page") == 0
     assert queue.count_live("measure") == 5
+
+
+def test_background_jobs_wait_for_asked_ones_and_can_be_held_back(queue):
+    queue.submit_many("measure", [("bg1", "bg1", {}), ("bg2", "bg2", {})], "page", priority=0)
+    asked = queue.submit("measure", "asked", "asked", {}, "alice")
+    assert queue.claim("measure", 1, min_priority=1).id == asked.id  # a build runs: only asked-for work
+    assert queue.claim("measure", 1, min_priority=1) is None
+    joined = queue.submit("measure", "bg2", "bg2", {}, "bob")  # somebody now waits for it: it is promoted
+    assert queue.claim("measure", 1, min_priority=1).id == joined.id
+    assert queue.claim("measure", 1).key == "bg1"
