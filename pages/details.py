@@ -55,9 +55,10 @@ if lat:
         st.warning(f"This host ({host.current().label}) has not measured this variant yet; the figures below "
                    "come from another machine. The worker measures it in the background.")
     elif lat.get("noisy"):
-        st.warning(f"Noisy measurement: the p50s of its {len(lat['block_p50s_us'])} blocks disagreed by "
-                   f"{lat['block_spread']:.1%} (more than 3 %) after {lat['attempts']} attempts. "
-                   "Re-measure when the machine is quiet.")
+        st.warning(f"Noisy measurement: the p50s of its {len(lat['block_p50s_us'])} blocks, each timed in a fresh "
+                   f"process, disagreed by {lat['block_spread']:.1%} (more than 3 %) after {lat['attempts']} attempts. "
+                   f"Either the machine was busy (other processes used {lat['other_cpu_share']:.0%} of it), or this "
+                   "model's speed depends on how its memory happens to be laid out; the interval shows how much.")
     st.plotly_chart(figures.latency_histogram([meta["label"]], [lat["samples_us"]]), key="detail_latency")
     st.write(f"p50 {common.latency_text(lat, 2)} · p90 {lat['p90_us']:.1f} µs · p99 {lat['p99_us']:.1f} µs · "
              f"mean {lat['mean_us']:.1f} µs over {lat['runs']:,} runs · {lat['throughput_ips']:,.0f} images/s at batch 64")

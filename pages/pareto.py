@@ -80,8 +80,8 @@ st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants a
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
            + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "
               "them." if foreign and x.endswith("_us") else "")
-           + (f" {noisy} measurement{'s were' if noisy > 1 else ' was'} noisy (blocks disagreed by more than 3 %): "
-              "re-measure when the machine is quiet." if noisy else ""))
+           + (f" {noisy} measurement{'s were' if noisy > 1 else ' was'} noisy (orange rim: its blocks, each in a fresh "
+              "process, disagreed by more than 3 %; see Details)." if noisy else ""))
 
 points = (event or {}).get("selection", {}).get("points", []) if event else []
 if points and points[0].get("customdata"):

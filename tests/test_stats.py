@@ -25,3 +25,11 @@ def test_confusion_and_per_class_accuracy():
     assert cm.tolist() == [[1, 1, 0, 0], [1, 2, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
     acc = stats.per_class_accuracy(cm)
     assert acc[:3].tolist() == [0.5, pytest.approx(2 / 3), 1.0] and np.isnan(acc[3])
+
+
+def test_blocks_interval_is_students_t_and_always_holds_the_p50():
+    lo, hi = stats.blocks_interval([10.0, 10.2, 9.8, 10.1, 9.9, 10.0], 10.0)
+    half = 2.571 * np.std([10.0, 10.2, 9.8, 10.1, 9.9, 10.0], ddof=1) / np.sqrt(6)
+    assert np.isclose(lo, 10.0 - half) and np.isclose(hi, 10.0 + half)
+    assert stats.blocks_interval([10.0, 10.0, 10.0], 10.5) == (10.0, 10.5)  # widened to the pooled p50
+    assert stats.block_spread([9.9, 10.0, 10.2]) == pytest.approx(0.03)
