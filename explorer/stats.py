@@ -50,20 +50,28 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 
-def blocks_interval(block_p50s: list[float], p50: float) -> tuple[float, float]:
-    """95 % confidence interval of p50 from independent blocks' medians (Student's t), widened to hold p50.
+# Relative standard deviation of a p50 between two measurement runs of one model on a quiet host, beyond
+# what one run's blocks show (drift over minutes). Measured on the development host (AMD EPYC, 2 cores):
+# 0.4-0.7 % over 5 runs of 3 shipped models; `make bench` re-measures it (worker section).
+RUN_TO_RUN = 0.006
+
+
+def blocks_interval(block_p50s: list[float], p50: float, run_to_run: float = RUN_TO_RUN) -> tuple[float, float]:
+    """95 % confidence interval of p50: Student's t over independent blocks' medians, combined in
+    quadrature with the run-to-run term, and widened to hold p50 itself.
 
     Each block runs in its own process, so the interval carries the process-to-process variation that
     the order statistics of one process's samples cannot see (they gave intervals of ±0.01 µs that
-    missed a re-measurement by 2-3 %).
+    missed a re-measurement by 2-3 %); the run-to-run term covers drift between runs minutes apart,
+    which no single run can see.
     """
     arr = np.asarray(block_p50s, dtype=np.float64)
     if arr.size < 2:
         raise ValueError("need at least two blocks")
     dof = arr.size - 1
     t = _T975[max(d for d in _T975 if d <= dof)]
-    half = t * arr.std(ddof=1) / np.sqrt(arr.size)
     mid = float(arr.mean())
+    half = float(np.hypot(t * arr.std(ddof=1) / np.sqrt(arr.size), 1.96 * run_to_run * mid))
     return min(mid - half, p50), max(mid + half, p50)
 
 
