@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,13 @@ class Evaluation:
     accuracy: float
     per_class: list[float]
     confusion: list[list[int]]
+
+
+def litert_version() -> str:
+    try:
+        return metadata.version("ai-edge-litert")
+    except metadata.PackageNotFoundError:
+        return "missing"
 
 
 def interpreter(model: bytes, threads: int = 1, batch: int = 1, xnnpack: bool = True) -> Interpreter:

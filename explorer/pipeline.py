@@ -213,26 +213,32 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     return meta, tflite
 
 
-def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
-                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> dict:
-    """Time a cached variant on this host, in isolation, and record it in the entry's latency/ folder.
+def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_kwargs) -> dict:
+    """A latency record of a .tflite model on this host, timed in isolation, with how quiet the machine was.
 
     The machine's CPU gate is held throughout, so no training step of any build on this machine runs
     meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
-    The record says how quiet the machine was: load average and the other processes' CPU share.
     """
-    if on_progress:
-        on_progress(0.0, f"Measuring batch-1 latency of {meta['label']} on {host.current().label}")
-    model = store.file_path("variants", key, TFLITE).read_bytes()
-    shape = tuple(meta["dataset"]["input_shape"])
-    # Pixel values do not change the work a CNN does; fixed noise keeps re-measuring data-free.
-    images = np.random.default_rng(0).random((LATENCY_IMAGES, *shape), dtype=np.float32)
     with gate.machine().exclusive(), host.pinned_to_one_core() as core:
         before, load = host.cpu_snapshot(), os.getloadavg()[0]
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
         after = host.cpu_snapshot()
-    record = {**timed, **host.measurement_context(threads), "pinned_core": core, "loadavg_1m": load,
-              "other_cpu_share": host.other_cpu_share(before, after, host.current().cores)}
+    return {**timed, **host.measurement_context(threads), "pinned_core": core, "loadavg_1m": load,
+            "other_cpu_share": host.other_cpu_share(before, after, host.current().cores)}
+
+
+def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
+    """Pixel values do not change the work a CNN does; fixed noise keeps (re-)measuring data-free."""
+    return np.random.default_rng(0).random((LATENCY_IMAGES, *input_shape), dtype=np.float32)
+
+
+def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
+                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> dict:
+    """Time a cached variant on this host, in isolation, and record it in the entry's latency/ folder."""
+    if on_progress:
+        on_progress(0.0, f"Measuring batch-1 latency of {meta['label']} on {host.current().label}")
+    model = store.file_path("variants", key, TFLITE).read_bytes()
+    record = time_isolated(model, latency_images(tuple(meta["dataset"]["input_shape"])), threads, **latency_kwargs)
     store.write_latency(key, host.current().id, record)
     if on_progress:
         on_progress(1.0, f"p50 {record['p50_us']:.1f} µs" + (" (noisy)" if record["noisy"] else ""))

@@ -22,7 +22,7 @@ from typing import Iterator
 
 from explorer import paths
 
-KINDS = ("build", "measure")
+KINDS = ("build", "measure", "preview")
 LIVE = ("queued", "running")
 STATES = (*LIVE, "done", "failed", "cancelled")
 HEARTBEAT_TIMEOUT_S = 30.0  # a worker silent for this long is taken for dead
@@ -30,7 +30,7 @@ HEARTBEAT_TIMEOUT_S = 30.0  # a worker silent for this long is taken for dead
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('build', 'measure')),
+    kind TEXT NOT NULL CHECK (kind IN ('build', 'measure', 'preview')),
     key TEXT NOT NULL,
     label TEXT NOT NULL,
     payload TEXT NOT NULL,
@@ -171,10 +171,12 @@ class Queue:
             rows = db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit)).fetchall()
             return [self._job(db, r) for r in reversed(rows)]
 
-    def count_live(self, kind: str) -> int:
+    def count_live(self, kind: str, priority: int | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM jobs WHERE kind = ? AND state IN ('queued', 'running')"
         with self._db() as db:
-            return db.execute("SELECT COUNT(*) FROM jobs WHERE kind = ? AND state IN ('queued', 'running')",
-                              (kind,)).fetchone()[0]
+            if priority is None:
+                return db.execute(sql, (kind,)).fetchone()[0]
+            return db.execute(sql + " AND priority = ?", (kind, priority)).fetchone()[0]
 
     # -- requesting ----------------------------------------------------------------------------
     def submit(self, kind: str, key: str, label: str, payload: dict, requester: str, priority: int = 1) -> Job:
@@ -238,12 +240,13 @@ class Queue:
                               (job_id,)).fetchone()[0] > 0
 
     # -- working -------------------------------------------------------------------------------
-    def claim(self, kind: str, pid: int, min_priority: int = 0) -> Job | None:
-        """Take the most urgent, then oldest, queued job of this kind for the worker pid (None if there is none)."""
+    def claim(self, kinds: tuple[str, ...], pid: int, min_priority: int = 0) -> Job | None:
+        """Take the most urgent, then oldest, queued job of these kinds for the worker pid (None if there is none)."""
         now = time.time()
+        marks = ",".join("?" * len(kinds))
         with self._db(write=True) as db:
-            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND state = 'queued' AND priority >= ? "
-                             "ORDER BY priority DESC, id LIMIT 1", (kind, min_priority)).fetchone()
+            row = db.execute(f"SELECT id FROM jobs WHERE kind IN ({marks}) AND state = 'queued' AND priority >= ? "
+                             "ORDER BY priority DESC, id LIMIT 1", (*kinds, min_priority)).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET state = 'running', stage = 'starting', message = 'Starting', "

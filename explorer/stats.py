@@ -50,10 +50,10 @@ _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 
          12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 
-# Relative standard deviation of a p50 between two measurement runs of one model on a quiet host, beyond
-# what one run's blocks show (drift over minutes). Measured on the development host (AMD EPYC, 2 cores):
-# 0.4-0.7 % over 5 runs of 3 shipped models; `make bench` re-measures it (worker section).
-RUN_TO_RUN = 0.006
+# Relative standard deviation of a p50 between measurement runs of one model minutes apart, beyond what
+# one run's blocks show (drift: a VM's neighbours, clock speed). Measured on the development host (AMD EPYC,
+# 2 cores, a VM): 0.4-1.5 % over three sets of 3 runs of 3 shipped models; `make bench` re-measures it.
+RUN_TO_RUN = 0.015
 
 
 def blocks_interval(block_p50s: list[float], p50: float, run_to_run: float = RUN_TO_RUN) -> tuple[float, float]:

@@ -96,6 +96,21 @@ def run_measure(queue: Queue, job: Job) -> None:
         queue.finish(job.id, "failed", f"Measuring {job.label} failed: {exc}", error=repr(exc))
 
 
+def run_preview(queue: Queue, job: Job) -> None:
+    from explorer import preview
+
+    try:
+        spec = VariantSpec.from_dict(job.payload["spec"])
+        record, fresh = preview.ensure(spec)
+        queue.finish(job.id, "done", f"p50 {record['p50_us']:.1f} µs untrained ({'measured' if fresh else 'cached'})")
+    except Exception as exc:
+        traceback.print_exc()
+        queue.finish(job.id, "failed", f"Previewing {job.label} failed: {exc}", error=repr(exc))
+
+
+RUNNERS = {"build": run_build, "measure": run_measure, "preview": run_preview}
+
+
 class Worker:
     def __init__(self, queue: Queue | None = None, idle_exit_s: float | None = None):
         self.queue = queue or Queue()
@@ -105,18 +120,18 @@ class Worker:
         self.busy = {"build": False, "measure": False}
         self.last_active = time.monotonic()
 
-    def _lane(self, kind: str, run) -> None:
+    def _lane(self, lane: str, kinds: tuple[str, ...]) -> None:
         while not self.stop.is_set():
             # Background measurements wait while a build runs; asked-for ones pause it (the CPU gate).
-            job = self.queue.claim(kind, self.pid, min_priority=1 if kind == "measure" and self.busy["build"] else 0)
+            job = self.queue.claim(kinds, self.pid, min_priority=1 if lane == "measure" and self.busy["build"] else 0)
             if job is None:
                 self.stop.wait(POLL_S)
                 continue
-            self.busy[kind] = True
+            self.busy[lane] = True
             try:
-                run(self.queue, job)
+                RUNNERS[job.kind](self.queue, job)
             finally:
-                self.busy[kind] = False
+                self.busy[lane] = False
                 self.last_active = time.monotonic()
 
     def _warm_up(self) -> None:
@@ -144,8 +159,8 @@ class Worker:
             for job in self.queue.reap():
                 print(f"worker: marked job {job.id} failed: {job.message}", flush=True)
             lanes = [threading.Thread(target=self._warm_then_build, name="build-lane", daemon=True),
-                     threading.Thread(target=self._lane, args=("measure", run_measure), name="measure-lane",
-                                      daemon=True)]
+                     threading.Thread(target=self._lane, args=("measure", ("measure", "preview")),
+                                      name="measure-lane", daemon=True)]
             for t in lanes:
                 t.start()
             print(f"worker {self.pid}: serving {self.queue.path}", flush=True)
@@ -164,7 +179,7 @@ class Worker:
     def _warm_then_build(self) -> None:
         if self.queue.count_live("build") == 0:  # a queued build imports TensorFlow itself, at once
             self._warm_up()
-        self._lane("build", run_build)
+        self._lane("build", ("build",))
 
 
 def running() -> bool:

@@ -88,18 +88,19 @@ if points and points[0].get("customdata"):
     st.session_state["detail_key"] = points[0]["customdata"][0]
     st.switch_page("pages/details.py")
 
-shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
-                                   "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
-                                   "nonzero_params", "sparsity_real", "macs", "key"]]
-st.dataframe(shown, hide_index=True, width="stretch",
-             column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
-                            **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
-                               for c in ("p50_us", "p90_us", "p99_us")},
-                            "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),
-                            "p50_hi_us": st.column_config.NumberColumn("p50 CI high", format="%.1f"),
-                            "measured_here": st.column_config.CheckboxColumn("measured on this host"),
-                            "throughput_ips": st.column_config.NumberColumn("images/s", format="%d"),
-                            "size_kb": st.column_config.NumberColumn("size KB", format="%.1f"),
-                            "gzip_kb": st.column_config.NumberColumn("gzipped KB", format="%.1f"),
-                            "sparsity_real": st.column_config.NumberColumn("real sparsity", format="%.2f")})
-st.download_button("Download CSV", df.to_csv(index=False).encode(), f"variants-{dataset}.csv", "text/csv")
+with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
+    shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
+                                       "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
+                                       "nonzero_params", "sparsity_real", "macs", "key"]]
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
+                                   for c in ("p50_us", "p90_us", "p99_us")},
+                                "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),
+                                "p50_hi_us": st.column_config.NumberColumn("p50 CI high", format="%.1f"),
+                                "measured_here": st.column_config.CheckboxColumn("measured on this host"),
+                                "throughput_ips": st.column_config.NumberColumn("images/s", format="%d"),
+                                "size_kb": st.column_config.NumberColumn("size KB", format="%.1f"),
+                                "gzip_kb": st.column_config.NumberColumn("gzipped KB", format="%.1f"),
+                                "sparsity_real": st.column_config.NumberColumn("real sparsity", format="%.2f")})
+    st.download_button("Download CSV", df.to_csv(index=False).encode(), f"variants-{dataset}.csv", "text/csv")

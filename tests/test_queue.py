@@ -36,7 +36,7 @@ def test_withdrawing_cancels_only_when_nobody_waits(queue):
 
 def test_a_running_job_is_stopped_by_its_worker_not_by_withdraw(queue):
     job = queue.submit("build", "k1", "v1", {}, "alice")
-    assert queue.claim("build", os.getpid()).id == job.id
+    assert queue.claim(("build",), os.getpid()).id == job.id
     assert queue.withdraw(job.id, "alice").state == "running"  # the worker sees wanted() == False
     assert not queue.wanted(job.id)
 
@@ -45,17 +45,17 @@ def test_claim_takes_the_oldest_of_its_kind_once(queue):
     queue.submit("measure", "m1", "m1", {}, "x")
     first = queue.submit("build", "k1", "v1", {}, "x")
     queue.submit("build", "k2", "v2", {}, "x")
-    assert queue.claim("build", 1).id == first.id
-    assert queue.claim("build", 1).key == "k2"
-    assert queue.claim("build", 1) is None
-    assert queue.claim("measure", 1).key == "m1"
+    assert queue.claim(("build",), 1).id == first.id
+    assert queue.claim(("build",), 1).key == "k2"
+    assert queue.claim(("build",), 1) is None
+    assert queue.claim(("measure",), 1).key == "m1"
 
 
 def test_finish_records_done_and_progress_only_while_running(queue):
     job = queue.submit("build", "k1", "v1", {}, "x")
     queue.progress(job.id, "train", 0.5, "half")
     assert queue.get(job.id).stage == "queued"  # not claimed: progress is ignored
-    queue.claim("build", os.getpid())
+    queue.claim(("build",), os.getpid())
     queue.progress(job.id, "train", 0.5, "half")
     assert (queue.get(job.id).stage, queue.get(job.id).fraction) == ("train", 0.5)
     queue.finish(job.id, "done", "ok")
@@ -69,7 +69,7 @@ def test_a_dead_workers_running_job_is_reaped_as_failed_with_its_stage(queue):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     queue.register_worker(proc.pid)
     job = queue.submit("build", "k1", "v1", {}, "x")
-    queue.claim("build", proc.pid)
+    queue.claim(("build",), proc.pid)
     queue.progress(job.id, "train", 0.4, "epoch 2/5")
     assert queue.reap() == [] and queue.get(job.id).state == "running"  # alive: left alone
     proc.kill()
@@ -91,8 +91,8 @@ def test_many_measurements_are_queued_in_one_go_without_duplicates(queue):
 def test_background_jobs_wait_for_asked_ones_and_can_be_held_back(queue):
     queue.submit_many("measure", [("bg1", "bg1", {}), ("bg2", "bg2", {})], "page", priority=0)
     asked = queue.submit("measure", "asked", "asked", {}, "alice")
-    assert queue.claim("measure", 1, min_priority=1).id == asked.id  # a build runs: only asked-for work
-    assert queue.claim("measure", 1, min_priority=1) is None
+    assert queue.claim(("measure",), 1, min_priority=1).id == asked.id  # a build runs: only asked-for work
+    assert queue.claim(("measure",), 1, min_priority=1) is None
     joined = queue.submit("measure", "bg2", "bg2", {}, "bob")  # somebody now waits for it: it is promoted
-    assert queue.claim("measure", 1, min_priority=1).id == joined.id
-    assert queue.claim("measure", 1).key == "bg1"
+    assert queue.claim(("measure",), 1, min_priority=1).id == joined.id
+    assert queue.claim(("measure",), 1).key == "bg1"

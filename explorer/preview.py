@@ -1,0 +1,85 @@
+"""Latency preview: a variant's real batch-1 latency on this host in seconds, before it is trained.
+
+Latency does not depend on what the weights learned: the same architecture, converted in the same mode,
+runs the same kernels on the same shapes. So a preview builds the architecture with freshly initialized
+weights, converts it (int8 modes calibrated on a few real images of the dataset), and times it with the
+same isolated harness as trained variants (CPU gate, pinned core, blocks in fresh processes).
+Magnitude sparsity and clustering leave dense kernels' latency unchanged on this CPU, so they are not
+part of a preview's key; which fields are, is stated by preview_fields(). Nothing is trained and no
+variant entry is written: a preview is one JSON file under the user-data folder, per host.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from explorer import datasets, gate, host, measure, paths, pipeline
+from explorer.cache import write_json_atomic
+from explorer.spec import VariantSpec, stable_key
+
+def preview_fields(spec: VariantSpec, threads: int = 1) -> dict:
+    """What determines a variant's latency: architecture, quantization, threads, host (and versions, in the key)."""
+    return {"dataset": spec.dataset, "depth": spec.depth, "width": spec.width, "conv": spec.conv,
+            "dense": spec.dense, "quant": spec.quant, "threads": threads, "host": host.current().id,
+            "litert": measure.litert_version()}
+
+
+def preview_key(spec: VariantSpec, threads: int = 1) -> str:
+    return stable_key(preview_fields(spec, threads))
+
+
+def _path(key: str) -> Path:
+    return paths.state_dir() / "previews" / f"{key}.json"
+
+
+def read(spec: VariantSpec, threads: int = 1) -> dict | None:
+    """The cached preview of this spec's latency on this host, or None."""
+    try:
+        return json.loads(_path(preview_key(spec, threads)).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def untrained_tflite(spec: VariantSpec) -> bytes:
+    """The spec's architecture with initialized weights, converted in its quantization mode (no training)."""
+    from explorer import model as model_lib, quantize
+    from explorer.tf_runtime import tfmot
+
+    info = datasets.info(spec.dataset)
+    m = model_lib.build(spec, info.input_shape, info.num_classes)
+    if spec.quant == "qat-int8":  # the fake-quantized graph QAT converts from, without its fine-tune
+        qk = tfmot.quantization.keras
+        m = qk.quantize_apply(qk.quantize_annotate_model(m))
+    calibration = datasets.load(spec.dataset).x_train[:quantize.CALIBRATION_IMAGES]
+    return quantize.to_tflite(m, spec.quant, calibration)
+
+
+def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs) -> dict:
+    """Build, convert and time the untrained architecture; store and return the preview record."""
+    report = on_progress or (lambda fraction, message: None)
+    t0 = time.perf_counter()
+    report(0.0, f"Converting the untrained {spec.label()} ({spec.quant})")
+    with gate.machine().shared():
+        tflite = untrained_tflite(spec)
+    convert_s = time.perf_counter() - t0
+    report(0.5, "Timing it on this host")
+    images = pipeline.latency_images(datasets.info(spec.dataset).input_shape)
+    timed = pipeline.time_isolated(tflite, images, threads, **latency_kwargs)
+    timed.pop("samples_us")
+    record = {**timed, "kind": "preview", "fields": preview_fields(spec, threads), "size_bytes": len(tflite),
+              "seconds": {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}}
+    path = _path(preview_key(spec, threads))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, record)
+    report(1.0, f"p50 {record['p50_us']:.1f} µs (untrained)")
+    return record
+
+
+def ensure(spec: VariantSpec, threads: int = 1, **latency_kwargs) -> tuple[dict, bool]:
+    """(preview, whether it was measured now): the cached one when there is one."""
+    cached = read(spec, threads)
+    if cached is not None:
+        return cached, False
+    return run(spec, threads, **latency_kwargs), True
