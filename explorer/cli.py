@@ -6,6 +6,7 @@
     $ python -m explorer pareto --x p50_us --y accuracy
     $ python -m explorer measure          # time shipped models on this host (no training)
     $ python -m explorer add-dataset pets ~/pets/   # a folder (or zip) of class folders
+    $ python -m explorer preview --depth 3 --quant int8   # latency before training, in seconds
     $ python -m explorer jobs             # builds and measurements queued or running in the worker
     $ python -m explorer worker           # serve the job queue in the foreground (the app starts one itself)
 """
@@ -83,9 +84,7 @@ def cmd_sweep(args) -> int:
     if args.preset:
         specs = grid.preset(args.preset)
     else:
-        axes = {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
-                if getattr(args, flag.replace("-", "_")) is not None}
-        specs = grid.expand(axes)
+        specs = grid.expand(_axes(args))
     store = _store(args)
     bar = Bar(len(specs))
     start = time.perf_counter()
@@ -118,6 +117,30 @@ def _wait_for_worker(key: str, show) -> None:
             return
         show(job.fraction, f"waiting: the app's worker (pid {job.worker_pid}) is building {job.label} — {job.message}")
         time.sleep(1.0)
+
+
+def cmd_preview(args) -> int:
+    """The latency of each spec's untrained architecture on this host, measured now (or cached)."""
+    from explorer import preview
+
+    specs = grid.expand(_axes(args))
+    rows = []
+    for spec in specs:
+        record, fresh = preview.ensure(spec, threads=args.threads)
+        lo, hi = record["p50_ci_us"]
+        rows.append({"variant": spec.label(), "p50_us": record["p50_us"], "ci_low": lo, "ci_high": hi,
+                     "noisy": record["noisy"], "size_kb": record["size_bytes"] / 1000,
+                     "source": f"measured in {record['seconds']['total']:.1f} s" if fresh else "cached"})
+    with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
+        print(pd.DataFrame(rows).to_string(index=False))
+    print(f"\nLatency of the untrained architecture (same kernels and shapes as when trained), batch 1, "
+          f"{args.threads} thread(s), on {host.current().label}; nothing was trained.")
+    return 0
+
+
+def _axes(args) -> dict:
+    return {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
+            if getattr(args, flag.replace("-", "_")) is not None}
 
 
 def cmd_list(args) -> int:
@@ -206,6 +229,10 @@ def parser() -> argparse.ArgumentParser:
         sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     sweep.add_argument("--threads", type=int, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
+    prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
+    for flag, (_, typ, choices) in AXES.items():
+        prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    prev.add_argument("--threads", type=int, default=1)
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
@@ -231,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker}
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)

@@ -36,6 +36,13 @@ class JobRequest:
     def measure(cls, key: str, label: str, store: Store, force: bool = False) -> JobRequest:
         return cls("measure", key, label, {**_where(store), "force": force})
 
+    @classmethod
+    def preview(cls, spec: VariantSpec) -> JobRequest:
+        """The latency of spec's untrained architecture on this host (explorer.preview)."""
+        from explorer import preview  # no TensorFlow until a preview is run
+
+        return cls("preview", preview.preview_key(spec), spec.label(), {"spec": spec.to_dict()})
+
 
 def _where(store: Store) -> dict:
     return {"cache_root": str(store.root.resolve()), "stages_root": str(store.stages_root.resolve())}

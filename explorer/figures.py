@@ -29,7 +29,8 @@ def _marker_size(size_kb: pd.Series) -> np.ndarray:
 
 
 def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
-           highlight: str | None = None, host_label: str | None = None) -> go.Figure:
+           highlight: str | None = None, host_label: str | None = None, preview: dict | None = None,
+           height: int = 520) -> go.Figure:
     """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line.
 
     Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
@@ -62,9 +63,17 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
         fig.add_trace(go.Scatter(x=[row[x]], y=[row[y]], mode="markers", name="best under budget",
                                  marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(width=3, color="#2ca02c")),
                                  hoverinfo="skip"))
+    if preview is not None and x == "p50_us":
+        # Accuracy is unknown until it is trained: a vertical band at the measured latency, not a point.
+        fig.add_vrect(x0=preview["lo"], x1=preview["hi"], fillcolor="rgba(255,127,14,0.22)", line_width=0,
+                      layer="below")
+        fig.add_vline(x=preview["p50"], line=dict(color="#ff7f0e", dash="dash", width=2),
+                      annotation=dict(text=f"{preview['label']}: latency measured, not trained "
+                                           f"(p50 {preview['p50']:.1f} µs)", font=dict(color="#c45a00")),
+                      annotation_position="top")
     x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and x.endswith("_us") else "")
     fig.update_layout(xaxis_title=x_title, yaxis_title=METRICS[y].title, legend_title="quantization",
-                      margin=dict(l=10, r=10, t=30, b=10), height=520, clickmode="event+select")
+                      margin=dict(l=10, r=10, t=40, b=10), height=height, clickmode="event+select")
     if log_x:
         fig.update_xaxes(type="log")
     return fig

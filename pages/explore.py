@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import architecture, datasets, host
+from explorer import architecture, datasets, figures, host, pareto, preview
 from explorer.executors import JobRequest
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
@@ -90,6 +90,42 @@ def load_record(spec: VariantSpec) -> dict | None:
 
 
 @st.fragment(run_every=1.0)
+def preview_progress(job_id: int) -> None:
+    """Waits for the worker's latency preview; the page reruns with the band once it is stored."""
+    job = common.executor().progress(job_id)
+    if job is None or not job.live:
+        st.rerun()
+    st.caption(f":material/timer: Measuring the untrained architecture on this host: {job.message} (a few seconds)")
+
+
+def where_it_lands(spec: VariantSpec, cached: bool) -> None:
+    """The Pareto chart of the spec's dataset, with this variant: its point if built, else its previewed
+    latency as a band (accuracy is unknown until it is trained)."""
+    res = common.load_results()
+    df = res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True)
+    band = None
+    if not cached:
+        record = preview.read(spec)
+        if record is None:
+            job = common.executor().submit(JobRequest.preview(spec), common.requester())
+            preview_progress(job.id)
+        else:
+            lo, hi = record["p50_ci_us"]
+            band = {"p50": record["p50_us"], "lo": lo, "hi": hi, "label": spec.label()}
+    if df.empty and band is None:
+        return
+    front = pareto.pareto_mask(df["p50_us"].to_numpy(float), df["accuracy"].to_numpy(float))
+    fig = figures.pareto(df, front, "p50_us", highlight=spec.key() if cached else None,
+                         host_label=host.current().label, preview=band, height=420)
+    st.plotly_chart(fig, key="explore_chart", width="stretch")
+    if band is not None:
+        st.caption(f"Band: **{spec.label()}** untrained, converted to {spec.quant} and timed on this host: p50 "
+                   f"{band['p50']:.1f} µs (95 % interval {band['lo']:.1f}–{band['hi']:.1f}). Latency does not depend "
+                   "on what the weights learned, so training will land it on this band; where on it (accuracy) "
+                   "is what training tells.")
+
+
+@st.fragment(run_every=1.0)
 def build_progress(job_id: int) -> None:
     """Polls the queue (the worker writes progress there); the whole page reruns when the job ends."""
     job = common.executor().progress(job_id)
@@ -169,3 +205,6 @@ if st.session_state.get("shown") == key:
         if st.button("Open in Details"):
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")
+
+st.subheader("Where it lands")
+where_it_lands(spec, cached)

@@ -5,6 +5,10 @@
 `streamlit run` imports a page's modules during the first script run, while the first visitor waits
 (pandas, plotly and the engine's results modules: about half a second here). Importing them first
 takes that off the first view; everything else is `streamlit run app.py`.
+
+It also tells Streamlit that app.py's st.navigation defines the pages. Otherwise, because a folder named
+pages/ sits beside app.py, the first visitor after a start who opens a page's own address (/explore)
+gets Streamlit's old folder-based navigation: every file of pages/ listed, common.py included.
 """
 
 import sys
@@ -16,8 +20,10 @@ sys.path.insert(0, str(ROOT))
 import pages.common  # noqa: E402,F401  (pandas, streamlit, the cache, results, executor)
 import explorer.figures  # noqa: E402,F401  (plotly)
 import explorer.pareto  # noqa: E402,F401
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.web import cli  # noqa: E402
 
 if __name__ == "__main__":
+    PagesManager.uses_pages_directory = False  # what st.navigation sets on its first call
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
     sys.exit(cli.main())

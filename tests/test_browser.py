@@ -53,6 +53,35 @@ def server():
         stop_workers(SANDBOX / "user_data")
 
 
+def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
+    """Runs first: it also opens a page by its own address on a fresh server (the navigation must be app.py's).
+
+    Depth 1 with separable convolutions is not in the shipped cache: the chart shows its measured latency
+    as a band (accuracy unknown), measured by the worker from the untrained architecture."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{server}/explore")  # a page's own address, first visit after the server started
+        page.wait_for_selector("button:has-text('Load'), button:has-text('Train and measure')", timeout=60_000)
+        nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+        page.get_by_role("radiogroup", name="depth (conv blocks)").get_by_text("1", exact=True).click()
+        page.get_by_role("radiogroup", name="convolution").get_by_text("separable", exact=True).click()
+        page.wait_for_selector("text=Not built yet", timeout=30_000)
+        page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
+            p => (p.layout.annotations || []).some(a => a.text.includes('latency measured, not trained')))""",
+                               timeout=180_000)
+        band = page.evaluate("""() => { const p = [...document.querySelectorAll('.js-plotly-plot')].find(
+            p => (p.layout.shapes || []).length);
+            return [p.layout.shapes.map(s => s.type), p.layout.annotations.map(a => a.text)]; }""")
+        page.screenshot(path=str(ARTIFACTS / "explore-preview.png"), full_page=True)
+        browser.close()
+    assert nav == ["Pareto", "Explore", "Compare", "Details", "Data"]  # app.py's navigation, not the folder's
+    assert "rect" in band[0] and any("fashion-mnist-d1w32-fc128-sep-fp32" in t for t in band[1])
+
+
 def test_pareto_page_renders_one_marker_per_cached_variant(server):
     from playwright.sync_api import sync_playwright
 

@@ -61,3 +61,15 @@ def test_add_dataset_from_a_folder(tmp_path, monkeypatch, capsys):
         zf.writestr("only/one.png", b"x")
     (tmp_path / "bad.zip").write_bytes(zipped.getvalue())
     assert cli.main(["add-dataset", "bad", str(tmp_path / "bad.zip")]) == 2
+
+
+def test_preview_prints_latency_before_training_and_reuses_it(user_data, capsys):
+    flags = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32"]
+    assert cli.main(["preview", *flags, "--quant", "fp32", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-d1w8-fc32-fp32" in out and "digits-d1w8-fc32-int8" in out and "nothing was trained" in out
+    assert out.count("measured in") == 2
+    assert cli.main(["preview", *flags, "--quant", "int8", "--sparsity", "0.5"]) == 0  # same latency fields
+    assert "cached" in capsys.readouterr().out
+    assert cli.main(["preview", "--dataset", "digits", "--depth", "3"]) == 2  # does not fit 8x8: one clear line
+    assert "depth: 3 blocks shrink" in capsys.readouterr().err

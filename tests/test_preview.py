@@ -1,0 +1,43 @@
+"""Latency preview: the untrained architecture converted and timed, never trained, cached by what sets latency."""
+
+import time
+
+import pytest
+
+from conftest import FAST_LATENCY, TINY
+from explorer import preview, train
+from explorer.executors import JobRequest, LocalExecutor
+from explorer.spec import VariantSpec
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_preview_never_trains_never_writes_a_variant_and_is_reused(store, user_data, monkeypatch):
+    fits = []
+    monkeypatch.setattr(train, "fit", lambda *a, **k: fits.append(1))  # counted: must stay empty
+    spec = VariantSpec(**{**TINY, "quant": "int8"})
+    record, fresh = preview.ensure(spec, **FAST_LATENCY)
+    assert fresh and fits == []
+    assert record["p50_us"] > 0 and record["p50_ci_us"][0] <= record["p50_us"] <= record["p50_ci_us"][1]
+    assert record["fields"]["quant"] == "int8" and record["host"]["id"]
+    assert store.variants() == ([], []) and not (store.root / "variants").exists()
+    # Pruning, clustering, epochs and seed do not change dense-kernel latency: the same preview.
+    same, fresh = preview.ensure(spec.replace(sparsity=0.5, clusters=8, epochs=30, seed=9), **FAST_LATENCY)
+    assert not fresh and same == record
+    other, fresh = preview.ensure(spec.replace(quant="fp32"), **FAST_LATENCY)
+    assert fresh and other["fields"]["quant"] == "fp32"
+    qat, fresh = preview.ensure(spec.replace(quant="qat-int8"), **FAST_LATENCY)
+    assert fresh and fits == []  # QAT's graph, without its fine-tune
+
+
+def test_the_worker_runs_previews_from_the_queue(store, user_data):
+    ex = LocalExecutor(store)
+    spec = VariantSpec(**{**TINY, "dense": 16, "quant": "dynamic"})
+    job = ex.submit(JobRequest.preview(spec), "alice")
+    assert job.kind == "preview" and job.key == preview.preview_key(spec)
+    deadline = time.time() + 120
+    while ex.progress(job.id).live and time.time() < deadline:
+        time.sleep(0.1)
+    assert ex.progress(job.id).state == "done", ex.progress(job.id).message
+    assert preview.read(spec)["fields"]["dense"] == 16
+    assert store.variants() == ([], [])
