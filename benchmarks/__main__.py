@@ -11,8 +11,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import (cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, stage_reuse,
-                        worker)
+from benchmarks import (cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, preview,
+                        stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer import host
 
@@ -25,6 +25,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "optimizations": ("6. What the optimizations buy on this CPU (depth 2, Fashion-MNIST)", optimizations),
     "fidelity": ("7. Harness fidelity", fidelity),
     "worker": ("8. Builds and measurements out of the web server", worker),
+    "preview": ("9. Latency preview before training", preview),
 }
 
 
