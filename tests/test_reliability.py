@@ -179,7 +179,8 @@ def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_wor
     from explorer.queue import Queue
 
     store = app_env
-    spec = VariantSpec(**{**TINY, "epochs": 100, "seed": 41})
+    # Fashion-MNIST: 100 epochs take minutes, so the build is surely still running when the worker is killed.
+    spec = VariantSpec(**{**TINY, "dataset": "fashion-mnist", "epochs": 100, "seed": 41})
     code = APP_SESSION.format(repo=str(REPO), app=str(REPO / "app.py"), knobs=spec.to_dict(),
                               page=str(REPO / "pages" / "explore.py"))
     server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -210,7 +211,7 @@ def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_wor
 
 def test_two_sessions_build_one_variant_one_cancels_the_other_gets_it(app_env):
     store = app_env
-    spec = VariantSpec(**{**TINY, "epochs": 20, "seed": 42})
+    spec = VariantSpec(**{**TINY, "dataset": "fashion-mnist", "epochs": 3, "seed": 42})  # ~10 s: time to cancel
     alice, bob = app_session(spec), app_session(spec)
     next(b for b in alice.button if b.label == "Train and measure").click().run()
     bob.run()  # bob opens the same variant: he sees the running build (and the button is disabled)
