@@ -7,6 +7,7 @@
     $ python -m explorer measure          # time shipped models on this host (no training)
     $ python -m explorer add-dataset pets ~/pets/   # a folder (or zip) of class folders
     $ python -m explorer preview --depth 3 --quant int8   # latency before training, in seconds
+    $ python -m explorer report view.html --x gzip_kb --quant int8 --budget 200   # share without the app
     $ python -m explorer jobs             # builds and measurements queued or running in the worker
     $ python -m explorer worker           # serve the job queue in the foreground (the app starts one itself)
 """
@@ -182,6 +183,38 @@ def cmd_measure(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    """Write a self-contained HTML report of a Pareto view (the same view as the Pareto page)."""
+    from explorer import report
+
+    store = _store(args)
+    metas, _ = store.variants()
+    hid = host.current().id
+    latencies = {m["key"]: store.latency_or_foreign(m["key"], hid) for m in metas}
+    df = results.table(metas, latencies, hid)
+    datasets_ = sorted(df["dataset"].unique())
+    dataset = args.dataset or ("fashion-mnist" if "fashion-mnist" in datasets_ else (datasets_ or [None])[0])
+    df = df[df["dataset"] == dataset]
+    if args.depth:
+        df = df[df["depth"].isin(args.depth)]
+    if args.quant:
+        df = df[df["quant"].isin(args.quant)]
+    df = df.dropna(subset=[args.x]).reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"no measured variants of dataset {dataset!r} match these filters")
+    front = pareto.pareto_mask(df[args.x].to_numpy(float), df["accuracy"].to_numpy(float))
+    budget = args.budget if args.budget is not None else float(df[args.x].median())
+    answer = pareto.budget_answer(df, args.x, results.METRICS[args.x].unit, budget)
+    out = Path(args.out)
+    text = report.render(df, front, args.x, answer, {m["key"]: m for m in metas}, latencies, log_x=args.log)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+    print(f"Wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {len(df)} variants of {dataset}, "
+          f"{int(front.sum())} on the front; {answer.text.replace('**', '')}")
+    return 0
+
+
 def cmd_jobs(args) -> int:
     from explorer.queue import LIVE, STATES, Queue
 
@@ -242,6 +275,14 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=int, default=1)
+    rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
+    rep.add_argument("out", help="the .html file to write")
+    rep.add_argument("--dataset")
+    rep.add_argument("--x", default="p50_us", choices=[m for m, v in results.METRICS.items() if v.lower_is_better])
+    rep.add_argument("--depth", nargs="+", type=int)
+    rep.add_argument("--quant", nargs="+", choices=QUANT_MODES)
+    rep.add_argument("--budget", type=float, help="best accuracy under this much of x (default: the median)")
+    rep.add_argument("--log", action="store_true", help="log scale on x")
     jobs = sub.add_parser("jobs", help="list builds and measurements queued or running in the worker")
     jobs.add_argument("--all", action="store_true", help="finished jobs too")
     jobs.add_argument("--limit", type=int, default=50)
@@ -258,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview}
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ maximized metric marks the points nothing beats on both.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -45,3 +46,32 @@ def best_under_budget(cost: Sequence[float], score: Sequence[float], budget: flo
     if ok.size == 0:
         return None
     return int(ok[np.lexsort((c[ok], -s[ok]))[0]])
+
+
+@dataclass(frozen=True)
+class BudgetAnswer:
+    """The best accuracy under a budget, in one sentence (markdown), and the winner's key (None: nothing fits)."""
+
+    text: str
+    winner: str | None
+
+
+def budget_answer(df, x: str, unit: str, budget: float) -> BudgetAnswer:
+    """Answer "the best accuracy under `budget` of metric x" over a results table (rows: key, label, accuracy, x)."""
+    i = best_under_budget(df[x].to_numpy(float), df["accuracy"].to_numpy(float), budget)
+    if i is None:
+        return BudgetAnswer(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs "
+                            f"{df[x].min():.1f} {unit}.", None)
+    w = df.iloc[i]
+    cheapest = df.loc[df[x].idxmin()]
+    best = df.loc[df["accuracy"].idxmax()]
+    text = f"**{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}."
+    if cheapest["key"] != w["key"]:
+        text += (f" It costs {w[x] / cheapest[x]:.2f}× the cheapest ({cheapest['label']}) for "
+                 f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} accuracy points.")
+    if best["key"] == w["key"]:
+        text += " It is also the most accurate variant shown."
+    else:
+        text += (f" The most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
+                 f"points better at {best[x] / w[x]:.2f}× the cost.")
+    return BudgetAnswer(text, str(w["key"]))

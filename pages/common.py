@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from explorer import host, results
+from explorer import host, links, results
 from explorer.cache import Problem, Store
 from explorer.executors import JobRequest, LocalExecutor
 from explorer.queue import Queue, QueueError
+from explorer.spec import VariantSpec
 
 
 def max_epochs() -> int:
@@ -136,6 +137,48 @@ def latency_text(lat: dict | None, digits: int = 1) -> str:
     if lat["host"]["id"] != host.current().id:
         text += f" — measured on another host ({lat['host']['label']})"
     return text
+
+
+# The positions of the Explore knobs that are not free sliders.
+KNOB_POSITIONS = {"width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
+                  "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256]}
+TUNE_EPOCHS_MAX = 10
+
+
+def set_knobs(spec: VariantSpec) -> list[str]:
+    """Set the Explore knobs to a spec (before they are drawn); returns what could not be set, and why."""
+    problems = []
+    limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
+    for name, value in spec.to_dict().items():
+        positions = KNOB_POSITIONS.get(name)
+        if positions is not None and value not in positions:
+            problems.append(f"{name} {value:g} is not one of the knob's positions ({', '.join(f'{p:g}' for p in positions)})")
+        elif name in limits and value > limits[name]:
+            problems.append(f"{name} {value} is over this app's limit of {limits[name]}")
+        else:
+            st.session_state[f"k_{name}"] = value
+    return problems
+
+
+def incoming_link(page: str) -> dict[str, str]:
+    """The query parameters when they are a link being opened (or edited), {} when they are what this
+    page itself wrote last (then the widgets, not the address, hold the view)."""
+    params = st.query_params.to_dict()
+    return params if params and params != st.session_state.get(f"{page}_written") else {}
+
+
+def write_link(page: str, params: dict[str, str], note: str) -> None:
+    """Put the view in the address bar, and offer it as a link to copy."""
+    st.query_params.from_dict(params)
+    st.session_state[f"{page}_written"] = params
+    with st.sidebar.popover("Share this view", icon=":material/link:"):
+        st.caption(note)
+        st.code(links.url(st.context.url, params), language=None)
+
+
+def show_link_problems(problems: list[str]) -> None:
+    for problem in problems:
+        st.warning(f"Link: {problem}.")
 
 
 def jobs_sidebar() -> None:

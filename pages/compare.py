@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import figures
+from explorer import figures, links
 from pages import common
 
 st.title("Compare variants")
@@ -19,12 +19,26 @@ timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured 
 best = res.table.loc[res.table["accuracy"].idxmax()]
 fastest = timed.loc[timed["p50_us"].idxmin()] if len(timed) else best
 default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] else list(labels)[:2]
-picked = st.multiselect("Variants (the first is the reference for ratios)", sorted(labels), default=default,
-                        max_selections=4, key="compare_pick")
+params = common.incoming_link("compare")
+if params:  # a link: ?keys=<key>,<key>,…
+    linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
+    missing = [k for k in linked if k not in res.metas]
+    if missing:
+        problems.append(f"not in the cache of this app: {', '.join(missing)}")
+    common.show_link_problems(links.unknown(params, ("keys",), []) + problems)
+    found = [res.metas[k]["label"] for k in linked if k in res.metas]
+    if found:
+        st.session_state["compare_pick"] = found
+if [p for p in st.session_state.get("compare_pick", []) if p in labels] != st.session_state.get("compare_pick"):
+    st.session_state["compare_pick"] = default  # first visit, or a pick that left the cache
+picked = st.multiselect("Variants (the first is the reference for ratios)", sorted(labels), max_selections=4,
+                        key="compare_pick")
 if len(picked) < 2:
     st.info("Pick at least two variants.")
     st.stop()
 
+common.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
+                  "A link to this comparison (the first variant is the reference):")
 rows = res.table.set_index("key").loc[[labels[p] for p in picked]]
 ref = rows.iloc[0]
 table = pd.DataFrame({

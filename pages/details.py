@@ -5,8 +5,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer import figures, host
+from explorer import figures, host, links
 from explorer.pipeline import TFLITE
+from explorer.spec import VariantSpec
 from pages import common
 
 st.title("Variant details")
@@ -16,12 +17,36 @@ if not res.metas:
     st.info("No variants in the cache yet.")
     st.stop()
 
+params = common.incoming_link("details")
+if params:  # a link: ?key=<variant key>, with the variant's fields so that a missing one can be built
+    problems = links.unknown(params, ("key", *links.SPEC_FIELDS), [])
+    linked, bad = links.parse_keys(params, "key", 1)
+    spec, bad_spec = links.parse_spec(params)
+    common.show_link_problems(problems + bad)
+    if linked and linked[0] not in res.metas:
+        st.warning(f"Variant `{linked[0]}` is not in the cache of this app"
+                   + (f": **{spec.label()}** has not been built here (or was built with other library versions)."
+                      if spec else "."))
+        common.show_link_problems(bad_spec)
+        if spec is not None and st.button("Build it on Explore", type="primary"):
+            common.set_knobs(spec)
+            st.switch_page("pages/explore.py")
+        if st.button("Show the variants in the cache instead"):
+            st.session_state["details_written"] = params
+            st.rerun()
+        st.stop()
+    if linked:
+        st.session_state["detail_key"] = linked[0]
+
 keys = list(res.table["key"])
 wanted = st.session_state.get("detail_key")
 key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys else 0,
                    format_func=lambda k: res.metas[k]["label"], key="detail_select")
 st.session_state["detail_key"] = key
 meta, lat = res.metas[key], res.latencies[key]
+common.write_link("details", {"key": key, **links.spec_params(VariantSpec.from_dict(meta["spec"]))},
+                  "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "
+                  "can build it):")
 m = meta["metrics"]
 
 c = st.columns(6)

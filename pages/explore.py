@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import architecture, datasets, figures, host, pareto, preview
+from explorer import architecture, datasets, figures, host, links, pareto, preview
 from explorer.executors import JobRequest
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
@@ -14,35 +14,44 @@ DEFAULT = VariantSpec()
 
 
 def knobs_ui() -> dict:
-    """Sidebar widgets for every spec field; returns the raw values."""
+    """Sidebar widgets for every spec field; returns the raw values.
+
+    Defaults go into the session state rather than the widgets, so that a link can set any knob first.
+    """
+    pos = common.KNOB_POSITIONS
+    state = st.session_state
+    names = datasets.available()
+    if state.get("k_dataset") not in names:
+        state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
+    for name in ("width", "conv", "dense", "sparsity", "schedule", "clusters", "quant", "epochs", "tune_epochs",
+                 "learning_rate", "batch_size", "seed"):
+        state.setdefault(f"k_{name}", getattr(DEFAULT, name))
     with st.sidebar:
         st.header("Variant")
-        names = datasets.available()
-        dataset = st.selectbox("dataset", names, index=names.index(DEFAULT.dataset) if DEFAULT.dataset in names else 0,
-                               key="k_dataset")
+        dataset = st.selectbox("dataset", names, key="k_dataset")
         h, w, _ = datasets.info(dataset).input_shape
         depths = list(range(1, architecture.max_depth(h, w) + 1)) or [1]
+        if state.get("k_depth") not in depths:
+            state["k_depth"] = min(DEFAULT.depth, depths[-1])
         v = {"dataset": dataset}
-        v["depth"] = st.radio("depth (conv blocks)", depths, index=min(DEFAULT.depth, len(depths)) - 1,
-                              horizontal=True, key="k_depth")
-        v["width"] = st.select_slider("width (filters of block 1)", [8, 16, 32, 64], DEFAULT.width, key="k_width")
+        v["depth"] = st.radio("depth (conv blocks)", depths, horizontal=True, key="k_depth")
+        v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width")
         v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
-        v["dense"] = st.select_slider("dense units", [32, 64, 128, 256, 512], DEFAULT.dense, key="k_dense")
+        v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense")
         st.header("Optimizations")
-        v["sparsity"] = st.slider("pruning sparsity", 0.0, 0.95, 0.0, 0.05, key="k_sparsity")
+        v["sparsity"] = st.slider("pruning sparsity", 0.0, 0.95, step=0.05, key="k_sparsity")
         v["schedule"] = st.radio("pruning schedule", SCHEDULES, horizontal=True, key="k_schedule",
                                  disabled=v["sparsity"] == 0)
-        v["clusters"] = st.select_slider("weight clusters (0 = off)", [0, 8, 16, 32, 64], 0, key="k_clusters")
+        v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters")
         v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant")
         st.header("Training")
-        v["epochs"] = st.slider("epochs", 1, MAX_EPOCHS, DEFAULT.epochs, key="k_epochs")
-        v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", 1, 10, DEFAULT.tune_epochs,
+        v["epochs"] = st.slider("epochs", 1, MAX_EPOCHS, key="k_epochs")
+        v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", 1, common.TUNE_EPOCHS_MAX,
                                      key="k_tune_epochs")
         with st.expander("Advanced"):
-            v["learning_rate"] = st.select_slider("learning rate (Adam)", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
-                                                  DEFAULT.learning_rate, key="k_learning_rate")
-            v["batch_size"] = st.select_slider("batch size", [32, 64, 128, 256], DEFAULT.batch_size, key="k_batch_size")
-            v["seed"] = st.number_input("seed", 0, 2**31 - 1, DEFAULT.seed, key="k_seed")
+            v["learning_rate"] = st.select_slider("learning rate (Adam)", pos["learning_rate"], key="k_learning_rate")
+            v["batch_size"] = st.select_slider("batch size", pos["batch_size"], key="k_batch_size")
+            v["seed"] = st.number_input("seed", 0, 2**31 - 1, key="k_seed")
     return v
 
 
@@ -145,6 +154,12 @@ def build_progress(job_id: int) -> None:
 
 
 st.title("Explore a variant")
+params = common.incoming_link("explore")
+if params:  # a link: the variant's fields that differ from the defaults
+    linked, problems = links.parse_spec(params)
+    problems = links.unknown(params, links.SPEC_FIELDS, []) + problems
+    st.session_state["explore_link_problems"] = problems + (common.set_knobs(linked) if linked else [])
+common.show_link_problems(st.session_state.get("explore_link_problems", []))
 values = knobs_ui()
 try:
     spec = VariantSpec(**values)
@@ -156,6 +171,7 @@ except (SpecError, datasets.DatasetError) as exc:
 
 key = spec.key()
 cached = common.store().has("variants", key)
+common.write_link("explore", links.spec_params(spec), "A link to these knobs:")
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
          + (":material/check_circle: In the cache: loads instantly." if cached

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from explorer import figures, host, pareto, results
+from explorer import figures, host, links, pareto, report, results
 from pages import common
+
 
 st.title("Speed–accuracy Pareto front")
 # The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
@@ -19,16 +20,52 @@ if df.empty:
     st.info("No variants yet. Build one on the **Explore** page, or run `python -m explorer sweep --preset default`.")
     st.stop()
 
+DEMO_DATASET = "fashion-mnist"  # the shipped demo's, the default whenever it has variants
+params = common.incoming_link("pareto")
+link, link_problems = links.parse_pareto(params)
+if params:
+    # A link opened (or edited by hand): its settings become the widgets' state, once.
+    datasets_ = sorted(df["dataset"].unique())
+    if link.dataset is not None and link.dataset not in datasets_:
+        link_problems.append(f"no variants of dataset '{link.dataset}' in the cache: showing another")
+    if link.dataset in datasets_:
+        st.session_state["dataset"] = link.dataset
+    if link.x is not None:
+        st.session_state["x"] = link.x
+    if link.log_x is not None:
+        st.session_state[f"log_x:{st.session_state.get('x', 'p50_us')}"] = link.log_x
+    shown_ds = st.session_state.get("dataset", DEMO_DATASET)
+    sub = df[df["dataset"] == shown_ds]
+    for name, values, column in (("depths", link.depths, "depth"), ("quants", link.quants, "quant")):
+        if values is not None:
+            have = [v for v in values if v in set(sub[column])]
+            if len(have) < len(values):
+                link_problems.append(f"{column} {', '.join(str(v) for v in values if v not in have)}: no such "
+                                     f"variants of {shown_ds}: ignored")
+            st.session_state[f"{name}:{shown_ds}"] = have
+    if link.budget is not None:
+        st.session_state[f"budget:{shown_ds}:{st.session_state.get('x', 'p50_us')}"] = link.budget
+    st.session_state["pareto_link_problems"] = link_problems
+common.show_link_problems(st.session_state.get("pareto_link_problems", []))
+
 with st.sidebar:
     st.header("Chart")
-    x_options = [m for m, metric in results.METRICS.items() if metric.lower_is_better]
-    x = st.selectbox("x axis (lower is better)", x_options, format_func=lambda m: results.METRICS[m].title, key="x")
-    log_x = st.toggle("log scale", value=x in ("nonzero_params", "macs"), key="log_x")
+    # Defaults go into the session state, not the widgets, so that a link may set any of them first.
+    x = st.selectbox("x axis (lower is better)", links.X_AXES, format_func=lambda m: results.METRICS[m].title, key="x")
+    st.session_state.setdefault(f"log_x:{x}", x in ("nonzero_params", "macs"))
+    log_x = st.toggle("log scale", key=f"log_x:{x}")
     st.header("Filters")
-    dataset = st.selectbox("dataset", sorted(df["dataset"].unique()), key="dataset")
+    names = sorted(df["dataset"].unique())
+    if st.session_state.get("dataset") not in names:
+        st.session_state["dataset"] = DEMO_DATASET if DEMO_DATASET in names else names[0]
+    dataset = st.selectbox("dataset", names, key="dataset")
     df = df[df["dataset"] == dataset]
-    depths = st.multiselect("depth", sorted(df["depth"].unique()), default=sorted(df["depth"].unique()), key="depths")
-    quants = st.multiselect("quantization", list(df["quant"].unique()), default=list(df["quant"].unique()), key="quants")
+    all_depths, all_quants = sorted(df["depth"].unique()), list(df["quant"].unique())
+    # Filters belong to a dataset: keyed by it, so switching datasets never keeps stale choices.
+    st.session_state.setdefault(f"depths:{dataset}", all_depths)
+    st.session_state.setdefault(f"quants:{dataset}", all_quants)
+    depths = st.multiselect("depth", all_depths, key=f"depths:{dataset}")
+    quants = st.multiselect("quantization", all_quants, key=f"quants:{dataset}")
     df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
@@ -49,30 +86,24 @@ front = pareto.pareto_mask(df[x].to_numpy(float), df["accuracy"].to_numpy(float)
 
 unit = results.METRICS[x].unit
 budget_col, text_col = st.columns([1, 3])
-with budget_col:
-    budget = st.number_input(f"Budget: best accuracy under … {unit}", min_value=0.0,
-                             value=float(df[x].median()), format="%.1f", key="budget")
-winner = pareto.best_under_budget(df[x].to_numpy(float), df["accuracy"].to_numpy(float), budget)
+with budget_col:  # a budget belongs to a dataset and an axis (µs are not KB)
+    st.session_state.setdefault(f"budget:{dataset}:{x}", float(df[x].median()))
+    budget = st.number_input(f"Budget: best accuracy under … {unit}", min_value=0.0, format="%.1f",
+                             key=f"budget:{dataset}:{x}")
+answer = pareto.budget_answer(df, x, unit, budget)
 with text_col:
-    if winner is None:
-        st.warning(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs {df[x].min():.1f} {unit}.")
-    else:
-        w = df.iloc[winner]
-        cheapest = df.loc[df[x].idxmin()]
-        best = df.loc[df["accuracy"].idxmax()]
-        text = f"**{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}."
-        if cheapest["key"] != w["key"]:
-            text += (f" It costs {w[x] / cheapest[x]:.2f}× the cheapest ({cheapest['label']}) for "
-                     f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} accuracy points.")
-        if best["key"] == w["key"]:
-            text += " It is also the most accurate variant shown."
-        else:
-            text += (f" The most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
-                     f"points better at {best[x] / w[x]:.2f}× the cost.")
-        st.success(text)
+    (st.success if answer.winner else st.warning)(answer.text)
 
-fig = figures.pareto(df, front, x, log_x=log_x, highlight=None if winner is None else df.iloc[winner]["key"],
-                     host_label=host.current().label)
+view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
+                        None if quants == all_quants else tuple(quants), budget)
+common.write_link("pareto", links.pareto_params(view),
+                  "Anyone with the app opens this exact view (axis, filters, budget):")
+with st.sidebar:
+    st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
+                       lambda: report.render(df, front, x, answer, res.metas, res.latencies, log_x=log_x),
+                       f"pareto-{dataset}.html", "text/html", key="report_download")
+
+fig = figures.pareto(df, front, x, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "

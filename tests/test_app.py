@@ -75,16 +75,16 @@ def test_pareto_page_plots_every_variant_with_front_table_and_budget(cache):
     assert "measured on" in fig["layout"]["xaxis"]["title"]["text"]
     assert len(at.dataframe[0].value) == len(SPECS)
     assert at.get("download_button")
-    at.number_input(key="budget").set_value(1e6).run()
+    at.number_input(key="budget:digits:p50_us").set_value(1e6).run()
     assert "accuracy" in at.success[0].value
-    at.number_input(key="budget").set_value(0.0).run()
+    at.number_input(key="budget:digits:p50_us").set_value(0.0).run()
     assert "Nothing fits under" in at.warning[0].value
 
 
 def test_pareto_page_filters_and_switches_axis(cache):
     at = open_page()
     at.sidebar.selectbox(key="dataset").set_value("digits").run()
-    at.sidebar.multiselect(key="quants").set_value(["int8"]).run()
+    at.sidebar.multiselect(key="quants:digits").set_value(["int8"]).run()
     assert markers(chart_specs(at)[0]) == 2
     at.sidebar.selectbox(key="x").set_value("gzip_kb").run()
     assert "Gzipped size" in chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"]
