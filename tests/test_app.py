@@ -253,3 +253,73 @@ print("tensorflow" in sys.modules, "tf_keras" in sys.modules)
                          env={**os.environ, "EXPLORER_CACHE_DIR": str(cache.root)}, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "False"]
+
+
+OPENED: list[str] = []
+_WATCH = {"on": False}
+
+
+def _audit(event, args):
+    if _WATCH["on"] and event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        OPENED.append(os.fsdecode(args[0]))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only while a test switches it on
+
+HOSTILE_LINKS = {
+    "pareto": {"x": "../../etc/passwd", "dataset": "a" * 10_000, "budget": "nan", "depth": "9,../1",
+               "quant": "evil", "log": "yes", "../../etc/passwd": "1"},
+    "details": {"key": "../../../../etc/passwd", "depth": "a" * 10_000, "nope": "1"},
+    "compare": {"keys": "../../etc/passwd," + "a" * 10_000, "foo": "bar"},
+    "explore": {"dataset": "../../etc/passwd", "depth": "a" * 10_000, "quant": "evil", "nope": "1"},
+}
+
+
+@pytest.mark.parametrize("page", list(HOSTILE_LINKS))
+def test_hostile_links_give_messages_no_exception_and_read_nothing_outside(cache, page):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(HOSTILE_LINKS[page])
+    OPENED.clear()
+    _WATCH["on"] = True
+    try:
+        open(os.devnull).close()  # the hook records: checked below
+        if page != "pareto":
+            at.run()
+            at.switch_page(str(REPO / "pages" / f"{page}.py"))
+            at.query_params.update(HOSTILE_LINKS[page])
+        at.run()
+    finally:
+        _WATCH["on"] = False
+    assert not at.exception, [e.message for e in at.exception]
+    messages = [w.value for w in at.warning]
+    assert any(m.startswith("Link:") for m in messages), messages
+    assert all(len(m) < 400 for m in messages)  # a 10 kB value is never echoed back
+    assert os.devnull in OPENED and not [p for p in OPENED if "passwd" in p or "aaaaaaaaaa" in p]
+
+
+def test_a_pareto_link_opens_its_view(cache):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"dataset": "digits", "x": "gzip_kb", "quant": "int8", "budget": "1000"})
+    at.run()
+    assert not at.exception and not at.warning
+    assert at.sidebar.selectbox(key="x").value == "gzip_kb"
+    assert at.sidebar.multiselect(key="quants:digits").value == ["int8"]
+    assert at.number_input(key="budget:digits:gzip_kb").value == 1000
+    fig = chart_specs(at)[0]
+    assert "Gzipped size" in fig["layout"]["xaxis"]["title"]["text"] and markers(fig) == 2
+    assert dict(at.query_params) == {"dataset": "digits", "x": "gzip_kb", "log": "0", "quant": "int8",
+                                     "budget": "1000"}  # the address keeps the view
+
+
+def test_a_details_link_to_a_missing_variant_says_so_and_offers_to_build_it(cache):
+    spec = VariantSpec(**{**TINY, "seed": 99})
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(str(REPO / "pages" / "details.py"))
+    at.query_params.update({"key": spec.key(), **{k: str(v) for k, v in spec.to_dict().items()}})
+    at.run()
+    assert not at.exception
+    assert any("is not in the cache" in w.value and spec.label() in w.value for w in at.warning)
+    _button(at, "Build it on Explore").click().run()
+    assert not at.exception
+    assert at.session_state["k_seed"] == 99 and at.session_state["k_dataset"] == "digits"

@@ -108,3 +108,62 @@ def test_pareto_page_renders_one_marker_per_cached_variant(server):
         browser.close()
     assert sum(counts) == expected
     assert drawn >= expected  # every variant drawn as an SVG point (plus the budget highlight)
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+
+
+def test_a_pareto_link_opens_the_same_view_in_a_fresh_browser_and_a_details_link_says_when_missing(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # nothing shared
+        page.goto(f"{server}/?dataset=fashion-mnist&x=gzip_kb&quant=int8&budget=200")
+        page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=60_000)
+        page.wait_for_timeout(1000)
+        names, title = page.evaluate("""() => { const p = document.querySelector('.js-plotly-plot');
+            return [p._fullData.filter(t => t.mode === 'markers' && t._length > 0).map(t => t.name),
+                    p._fullLayout.xaxis.title.text]; }""")
+        budget = page.get_by_label("Budget: best accuracy under … KB").input_value()
+        address = page.url
+        page.goto(f"{server}/details?key=0123456789abcdef")
+        page.wait_for_selector("text=is not in the cache", timeout=60_000)
+        browser.close()
+    assert "Gzipped size" in title
+    assert {n.replace(FOREIGN, "") for n in names if n != "best under budget"} == {"int8"}
+    assert float(budget) == 200
+    assert "x=gzip_kb" in address and "quant=int8" in address  # the address keeps the view
+
+
+def test_the_report_opens_offline_with_one_marker_per_variant(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    if CHROMIUM is None:
+        pytest.skip("BROWSER TEST SKIPPED: no Chromium found (install Debian's 'chromium' package)")
+    out = tmp_path / "report.html"
+    done = subprocess.run([sys.executable, "-m", "explorer", "report", str(out), "--quant", "int8", "dynamic"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metas, _ = Store().variants()
+    expected = sum(m["dataset"]["name"] == "fashion-mnist" and m["spec"]["quant"] in ("int8", "dynamic")
+                   for m in metas)
+    with sync_playwright() as p:
+        browser = _browser(p)
+        context = browser.new_context(offline=True)  # no network at all: everything must be in the file
+        requests = []
+        context.on("request", lambda r: requests.append(r.url))
+        page = context.new_page()
+        page.goto(out.as_uri())
+        page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=30_000)
+        counts = page.evaluate("""(modes) => document.querySelector('.js-plotly-plot')._fullData
+                 .filter(t => modes.includes(t.name)).map(t => t._length)""",
+                               [*QUANT_MODES, *(m + FOREIGN for m in QUANT_MODES)])
+        text = page.inner_text("body")
+        browser.close()
+    assert sum(counts) == expected
+    assert "The front" in text and "How and where each latency was measured" in text
+    assert all(u.startswith("file:") for u in requests)
+    assert out.stat().st_size < 8e6
