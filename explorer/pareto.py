@@ -65,13 +65,13 @@ def budget_answer(df, x: str, unit: str, budget: float) -> BudgetAnswer:
     w = df.iloc[i]
     cheapest = df.loc[df[x].idxmin()]
     best = df.loc[df["accuracy"].idxmax()]
-    text = f"**{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}."
+    text = f"Under {budget:,.1f} {unit} the best is **{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}"
     if cheapest["key"] != w["key"]:
-        text += (f" It costs {w[x] / cheapest[x]:.2f}× the cheapest ({cheapest['label']}) for "
-                 f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} accuracy points.")
+        text += (f", {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
+                 f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} points")
     if best["key"] == w["key"]:
-        text += " It is also the most accurate variant shown."
+        text += ", and the most accurate shown."
     else:
-        text += (f" The most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
+        text += (f"; the most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
                  f"points better at {best[x] / w[x]:.2f}× the cost.")
     return BudgetAnswer(text, str(w["key"]))

@@ -41,3 +41,21 @@ def test_best_under_budget():
     assert best_under_budget(lat, acc, 25) == 1
     assert best_under_budget(lat, acc, 5) is None
     assert best_under_budget([10, 12], [0.9, 0.9], 50) == 0  # cheapest on ties
+
+
+def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_the_best():
+    import pandas as pd
+
+    from explorer.pareto import budget_answer
+
+    df = pd.DataFrame({"key": ["a", "b", "c"], "label": ["fast", "mid", "best"],
+                       "accuracy": [0.80, 0.88, 0.90], "p50_us": [10.0, 20.0, 40.0]})
+    answer = budget_answer(df, "p50_us", "µs", 25.0)
+    assert answer.winner == "b"
+    assert answer.text == ("Under 25.0 µs the best is **mid**: accuracy 0.8800 at 20.0 µs, 2.00× the cost of the "
+                           "cheapest (fast) for +8.00 points; the most accurate (best) is 2.00 points better at "
+                           "2.00× the cost.")
+    assert answer.text.count(". ") == 0  # one sentence
+    assert budget_answer(df, "p50_us", "µs", 100).text.endswith("and the most accurate shown.")
+    nothing = budget_answer(df, "p50_us", "µs", 5.0)
+    assert nothing.winner is None and "the cheapest variant needs 10.0 µs" in nothing.text
