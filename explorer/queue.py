@@ -179,6 +179,21 @@ class Queue:
             return db.execute(sql + " AND priority = ?", (kind, priority)).fetchone()[0]
 
     # -- requesting ----------------------------------------------------------------------------
+    @staticmethod
+    def _join_or_add(db: sqlite3.Connection, kind: str, key: str, label: str, payload: dict, requester: str,
+                     priority: int, now: float) -> tuple[int, bool]:
+        """(job id, whether it is new): the live job for this variant and payload, joined, or a new one."""
+        text = json.dumps(payload, sort_keys=True)
+        row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
+                         "('queued', 'running')", (kind, key, text)).fetchone()
+        job_id = row[0] if row else db.execute(
+            "INSERT INTO jobs (kind, key, label, payload, priority, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (kind, key, label, text, priority, now, now)).lastrowid
+        db.execute("UPDATE jobs SET priority = MAX(priority, ?) WHERE id = ?", (priority, job_id))
+        db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
+                   "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
+        return job_id, row is None
+
     def submit(self, kind: str, key: str, label: str, payload: dict, requester: str, priority: int = 1) -> Job:
         """Queue a job, or join the live one for the same variant and payload; returns it.
 
@@ -187,38 +202,18 @@ class Queue:
         """
         if kind not in KINDS:
             raise ValueError(f"job kind must be one of {KINDS}")
-        text = json.dumps(payload, sort_keys=True)
-        now = time.time()
         with self._db(write=True) as db:
-            row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
-                             "('queued', 'running')", (kind, key, text)).fetchone()
-            job_id = row[0] if row else db.execute(
-                "INSERT INTO jobs (kind, key, label, payload, priority, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (kind, key, label, text, priority, now, now)).lastrowid
-            db.execute("UPDATE jobs SET priority = MAX(priority, ?) WHERE id = ?", (priority, job_id))
-            db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
-                       "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
+            job_id, _ = self._join_or_add(db, kind, key, label, payload, requester, priority, time.time())
         return self.get(job_id)
 
     def submit_many(self, kind: str, items: list[tuple[str, str, dict]], requester: str, priority: int = 1) -> int:
         """Queue many (key, label, payload) jobs in one transaction; returns how many were new."""
-        now, new = time.time(), 0
+        if kind not in KINDS:
+            raise ValueError(f"job kind must be one of {KINDS}")
+        now = time.time()
         with self._db(write=True) as db:
-            for key, label, payload in items:
-                text = json.dumps(payload, sort_keys=True)
-                row = db.execute("SELECT id FROM jobs WHERE kind = ? AND key = ? AND payload = ? AND state IN "
-                                 "('queued', 'running')", (kind, key, text)).fetchone()
-                if row:
-                    job_id = row[0]
-                else:
-                    job_id = db.execute("INSERT INTO jobs (kind, key, label, payload, priority, created, updated) "
-                                        "VALUES (?, ?, ?, ?, ?, ?, ?)", (kind, key, label, text, priority, now, now)
-                                        ).lastrowid
-                    new += 1
-                db.execute("UPDATE jobs SET priority = MAX(priority, ?) WHERE id = ?", (priority, job_id))
-                db.execute("INSERT INTO requests (job_id, requester, active, created) VALUES (?, ?, 1, ?) "
-                           "ON CONFLICT (job_id, requester) DO UPDATE SET active = 1", (job_id, requester, now))
-        return new
+            return sum(self._join_or_add(db, kind, key, label, payload, requester, priority, now)[1]
+                       for key, label, payload in items)
 
     def withdraw(self, job_id: int, requester: str) -> Job | None:
         """Withdraw one request. A queued job nobody waits for is cancelled at once; a running one
