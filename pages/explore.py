@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import architecture, datasets, figures, host, links, pareto, preview
+from explorer.cache import CacheError
 from explorer.executors import JobRequest
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
@@ -171,6 +172,12 @@ except (SpecError, datasets.DatasetError) as exc:
 
 key = spec.key()
 cached = common.store().has("variants", key)
+if cached:
+    try:
+        common.store().verify("variants", key)
+    except CacheError as exc:  # the worker's build replaces a damaged entry (stages are reused)
+        st.warning(f"The cached copy is damaged ({exc}); building it again replaces it.")
+        cached = False
 common.write_link("explore", links.spec_params(spec), "A link to these knobs:")
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "

@@ -7,6 +7,7 @@ from pages import common
 
 
 st.title("Speed–accuracy Pareto front")
+answer_slot = st.empty()  # the budget's answer, in one sentence above the chart (a projector shows both)
 # The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
 # (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
 chart_slot = st.empty()
@@ -67,11 +68,6 @@ with st.sidebar:
     depths = st.multiselect("depth", all_depths, key=f"depths:{dataset}")
     quants = st.multiselect("quantization", all_quants, key=f"quants:{dataset}")
     df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
-    st.header("Measurements")
-    if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
-                 "while nothing trains"):
-        n = common.request_measurements(res, list(res.metas), force=True)
-        st.toast(f"Queued {n} measurements")
 
 unplaced = int(df[x].isna().sum())  # no latency from any host yet: the worker is measuring them
 df = df.dropna(subset=[x]).reset_index(drop=True)
@@ -85,14 +81,18 @@ if df.empty:
 front = pareto.pareto_mask(df[x].to_numpy(float), df["accuracy"].to_numpy(float))
 
 unit = results.METRICS[x].unit
-budget_col, text_col = st.columns([1, 3])
-with budget_col:  # a budget belongs to a dataset and an axis (µs are not KB)
+with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
+    st.header("Budget")
     st.session_state.setdefault(f"budget:{dataset}:{x}", float(df[x].median()))
     budget = st.number_input(f"Budget: best accuracy under … {unit}", min_value=0.0, format="%.1f",
                              key=f"budget:{dataset}:{x}")
+    st.header("Measurements")
+    if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
+                 "while nothing trains"):
+        n = common.request_measurements(res, list(res.metas), force=True)
+        st.toast(f"Queued {n} measurements")
 answer = pareto.budget_answer(df, x, unit, budget)
-with text_col:
-    (st.success if answer.winner else st.warning)(answer.text)
+(answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
                         None if quants == all_quants else tuple(quants), budget)

@@ -323,3 +323,17 @@ def test_a_details_link_to_a_missing_variant_says_so_and_offers_to_build_it(cach
     _button(at, "Build it on Explore").click().run()
     assert not at.exception
     assert at.session_state["k_seed"] == 99 and at.session_state["k_dataset"] == "digits"
+
+
+def test_a_damaged_variant_on_explore_is_offered_for_rebuilding_not_rebuilt_in_the_page(cache):
+    victim = cache.file_path("variants", SPECS[1].key(), "model.tflite")
+    original = victim.read_bytes()
+    try:
+        victim.write_bytes(original[:100])
+        at = open_page("explore")
+        _set_knobs(at, SPECS[1])
+        assert any("damaged" in w.value for w in at.warning)
+        assert _button(at, "Train and measure")  # through the worker, like any build
+        assert victim.read_bytes() == original[:100]  # the page itself rebuilt nothing
+    finally:
+        victim.write_bytes(original)
