@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,16 +25,11 @@ import pandas as pd
 
 from explorer import grid, host, pareto, results
 from explorer.cache import Store
-from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError
+from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
-AXES = {  # CLI flag -> (spec field, type, choices)
-    "dataset": ("dataset", str, None), "depth": ("depth", int, None), "width": ("width", int, None),
-    "conv": ("conv", str, CONV_KINDS), "dense": ("dense", int, None),
-    "sparsity": ("sparsity", float, None), "schedule": ("schedule", str, SCHEDULES),
-    "clusters": ("clusters", int, None), "quant": ("quant", str, QUANT_MODES),
-    "epochs": ("epochs", int, None), "tune-epochs": ("tune_epochs", int, None),
-    "learning-rate": ("learning_rate", float, None), "batch-size": ("batch_size", int, None),
-    "seed": ("seed", int, None),
+CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES}
+AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived from the spec
+    f.name.replace("_", "-"): (f.name, type(f.default), CHOICES.get(f.name)) for f in dataclasses.fields(VariantSpec)
 }
 SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",
          "sparsity_real", "macs"]
@@ -58,7 +54,21 @@ class Bar:
 
 
 def _store(args) -> Store:
+    """The cache to use; a --cache folder that does not exist is an error, except for a sweep (which fills it)."""
+    if args.cache and args.command != "sweep" and not Path(args.cache).is_dir():
+        raise ValueError(f"--cache: no cache folder at {args.cache}")
     return Store(args.cache) if args.cache else Store()
+
+
+def _threads(text: str) -> int:
+    """--threads: a whole number from 1 to 64, checked before anything is built."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64 (got {text!r})")
+    return value
 
 
 def _table(store: Store) -> pd.DataFrame:
@@ -206,7 +216,8 @@ def cmd_report(args) -> int:
     budget = args.budget if args.budget is not None else float(df[args.x].median())
     answer = pareto.budget_answer(df, args.x, results.METRICS[args.x].unit, budget)
     out = Path(args.out)
-    text = report.render(df, front, args.x, answer, {m["key"]: m for m in metas}, latencies, log_x=args.log)
+    text = report.render(df, front, args.x, answer, {m["key"]: results.with_current_label(m) for m in metas},
+                         latencies, log_x=args.log)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
@@ -260,12 +271,12 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--preset", choices=sorted(grid.PRESETS), help="a named grid instead of the axes")
     for flag, (_, typ, choices) in AXES.items():
         sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
-    sweep.add_argument("--threads", type=int, default=1, help="interpreter threads for latency")
+    sweep.add_argument("--threads", type=_threads, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
     prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
-    prev.add_argument("--threads", type=int, default=1)
+    prev.add_argument("--threads", type=_threads, default=1)
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
@@ -274,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
-    meas.add_argument("--threads", type=int, default=1)
+    meas.add_argument("--threads", type=_threads, default=1)
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
     rep.add_argument("--dataset")

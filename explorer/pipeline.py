@@ -282,4 +282,4 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
         report.built.append("latency")
     if on_progress:
         on_progress(Progress("done", 1.0, "Ready"))
-    return {**meta, "latency": latency}, report
+    return {**meta, "label": spec.label(), "latency": latency}, report

@@ -6,12 +6,14 @@ measured it) another host's, flagged by measured_here = False so it is never pas
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
 
-SPEC_COLUMNS = ["dataset", "depth", "width", "conv", "dense", "sparsity", "schedule", "clusters",
-                "quant", "epochs", "tune_epochs", "seed"]
+from explorer.spec import VariantSpec
+
+SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy",
             "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
@@ -42,9 +44,14 @@ METRICS = {
 }
 
 
+def with_current_label(meta: dict) -> dict:
+    """The meta with its label made from its spec by today's rule (stored labels may predate it)."""
+    return {**meta, "label": VariantSpec.from_dict(meta["spec"]).label()}
+
+
 def row(meta: dict, latency: dict | None, host_id: str | None = None) -> dict:
     m = meta["metrics"]
-    out = {"key": meta["key"], "label": meta["label"]}
+    out = {"key": meta["key"], "label": VariantSpec.from_dict(meta["spec"]).label()}
     out.update({c: meta["spec"].get(c) for c in SPEC_COLUMNS})
     out.update(
         accuracy=m["accuracy"], size_kb=m["size_bytes"] / 1000, gzip_kb=m["gzip_bytes"] / 1000,

@@ -148,15 +148,24 @@ class VariantSpec:
         return stable_key(self.variant_fields(), versions)
 
     def label(self) -> str:
-        """A short human-readable name, used in folder names and chart legends."""
+        """A short readable name, unique per variant: the architecture and optimizations, then every
+        training field that differs from the defaults (so ten seeds are ten labels)."""
+        defaults = VariantSpec()
         parts = [self.dataset, f"d{self.depth}w{self.width}", f"fc{self.dense}"]
         if self.conv == "separable":
             parts.append("sep")
         if self.sparsity:
             parts.append(f"s{self.sparsity:g}")
+            if self.schedule != defaults.schedule:
+                parts.append("poly")
         if self.clusters:
             parts.append(f"c{self.clusters}")
         parts.append(self.quant)
+        extras = [("e", self.epochs, defaults.epochs), ("lr", self.learning_rate, defaults.learning_rate),
+                  ("b", self.batch_size, defaults.batch_size), ("seed", self.seed, defaults.seed)]
+        if self.is_tuned or self.quant == "qat-int8":
+            extras.append(("ft", self.tune_epochs, defaults.tune_epochs))
+        parts.extend(f"{tag}{value:g}" for tag, value, default in extras if value != default)
         return "-".join(parts)
 
 

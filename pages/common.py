@@ -61,6 +61,7 @@ def _load(root: str, signature: tuple, host_id: str) -> Results:
     """Read every variant once per change of the cache (signature) — not on every rerun."""
     s = Store(root)
     metas, problems = s.variants()
+    metas = [results.with_current_label(m) for m in metas]
     lat = {m["key"]: s.latency_or_foreign(m["key"], host_id) for m in metas}
     return Results(results.table(metas, lat, host_id), {m["key"]: m for m in metas}, lat, problems)
 

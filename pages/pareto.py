@@ -124,7 +124,8 @@ with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
                                        "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
                                        "nonzero_params", "sparsity_real", "macs", "key"]]
     st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="%.4f"),
+                 column_config={"label": st.column_config.TextColumn("variant", width="large"),
+                                "accuracy": st.column_config.NumberColumn(format="%.4f"),
                                 **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
                                    for c in ("p50_us", "p90_us", "p99_us")},
                                 "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),

@@ -73,3 +73,12 @@ def test_preview_prints_latency_before_training_and_reuses_it(user_data, capsys)
     assert "cached" in capsys.readouterr().out
     assert cli.main(["preview", "--dataset", "digits", "--depth", "3"]) == 2  # does not fit 8x8: one clear line
     assert "depth: 3 blocks shrink" in capsys.readouterr().err
+
+
+def test_bad_threads_and_a_missing_cache_folder_stop_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["sweep", *TINY_FLAGS, "--threads", "0"])
+    assert exc.value.code == 2 and "--threads: must be a whole number from 1 to 64" in capsys.readouterr().err
+    assert cli.main(["--cache", str(tmp_path / "nowhere"), "list"]) == 2
+    assert "no cache folder at" in capsys.readouterr().err
+    assert not (tmp_path / "nowhere").exists()

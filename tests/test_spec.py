@@ -56,3 +56,17 @@ def test_stages_share_keys_where_weights_are_shared():
     # Fine-tune settings do not matter when nothing is fine-tuned.
     assert base.replace(tune_epochs=5).key(VERSIONS) == base.key(VERSIONS)
     assert base.replace(tune_epochs=5, quant="qat-int8").key(VERSIONS) != base.replace(quant="qat-int8").key(VERSIONS)
+
+
+def test_labels_are_unique_and_readable_and_the_default_stays_short():
+    from explorer.spec import VariantSpec
+
+    assert VariantSpec().label() == "fashion-mnist-d2w32-fc128-fp32"
+    seeds = {VariantSpec(seed=s).label() for s in range(10)}
+    assert len(seeds) == 10 and "fashion-mnist-d2w32-fc128-fp32-seed3" in seeds
+    spec = VariantSpec(depth=3, dense=512, epochs=10, sparsity=0.5, schedule="polynomial", quant="qat-int8",
+                       learning_rate=3e-4, batch_size=64, tune_epochs=3)
+    assert spec.label() == "fashion-mnist-d3w32-fc512-s0.5-poly-qat-int8-e10-lr0.0003-b64-ft3"
+    assert VariantSpec(tune_epochs=5).label() == VariantSpec().label() == VariantSpec(schedule="polynomial").label()
+    # (fine-tune epochs and the schedule do not change an untuned variant: it is the same variant, the same key)
+    assert VariantSpec(tune_epochs=5).key() == VariantSpec().key()
