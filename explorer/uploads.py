@@ -89,11 +89,24 @@ def _decode(data: bytes, limits: Limits) -> Image.Image:
         if img.width * img.height > limits.max_image_pixels:
             raise UploadError(f"an image of {img.width}x{img.height} pixels is larger than allowed")
         img.load()
-        return img.copy()
+        return _eight_bit(img.copy())
+
+
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer) grey images scaled to 8 bits; Pillow's convert("L") would clip them
+    (30000 of 65535 became 255, white)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr = np.asarray(img, dtype=np.float64)
+        full = 65535.0 if img.mode.startswith("I;16") or arr.max() <= 65535 else float(arr.max())
+        return Image.fromarray(np.clip(np.round(arr * 255.0 / full), 0, 255).astype(np.uint8), "L")
+    return img
 
 
 def import_zip(name: str, data: bytes, limits: Limits = Limits()) -> ImportReport:
     """Validate a zip of class folders and store it as dataset `name`; raises UploadError on bad input."""
+    name = name.strip()
+    if not name:
+        raise UploadError("give the dataset a name (lower-case letters, digits, '-' or '_')")
     _check_name(name)
     if len(data) > limits.max_zip_bytes:
         raise UploadError(f"the upload is {len(data) / 2**20:,.1f} MiB; at most {limits.max_zip_bytes / 2**20:,.0f} MiB")
@@ -166,4 +179,25 @@ def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:
         os.rename(tmp, root / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return ImportReport(info, dict(Counter(labels)), skipped)
+    return ImportReport(info, dict(sorted(Counter(labels).items())), skipped)
+
+
+def delete(name: str, store) -> int:
+    """Remove an uploaded dataset and every cached variant built on it; returns how many variants went.
+
+    Built-in datasets cannot be deleted. The folder is renamed away first, so a reader never sees half of it.
+    """
+    if name in datasets.BUILTIN:
+        raise UploadError(f"{name!r} is built in and cannot be deleted")
+    folder = datasets.user_dataset_dir(name)
+    if not folder.is_dir():
+        raise UploadError(f"there is no uploaded dataset named {name!r}")
+    metas, _ = store.variants()
+    gone = [m["key"] for m in metas if m["spec"]["dataset"] == name]
+    for key in gone:
+        store.remove("variants", key)
+    trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")
+    os.rename(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+    datasets.load.cache_clear()
+    return len(gone)

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import datasets, uploads
+from pages import common
 
 st.title("Datasets")
 
@@ -39,6 +40,16 @@ for name, tab in zip(names, tabs):
         right.image(imgs, caption=list(info.class_names)[:len(imgs)], width=64, clamp=True)
         if counts["train"].max() > 2 * max(counts["train"].min(), 1):
             st.warning("Classes are imbalanced in training: check per-class accuracy on the Compare page.")
+        if name not in datasets.BUILTIN:
+            with st.expander(":material/delete: Delete this dataset"):
+                n = sum(m["spec"]["dataset"] == name for m in common.load_results().metas.values())
+                sure = st.checkbox(f"Delete **{name}** and its {n} cached variant{'s' if n != 1 else ''}",
+                                   key=f"sure-{name}")
+                if st.button("Delete", key=f"delete-{name}", disabled=not sure, type="primary"):
+                    gone = uploads.delete(name, common.store())
+                    summary.clear()
+                    st.toast(f"Deleted {name} and {gone} variants")
+                    st.rerun()
 
 st.header("Upload your own")
 st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images are converted to one "
@@ -49,7 +60,7 @@ with st.form("upload"):
     file = st.file_uploader("Zip of class folders", type=["zip"])
     submitted = st.form_submit_button("Import")
 if submitted:
-    if not new_name or file is None:
+    if not new_name.strip() or file is None:
         st.error("Give the dataset a name and choose a zip file.")
     else:
         try:

@@ -337,3 +337,28 @@ def test_a_damaged_variant_on_explore_is_offered_for_rebuilding_not_rebuilt_in_t
         assert victim.read_bytes() == original[:100]  # the page itself rebuilt nothing
     finally:
         victim.write_bytes(original)
+
+
+def test_an_uploaded_dataset_can_be_deleted_from_the_data_page(cache):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    from explorer import datasets, uploads
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for cls in ("a", "b"):
+            for i in range(6):
+                img = io.BytesIO()
+                Image.new("L", (8, 8), 30 * i).save(img, "PNG")
+                zf.writestr(f"{cls}/{i}.png", img.getvalue())
+    uploads.import_zip("throwaway", buf.getvalue())
+    at = open_page("data")
+    assert "throwaway" in [t.label for t in at.tabs]
+    at.checkbox(key="sure-throwaway").check().run()
+    at.button(key="delete-throwaway").click().run()
+    assert not at.exception
+    assert "throwaway" not in datasets.available()
+    assert "throwaway" not in [t.label for t in at.tabs]

@@ -95,3 +95,38 @@ def test_an_existing_dataset_is_never_overwritten(data_dir):
         uploads.import_zip("../pets", make_zip(good_files()))
     assert (datasets.user_dataset_dir("pets") / "data.npz").read_bytes() == before
     assert np.load(datasets.user_dataset_dir("pets") / "data.npz")["x"].shape == (12, 32, 32, 1)
+
+
+def test_sixteen_bit_greys_keep_their_level_and_classes_are_listed_by_name(data_dir):
+    def png16(value: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(np.full((10, 10), value, dtype=np.uint16)).save(buf, "PNG")  # mode I;16
+        return buf.getvalue()
+
+    files = {f"{cls}/{i}.png": png16(30000) for cls in ("zebra", "ant") for i in range(6)}
+    report = uploads.import_zip("sixteen", make_zip(files))
+    assert list(report.class_counts) == ["ant", "zebra"]
+    x = np.load(data_dir / "datasets" / "sixteen" / "data.npz")["x"]
+    assert abs(int(x.max()) - round(30000 * 255 / 65535)) <= 1  # 117, not saturated to 255
+
+
+def test_a_blank_name_is_refused_with_a_message(data_dir):
+    with pytest.raises(uploads.UploadError, match="give the dataset a name"):
+        uploads.import_zip("   ", make_zip(good_files()))
+    assert no_dataset_written(data_dir)
+
+
+def test_deleting_a_dataset_removes_its_variants_and_never_a_builtin(data_dir, tmp_path):
+    from explorer.cache import Store
+
+    uploads.import_zip("pets", make_zip(good_files()))
+    store = Store(tmp_path / "cache")
+    for key, ds in (("a" * 16, "pets"), ("b" * 16, "digits")):
+        store.write("variants", key, {"spec": {"dataset": ds}, "label": key}, lambda d: (d / "m").write_bytes(b"x"))
+    assert uploads.delete("pets", store) == 1
+    assert "pets" not in datasets.available() and not (data_dir / "datasets" / "pets").exists()
+    assert [m["key"] for m in store.variants()[0]] == ["b" * 16]
+    with pytest.raises(uploads.UploadError, match="built in"):
+        uploads.delete("digits", store)
+    with pytest.raises(uploads.UploadError, match="no uploaded dataset"):
+        uploads.delete("pets", store)
