@@ -11,7 +11,7 @@ import sys
 import time
 
 from benchmarks.report import Row, print_table, row
-from explorer import grid, measure, pipeline
+from explorer import cache, grid, measure, pipeline
 from explorer.cache import Store
 
 CODE = """
@@ -19,7 +19,7 @@ import time; t0 = time.perf_counter()
 from explorer import pipeline, measure
 from explorer.cache import Store
 from explorer.spec import VariantSpec
-from explorer.pipeline import TFLITE
+from explorer.cache import TFLITE
 spec = VariantSpec.from_dict({spec!r}); store = Store()
 record, _ = pipeline.ensure(spec, store, measure_missing=False)
 measure.interpreter(store.file_path("variants", spec.key(), TFLITE).read_bytes())
@@ -34,7 +34,7 @@ def run() -> list[Row]:
     for _ in range(20):
         t0 = time.perf_counter()
         pipeline.ensure(spec, store, measure_missing=False)
-        measure.interpreter(store.file_path("variants", spec.key(), pipeline.TFLITE).read_bytes())
+        measure.interpreter(store.file_path("variants", spec.key(), cache.TFLITE).read_bytes())
         warm.append(time.perf_counter() - t0)
     out = subprocess.run([sys.executable, "-c", CODE.format(spec=spec.to_dict())], capture_output=True, text=True,
                          check=True).stdout.split()

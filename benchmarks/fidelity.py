@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import measure, pipeline
+from explorer import cache, measure
 from explorer.cache import Store
 from explorer.spec import VariantSpec
 
@@ -47,7 +47,7 @@ def run() -> list[Row]:
     spec = VariantSpec()
     if not store.has("variants", spec.key()):
         return [row("fidelity", float("nan"), "", note="default variant missing from the cache")]
-    model = store.file_path("variants", spec.key(), pipeline.TFLITE).read_bytes()
+    model = store.file_path("variants", spec.key(), cache.TFLITE).read_bytes()
     image = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)
     samples = measure.latency_samples(model, image, min_runs=5000, min_seconds=0.5)
     bare = _bare_mean_us(model, image)
@@ -66,7 +66,7 @@ def run() -> list[Row]:
         if store.has("variants", s.key()):
             meta = store.read_meta("variants", s.key())
             p50 = float(np.median(measure.latency_samples(
-                store.file_path("variants", s.key(), pipeline.TFLITE).read_bytes(), image, min_seconds=0.5)))
+                store.file_path("variants", s.key(), cache.TFLITE).read_bytes(), image, min_seconds=0.5)))
             floor = meta["metrics"]["macs"] / peak_macs
             rows.append(row(f"{s.label()}: p50 / MAC floor", p50 / floor, "×",
                             note=f"p50 {p50:.1f} µs, floor {floor:.1f} µs ({meta['metrics']['macs']:,} MACs)"))

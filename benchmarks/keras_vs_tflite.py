@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import datasets, grid, measure, pipeline
+from explorer import cache, datasets, grid, measure
 from explorer.cache import Store
 
 
@@ -42,13 +42,13 @@ def run() -> list[Row]:
     base = store.read_meta("base", specs[0].base_key()) if store.has("base", specs[0].base_key()) else None
     keras_model = model_lib.build(specs[0], info.input_shape, info.num_classes)
     if base:  # trained weights where the local cache has them (speed does not depend on them)
-        keras_model.load_weights(store.file_path("base", specs[0].base_key(), pipeline.WEIGHTS))
+        keras_model.load_weights(store.file_path("base", specs[0].base_key(), cache.WEIGHTS))
     x = datasets.load(specs[0].dataset).x_test[:1]
     predict_s = _median_seconds(lambda: keras_model.predict(x, verbose=0), 50)
     call_s = _median_seconds(lambda: keras_model(x, training=False), 300)
     tflite = {}
     for spec in specs:
-        model = store.file_path("variants", spec.key(), pipeline.TFLITE).read_bytes()
+        model = store.file_path("variants", spec.key(), cache.TFLITE).read_bytes()
         tflite[spec.quant] = float(np.median(measure.latency_samples(model, x[0], min_seconds=1.0))) / 1e6
     best_mode = min(tflite, key=tflite.get)
     best = tflite[best_mode]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import measure, pipeline
+from explorer import cache, measure
 from explorer.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
 
@@ -30,7 +30,7 @@ def run() -> list[Row]:
     if not all(store.has("variants", s.key()) for s in specs):
         return [row("optimizations", float("nan"), "", note="shipped depth-2 variants missing: run "
                     "'python -m explorer sweep --preset default'")]
-    models = {s: store.file_path("variants", s.key(), pipeline.TFLITE).read_bytes() for s in specs}
+    models = {s: store.file_path("variants", s.key(), cache.TFLITE).read_bytes() for s in specs}
     metas = {s: store.read_meta("variants", s.key())["metrics"] for s in specs}
     p50 = {s: _p50(m) for s, m in models.items()}
     ref = specs[0]

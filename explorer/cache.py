@@ -2,10 +2,11 @@
 
 Layout under the cache root (cached_models/ by default: the shipped cache holds final variants only):
     variants/<key>/model.tflite, meta.json, latency/<host id>.json   final variants
-    .tmp/   entries being written     .locks/   one lock file per key being built
+    .tmp/   entries being written
 and under the stages root (user_data/stages/ by default; <root>/stages for a cache folder named
 explicitly, so tests and `--cache DIR` stay self-contained):
     base/<key>/, tuned/<key>/    trained Keras weights, reused by later builds, never shipped
+    .locks/   one lock file per key being built (kept: removing a lock file others may hold is unsafe)
 
 An entry is filled in .tmp/ and renamed into place in one step, so a crash never leaves half an entry
 behind. Locks are fcntl locks: the kernel drops them when their process dies, so a killed build never
@@ -31,6 +32,8 @@ from explorer import paths
 
 KINDS = ("base", "tuned", "variants")
 META = "meta.json"
+TFLITE = "model.tflite"  # a variant's converted model
+WEIGHTS = "model.weights.h5"  # a stage's Keras weights
 LATENCY_DIR = "latency"  # per-host measurements: rewritten in place, so outside the checksums
 STALE_TMP_SECONDS = 6 * 3600  # a temp folder of a live process older than this is abandoned too
 
@@ -76,6 +79,48 @@ def write_json_atomic(path: Path, data: dict) -> None:
         tmp.unlink(missing_ok=True)
 
 
+@contextmanager
+def atomic_folder(final: Path, tmp_root: Path, tag: str,
+                  complete: Callable[[Path], bool] = lambda p: True) -> Iterator[Path]:
+    """Fill a temporary folder, then fsync its files and rename it into place as `final` in one step.
+
+    The temp folder sits in tmp_root (on final's file system, so the rename is atomic) and carries the
+    writer's pid, so clean_stale_folders() can remove a dead writer's. If a complete `final` appeared
+    meanwhile (another writer won), the new copy is discarded; an incomplete one is debris and replaced.
+    """
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_root / f"{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                with open(path, "rb") as f:
+                    os.fsync(f.fileno())
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.exists():
+            if complete(final):
+                return
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def clean_stale_folders(tmp_root: Path) -> list[Path]:
+    """Remove temp folders of dead writers (or abandoned for hours) from tmp_root; returns what went."""
+    removed = []
+    now = time.time()
+    for d in tmp_root.iterdir() if tmp_root.is_dir() else ():
+        parts = d.name.rsplit("-", 2)
+        pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+        if pid is None or not _pid_alive(pid) or now - d.stat().st_mtime > STALE_TMP_SECONDS:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -114,31 +159,15 @@ class Store:
         If the entry appeared meanwhile (another process won), the new copy is discarded.
         """
         final = self.entry_dir(kind, key)
-        tmp_root = self._base(kind) / ".tmp"  # same file system as the entry: the rename is atomic
-        tmp_root.mkdir(parents=True, exist_ok=True)
-        tmp = tmp_root / f"{kind}-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
+        with atomic_folder(final, self._base(kind) / ".tmp", f"{kind}-{key}", lambda p: self.has(kind, key)) as tmp:
             fill(tmp)
             files = {
                 str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
                 for p in sorted(tmp.rglob("*"))
                 if p.is_file() and p.relative_to(tmp).parts[0] != LATENCY_DIR
             }
-            with open(tmp / META, "w") as f:
-                json.dump({**meta, "key": key, "files": files}, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            final.parent.mkdir(parents=True, exist_ok=True)
-            if final.exists():
-                if self.has(kind, key):
-                    return final  # built by someone else meanwhile
-                shutil.rmtree(final)  # a folder without meta.json is debris, never an entry
-            os.rename(tmp, final)
-            _fsync_dir(final.parent)
-            return final
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            (tmp / META).write_text(json.dumps({**meta, "key": key, "files": files}, indent=1, sort_keys=True))
+        return final
 
     def remove(self, kind: str, key: str) -> None:
         """Drop an entry (e.g. a damaged one before rebuilding): rename away first, then delete."""
@@ -151,24 +180,18 @@ class Store:
 
     def clean_stale(self) -> list[Path]:
         """Remove temp folders left by dead processes (or abandoned for hours); returns what went."""
-        removed = []
-        now = time.time()
-        for tmp_root in (self.root / ".tmp", self.stages_root / ".tmp"):
-            for d in tmp_root.iterdir() if tmp_root.is_dir() else ():
-                parts = d.name.split("-")
-                pid = int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
-                dead = pid is None or not _pid_alive(pid)
-                if dead or now - d.stat().st_mtime > STALE_TMP_SECONDS:
-                    shutil.rmtree(d, ignore_errors=True)
-                    removed.append(d)
-        return removed
+        return [*clean_stale_folders(self.root / ".tmp"), *clean_stale_folders(self.stages_root / ".tmp")]
+
+    def lock_path(self, kind: str, key: str) -> Path:
+        """Lock files live beside the stages (user data), never in the shipped cache folder."""
+        return self.stages_root / ".locks" / f"{kind}-{key}.lock"
 
     @contextmanager
     def lock(self, kind: str, key: str) -> Iterator[None]:
         """Exclusive lock on building one entry, across processes and threads."""
-        lock_dir = self.root / ".locks"
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_dir / f"{kind}-{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        path = self.lock_path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

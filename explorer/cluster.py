@@ -9,7 +9,7 @@ from __future__ import annotations
 from explorer.datasets import Dataset
 from explorer.spec import VariantSpec
 from explorer.tf_runtime import keras, tfmot
-from explorer.train import StageProgress, fit
+from explorer.train import StageProgress, fine_tune
 
 
 def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
@@ -20,7 +20,5 @@ def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: S
         cluster_centroids_init=ck.CentroidInitialization.KMEANS_PLUS_PLUS,
         preserve_sparsity=spec.sparsity > 0,
     )
-    fit(wrapped, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
-        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
-        label=f"Clustering to {spec.clusters} values")
+    fine_tune(wrapped, data, spec, on_progress, f"Clustering to {spec.clusters} values")
     return ck.strip_clustering(wrapped)

@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from importlib import metadata
 from typing import Iterator
+
+from explorer.spec import package_versions
 
 
 @dataclass(frozen=True)
@@ -54,12 +55,7 @@ def current() -> Host:
 
 def measurement_context(threads: int) -> dict:
     """How a measurement was taken: host, threads, runtime versions, time."""
-    versions = {}
-    for pkg in ("ai-edge-litert", "tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = "missing"
+    versions = package_versions(("ai-edge-litert", "tensorflow", "tf-keras", "tensorflow-model-optimization", "numpy"))
     return {"host": current().to_dict(), "hostname": socket.gethostname(), "threads": threads,
             "versions": versions, "python": platform.python_version(),
             "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

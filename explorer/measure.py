@@ -16,13 +16,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from explorer import stats
+from explorer.spec import package_versions
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,7 @@ class Evaluation:
 
 
 def litert_version() -> str:
-    try:
-        return metadata.version("ai-edge-litert")
-    except metadata.PackageNotFoundError:
-        return "missing"
+    return package_versions(("ai-edge-litert",))["ai-edge-litert"]
 
 
 def interpreter(model: bytes, threads: int = 1, batch: int = 1, xnnpack: bool = True) -> Interpreter:

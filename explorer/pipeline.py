@@ -18,11 +18,9 @@ from typing import Callable
 import numpy as np
 
 from explorer import architecture, datasets, gate, host, measure
-from explorer.cache import CacheError, Store
+from explorer.cache import TFLITE, WEIGHTS, CacheError, Store
 from explorer.spec import VariantSpec, library_versions
 
-WEIGHTS = "model.weights.h5"
-TFLITE = "model.tflite"
 LATENCY_IMAGES = 64
 
 
@@ -50,13 +48,13 @@ class BuildReport:
 
 
 class _Reporter:
-    """Maps each stage's own 0..1 progress onto the whole build, by the stage's expected weight."""
+    """Maps each stage's own 0..1 progress onto the whole build, by the stage's expected share of the time."""
 
-    def __init__(self, weights: dict[str, float], on_progress: ProgressFn | None):
+    def __init__(self, shares: dict[str, float], on_progress: ProgressFn | None):
         self.on_progress = on_progress
-        total = sum(weights.values()) or 1.0
+        total = sum(shares.values()) or 1.0
         self.offsets, acc = {}, 0.0
-        for name, w in weights.items():
+        for name, w in shares.items():
             self.offsets[name] = (acc / total, w / total)
             acc += w
 
@@ -70,25 +68,25 @@ class _Reporter:
         return report
 
 
-def _plan_weights(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, float]:
-    """Expected relative cost of each stage still to build (training dominates)."""
-    weights: dict[str, float] = {}
+def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, float]:
+    """Expected relative cost of each stage still to build (training dominates), for the progress bar."""
+    shares: dict[str, float] = {}
     if not store.has("variants", spec.key()):
-        weights["prepare"] = 0.3  # importing TensorFlow and decoding the data: seconds
+        shares["prepare"] = 0.3  # importing TensorFlow and decoding the data: seconds
         if spec.is_tuned and not (reuse and store.has("tuned", spec.tuned_key())):
             if not (reuse and store.has("base", spec.base_key())):
-                weights["train"] = spec.epochs
+                shares["train"] = spec.epochs
             if spec.sparsity:
-                weights["prune"] = spec.tune_epochs
+                shares["prune"] = spec.tune_epochs
             if spec.clusters:
-                weights["cluster"] = spec.tune_epochs
+                shares["cluster"] = spec.tune_epochs
         elif not spec.is_tuned and not (reuse and store.has("base", spec.base_key())):
-            weights["train"] = spec.epochs
+            shares["train"] = spec.epochs
         if spec.quant == "qat-int8":
-            weights["qat"] = 1.5 * spec.tune_epochs
-        weights.update(convert=0.5, evaluate=0.2)
-    weights["measure"] = 0.5
-    return weights
+            shares["qat"] = 1.5 * spec.tune_epochs
+        shares.update(convert=0.5, evaluate=0.2)
+    shares["measure"] = 0.5
+    return shares
 
 
 def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: datasets.DatasetInfo):
@@ -258,7 +256,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     architecture.plan(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     key = spec.key()
     report = BuildReport()
-    reporter = _Reporter(_plan_weights(spec, store, reuse), on_progress)
+    reporter = _Reporter(_stage_shares(spec, store, reuse), on_progress)
     with store.lock("variants", key):
         meta = None
         if store.has("variants", key):

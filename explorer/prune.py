@@ -9,7 +9,7 @@ from __future__ import annotations
 from explorer.datasets import Dataset
 from explorer.spec import VariantSpec
 from explorer.tf_runtime import keras, tfmot
-from explorer.train import StageProgress, fit
+from explorer.train import StageProgress, fine_tune
 
 
 def schedule(spec: VariantSpec, steps: int) -> tfmot.sparsity.keras.PruningSchedule:
@@ -25,7 +25,6 @@ def prune(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Sta
     """Return a pruned, stripped copy of a trained model (the input model is left unchanged)."""
     steps = spec.tune_epochs * -(-len(data.x_train) // spec.batch_size)
     wrapped = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule(spec, steps))
-    fit(wrapped, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
-        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
-        label=f"Pruning to {spec.sparsity:.0%}", callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    fine_tune(wrapped, data, spec, on_progress, f"Pruning to {spec.sparsity:.0%}",
+              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(wrapped)

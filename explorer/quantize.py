@@ -16,7 +16,7 @@ import numpy as np
 from explorer.datasets import Dataset
 from explorer.spec import VariantSpec
 from explorer.tf_runtime import keras, tf, tfmot
-from explorer.train import StageProgress, fit
+from explorer.train import StageProgress, fine_tune
 
 CALIBRATION_IMAGES = 256
 
@@ -33,9 +33,7 @@ def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Stage
         q_model = qk.quantize_apply(annotated, combine.Default8BitPrunePreserveQuantizeScheme())
     else:
         q_model = qk.quantize_apply(annotated)  # the default 8-bit scheme
-    fit(q_model, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
-        batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress,
-        label="Quantization-aware training")
+    fine_tune(q_model, data, spec, on_progress, "Quantization-aware training")
     return q_model
 
 

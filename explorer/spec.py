@@ -169,15 +169,20 @@ class VariantSpec:
         return "-".join(parts)
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries whose behaviour is baked into a cached model (no import needed)."""
+def package_versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions of these packages ("missing" when absent), read without importing them."""
     out = {}
-    for pkg in _VERSIONED_PACKAGES:
+    for pkg in packages:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "missing"
     return out
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour is baked into a cached model."""
+    return package_versions(_VERSIONED_PACKAGES)
 
 
 def stable_key(fields: dict[str, Any], versions: dict[str, str] | None = None) -> str:

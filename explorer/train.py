@@ -82,3 +82,10 @@ def fit(model: keras.Model, data: Dataset, *, epochs: int, learning_rate: float,
     finally:
         stepper.close()
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
+
+
+def fine_tune(model: keras.Model, data: Dataset, spec, on_progress: StageProgress, label: str,
+              callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
+    """The one fine-tune recipe of pruning, clustering and QAT: spec.tune_epochs at a tenth of the learning rate."""
+    return fit(model, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+               batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress, label=label, callbacks=callbacks)

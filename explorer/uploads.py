@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from explorer import datasets, paths
+from explorer.cache import atomic_folder, clean_stale_folders
 from explorer.spec import VariantSpec
 
 
@@ -169,16 +170,11 @@ def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:
                                 f"uploaded zip: {len(x):,} images, {len(class_names)} classes, "
                                 f"resized to {size[0]}x{size[1]}{' RGB' if colour else ' grey'}")
     root = paths.user_datasets_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{name}-{uuid.uuid4().hex[:8]}.tmp"
-    tmp.mkdir()
-    try:
+    clean_stale_folders(root / ".tmp")  # a killed import's leftovers
+    with atomic_folder(root / name, root / ".tmp", name, lambda p: (p / "info.json").is_file()) as tmp:
         np.savez_compressed(tmp / "data.npz", x=x, y=y)
         (tmp / "info.json").write_text(json.dumps({"input_shape": list(info.input_shape),
                                                    "class_names": list(class_names), "source": info.source}))
-        os.rename(tmp, root / name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return ImportReport(info, dict(sorted(Counter(labels).items())), skipped)
 
 

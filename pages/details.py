@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import figures, host, links
-from explorer.pipeline import TFLITE
+from explorer.cache import TFLITE
 from explorer.spec import VariantSpec
 from pages import common
 

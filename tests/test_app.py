@@ -165,7 +165,7 @@ def test_explore_trains_an_uncached_variant_with_progress(cache):
     assert "Not built yet" in at.markdown[0].value
     _button(at, "Train and measure").click().run()
     assert not at.exception
-    assert at.get("status") or cache.has("variants", spec.key())  # progress shown while it builds
+    assert at.get("status")  # progress shown while the worker builds (it takes seconds to start)
     deadline = time.time() + 120
     while time.time() < deadline and not any(m.label == "Test accuracy" for m in at.metric):
         time.sleep(1)

@@ -47,7 +47,7 @@ def reports(proc: subprocess.Popen) -> list[dict]:
 
 
 def lock_is_free(store: Store, kind: str, key: str) -> bool:
-    with open(store.root / ".locks" / f"{kind}-{key}.lock", "a") as f:
+    with open(store.lock_path(kind, key), "a") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -126,12 +126,18 @@ def test_a_corrupt_entry_is_rebuilt_on_request(store):
 
 
 def test_entries_of_other_library_versions_are_kept_apart(store):
+    """An entry built by other library versions is never loaded as ours: a build under today's versions
+    makes its own entry (and stages) beside it, and both stay."""
     spec = VariantSpec(**{**TINY, "epochs": 3})
-    ours = spec.key()
-    theirs = spec.key({"tensorflow": "2.20.0", "tf-keras": "2.20.0", "tensorflow-model-optimization": "0.8.0"})
-    assert ours != theirs
-    record, _ = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+    old = {"tensorflow": "2.20.0", "tf-keras": "2.20.0", "tensorflow-model-optimization": "0.8.0"}
+    theirs = spec.key(old)
+    store.write("variants", theirs, {"kind": "variant", "spec": spec.to_dict(), "build": {"versions": old}},
+                lambda d: (d / "model.tflite").write_bytes(b"built by TensorFlow 2.20"))
+    record, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+    assert report.trained and "variant" in report.built  # not taken from the other versions' entry
+    assert record["key"] == spec.key() != theirs
     assert record["build"]["versions"]["tensorflow"] == metadata.version("tensorflow")  # shown on Details
+    assert sorted(m["key"] for m in store.variants()[0]) == sorted([theirs, spec.key()])
 
 
 APP_SESSION = """
