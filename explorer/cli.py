@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
+from tqdm import tqdm
 
 from explorer import grid, host, pareto, results
 from explorer.cache import Store
@@ -31,26 +33,24 @@ CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES}
 AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived from the spec
     f.name.replace("_", "-"): (f.name, type(f.default), CHOICES.get(f.name)) for f in dataclasses.fields(VariantSpec)
 }
+log = logging.getLogger("explorer")
 SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",
          "sparsity_real", "macs"]
 
 
 class Bar:
-    """A one-line progress bar on stderr (a plain line per update when stderr is not a terminal)."""
+    """Progress over a list of variants (tqdm on stderr): whole units per variant, its stage as postfix."""
 
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total, self.stream, self.tty = total, stream, stream.isatty()
-        self.last = ""
+    def __init__(self, total: int):
+        self.bar = tqdm(total=total, unit="variant", file=sys.stderr, dynamic_ncols=True,
+                        bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}] {postfix}")
 
     def show(self, index: int, fraction: float, message: str) -> None:
-        done = (index + fraction) / max(self.total, 1)
-        line = f"[{'#' * int(done * 30):<30}] {done:4.0%} {index + 1}/{self.total} {message}"
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-        elif message != self.last:
-            self.stream.write(line + "\n")
-        self.last = message
-        self.stream.flush()
+        self.bar.n = index + fraction
+        self.bar.set_postfix_str(message[:80], refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 def _store(args) -> Store:
@@ -74,7 +74,7 @@ def _threads(text: str) -> int:
 def _table(store: Store) -> pd.DataFrame:
     metas, problems = store.variants()
     for p in problems:
-        print(f"skipped damaged entry {p.key}: {p.reason}", file=sys.stderr)
+        log.warning("skipped damaged entry %s: %s", p.key, p.reason)
     hid = host.current().id
     return results.table(metas, {m["key"]: store.read_latency(m["key"], hid) for m in metas})
 
@@ -105,8 +105,9 @@ def cmd_sweep(args) -> int:
         _, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
                                     threads=args.threads, reuse=not args.no_reuse)
         trained += report.trained
-    print(f"\n{len(specs)} variants in {time.perf_counter() - start:.0f} s "
-          f"({trained} needed training, the rest came from the cache)", file=sys.stderr)
+    bar.close()
+    log.info("%d variants in %.0f s (%d needed training, the rest came from the cache)",
+             len(specs), time.perf_counter() - start, trained)
     keys = {s.key() for s in specs}
     df = _table(store)
     _print(df[df["key"].isin(keys)])
@@ -189,7 +190,8 @@ def cmd_measure(args) -> int:
     for i, meta in enumerate(todo):
         pipeline.measure_latency(store, meta["key"], meta, args.threads,
                                  lambda f, msg, i=i: bar.show(i, f, msg))
-    print(f"\nMeasured {len(todo)} variants on {host.current().label}.", file=sys.stderr)
+    bar.close()
+    log.info("Measured %d variants on %s.", len(todo), host.current().label)
     return 0
 
 
@@ -231,7 +233,7 @@ def cmd_jobs(args) -> int:
 
     queue = Queue()
     for job in queue.reap():
-        print(f"job {job.id} ({job.label}) had lost its worker: {job.message}", file=sys.stderr)
+        log.warning("job %d (%s) had lost its worker: %s", job.id, job.label, job.message)
     jobs = queue.jobs(STATES if args.all else LIVE, limit=args.limit)
     workers = queue.live_workers()
     print(f"worker: {'pid ' + ', '.join(map(str, workers)) if workers else 'not running (the app starts one on demand)'}")
@@ -259,7 +261,7 @@ def cmd_add_dataset(args) -> int:
     print(f"Added {report.info.name}: {report.info.source}; classes: "
           + ", ".join(f"{c} ({n})" for c, n in report.class_counts.items()))
     if report.skipped:
-        print(f"Skipped {len(report.skipped)} unreadable files: {', '.join(report.skipped[:10])}", file=sys.stderr)
+        log.warning("Skipped %d unreadable files: %s", len(report.skipped), ", ".join(report.skipped[:10]))
     return 0
 
 
@@ -307,6 +309,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Diagnostics go to stderr through logging; results (tables) to stdout.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
