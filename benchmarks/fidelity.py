@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, measure
+from explorer import cache, host, measure, record
 from explorer.cache import Store
 from explorer.spec import VariantSpec
 
@@ -64,12 +64,12 @@ def run() -> list[Row]:
     ]
     for s in (spec, spec.replace(quant="int8"), spec.replace(depth=3), spec.replace(depth=1)):
         if store.has("variants", s.key()):
-            meta = store.read_meta("variants", s.key())
+            macs = record.load(store, s.key(), host.current().id).macs
             p50 = float(np.median(measure.latency_samples(
                 store.file_path("variants", s.key(), cache.TFLITE).read_bytes(), image, min_seconds=0.5)))
-            floor = meta["metrics"]["macs"] / peak_macs
+            floor = macs / peak_macs
             rows.append(row(f"{s.label()}: p50 / MAC floor", p50 / floor, "×",
-                            note=f"p50 {p50:.1f} µs, floor {floor:.1f} µs ({meta['metrics']['macs']:,} MACs)"))
+                            note=f"p50 {p50:.1f} µs, floor {floor:.1f} µs ({macs:,} MACs)"))
     return rows
 
 

@@ -23,11 +23,11 @@ def run() -> list[Row]:
     for spec in SPECS:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            record, report = pipeline.ensure(spec, Store(tmp))
+            variant, report = pipeline.ensure(spec, Store(tmp))
             total = time.perf_counter() - t0
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
         rows.append(row(f"{spec.label()}, {spec.tune_epochs} fine-tune epoch(s)" if spec.is_tuned else spec.label(),
-                        total, "s", "<=", 60, f"{stages}; accuracy {record['metrics']['accuracy']:.4f}"))
+                        total, "s", "<=", 60, f"{stages}; accuracy {variant.accuracy:.4f}"))
     return rows
 
 

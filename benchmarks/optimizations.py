@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, measure
+from explorer import cache, host, measure, record
 from explorer.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
 
@@ -31,7 +31,7 @@ def run() -> list[Row]:
         return [row("optimizations", float("nan"), "", note="shipped depth-2 variants missing: run "
                     "'python -m explorer sweep --preset default'")]
     models = {s: store.file_path("variants", s.key(), cache.TFLITE).read_bytes() for s in specs}
-    metas = {s: store.read_meta("variants", s.key())["metrics"] for s in specs}
+    metas = {s: record.load(store, s.key(), host.current().id) for s in specs}
     p50 = {s: _p50(m) for s, m in models.items()}
     ref = specs[0]
     rows = []
@@ -39,18 +39,18 @@ def run() -> list[Row]:
         m = metas[s]
         speed = p50[ref] / p50[s]
         rows.append(row(f"{s.label()}: p50", p50[s], "µs", note=(
-            f"speed {speed:.2f}× · size {metas[ref]['size_bytes'] / m['size_bytes']:.2f}× smaller · "
-            f"gzip {metas[ref]['gzip_bytes'] / m['gzip_bytes']:.2f}× smaller · "
-            f"accuracy {(m['accuracy'] - metas[ref]['accuracy']) * 100:+.2f} pts")))
+            f"speed {speed:.2f}× · size {metas[ref].size_bytes / m.size_bytes:.2f}× smaller · "
+            f"gzip {metas[ref].gzip_bytes / m.gzip_bytes:.2f}× smaller · "
+            f"accuracy {(m.accuracy - metas[ref].accuracy) * 100:+.2f} pts")))
     int8 = base.replace(quant="int8")
     pruned_int8 = base.replace(sparsity=0.8, quant="int8")
     rows += [
-        row("int8 size reduction (claim ≈ 4×)", metas[ref]["size_bytes"] / metas[int8]["size_bytes"], "×", ">=", 3.5),
+        row("int8 size reduction (claim ≈ 4×)", metas[ref].size_bytes / metas[int8].size_bytes, "×", ">=", 3.5),
         row("int8 speed-up on this CPU (claim 1.5–4×)", p50[ref] / p50[int8], "×", ">=", 1.5),
         row("pruning 80% speed-up, fp32 (dense kernels)", p50[ref] / p50[base.replace(sparsity=0.8)], "×",
             note="no speed-up expected: TFLite multiplies the zeros"),
         row("pruning 80% + int8, gzipped size reduction (claim ≈ 10×)",
-            metas[ref]["gzip_bytes"] / metas[pruned_int8]["gzip_bytes"], "×", ">=", 8),
+            metas[ref].gzip_bytes / metas[pruned_int8].gzip_bytes, "×", ">=", 8),
     ]
     for s in (ref, int8):
         two = _p50(models[s], threads=2)

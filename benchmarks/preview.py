@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmarks.report import Row, print_table, row
 from benchmarks.worker import Sandbox
-from explorer import host, pipeline, preview
+from explorer import host, pipeline, preview, record
 from explorer.spec import VariantSpec
 
 ASKED = [VariantSpec(depth=3, quant="int8"), VariantSpec(depth=1, conv="separable", quant="fp32"),
@@ -53,17 +53,15 @@ def run() -> list[Row]:
         from explorer.cache import Store
 
         store = Store(box.cache)
-        metas, _ = store.variants()
+        variants, _ = record.load_all(store, host.current().id)
         ratios, rows_by_label = [], {}
-        for meta in sorted(metas, key=lambda m: m["label"]):
-            spec = VariantSpec.from_dict(meta["spec"])
-            trained = pipeline.measure_latency(store, meta["key"], meta)
-            pre, _ = preview.ensure(spec)
-            r = pre["p50_us"] / trained["p50_us"]
+        for variant in sorted(variants, key=lambda v: v.label):
+            trained = pipeline.measure_latency(store, variant)
+            pre = preview.ensure(variant.spec)[0].latency
+            r = pre.p50_us / trained.p50_us
             ratios.append(r)
-            lo, hi = trained["p50_ci_us"]
-            plo, phi = pre["p50_ci_us"]
-            rows_by_label[meta["label"]] = (r, trained, pre, plo <= trained["p50_us"] <= phi or lo <= pre["p50_us"] <= hi)
+            (lo, hi), (plo, phi) = trained.p50_ci_us, pre.p50_ci_us
+            rows_by_label[variant.label] = (r, trained, pre, plo <= trained.p50_us <= phi or lo <= pre.p50_us <= hi)
     finally:
         for k, v in saved.items():
             if v is None:

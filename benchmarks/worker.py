@@ -15,7 +15,6 @@ Everything runs on temporary copies of the shipped cache and a temporary user-da
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -29,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import host, stats
+from explorer import host, record, stats
+from explorer.record import Latency
 from explorer.paths import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium")
@@ -95,11 +95,13 @@ class Server:
 
 
 def _labels_to_keys(cache: Path) -> dict[str, str]:
-    out = {}
-    for meta in cache.glob("variants/*/meta.json"):
-        m = json.loads(meta.read_text())
-        out[m["label"]] = m["key"]
-    return out
+    from explorer.cache import Store
+
+    return {v.label: v.key for v in record.load_all(Store(cache), host.current().id)[0]}
+
+
+def _latencies(store, keys: dict[str, str]) -> dict[str, Latency]:
+    return {label: Latency.from_dict(store.read_latency(keys[label], host.current().id)) for label in MEASURED}
 
 
 def cli_build(seed: int) -> float:
@@ -159,7 +161,7 @@ def app_build(seed: int, during=None) -> tuple[float, object]:
         box.close()
 
 
-def _measure_through_worker(box: Sandbox) -> dict[str, dict]:
+def _measure_through_worker(box: Sandbox) -> tuple[dict[str, Latency], str]:
     """What the app's Re-measure buttons do: queue measurements for the worker; wait; read the records."""
     from explorer.cache import Store
     from explorer.executors import JobRequest, LocalExecutor
@@ -173,13 +175,10 @@ def _measure_through_worker(box: Sandbox) -> dict[str, dict]:
     while any(ex.queue.get(j.id).live for j in jobs):
         time.sleep(0.1)
     building = [j.stage for j in ex.queue.jobs(("running",), kind="build")]
-    out = {label: store.read_latency(keys[label], host.current().id) for label in MEASURED}
-    for rec in out.values():
-        rec["build_stage_during"] = building[0] if building else "none"
-    return out
+    return _latencies(store, keys), building[0] if building else "none"
 
 
-def cli_measure(runs: int = 3) -> list[dict[str, dict]]:
+def cli_measure(runs: int = 3) -> list[dict[str, Latency]]:
     """The models measured alone from the CLI, `runs` times in a row (the first is the reference)."""
     from explorer.cache import Store
 
@@ -191,8 +190,7 @@ def cli_measure(runs: int = 3) -> list[dict[str, dict]]:
             subprocess.run([sys.executable, "-m", "explorer", "measure", "--key", *(keys[m] for m in MEASURED)],
                            cwd=REPO_ROOT, env=box.env, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
-            store = Store(box.cache)
-            out.append({label: store.read_latency(keys[label], host.current().id) for label in MEASURED})
+            out.append(_latencies(Store(box.cache), keys))
         return out
     finally:
         box.close()
@@ -222,12 +220,12 @@ def first_open() -> tuple[float, float]:
         box.close()
 
 
-def _agree(a: dict, b: dict) -> bool:
-    def inside(rec, p50):
-        lo, hi = rec["p50_ci_us"]
+def _agree(a: Latency, b: Latency) -> bool:
+    def inside(lat: Latency, p50: float) -> bool:
+        lo, hi = lat.p50_ci_us
         return lo <= p50 <= hi
 
-    return (inside(a, b["p50_us"]) and inside(b, a["p50_us"])) or (a["noisy"] and b["noisy"])
+    return (inside(a, b.p50_us) and inside(b, a.p50_us)) or (a.noisy and b.noisy)
 
 
 def run() -> list[Row]:
@@ -238,9 +236,9 @@ def run() -> list[Row]:
     app_s, _ = app_build(seed=102)
     alone_runs = cli_measure()
     alone = alone_runs[0]
-    repro = [float(np.std([r[m]["p50_us"] for r in alone_runs], ddof=1) / np.mean([r[m]["p50_us"] for r in alone_runs]))
-             for m in MEASURED if not alone[m]["noisy"]]
-    _, loaded = app_build(seed=103, during=_measure_through_worker)
+    repro = [float(np.std([r[m].p50_us for r in alone_runs], ddof=1) / np.mean([r[m].p50_us for r in alone_runs]))
+             for m in MEASURED if not alone[m].noisy]
+    _, (loaded, stage) = app_build(seed=103, during=_measure_through_worker)
     rows = [
         row("demo_first_open", drawn, "s", "<=", 3,
             note=f"no latency of this host in the cache; health check after {health:.1f} s"),
@@ -250,11 +248,11 @@ def run() -> list[Row]:
     ratios = []
     for label in MEASURED:
         a, b = loaded[label], alone[label]
-        ratios.append(a["p50_us"] / b["p50_us"])
-        rows.append(row(f"latency_under_load: {label}", a["p50_us"] / b["p50_us"], "×", note=(
-            f"app {a['p50_us']:.2f} µs [{a['p50_ci_us'][0]:.2f}, {a['p50_ci_us'][1]:.2f}]"
-            f"{' noisy' if a['noisy'] else ''} (build stage: {a['build_stage_during']}) vs CLI {b['p50_us']:.2f} µs "
-            f"[{b['p50_ci_us'][0]:.2f}, {b['p50_ci_us'][1]:.2f}]{' noisy' if b['noisy'] else ''}; "
+        ratios.append(a.p50_us / b.p50_us)
+        rows.append(row(f"latency_under_load: {label}", a.p50_us / b.p50_us, "×", note=(
+            f"app {a.p50_us:.2f} µs [{a.p50_ci_us[0]:.2f}, {a.p50_ci_us[1]:.2f}]"
+            f"{' noisy' if a.noisy else ''} (build stage: {stage}) vs CLI {b.p50_us:.2f} µs "
+            f"[{b.p50_ci_us[0]:.2f}, {b.p50_ci_us[1]:.2f}]{' noisy' if b.noisy else ''}; "
             f"intervals agree: {_agree(a, b)}")))
     worst = max(ratios, key=lambda r: abs(r - 1))
     ok = all(0.95 <= r <= 1.05 for r in ratios) and all(_agree(loaded[m], alone[m]) for m in MEASURED)

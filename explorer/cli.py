@@ -25,8 +25,9 @@ from typing import Sequence
 import pandas as pd
 from tqdm import tqdm
 
-from explorer import grid, host, pareto, results
+from explorer import grid, host, pareto, record, results
 from explorer.cache import Store
+from explorer.record import VariantRecord
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
 CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES}
@@ -71,12 +72,16 @@ def _threads(text: str) -> int:
     return value
 
 
-def _table(store: Store) -> pd.DataFrame:
-    metas, problems = store.variants()
+def _variants(store: Store, foreign: bool) -> list[VariantRecord]:
+    found, problems = record.load_all(store, host.current().id, foreign)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
-    hid = host.current().id
-    return results.table(metas, {m["key"]: store.read_latency(m["key"], hid) for m in metas})
+    return found
+
+
+def _table(store: Store) -> pd.DataFrame:
+    """The results with this host's latencies only (NaN where it has not measured yet)."""
+    return results.table(_variants(store, foreign=False), host.current().id)
 
 
 def _print(df: pd.DataFrame) -> None:
@@ -138,11 +143,11 @@ def cmd_preview(args) -> int:
     specs = grid.expand(_axes(args))
     rows = []
     for spec in specs:
-        record, fresh = preview.ensure(spec, threads=args.threads)
-        lo, hi = record["p50_ci_us"]
-        rows.append({"variant": spec.label(), "p50_us": record["p50_us"], "ci_low": lo, "ci_high": hi,
-                     "noisy": record["noisy"], "size_kb": record["size_bytes"] / 1000,
-                     "source": f"measured in {record['seconds']['total']:.1f} s" if fresh else "cached"})
+        made, fresh = preview.ensure(spec, threads=args.threads)
+        lo, hi = made.latency.p50_ci_us
+        rows.append({"variant": spec.label(), "p50_us": made.latency.p50_us, "ci_low": lo, "ci_high": hi,
+                     "noisy": made.latency.noisy, "size_kb": made.size_bytes / 1000,
+                     "source": f"measured in {made.seconds['total']:.1f} s" if fresh else "cached"})
     with pd.option_context("display.width", 200, "display.float_format", "{:.2f}".format):
         print(pd.DataFrame(rows).to_string(index=False))
     print(f"\nLatency of the untrained architecture (same kernels and shapes as when trained), batch 1, "
@@ -177,19 +182,17 @@ def cmd_measure(args) -> int:
     from explorer import pipeline
 
     store = _store(args)
-    metas, _ = store.variants()
-    hid = host.current().id
+    found = _variants(store, foreign=False)
     if args.key:
-        unknown = sorted(set(args.key) - {m["key"] for m in metas})
+        unknown = sorted(set(args.key) - {v.key for v in found})
         if unknown:
             raise ValueError(f"no intact cached variant with key {unknown[0]} (see 'python -m explorer list')")
-        todo = [m for m in metas if m["key"] in args.key]
+        todo = [v for v in found if v.key in args.key]
     else:
-        todo = [m for m in metas if args.all or store.read_latency(m["key"], hid) is None]
+        todo = [v for v in found if args.all or v.latency is None]
     bar = Bar(len(todo))
-    for i, meta in enumerate(todo):
-        pipeline.measure_latency(store, meta["key"], meta, args.threads,
-                                 lambda f, msg, i=i: bar.show(i, f, msg))
+    for i, variant in enumerate(todo):
+        pipeline.measure_latency(store, variant, args.threads, lambda f, msg, i=i: bar.show(i, f, msg))
     bar.close()
     log.info("Measured %d variants on %s.", len(todo), host.current().label)
     return 0
@@ -200,10 +203,8 @@ def cmd_report(args) -> int:
     from explorer import report
 
     store = _store(args)
-    metas, _ = store.variants()
-    hid = host.current().id
-    latencies = {m["key"]: store.latency_or_foreign(m["key"], hid) for m in metas}
-    df = results.table(metas, latencies, hid)
+    variants = {v.key: v for v in _variants(store, foreign=True)}
+    df = results.table(list(variants.values()), host.current().id)
     datasets_ = sorted(df["dataset"].unique())
     dataset = args.dataset or ("fashion-mnist" if "fashion-mnist" in datasets_ else (datasets_ or [None])[0])
     df = df[df["dataset"] == dataset]
@@ -218,8 +219,7 @@ def cmd_report(args) -> int:
     budget = args.budget if args.budget is not None else float(df[args.x].median())
     answer = pareto.budget_answer(df, args.x, results.METRICS[args.x].unit, budget)
     out = Path(args.out)
-    text = report.render(df, front, args.x, answer, {m["key"]: results.with_current_label(m) for m in metas},
-                         latencies, log_x=args.log)
+    text = report.render(df, front, args.x, answer, variants, log_x=args.log)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)

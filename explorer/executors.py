@@ -13,9 +13,10 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from explorer import host, paths, worker
+from explorer import host, paths, record, worker
 from explorer.cache import Store
 from explorer.queue import Job, Queue
+from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 
 
@@ -55,7 +56,7 @@ class Executor(Protocol):
 
     def cancel(self, job_id: int, requester: str) -> Job | None: ...
 
-    def result(self, job_id: int) -> dict | None: ...
+    def result(self, job_id: int) -> VariantRecord | None: ...
 
 
 class LocalExecutor:
@@ -100,14 +101,12 @@ class LocalExecutor:
         """Withdraw this requester's interest; the job stops only when nobody else waits for it."""
         return self.queue.withdraw(job_id, requester)
 
-    def result(self, job_id: int) -> dict | None:
-        """The variant's record (meta + this host's latency) once its job is done, else None."""
+    def result(self, job_id: int) -> VariantRecord | None:
+        """The built variant (with this host's latency) once its build job is done, else None."""
         job = self.queue.get(job_id)
-        if job is None or job.state != "done":
+        if job is None or job.state != "done" or job.kind != "build":
             return None
-        store = worker.store_of(job)
-        meta = store.verify("variants", job.key)
-        return {**meta, "latency": store.read_latency(job.key, host.current().id)}
+        return record.load(worker.store_of(job), job.key, host.current().id)
 
     def ensure_worker(self) -> bool:
         """Start a worker process unless one serves the queue; True if one was started.

@@ -1,6 +1,6 @@
 """Build a variant through its cached stages: train base -> prune/cluster -> (QAT) -> convert -> measure.
 
-    >>> record, report = ensure(VariantSpec(depth=2, sparsity=0.5, quant="int8"))
+    >>> variant, report = ensure(VariantSpec(depth=2, sparsity=0.5, quant="int8"))
 
 Each stage is looked up in the cache before it is built, under a per-key lock, so a sweep over
 quantization modes trains once and two processes asking for one variant build it once. Intermediate
@@ -19,6 +19,7 @@ import numpy as np
 
 from explorer import architecture, datasets, gate, host, measure
 from explorer.cache import TFLITE, WEIGHTS, CacheError, Store
+from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
@@ -163,8 +164,8 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 
 
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
-                   reuse: bool) -> tuple[dict, bytes]:
-    """The variant's metadata and its .tflite bytes, built from the (cached) stage model."""
+                   reuse: bool) -> tuple[VariantRecord, bytes]:
+    """The variant's record and its .tflite bytes, built from the (cached) stage model."""
     from explorer import quantize
 
     info = datasets.info(spec.dataset)
@@ -188,31 +189,21 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
     layers = architecture.plan(spec, info.input_shape, info.num_classes)
-    meta = {
-        "kind": "variant",
-        "spec": spec.to_dict(),
-        "label": spec.label(),
-        "stages": {"base": spec.base_key(), "tuned": spec.tuned_key()},
-        "dataset": {"name": info.name, "input_shape": list(info.input_shape),
-                    "class_names": list(info.class_names), "test_images": int(len(data.x_test))},
-        "metrics": {
-            "accuracy": ev.accuracy, "per_class_accuracy": ev.per_class, "confusion": ev.confusion,
-            "keras_accuracy": keras_acc,
-            "size_bytes": len(tflite), "gzip_bytes": measure.gzipped_size(tflite),
-            "params": total, "nonzero_params": nonzero, "layer_sparsity": per_layer,
-            "macs": architecture.total_macs(layers),
-        },
-        "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape),
-                    "params": lp.params, "macs": lp.macs} for lp in layers],
-        "build": {"seconds": dict(report.seconds), "versions": library_versions(),
-                  "host": host.current().to_dict(),
-                  "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-    }
-    return meta, tflite
+    built = VariantRecord(
+        key=spec.key(), spec=spec, dataset=info.name, input_shape=tuple(info.input_shape),
+        class_names=tuple(info.class_names), test_images=int(len(data.x_test)), accuracy=ev.accuracy,
+        keras_accuracy=keras_acc, per_class_accuracy=tuple(ev.per_class), confusion=tuple(map(tuple, ev.confusion)),
+        size_bytes=len(tflite), gzip_bytes=measure.gzipped_size(tflite), params=total, nonzero_params=nonzero,
+        macs=architecture.total_macs(layers), layer_sparsity=per_layer,
+        layers=tuple(Layer(lp.name, lp.kind, tuple(lp.output_shape), lp.params, lp.macs) for lp in layers),
+        stages={"base": spec.base_key(), "tuned": spec.tuned_key()}, build_seconds=dict(report.seconds),
+        versions=library_versions(), built_on=host.current().to_dict(),
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return built, tflite
 
 
-def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_kwargs) -> dict:
-    """A latency record of a .tflite model on this host, timed in isolation, with how quiet the machine was.
+def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_kwargs) -> Latency:
+    """The latency of a .tflite model on this host, timed in isolation, with how quiet the machine was.
 
     The machine's CPU gate is held throughout, so no training step of any build on this machine runs
     meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
@@ -221,8 +212,8 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
         before, load = host.cpu_snapshot(), os.getloadavg()[0]
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
         after = host.cpu_snapshot()
-    return {**timed, **host.measurement_context(threads), "pinned_core": core, "loadavg_1m": load,
-            "other_cpu_share": host.other_cpu_share(before, after, host.current().cores)}
+    return Latency.from_measurement(timed, host.measurement_context(threads), pinned_core=core, loadavg_1m=load,
+                                    other_cpu_share=host.other_cpu_share(before, after, host.current().cores))
 
 
 def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
@@ -230,23 +221,23 @@ def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).random((LATENCY_IMAGES, *input_shape), dtype=np.float32)
 
 
-def measure_latency(store: Store, key: str, meta: dict, threads: int = 1,
-                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> dict:
+def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
+                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> Latency:
     """Time a cached variant on this host, in isolation, and record it in the entry's latency/ folder."""
     if on_progress:
-        on_progress(0.0, f"Measuring batch-1 latency of {meta['label']} on {host.current().label}")
-    model = store.file_path("variants", key, TFLITE).read_bytes()
-    record = time_isolated(model, latency_images(tuple(meta["dataset"]["input_shape"])), threads, **latency_kwargs)
-    store.write_latency(key, host.current().id, record)
+        on_progress(0.0, f"Measuring batch-1 latency of {variant.label} on {host.current().label}")
+    model = store.file_path("variants", variant.key, TFLITE).read_bytes()
+    lat = time_isolated(model, latency_images(variant.input_shape), threads, **latency_kwargs)
+    store.write_latency(variant.key, host.current().id, lat.to_dict())
     if on_progress:
-        on_progress(1.0, f"p50 {record['p50_us']:.1f} µs" + (" (noisy)" if record["noisy"] else ""))
-    return record
+        on_progress(1.0, f"p50 {lat.p50_us:.1f} µs" + (" (noisy)" if lat.noisy else ""))
+    return lat
 
 
 def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressFn | None = None, *,
            threads: int = 1, reuse: bool = True, measure_missing: bool = True,
-           latency_kwargs: dict | None = None) -> tuple[dict, BuildReport]:
-    """The variant's record (meta + this host's latency), building whatever the cache lacks.
+           latency_kwargs: dict | None = None) -> tuple[VariantRecord, BuildReport]:
+    """The variant's record (with this host's latency), building whatever the cache lacks.
 
     reuse=False builds every stage afresh and keeps only the final variant (for benchmarks).
     The spec is checked against its dataset before anything is written.
@@ -269,15 +260,17 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
             store.clean_stale()
             reporter.stage("prepare")(0.0, f"Loading TensorFlow and the {spec.dataset} data")
             built, tflite = _build_variant(spec, store, reporter, report, reuse)
-            store.write("variants", key, built, lambda d: (d / TFLITE).write_bytes(tflite))
+            store.write("variants", key, built.to_meta(), lambda d: (d / TFLITE).write_bytes(tflite))
             meta = store.verify("variants", key)
             report.built.append("variant")
-    latency = store.read_latency(key, host.current().id)
-    if latency is None and measure_missing:
+    here = store.read_latency(key, host.current().id)
+    variant = VariantRecord.from_meta(meta, here)
+    if here is None and measure_missing:
         t0 = time.perf_counter()
-        latency = measure_latency(store, key, meta, threads, reporter.stage("measure"), **(latency_kwargs or {}))
+        variant = variant.with_latency(measure_latency(store, variant, threads, reporter.stage("measure"),
+                                                       **(latency_kwargs or {})))
         report.seconds["measure"] = time.perf_counter() - t0
         report.built.append("latency")
     if on_progress:
         on_progress(Progress("done", 1.0, "Ready"))
-    return {**meta, "label": spec.label(), "latency": latency}, report
+    return variant, report

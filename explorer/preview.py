@@ -11,12 +11,15 @@ variant entry is written: a preview is one JSON file under the user-data folder,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from explorer import datasets, gate, host, measure, paths, pipeline
 from explorer.cache import write_json_atomic
+from explorer.record import Latency
 from explorer.spec import VariantSpec, stable_key
 
 def preview_fields(spec: VariantSpec, threads: int = 1) -> dict:
@@ -34,11 +37,32 @@ def _path(key: str) -> Path:
     return paths.state_dir() / "previews" / f"{key}.json"
 
 
-def read(spec: VariantSpec, threads: int = 1) -> dict | None:
+@dataclass(frozen=True)
+class Preview:
+    """A previewed latency: the untrained model's Latency, what it was keyed by, its size, how long it took."""
+
+    latency: Latency
+    fields: dict
+    size_bytes: int
+    seconds: dict
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Preview:
+        return cls(Latency.from_dict(d), dict(d["fields"]), d["size_bytes"], dict(d["seconds"]))
+
+    def to_dict(self) -> dict:
+        """The stored form: the latency record (without samples) and the preview's own fields."""
+        lat = self.latency.to_dict()
+        lat.pop("samples_us")
+        return {**lat, "kind": "preview", "fields": self.fields, "size_bytes": self.size_bytes,
+                "seconds": self.seconds}
+
+
+def read(spec: VariantSpec, threads: int = 1) -> Preview | None:
     """The cached preview of this spec's latency on this host, or None."""
     try:
-        return json.loads(_path(preview_key(spec, threads)).read_text())
-    except (FileNotFoundError, ValueError):
+        return Preview.from_dict(json.loads(_path(preview_key(spec, threads)).read_text()))
+    except (FileNotFoundError, ValueError, KeyError):
         return None
 
 
@@ -56,7 +80,7 @@ def untrained_tflite(spec: VariantSpec) -> bytes:
     return quantize.to_tflite(m, spec.quant, calibration)
 
 
-def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs) -> dict:
+def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs) -> Preview:
     """Build, convert and time the untrained architecture; store and return the preview record."""
     report = on_progress or (lambda fraction, message: None)
     t0 = time.perf_counter()
@@ -66,18 +90,17 @@ def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs)
     convert_s = time.perf_counter() - t0
     report(0.5, "Timing it on this host")
     images = pipeline.latency_images(datasets.info(spec.dataset).input_shape)
-    timed = pipeline.time_isolated(tflite, images, threads, **latency_kwargs)
-    timed.pop("samples_us")
-    record = {**timed, "kind": "preview", "fields": preview_fields(spec, threads), "size_bytes": len(tflite),
-              "seconds": {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)}}
+    lat = dataclasses.replace(pipeline.time_isolated(tflite, images, threads, **latency_kwargs), samples_us=())
+    made = Preview(lat, preview_fields(spec, threads), len(tflite),
+                   {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)})
     path = _path(preview_key(spec, threads))
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, record)
-    report(1.0, f"p50 {record['p50_us']:.1f} µs (untrained)")
-    return record
+    write_json_atomic(path, made.to_dict())
+    report(1.0, f"p50 {lat.p50_us:.1f} µs (untrained)")
+    return made
 
 
-def ensure(spec: VariantSpec, threads: int = 1, **latency_kwargs) -> tuple[dict, bool]:
+def ensure(spec: VariantSpec, threads: int = 1, **latency_kwargs) -> tuple[Preview, bool]:
     """(preview, whether it was measured now): the cached one when there is one."""
     cached = read(spec, threads)
     if cached is not None:

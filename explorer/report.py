@@ -15,6 +15,7 @@ import pandas as pd
 
 from explorer import figures, host
 from explorer.pareto import BudgetAnswer
+from explorer.record import VariantRecord
 from explorer.results import METRICS
 
 _STYLE = """
@@ -43,8 +44,8 @@ def _ci(lo: float, hi: float) -> str:
     return "" if np.isnan(lo) else f"{lo:.1f}–{hi:.1f}"
 
 
-def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, metas: dict[str, dict],
-           latencies: dict[str, dict | None], *, log_x: bool = False) -> str:
+def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, variants: dict[str, VariantRecord],
+           *, log_x: bool = False) -> str:
     """The report of the variants in df (already filtered), with their front mask and budget answer."""
     here = host.current()
     fig = figures.pareto(df, front, x, log_x=log_x, highlight=answer.winner, host_label=here.label)
@@ -61,20 +62,18 @@ def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, me
     })
     per_class = ""
     if len(on_front):
-        classes = metas[on_front["key"].iloc[0]]["dataset"]["class_names"]
-        per_class = _table(pd.DataFrame({"class": classes, **{
-            metas[k]["label"]: [("—" if v is None else f"{v:.3f}") for v in metas[k]["metrics"]["per_class_accuracy"]]
-            for k in on_front["key"]}}))
+        shown = [variants[k] for k in on_front["key"]]
+        per_class = _table(pd.DataFrame({"class": shown[0].class_names, **{
+            v.label: [("—" if a is None else f"{a:.3f}") for a in v.per_class_accuracy] for v in shown}}))
     provenance = []
     for key in df["key"]:
-        lat = latencies.get(key)
+        lat = variants[key].latency
         if lat:
             provenance.append({
-                "variant": metas[key]["label"], "host": lat["host"]["label"], "threads": lat.get("threads", 1),
-                "runs": lat.get("runs", ""), "p50 µs": f"{lat['p50_us']:.2f}",
-                "95 % interval": _ci(*(lat.get("p50_ci_us") or (np.nan, np.nan))),
-                "noisy": "yes" if lat.get("noisy") else "", "measured": lat.get("measured_at", ""),
-                "LiteRT": lat.get("versions", {}).get("ai-edge-litert", "")})
+                "variant": variants[key].label, "host": lat.host_label, "threads": lat.threads, "runs": lat.runs,
+                "p50 µs": f"{lat.p50_us:.2f}", "95 % interval": _ci(*(lat.p50_ci_us or (np.nan, np.nan))),
+                "noisy": "yes" if lat.noisy else "", "measured": lat.measured_at,
+                "LiteRT": lat.versions.get("ai-edge-litert", "")})
     dataset = html.escape(str(df["dataset"].iloc[0])) if len(df) else ""
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html>

@@ -1,7 +1,7 @@
 """The results table: one row per measured variant, built from cache metadata (pure pandas).
 
-Latency columns come from the record given for each variant: this host's, or (until this host has
-measured it) another host's, flagged by measured_here = False so it is never passed off as this one's.
+Latency columns come from each record's latency: this host's, or (until this host has measured it)
+another host's, flagged by measured_here = False so it is never passed off as this one's.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
@@ -44,31 +45,24 @@ METRICS = {
 }
 
 
-def with_current_label(meta: dict) -> dict:
-    """The meta with its label made from its spec by today's rule (stored labels may predate it)."""
-    return {**meta, "label": VariantSpec.from_dict(meta["spec"]).label()}
-
-
-def row(meta: dict, latency: dict | None, host_id: str | None = None) -> dict:
-    m = meta["metrics"]
-    out = {"key": meta["key"], "label": VariantSpec.from_dict(meta["spec"]).label()}
-    out.update({c: meta["spec"].get(c) for c in SPEC_COLUMNS})
+def row(variant: VariantRecord, host_id: str | None = None) -> dict:
+    out = {"key": variant.key, "label": variant.label, **variant.spec.to_dict()}
     out.update(
-        accuracy=m["accuracy"], size_kb=m["size_bytes"] / 1000, gzip_kb=m["gzip_bytes"] / 1000,
-        params=m["params"], nonzero_params=m["nonzero_params"],
-        sparsity_real=1 - m["nonzero_params"] / m["params"], macs=m["macs"],
-        tensorflow=meta["build"]["versions"].get("tensorflow"), built_at=meta["build"]["built_at"],
+        accuracy=variant.accuracy, size_kb=variant.size_kb, gzip_kb=variant.gzip_kb, params=variant.params,
+        nonzero_params=variant.nonzero_params, sparsity_real=variant.real_sparsity, macs=variant.macs,
+        tensorflow=variant.versions.get("tensorflow"), built_at=variant.built_at,
     )
-    out.update({c: (latency or {}).get(c, float("nan")) for c in LATENCY_COLUMNS})
-    lo, hi = (latency or {}).get("p50_ci_us") or (float("nan"), float("nan"))
-    out.update(p50_lo_us=lo, p50_hi_us=hi, noisy=bool((latency or {}).get("noisy", False)))
-    out["latency_host"] = latency["host"]["label"] if latency else None
-    out["measured_here"] = bool(latency) and (host_id is None or latency["host"]["id"] == host_id)
+    lat = variant.latency
+    out.update({c: getattr(lat, c) if lat else float("nan") for c in LATENCY_COLUMNS})
+    lo, hi = (lat.p50_ci_us if lat and lat.p50_ci_us else (float("nan"), float("nan")))
+    out.update(p50_lo_us=lo, p50_hi_us=hi, noisy=bool(lat and lat.noisy))
+    out["latency_host"] = lat.host_label if lat else None
+    out["measured_here"] = lat is not None and (host_id is None or lat.on(host_id))
     return out
 
 
-def table(metas: list[dict], latencies: dict[str, dict | None], host_id: str | None = None) -> pd.DataFrame:
-    """Rows sorted by dataset, then accuracy (best first); latencies maps key -> a latency record,
-    which counts as measured here when its host is host_id."""
-    df = pd.DataFrame([row(m, latencies.get(m["key"]), host_id) for m in metas], columns=COLUMNS)
+def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
+    """Rows sorted by dataset, then accuracy (best first); a latency counts as measured here when its
+    host is host_id."""
+    df = pd.DataFrame([row(v, host_id) for v in variants], columns=COLUMNS)
     return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)

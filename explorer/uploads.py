@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from explorer import datasets, paths
+from explorer import datasets, paths, record
 from explorer.cache import atomic_folder, clean_stale_folders
 from explorer.spec import VariantSpec
 
@@ -188,8 +188,7 @@ def delete(name: str, store) -> int:
     folder = datasets.user_dataset_dir(name)
     if not folder.is_dir():
         raise UploadError(f"there is no uploaded dataset named {name!r}")
-    metas, _ = store.variants()
-    gone = [m["key"] for m in metas if m["spec"]["dataset"] == name]
+    gone = [v.key for v in record.load_all(store, "", foreign=False)[0] if v.dataset == name]
     for key in gone:
         store.remove("variants", key)
     trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")

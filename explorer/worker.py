@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from explorer import gate, host, paths, pipeline
+from explorer import gate, host, paths, pipeline, record
 from explorer.cache import Store
 from explorer.queue import Job, Queue
 from explorer.spec import VariantSpec
@@ -63,11 +63,10 @@ def run_build(queue: Queue, job: Job) -> None:
     start = time.monotonic()
     try:
         spec = VariantSpec.from_dict(job.payload["spec"])
-        record, report = pipeline.ensure(spec, store_of(job), _Reporter(queue, job))
+        variant, report = pipeline.ensure(spec, store_of(job), _Reporter(queue, job))
         how = "built" if report.built else "found in the cache"
-        lat = record["latency"]
         queue.finish(job.id, "done", f"{how.capitalize()} in {time.monotonic() - start:.1f} s: accuracy "
-                     f"{record['metrics']['accuracy']:.4f}, p50 {lat['p50_us']:.1f} µs")
+                     f"{variant.accuracy:.4f}, p50 {variant.latency.p50_us:.1f} µs")
     except Cancelled:
         queue.finish(job.id, "cancelled", "Cancelled: nobody was waiting for it any more; nothing was saved")
     except Exception as exc:  # reported on the page and in `explorer jobs`
@@ -83,12 +82,11 @@ def run_measure(queue: Queue, job: Job) -> None:
             return
         if not queue.wanted(job.id):
             raise Cancelled()
-        meta = store.verify("variants", job.key)
-        rec = pipeline.measure_latency(store, job.key, meta,
+        lat = pipeline.measure_latency(store, record.load(store, job.key, host.current().id),
                                        on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg))
-        lo, hi = rec["p50_ci_us"]
-        queue.finish(job.id, "done", f"p50 {rec['p50_us']:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"
-                     + (" — noisy" if rec["noisy"] else ""))
+        lo, hi = lat.p50_ci_us
+        queue.finish(job.id, "done", f"p50 {lat.p50_us:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"
+                     + (" — noisy" if lat.noisy else ""))
     except Cancelled:
         queue.finish(job.id, "cancelled", "Cancelled: nobody was waiting for it any more")
     except Exception as exc:
@@ -101,8 +99,8 @@ def run_preview(queue: Queue, job: Job) -> None:
 
     try:
         spec = VariantSpec.from_dict(job.payload["spec"])
-        record, fresh = preview.ensure(spec)
-        queue.finish(job.id, "done", f"p50 {record['p50_us']:.1f} µs untrained ({'measured' if fresh else 'cached'})")
+        made, fresh = preview.ensure(spec)
+        queue.finish(job.id, "done", f"p50 {made.latency.p50_us:.1f} µs untrained ({'measured' if fresh else 'cached'})")
     except Exception as exc:
         traceback.print_exc()
         queue.finish(job.id, "failed", f"Previewing {job.label} failed: {exc}", error=repr(exc))

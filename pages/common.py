@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from explorer import host, links, results
+from explorer import host, links, record, results
 from explorer.cache import Problem, Store
 from explorer.executors import JobRequest, LocalExecutor
 from explorer.queue import Queue, QueueError
+from explorer.record import Latency, VariantRecord
 from explorer.spec import VariantSpec
 
 
@@ -28,15 +29,14 @@ def max_epochs() -> int:
 @dataclass(frozen=True)
 class Results:
     table: pd.DataFrame
-    metas: dict[str, dict]  # key -> variant metadata
-    latencies: dict[str, dict | None]  # key -> this host's latency record, else another host's
+    variants: dict[str, VariantRecord]  # key -> variant, with this host's latency, else another host's
     problems: list[Problem]
 
     @property
     def unmeasured_here(self) -> list[str]:
         """Variants with no latency from this host yet (they show another host's, or none)."""
         here = host.current().id
-        return [k for k, v in self.latencies.items() if v is None or v["host"]["id"] != here]
+        return [k for k, v in self.variants.items() if not v.measured_here(here)]
 
 
 def store() -> Store:
@@ -59,11 +59,8 @@ def requester() -> str:
 @st.cache_data(show_spinner=False, max_entries=8)
 def _load(root: str, signature: tuple, host_id: str) -> Results:
     """Read every variant once per change of the cache (signature) — not on every rerun."""
-    s = Store(root)
-    metas, problems = s.variants()
-    metas = [results.with_current_label(m) for m in metas]
-    lat = {m["key"]: s.latency_or_foreign(m["key"], host_id) for m in metas}
-    return Results(results.table(metas, lat, host_id), {m["key"]: m for m in metas}, lat, problems)
+    found, problems = record.load_all(Store(root), host_id)
+    return Results(results.table(found, host_id), {v.key: v for v in found}, problems)
 
 
 def load_results() -> Results:
@@ -87,7 +84,7 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     """
     keys = res.unmeasured_here if keys is None else keys
     ex = executor()
-    requests = [JobRequest.measure(k, res.metas[k]["label"], ex.store, force) for k in keys]
+    requests = [JobRequest.measure(k, res.variants[k].label, ex.store, force) for k in keys]
     try:
         ex.submit_many(requests, requester(), background=background)
     except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
@@ -125,18 +122,18 @@ def host_caption() -> str:
     return f"Latencies: batch 1, 1 thread, LiteRT (XNNPACK) on **{h.label}** (host id `{h.id}`)."
 
 
-def latency_text(lat: dict | None, digits: int = 1) -> str:
+def latency_text(lat: Latency | None, digits: int = 1) -> str:
     """p50 with its 95 % interval, and where it was measured when that is not this host."""
-    if not lat:
+    if lat is None:
         return "not measured"
-    text = f"{lat['p50_us']:.{digits}f} µs"
-    if lat.get("p50_ci_us"):
-        lo, hi = lat["p50_ci_us"]
+    text = f"{lat.p50_us:.{digits}f} µs"
+    if lat.p50_ci_us:
+        lo, hi = lat.p50_ci_us
         text += f" (95 % CI {lo:.{digits}f}–{hi:.{digits}f})"
-    if lat.get("noisy"):
+    if lat.noisy:
         text += " — noisy"
-    if lat["host"]["id"] != host.current().id:
-        text += f" — measured on another host ({lat['host']['label']})"
+    if not lat.on(host.current().id):
+        text += f" — measured on another host ({lat.host_label})"
     return text
 
 

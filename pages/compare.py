@@ -9,11 +9,11 @@ from pages import common
 st.title("Compare variants")
 res = common.load_results()
 common.show_problems(res)
-if len(res.metas) < 2:
+if len(res.variants) < 2:
     st.info("Compare needs at least two variants in the cache.")
     st.stop()
 
-labels = {m["label"]: k for k, m in res.metas.items()}
+labels = {v.label: k for k, v in res.variants.items()}
 # A first what-if: the most accurate variant against the fastest one on this host.
 timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured anything yet
 best = res.table.loc[res.table["accuracy"].idxmax()]
@@ -22,11 +22,11 @@ default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] els
 params = common.incoming_link("compare")
 if params:  # a link: ?keys=<key>,<key>,…
     linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
-    missing = [k for k in linked if k not in res.metas]
+    missing = [k for k in linked if k not in res.variants]
     if missing:
         problems.append(f"not in the cache of this app: {', '.join(missing)}")
     common.show_link_problems(links.unknown(params, ("keys",), []) + problems)
-    found = [res.metas[k]["label"] for k in linked if k in res.metas]
+    found = [res.variants[k].label for k in linked if k in res.variants]
     if found:
         st.session_state["compare_pick"] = found
 if [p for p in st.session_state.get("compare_pick", []) if p in labels] != st.session_state.get("compare_pick"):
@@ -59,18 +59,18 @@ st.caption(common.host_caption() + (
     + ", ".join(p for p in picked if not rows.loc[labels[p], "measured_here"]) + "."
     if not rows["measured_here"].all() else ""))
 
-metas = [res.metas[labels[p]] for p in picked]
-classes = metas[0]["dataset"]["class_names"]
-if all(m["dataset"]["class_names"] == classes for m in metas):
+shown = [res.variants[labels[p]] for p in picked]
+classes = list(shown[0].class_names)
+if all(list(v.class_names) == classes for v in shown):
     st.subheader("Per-class accuracy")
-    st.plotly_chart(figures.per_class(picked, classes, [m["metrics"]["per_class_accuracy"] for m in metas]),
+    st.plotly_chart(figures.per_class(picked, classes, [list(v.per_class_accuracy) for v in shown]),
                     key="per_class_chart")
-    worst = min(range(len(classes)), key=lambda i: metas[0]["metrics"]["per_class_accuracy"][i] or 0)
+    worst = min(range(len(classes)), key=lambda i: shown[0].per_class_accuracy[i] or 0)
     st.caption(f"Hardest class for {picked[0]}: **{classes[worst]}** "
-               f"({metas[0]['metrics']['per_class_accuracy'][worst]:.3f}).")
+               f"({shown[0].per_class_accuracy[worst]:.3f}).")
 else:
     st.info("These variants use different datasets, so their per-class accuracies are not comparable.")
 
 st.subheader("Latency distribution (batch 1)")
-samples = [(res.latencies[labels[p]] or {}).get("samples_us", []) for p in picked]
+samples = [list(v.latency.samples_us) if v.latency else [] for v in shown]
 st.plotly_chart(figures.latency_histogram(picked, samples), key="latency_chart")

@@ -42,7 +42,7 @@ for name, tab in zip(names, tabs):
             st.warning("Classes are imbalanced in training: check per-class accuracy on the Compare page.")
         if name not in datasets.BUILTIN:
             with st.expander(":material/delete: Delete this dataset"):
-                n = sum(m["spec"]["dataset"] == name for m in common.load_results().metas.values())
+                n = sum(v.dataset == name for v in common.load_results().variants.values())
                 sure = st.checkbox(f"Delete **{name}** and its {n} cached variant{'s' if n != 1 else ''}",
                                    key=f"sure-{name}")
                 if st.button("Delete", key=f"delete-{name}", disabled=not sure, type="primary"):

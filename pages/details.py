@@ -7,13 +7,12 @@ import streamlit as st
 
 from explorer import figures, host, links
 from explorer.cache import TFLITE
-from explorer.spec import VariantSpec
 from pages import common
 
 st.title("Variant details")
 res = common.load_results()
 common.show_problems(res)
-if not res.metas:
+if not res.variants:
     st.info("No variants in the cache yet.")
     st.stop()
 
@@ -23,7 +22,7 @@ if params:  # a link: ?key=<variant key>, with the variant's fields so that a mi
     linked, bad = links.parse_keys(params, "key", 1)
     spec, bad_spec = links.parse_spec(params)
     common.show_link_problems(problems + bad)
-    if linked and linked[0] not in res.metas:
+    if linked and linked[0] not in res.variants:
         st.warning(f"Variant `{linked[0]}` is not in the cache of this app"
                    + (f": **{spec.label()}** has not been built here (or was built with other library versions)."
                       if spec else "."))
@@ -41,56 +40,52 @@ if params:  # a link: ?key=<variant key>, with the variant's fields so that a mi
 keys = list(res.table["key"])
 wanted = st.session_state.get("detail_key")
 key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys else 0,
-                   format_func=lambda k: res.metas[k]["label"], key="detail_select")
+                   format_func=lambda k: res.variants[k].label, key="detail_select")
 st.session_state["detail_key"] = key
-meta, lat = res.metas[key], res.latencies[key]
-common.write_link("details", {"key": key, **links.spec_params(VariantSpec.from_dict(meta["spec"]))},
+v = res.variants[key]
+lat = v.latency
+common.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "
                   "can build it):")
-m = meta["metrics"]
 
 c = st.columns(6)
-c[0].metric("Test accuracy", f"{m['accuracy']:.4f}")
-c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs" if lat else "not measured",
-            help=common.latency_text(lat, 2))
-c[2].metric("Size", f"{m['size_bytes'] / 1000:,.1f} KB")
-c[3].metric("Gzipped", f"{m['gzip_bytes'] / 1000:,.1f} KB")
-c[4].metric("Non-zero params", f"{m['nonzero_params']:,}")
-c[5].metric("Weight sparsity", f"{1 - m['nonzero_params'] / m['params']:.1%}")
+c[0].metric("Test accuracy", f"{v.accuracy:.4f}")
+c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=common.latency_text(lat, 2))
+c[2].metric("Size", f"{v.size_kb:,.1f} KB")
+c[3].metric("Gzipped", f"{v.gzip_kb:,.1f} KB")
+c[4].metric("Non-zero params", f"{v.nonzero_params:,}")
+c[5].metric("Weight sparsity", f"{v.real_sparsity:.1%}")
 
 left, right = st.columns(2)
 with left:
     st.subheader("Architecture")
-    layers = pd.DataFrame(meta["layers"])
-    layers["output"] = layers.pop("output_shape").map(lambda s: "×".join(map(str, s)))
-    layers["kernel sparsity"] = layers["name"].map(m["layer_sparsity"]).map(
-        lambda v: "" if pd.isna(v) else f"{v:.1%}")
-    st.dataframe(layers[["name", "kind", "output", "params", "macs", "kernel sparsity"]], hide_index=True,
-                 width="stretch")
-    st.caption(f"{m['params']:,} parameters, {m['macs']:,} multiply-accumulates per image; Keras accuracy before conversion {m['keras_accuracy']:.4f} "
-               f"(TFLite: {m['accuracy']:.4f}).")
+    layers = pd.DataFrame([{"name": lp.name, "kind": lp.kind, "output": "×".join(map(str, lp.output_shape)),
+                            "params": lp.params, "macs": lp.macs,
+                            "kernel sparsity": f"{v.layer_sparsity[lp.name]:.1%}" if lp.name in v.layer_sparsity else ""}
+                           for lp in v.layers])
+    st.dataframe(layers, hide_index=True, width="stretch")
+    st.caption(f"{v.params:,} parameters, {v.macs:,} multiply-accumulates per image; Keras accuracy before "
+               f"conversion {v.keras_accuracy:.4f} (TFLite: {v.accuracy:.4f}).")
 with right:
     st.subheader("Confusion matrix (test split)")
-    st.plotly_chart(figures.confusion(m["confusion"], meta["dataset"]["class_names"]), key="confusion_chart")
+    st.plotly_chart(figures.confusion([list(r) for r in v.confusion], list(v.class_names)), key="confusion_chart")
 
-here = bool(lat) and lat["host"]["id"] == host.current().id
-st.subheader("Latency on this host" if here or not lat else f"Latency measured on another host: {lat['host']['label']}")
+here = v.measured_here(host.current().id)
+st.subheader("Latency on this host" if here or not lat else f"Latency measured on another host: {lat.host_label}")
 if lat:
     if not here:
         st.warning(f"This host ({host.current().label}) has not measured this variant yet; the figures below "
                    "come from another machine. The worker measures it in the background.")
-    elif lat.get("noisy"):
-        st.warning(f"Noisy measurement: the p50s of its {len(lat['block_p50s_us'])} blocks, each timed in a fresh "
-                   f"process, disagreed by {lat['block_spread']:.1%} (more than 3 %) after {lat['attempts']} attempts. "
-                   f"Either the machine was busy (other processes used {lat['other_cpu_share']:.0%} of it), or this "
+    elif lat.noisy:
+        st.warning(f"Noisy measurement: the p50s of its {len(lat.block_p50s_us)} blocks, each timed in a fresh "
+                   f"process, disagreed by {lat.block_spread:.1%} (more than 3 %) after {lat.attempts} attempts. "
+                   f"Either the machine was busy (other processes used {lat.other_cpu_share:.0%} of it), or this "
                    "model's speed depends on how its memory happens to be laid out; the interval shows how much.")
-    st.plotly_chart(figures.latency_histogram([meta["label"]], [lat["samples_us"]]), key="detail_latency")
-    st.write(f"p50 {common.latency_text(lat, 2)} · p90 {lat['p90_us']:.1f} µs · p99 {lat['p99_us']:.1f} µs · "
-             f"mean {lat['mean_us']:.1f} µs over {lat['runs']:,} runs · {lat['throughput_ips']:,.0f} images/s at batch 64")
+    st.plotly_chart(figures.latency_histogram([v.label], [list(lat.samples_us)]), key="detail_latency")
+    st.write(f"p50 {common.latency_text(lat, 2)} · p90 {lat.p90_us:.1f} µs · p99 {lat.p99_us:.1f} µs · "
+             f"mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · {lat.throughput_ips:,.0f} images/s at batch 64")
     with st.expander("How it was measured"):
-        st.json({k: lat[k] for k in ("host", "hostname", "threads", "versions", "python", "measured_at", "pinned_core",
-                                     "loadavg_1m", "other_cpu_share", "block_p50s_us", "block_spread", "attempts",
-                                     "noisy") if k in lat})
+        st.json(lat.provenance())
 else:
     st.info("Not measured on any host yet.")
 if lat is None or not here:
@@ -99,11 +94,12 @@ elif st.button("Re-measure on this host", help="Time it again in the worker, whi
     common.request_measurements(res, [key], force=True)
     st.toast("Queued: the figures update when the worker has measured it")
 with st.expander("How it was built"):
-    st.json({"spec": meta["spec"], **meta["build"]})
+    st.json(v.build_info())
 
 s = common.store()
 d1, d2 = st.columns(2)
 d1.download_button("Download .tflite", s.file_path("variants", key, TFLITE).read_bytes(),
-                   f"{meta['label']}.tflite", "application/octet-stream")
-d2.download_button("Download metadata (JSON)", json.dumps({**meta, "latency": lat}, indent=1),
-                   f"{meta['label']}.json", "application/json")
+                   f"{v.label}.tflite", "application/octet-stream")
+d2.download_button("Download metadata (JSON)",
+                   lambda: json.dumps({**v.to_meta(), "key": key, "latency": lat.to_dict() if lat else None}, indent=1),
+                   f"{v.label}.json", "application/json")

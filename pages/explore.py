@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import architecture, datasets, figures, host, links, pareto, preview
+from explorer import architecture, datasets, figures, host, links, pareto, preview, record
 from explorer.cache import CacheError
 from explorer.executors import JobRequest
+from explorer.record import VariantRecord
 from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
@@ -56,47 +57,42 @@ def knobs_ui() -> dict:
     return v
 
 
-def delta_card(record: dict, baseline: dict | None) -> None:
+def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     """The measured figures, with ratios against the fp32 unpruned model of the same architecture."""
-    m, lat = record["metrics"], record["latency"]
-    b = baseline["metrics"] if baseline else None
-    bl = baseline["latency"] if baseline else None
-    st.subheader(record["label"])
+    lat, bl = v.latency, base.latency if base else None
+    st.subheader(v.label)
     c = st.columns(4)
-    c[0].metric("Test accuracy", f"{m['accuracy']:.4f}",
-                f"{(m['accuracy'] - b['accuracy']) * 100:+.2f} pts" if b else None)
+    c[0].metric("Test accuracy", f"{v.accuracy:.4f}", f"{(v.accuracy - base.accuracy) * 100:+.2f} pts" if base else None)
     if lat:
-        c[1].metric("Latency p50", f"{lat['p50_us']:.1f} µs",
-                    f"{bl['p50_us'] / lat['p50_us']:.2f}× speed-up" if bl else None, delta_color="off",
-                    help=common.latency_text(lat, 2))
-        c[2].metric("p90 / p99", f"{lat['p90_us']:.1f} / {lat['p99_us']:.1f} µs")
-        c[3].metric("Throughput (batch 64)", f"{lat['throughput_ips']:,.0f} img/s")
+        c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs", f"{bl.p50_us / lat.p50_us:.2f}× speed-up" if bl else None,
+                    delta_color="off", help=common.latency_text(lat, 2))
+        c[2].metric("p90 / p99", f"{lat.p90_us:.1f} / {lat.p99_us:.1f} µs")
+        c[3].metric("Throughput (batch 64)", f"{lat.throughput_ips:,.0f} img/s")
     c = st.columns(4)
-    c[0].metric("Size", f"{m['size_bytes'] / 1000:,.1f} KB",
-                f"{b['size_bytes'] / m['size_bytes']:.2f}× smaller" if b else None, delta_color="off")
-    c[1].metric("Gzipped", f"{m['gzip_bytes'] / 1000:,.1f} KB",
-                f"{b['gzip_bytes'] / m['gzip_bytes']:.2f}× smaller" if b else None, delta_color="off")
-    c[2].metric("Non-zero parameters", f"{m['nonzero_params']:,}", f"of {m['params']:,}", delta_color="off")
-    c[3].metric("MACs per image", f"{m['macs']:,}")
-    if baseline is None and (record["spec"]["quant"] != "fp32" or record["spec"]["sparsity"] or record["spec"]["clusters"]):
+    c[0].metric("Size", f"{v.size_kb:,.1f} KB", f"{base.size_bytes / v.size_bytes:.2f}× smaller" if base else None,
+                delta_color="off")
+    c[1].metric("Gzipped", f"{v.gzip_kb:,.1f} KB", f"{base.gzip_bytes / v.gzip_bytes:.2f}× smaller" if base else None,
+                delta_color="off")
+    c[2].metric("Non-zero parameters", f"{v.nonzero_params:,}", f"of {v.params:,}", delta_color="off")
+    c[3].metric("MACs per image", f"{v.macs:,}")
+    if base is None and (v.spec.quant != "fp32" or v.spec.sparsity or v.spec.clusters):
         st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
     st.caption(common.host_caption() + " p50: " + common.latency_text(lat, 2) + ".")
-    if record["spec"]["sparsity"]:
+    if v.spec.sparsity:
         st.caption("Pruning zeroes weights but TFLite's dense kernels still multiply them: expect a smaller "
                    "gzipped file, not a faster model.")
 
 
-def load_record(spec: VariantSpec) -> dict | None:
-    """A cached variant's record; latency is this host's, else another host's while the worker measures here."""
+def load_record(spec: VariantSpec) -> VariantRecord | None:
+    """A cached variant, with this host's latency, else another host's while the worker measures here."""
     s = common.store()
     key = spec.key()
     if not s.has("variants", key):
         return None
-    meta = s.verify("variants", key)
-    lat = s.latency_or_foreign(key, host.current().id)
-    if lat is None or lat["host"]["id"] != host.current().id:
-        common.executor().submit(JobRequest.measure(key, meta["label"], s), common.requester())
-    return {**meta, "latency": lat}
+    v = record.load(s, key, host.current().id)
+    if not v.measured_here(host.current().id):
+        common.executor().submit(JobRequest.measure(key, v.label, s), common.requester())
+    return v
 
 
 @st.fragment(run_every=1.0)
@@ -115,13 +111,13 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
     df = res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True)
     band = None
     if not cached:
-        record = preview.read(spec)
-        if record is None:
+        made = preview.read(spec)
+        if made is None:
             job = common.executor().submit(JobRequest.preview(spec), common.requester())
             preview_progress(job.id)
         else:
-            lo, hi = record["p50_ci_us"]
-            band = {"p50": record["p50_us"], "lo": lo, "hi": hi, "label": spec.label()}
+            lo, hi = made.latency.p50_ci_us
+            band = {"p50": made.latency.p50_us, "lo": lo, "hi": hi, "label": spec.label()}
     if df.empty and band is None:
         return
     front = pareto.pareto_mask(df["p50_us"].to_numpy(float), df["accuracy"].to_numpy(float))
@@ -214,17 +210,17 @@ elif job is not None and job.state == "done" and cached and st.session_state.get
 
 if st.session_state.get("shown") == key:
     try:
-        record = load_record(spec)
+        shown = load_record(spec)
     except Exception as exc:  # a damaged entry or a full disk: a message, not a traceback
         st.error(f"Could not load {spec.label()}: {exc}")
         st.stop()
-    if record is not None:
+    if shown is not None:
         base_spec = spec.replace(sparsity=0.0, clusters=0, quant="fp32")
         if base_spec.key() == key:
-            delta_card(record, None)
+            delta_card(shown, None)
             st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")
         else:
-            delta_card(record, load_record(base_spec))
+            delta_card(shown, load_record(base_spec))
         if st.button("Open in Details"):
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")

@@ -89,7 +89,7 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
                  "while nothing trains"):
-        n = common.request_measurements(res, list(res.metas), force=True)
+        n = common.request_measurements(res, list(res.variants), force=True)
         st.toast(f"Queued {n} measurements")
 answer = pareto.budget_answer(df, x, unit, budget)
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
@@ -100,7 +100,7 @@ common.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
     st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
-                       lambda: report.render(df, front, x, answer, res.metas, res.latencies, log_x=log_x),
+                       lambda: report.render(df, front, x, answer, res.variants, log_x=log_x),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 fig = figures.pareto(df, front, x, log_x=log_x, highlight=answer.winner, host_label=host.current().label)

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import FAST_LATENCY, TINY
 from explorer import pipeline
-from explorer.cache import Store
+from explorer.cache import TFLITE, Store, sha256_file
 from explorer.spec import SpecError, VariantSpec
 
 pytestmark = pytest.mark.slow
@@ -35,42 +35,40 @@ def test_second_run_of_the_grid_trains_nothing(built):
     for spec in GRID:
         record, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
         assert report.built == [] and report.reused == ["variant"]
-        assert record["latency"] is not None
+        assert record.latency is not None
 
 
 def test_tflite_accuracy_is_real_and_matches_keras(built):
     _, out, _ = built
-    for record, _ in out:
-        m = record["metrics"]
-        assert m["accuracy"] > 0.8, record["label"]  # it learned (chance is 0.1)
-        assert abs(m["accuracy"] - m["keras_accuracy"]) <= 0.03, record["label"]
-        cm = np.array(m["confusion"])
-        assert cm.sum() == record["dataset"]["test_images"]
-        assert np.trace(cm) / cm.sum() == pytest.approx(m["accuracy"])
-        assert len(m["per_class_accuracy"]) == 10
+    for v, _ in out:
+        assert v.accuracy > 0.8, v.label  # it learned (chance is 0.1)
+        assert abs(v.accuracy - v.keras_accuracy) <= 0.03, v.label
+        cm = np.array(v.confusion)
+        assert cm.sum() == v.test_images
+        assert np.trace(cm) / cm.sum() == pytest.approx(v.accuracy)
+        assert len(v.per_class_accuracy) == 10
 
 
 def test_real_sparsity_after_pruning_is_within_two_points(built):
     _, out, _ = built
-    for record, _ in out:
-        spec, m = record["spec"], record["metrics"]
+    for v, _ in out:
         for layer in ("conv1", "dense", "logits"):
-            assert abs(m["layer_sparsity"][layer] - spec["sparsity"]) <= 0.02, (record["label"], layer)
-        if spec["sparsity"]:
-            assert m["nonzero_params"] < 0.55 * m["params"]
+            assert abs(v.layer_sparsity[layer] - v.spec.sparsity) <= 0.02, (v.label, layer)
+        if v.spec.sparsity:
+            assert v.nonzero_params < 0.55 * v.params and v.real_sparsity > 0.45
             # Tiny models: file structure dominates, so only "smaller" is promised here.
-            assert m["gzip_bytes"] < next(r["metrics"]["gzip_bytes"] for r, _ in out
-                                                if r["spec"]["quant"] == spec["quant"] and not r["spec"]["sparsity"])
+            assert v.gzip_bytes < next(r.gzip_bytes for r, _ in out
+                                       if r.spec.quant == v.spec.quant and not r.spec.sparsity)
 
 
 def test_latency_percentiles_are_ordered_and_recorded_with_the_host(built):
     _, out, _ = built
-    for record, _ in out:
-        lat = record["latency"]
-        assert 0 < lat["min_us"] <= lat["p50_us"] <= lat["p90_us"] <= lat["p99_us"]
-        assert lat["runs"] >= FAST_LATENCY["min_runs"] and lat["threads"] == 1
-        assert lat["throughput_ips"] > 0
-        assert lat["host"]["cores"] >= 1 and "ai-edge-litert" in lat["versions"]
+    for v, _ in out:
+        lat = v.latency
+        assert 0 < lat.min_us <= lat.p50_us <= lat.p90_us <= lat.p99_us
+        assert lat.runs >= FAST_LATENCY["min_runs"] and lat.threads == 1
+        assert lat.throughput_ips > 0
+        assert lat.host["cores"] >= 1 and "ai-edge-litert" in lat.versions
 
 
 def test_progress_reaches_the_end_and_names_the_stages(built):
@@ -82,14 +80,13 @@ def test_progress_reaches_the_end_and_names_the_stages(built):
 
 def test_int8_is_about_four_times_smaller_and_pruning_shrinks_the_gzip(store):
     big = dict(TINY, width=32, dense=512, epochs=3, tune_epochs=1)  # ~150k weights: size is weights
-    metrics = {(s, q): pipeline.ensure(VariantSpec(**big, sparsity=s, quant=q), store,
-                                       measure_missing=False)[0]["metrics"]
+    metrics = {(s, q): pipeline.ensure(VariantSpec(**big, sparsity=s, quant=q), store, measure_missing=False)[0]
                for s in (0.0, 0.8) for q in ("fp32", "float16", "int8")}
-    size = {k: m["size_bytes"] for k, m in metrics.items()}
+    size = {k: m.size_bytes for k, m in metrics.items()}
     assert 3.5 <= size[0.0, "fp32"] / size[0.0, "int8"] <= 4.2
     assert 1.8 <= size[0.0, "fp32"] / size[0.0, "float16"] <= 2.1
     assert size[0.8, "fp32"] == pytest.approx(size[0.0, "fp32"], rel=0.01)  # zeros still stored
-    gz = {k: m["gzip_bytes"] for k, m in metrics.items()}
+    gz = {k: m.gzip_bytes for k, m in metrics.items()}
     assert gz[0.0, "fp32"] / gz[0.8, "fp32"] >= 3  # ...but they compress
     assert gz[0.0, "fp32"] / gz[0.8, "int8"] >= 8  # pruning + int8: tfmot's "about 10x" claim
 
@@ -119,7 +116,10 @@ def test_same_spec_gives_the_same_model_bit_for_bit(tmp_path):
     """The cache key promises 'this spec -> these weights': rebuilding from scratch must agree."""
     spec = VariantSpec(**{**TINY, "epochs": 3, "seed": 5})
     other = spec.replace(seed=6)
-    sums = [pipeline.ensure(s, Store(tmp_path / name), measure_missing=False)[0]["files"]["model.tflite"]["sha256"]
-            for name, s in (("a", spec), ("b", spec), ("c", other))]
+    sums = []
+    for name, s in (("a", spec), ("b", spec), ("c", other)):
+        store = Store(tmp_path / name)
+        pipeline.ensure(s, store, measure_missing=False)
+        sums.append(sha256_file(store.file_path("variants", s.key(), TFLITE)))
     assert sums[0] == sums[1]
     assert sums[0] != sums[2]  # and the seed does matter

@@ -18,14 +18,15 @@ def test_a_preview_never_trains_never_writes_a_variant_and_is_reused(store, user
     spec = VariantSpec(**{**TINY, "quant": "int8"})
     record, fresh = preview.ensure(spec, **FAST_LATENCY)
     assert fresh and fits == []
-    assert record["p50_us"] > 0 and record["p50_ci_us"][0] <= record["p50_us"] <= record["p50_ci_us"][1]
-    assert record["fields"]["quant"] == "int8" and record["host"]["id"]
+    lat = record.latency
+    assert lat.p50_us > 0 and lat.p50_ci_us[0] <= lat.p50_us <= lat.p50_ci_us[1]
+    assert record.fields["quant"] == "int8" and lat.host_id
     assert store.variants() == ([], []) and not (store.root / "variants").exists()
     # Pruning, clustering, epochs and seed do not change dense-kernel latency: the same preview.
     same, fresh = preview.ensure(spec.replace(sparsity=0.5, clusters=8, epochs=30, seed=9), **FAST_LATENCY)
     assert not fresh and same == record
     other, fresh = preview.ensure(spec.replace(quant="fp32"), **FAST_LATENCY)
-    assert fresh and other["fields"]["quant"] == "fp32"
+    assert fresh and other.fields["quant"] == "fp32"
     qat, fresh = preview.ensure(spec.replace(quant="qat-int8"), **FAST_LATENCY)
     assert fresh and fits == []  # QAT's graph, without its fine-tune
 
@@ -39,5 +40,5 @@ def test_the_worker_runs_previews_from_the_queue(store, user_data):
     while ex.progress(job.id).live and time.time() < deadline:
         time.sleep(0.1)
     assert ex.progress(job.id).state == "done", ex.progress(job.id).message
-    assert preview.read(spec)["fields"]["dense"] == 16
+    assert preview.read(spec).fields["dense"] == 16
     assert store.variants() == ([], [])

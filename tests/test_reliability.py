@@ -68,7 +68,7 @@ def test_sigkill_during_training_leaves_no_entry_and_no_held_lock(store):
     assert store.variants() == ([], [])
     assert lock_is_free(store, "variants", spec.key())  # the kernel dropped the dead process's lock
     record, report = pipeline.ensure(spec.replace(epochs=60), store, latency_kwargs=FAST_LATENCY)
-    assert "variant" in report.built and record["metrics"]["accuracy"] > 0.8
+    assert "variant" in report.built and record.accuracy > 0.8
 
 
 def test_sigkill_mid_write_leaves_debris_that_is_cleaned_not_an_entry(store):
@@ -122,7 +122,7 @@ def test_a_corrupt_entry_is_rebuilt_on_request(store):
     assert store.variants()[1][0].key == spec.key()
     record, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
     assert report.built[:1] == ["variant"] and report.reused == ["base"]  # reconverted, not retrained
-    assert store.variants()[1] == [] and record["metrics"]["accuracy"] > 0.5
+    assert store.variants()[1] == [] and record.accuracy > 0.5
 
 
 def test_entries_of_other_library_versions_are_kept_apart(store):
@@ -135,8 +135,8 @@ def test_entries_of_other_library_versions_are_kept_apart(store):
                 lambda d: (d / "model.tflite").write_bytes(b"built by TensorFlow 2.20"))
     record, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
     assert report.trained and "variant" in report.built  # not taken from the other versions' entry
-    assert record["key"] == spec.key() != theirs
-    assert record["build"]["versions"]["tensorflow"] == metadata.version("tensorflow")  # shown on Details
+    assert record.key == spec.key() != theirs
+    assert record.versions["tensorflow"] == metadata.version("tensorflow")  # shown on Details
     assert sorted(m["key"] for m in store.variants()[0]) == sorted([theirs, spec.key()])
 
 

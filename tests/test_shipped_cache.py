@@ -35,7 +35,7 @@ def test_loading_the_shipped_grid_trains_nothing():
     for spec in PRESET:
         record, report = pipeline.ensure(spec, SHIPPED, measure_missing=False)
         assert report.built == [] and report.reused == ["variant"], spec.label()
-        assert record["label"] == spec.label()
+        assert record.label == spec.label() and record.spec == spec
 
 
 @pytest.mark.parametrize("quant", ["fp32", "int8"])

@@ -120,9 +120,12 @@ def test_deleting_a_dataset_removes_its_variants_and_never_a_builtin(data_dir, t
     from explorer.cache import Store
 
     uploads.import_zip("pets", make_zip(good_files()))
+    shipped = Store()  # the tests' copy of the shipped cache: a real meta to copy
+    meta = shipped.read_meta("variants", shipped.variant_keys()[0])
     store = Store(tmp_path / "cache")
     for key, ds in (("a" * 16, "pets"), ("b" * 16, "digits")):
-        store.write("variants", key, {"spec": {"dataset": ds}, "label": key}, lambda d: (d / "m").write_bytes(b"x"))
+        fake = {**meta, "spec": {**meta["spec"], "dataset": ds}, "dataset": {**meta["dataset"], "name": ds}}
+        store.write("variants", key, fake, lambda d: (d / "model.tflite").write_bytes(b"x"))
     assert uploads.delete("pets", store) == 1
     assert "pets" not in datasets.available() and not (data_dir / "datasets" / "pets").exists()
     assert [m["key"] for m in store.variants()[0]] == ["b" * 16]

@@ -37,11 +37,11 @@ def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cach
     assert done.state == "done", done.message
     assert done.worker_pid and done.worker_pid != os.getpid()  # never in the requesting process
     record = executor.result(job.id)
-    assert record["key"] == spec.key() and record["metrics"]["accuracy"] > 0.5
-    lat = record["latency"]
-    assert lat["p50_ci_us"][0] <= lat["p50_us"] <= lat["p50_ci_us"][1]
-    assert len(lat["block_p50s_us"]) == 6 and isinstance(lat["noisy"], bool)
-    assert 0.0 <= lat["other_cpu_share"] <= 1.0 and lat["loadavg_1m"] >= 0
+    assert record.key == spec.key() and record.accuracy > 0.5
+    lat = record.latency
+    assert lat.p50_ci_us[0] <= lat.p50_us <= lat.p50_ci_us[1]
+    assert len(lat.block_p50s_us) == 6 and isinstance(lat.noisy, bool)
+    assert 0.0 <= lat.other_cpu_share <= 1.0 and lat.loadavg_1m >= 0
 
 
 def test_cancel_by_the_only_requester_stops_the_build_and_saves_nothing(executor, store):
@@ -116,7 +116,7 @@ def test_a_measurement_never_overlaps_a_training_step(store, user_data):
     pipeline.measure.latency = counted_latency
     try:
         for _ in range(3):
-            pipeline.measure_latency(store, spec.key(), record, min_runs=300, min_seconds=0.3, warmup=5)
+            pipeline.measure_latency(store, record, min_runs=300, min_seconds=0.3, warmup=5)
             time.sleep(0.2)  # let training run between measurements
     finally:
         pipeline.measure.latency = original

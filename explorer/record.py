@@ -1,0 +1,212 @@
+"""The variant record, typed: what a built variant is, and how it measured on a host.
+
+This module is the one reader and writer of the two stored forms: a variant's meta.json (the pipeline
+writes VariantRecord.to_meta(); the store adds the key and checksums) and its latency/<host id>.json
+(Latency.to_dict()). Pages, CLI, report and benchmarks read attributes, never string keys. FORMAT is
+stored in meta.json; entries written before it existed are format 1, which has the same fields.
+No TensorFlow, no Streamlit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from explorer.spec import VariantSpec
+
+FORMAT = 2
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Batch-1 latency of one model on one host: percentiles, the p50's interval, and how it was taken."""
+
+    host: Mapping[str, Any]  # id, label, cpu, cores, machine, system (explorer.host.Host.to_dict)
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    mean_us: float
+    min_us: float
+    runs: int
+    threads: int
+    throughput_ips: float
+    measured_at: str = ""
+    p50_ci_us: tuple[float, float] | None = None  # 95 %; None for records older than the interval
+    block_p50s_us: tuple[float, ...] = ()
+    block_spread: float | None = None
+    attempts: int | None = None
+    noisy: bool = False
+    pinned_core: int | None = None
+    loadavg_1m: float | None = None
+    other_cpu_share: float | None = None
+    hostname: str = ""
+    python: str = ""
+    versions: Mapping[str, str] = field(default_factory=dict)
+    samples_us: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Latency:
+        ci = d.get("p50_ci_us")
+        return cls(
+            host=dict(d["host"]), p50_us=d["p50_us"], p90_us=d["p90_us"],
+            p99_us=d["p99_us"], mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
+            throughput_ips=d.get("throughput_ips", float("nan")), measured_at=d.get("measured_at", ""),
+            p50_ci_us=tuple(ci) if ci else None, block_p50s_us=tuple(d.get("block_p50s_us", ())),
+            block_spread=d.get("block_spread"), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
+            pinned_core=d.get("pinned_core"), loadavg_1m=d.get("loadavg_1m"), other_cpu_share=d.get("other_cpu_share"),
+            hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
+            samples_us=tuple(d.get("samples_us", ())))
+
+    @classmethod
+    def from_measurement(cls, timed: Mapping[str, Any], context: Mapping[str, Any], **quiet: Any) -> Latency:
+        """From the harness's figures (measure.latency), the host context and how quiet the machine was."""
+        return cls.from_dict({**timed, **context, **quiet})
+
+    def to_dict(self) -> dict:
+        """The stored form (latency/<host id>.json)."""
+        d = dataclasses.asdict(self)
+        d["host"], d["versions"] = dict(self.host), dict(self.versions)
+        d["p50_ci_us"] = list(self.p50_ci_us) if self.p50_ci_us else None
+        d["block_p50s_us"], d["samples_us"] = list(self.block_p50s_us), list(self.samples_us)
+        return d
+
+    @property
+    def host_id(self) -> str:
+        return self.host["id"]
+
+    @property
+    def host_label(self) -> str:
+        return self.host["label"]
+
+    def on(self, host_id: str) -> bool:
+        return self.host_id == host_id
+
+    def provenance(self) -> dict:
+        """How and where it was measured, for people (no samples)."""
+        d = self.to_dict()
+        d.pop("samples_us")
+        return d
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    """A built variant: its spec, data, accuracy, size, layers and provenance; and, when known, a latency."""
+
+    key: str
+    spec: VariantSpec
+    dataset: str
+    input_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    test_images: int
+    accuracy: float
+    keras_accuracy: float
+    per_class_accuracy: tuple[float | None, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    size_bytes: int
+    gzip_bytes: int
+    params: int
+    nonzero_params: int
+    macs: int
+    layer_sparsity: Mapping[str, float]
+    layers: tuple[Layer, ...]
+    stages: Mapping[str, str]
+    build_seconds: Mapping[str, float]
+    versions: Mapping[str, str]
+    built_on: Mapping[str, Any]
+    built_at: str
+    latency: Latency | None = None
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return self.spec.label()
+
+    @property
+    def size_kb(self) -> float:
+        return self.size_bytes / 1000
+
+    @property
+    def gzip_kb(self) -> float:
+        return self.gzip_bytes / 1000
+
+    @property
+    def real_sparsity(self) -> float:
+        """Fraction of all weights that are zero after pruning is stripped."""
+        return 1 - self.nonzero_params / self.params if self.params else 0.0
+
+    def measured_here(self, host_id: str) -> bool:
+        return self.latency is not None and self.latency.on(host_id)
+
+    def with_latency(self, latency: Latency | None) -> VariantRecord:
+        return dataclasses.replace(self, latency=latency)
+
+    def build_info(self) -> dict:
+        """How it was built, for people."""
+        return {"spec": self.spec.to_dict(), "seconds": dict(self.build_seconds), "versions": dict(self.versions),
+                "host": dict(self.built_on), "built_at": self.built_at}
+
+    # -- stored form ---------------------------------------------------------------------------
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any], latency: Mapping[str, Any] | None = None) -> VariantRecord:
+        m, ds, build = meta["metrics"], meta["dataset"], meta["build"]
+        return cls(
+            key=meta["key"], spec=VariantSpec.from_dict(meta["spec"]), dataset=ds["name"],
+            input_shape=tuple(ds["input_shape"]), class_names=tuple(ds["class_names"]), test_images=ds["test_images"],
+            accuracy=m["accuracy"], keras_accuracy=m["keras_accuracy"],
+            per_class_accuracy=tuple(m["per_class_accuracy"]), confusion=tuple(tuple(r) for r in m["confusion"]),
+            size_bytes=m["size_bytes"], gzip_bytes=m["gzip_bytes"], params=m["params"],
+            nonzero_params=m["nonzero_params"], macs=m["macs"], layer_sparsity=dict(m["layer_sparsity"]),
+            layers=tuple(Layer(lp["name"], lp["kind"], tuple(lp["output_shape"]), lp["params"], lp["macs"])
+                         for lp in meta["layers"]),
+            stages=dict(meta.get("stages", {})), build_seconds=dict(build.get("seconds", {})),
+            versions=dict(build.get("versions", {})), built_on=dict(build.get("host", {})),
+            built_at=build.get("built_at", ""), latency=Latency.from_dict(latency) if latency else None)
+
+    def to_meta(self) -> dict:
+        """The stored form (meta.json, less the key and file checksums, which the store adds)."""
+        return {
+            "kind": "variant", "format": FORMAT, "spec": self.spec.to_dict(), "label": self.label,
+            "stages": dict(self.stages),
+            "dataset": {"name": self.dataset, "input_shape": list(self.input_shape),
+                        "class_names": list(self.class_names), "test_images": self.test_images},
+            "metrics": {
+                "accuracy": self.accuracy, "per_class_accuracy": list(self.per_class_accuracy),
+                "confusion": [list(r) for r in self.confusion], "keras_accuracy": self.keras_accuracy,
+                "size_bytes": self.size_bytes, "gzip_bytes": self.gzip_bytes, "params": self.params,
+                "nonzero_params": self.nonzero_params, "layer_sparsity": dict(self.layer_sparsity), "macs": self.macs,
+            },
+            "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
+                        "macs": lp.macs} for lp in self.layers],
+            "build": {k: v for k, v in self.build_info().items() if k != "spec"},
+        }
+
+
+def load_all(store, host_id: str, foreign: bool = True) -> tuple[list[VariantRecord], list]:
+    """Every intact variant with this host's latency (else, with foreign=True, another host's), and the
+    damaged entries."""
+    from explorer.cache import Problem
+
+    metas, problems = store.variants()
+    read = store.latency_or_foreign if foreign else store.read_latency
+    found = []
+    for meta in metas:
+        try:
+            found.append(VariantRecord.from_meta(meta, read(meta["key"], host_id)))
+        except (KeyError, TypeError, ValueError) as exc:  # intact files, but not a variant record
+            problems.append(Problem(meta["key"], f"meta.json is not a variant record ({type(exc).__name__}: {exc})"))
+    return found, problems
+
+
+def load(store, key: str, host_id: str) -> VariantRecord:
+    """One verified variant with this host's latency, else another host's (CacheError if missing or damaged)."""
+    return VariantRecord.from_meta(store.verify("variants", key), store.latency_or_foreign(key, host_id))
