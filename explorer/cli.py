@@ -169,10 +169,7 @@ def cmd_pareto(args) -> int:
     df = _table(_store(args))
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
-    lower_x, lower_y = results.METRICS[args.x].lower_is_better, results.METRICS[args.y].lower_is_better
-    x = df[args.x].to_numpy(float) * (1 if lower_x else -1)
-    y = df[args.y].to_numpy(float) * (-1 if lower_y else 1)
-    front = df[pareto.pareto_mask(x, y)].sort_values(args.x)
+    front = df[results.front(df, args.x, args.y)].sort_values(args.x)
     print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}):")
     _print(front)
     return 0
@@ -215,7 +212,7 @@ def cmd_report(args) -> int:
     df = df.dropna(subset=[args.x]).reset_index(drop=True)
     if df.empty:
         raise ValueError(f"no measured variants of dataset {dataset!r} match these filters")
-    front = pareto.pareto_mask(df[args.x].to_numpy(float), df["accuracy"].to_numpy(float))
+    front = results.front(df, args.x)
     budget = args.budget if args.budget is not None else float(df[args.x].median())
     answer = pareto.budget_answer(df, args.x, results.METRICS[args.x].unit, budget)
     out = Path(args.out)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from explorer.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 
@@ -66,3 +68,22 @@ def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataF
     host is host_id."""
     df = pd.DataFrame([row(v, host_id) for v in variants], columns=COLUMNS)
     return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)
+
+
+def front(df: pd.DataFrame, x: str, y: str = "accuracy") -> np.ndarray:
+    """The non-dominated rows of a results table on two metrics, each in its own direction (METRICS)."""
+    xs = df[x].to_numpy(float) * (1 if METRICS[x].lower_is_better else -1)
+    ys = df[y].to_numpy(float) * (-1 if METRICS[y].lower_is_better else 1)
+    return pareto_mask(xs, ys)
+
+
+def compare(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Side by side, one row per variant (by label, in the order of keys): figures and ratios to the first."""
+    rows = df.set_index("key").loc[keys]
+    ref = rows.iloc[0]
+    return pd.DataFrame({
+        "accuracy": rows["accuracy"], "delta_pts": (rows["accuracy"] - ref["accuracy"]) * 100,
+        "p50_us": rows["p50_us"], "speedup": ref["p50_us"] / rows["p50_us"], "p99_us": rows["p99_us"],
+        "size_kb": rows["size_kb"], "size_ratio": rows["size_kb"] / ref["size_kb"], "gzip_kb": rows["gzip_kb"],
+        "nonzero_params": rows["nonzero_params"], "macs": rows["macs"], "measured_here": rows["measured_here"],
+    }).set_index(rows["label"])

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import figures, links
+from explorer import figures, links, results
 from pages import common
 
 st.title("Compare variants")
@@ -39,24 +39,23 @@ if len(picked) < 2:
 
 common.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
                   "A link to this comparison (the first variant is the reference):")
-rows = res.table.set_index("key").loc[[labels[p] for p in picked]]
-ref = rows.iloc[0]
+rows = results.compare(res.table, [labels[p] for p in picked])
 table = pd.DataFrame({
     "accuracy": rows["accuracy"].map("{:.4f}".format),
-    "Δ accuracy (pts)": ((rows["accuracy"] - ref["accuracy"]) * 100).map("{:+.2f}".format),
+    "Δ accuracy (pts)": rows["delta_pts"].map("{:+.2f}".format),
     "p50 µs": rows["p50_us"].map("{:.1f}".format),
-    "speed-up vs first": (ref["p50_us"] / rows["p50_us"]).map("{:.2f}×".format),
+    "speed-up vs first": rows["speedup"].map("{:.2f}×".format),
     "p99 µs": rows["p99_us"].map("{:.1f}".format),
     "size KB": rows["size_kb"].map("{:,.1f}".format),
-    "size vs first": (rows["size_kb"] / ref["size_kb"]).map("{:.2f}×".format),
+    "size vs first": rows["size_ratio"].map("{:.2f}×".format),
     "gzipped KB": rows["gzip_kb"].map("{:,.1f}".format),
     "non-zero params": rows["nonzero_params"].map("{:,}".format),
     "MACs": rows["macs"].map("{:,}".format),
-}).set_axis(picked)
+})
 st.dataframe(table.T, width="stretch")
 st.caption(common.host_caption() + (
     " Some of these latencies were measured on another host (the worker is measuring this one): "
-    + ", ".join(p for p in picked if not rows.loc[labels[p], "measured_here"]) + "."
+    + ", ".join(p for p in picked if not rows.loc[p, "measured_here"]) + "."
     if not rows["measured_here"].all() else ""))
 
 shown = [res.variants[labels[p]] for p in picked]

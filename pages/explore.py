@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import architecture, datasets, figures, host, links, pareto, preview, record
+from explorer import architecture, datasets, figures, host, links, preview, record, results
 from explorer.cache import CacheError
 from explorer.executors import JobRequest
 from explorer.record import VariantRecord
@@ -120,7 +120,7 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
             band = {"p50": made.latency.p50_us, "lo": lo, "hi": hi, "label": spec.label()}
     if df.empty and band is None:
         return
-    front = pareto.pareto_mask(df["p50_us"].to_numpy(float), df["accuracy"].to_numpy(float))
+    front = results.front(df, "p50_us")
     fig = figures.pareto(df, front, "p50_us", highlight=spec.key() if cached else None,
                          host_label=host.current().label, preview=band, height=420)
     st.plotly_chart(fig, key="explore_chart", width="stretch")

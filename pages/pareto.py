@@ -78,7 +78,7 @@ if df.empty:
     st.warning("No variant matches these filters.")
     st.stop()
 
-front = pareto.pareto_mask(df[x].to_numpy(float), df["accuracy"].to_numpy(float))
+front = results.front(df, x)
 
 unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)

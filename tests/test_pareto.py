@@ -59,3 +59,29 @@ def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_th
     assert budget_answer(df, "p50_us", "µs", 100).text.endswith("and the most accurate shown.")
     nothing = budget_answer(df, "p50_us", "µs", 5.0)
     assert nothing.winner is None and "the cheapest variant needs 10.0 µs" in nothing.text
+
+
+def test_the_front_of_a_table_takes_each_metrics_direction():
+    import pandas as pd
+
+    from explorer.results import front
+
+    df = pd.DataFrame({"p50_us": [10.0, 20.0, 30.0, 15.0], "accuracy": [0.80, 0.90, 0.85, 0.70],
+                       "throughput_ips": [100.0, 50.0, 200.0, 10.0]})
+    assert front(df, "p50_us").tolist() == [True, True, False, False]  # lower latency, higher accuracy
+    assert front(df, "p50_us", "throughput_ips").tolist() == [True, False, True, False]  # both "higher is better" aware
+
+
+def test_a_comparison_gives_ratios_to_the_first_variant():
+    import pandas as pd
+
+    from explorer.results import compare
+
+    df = pd.DataFrame({"key": ["a", "b"], "label": ["fast", "big"], "accuracy": [0.85, 0.90],
+                       "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],
+                       "gzip_kb": [80.0, 300.0], "nonzero_params": [1000, 4000], "macs": [10, 40],
+                       "measured_here": [True, False]})
+    out = compare(df, ["b", "a"])
+    assert list(out.index) == ["big", "fast"]
+    assert out.loc["fast", "speedup"] == 4.0 and out.loc["fast", "size_ratio"] == 0.25
+    assert round(out.loc["fast", "delta_pts"], 6) == -5.0 and out.loc["big", "delta_pts"] == 0
