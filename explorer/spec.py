@@ -27,6 +27,14 @@ _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization")
 
 
+# The declared range of every numeric field: validation below, and the app's knobs, read it from here.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "depth": (1, 4), "width": (4, 256), "dense": (8, 2048), "sparsity": (0.0, 0.95), "epochs": (1, 100),
+    "tune_epochs": (1, 20), "learning_rate": (1e-6, 1.0), "batch_size": (1, 4096), "seed": (0, 2**31 - 1),
+}
+CLUSTERS_RANGE = (2, 256)  # clusters: 0 (off) or a number in this range
+
+
 class SpecError(ValueError):
     """A spec field is out of range; the message names the field and what is allowed."""
 
@@ -72,22 +80,16 @@ class VariantSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not _DATASET_NAME.match(self.dataset):
             raise SpecError("dataset", "must be a lower-case name of letters, digits, '-' or '_'", self.dataset)
-        _check_int("depth", self.depth, 1, 4)
-        _check_int("width", self.width, 4, 256)
+        for name, (lo, hi) in BOUNDS.items():
+            (_check_float if isinstance(lo, float) else _check_int)(name, getattr(self, name), lo, hi)
         _check_choice("conv", self.conv, CONV_KINDS)
-        _check_int("dense", self.dense, 8, 2048)
-        _check_float("sparsity", self.sparsity, 0.0, 0.95)
         _check_choice("schedule", self.schedule, SCHEDULES)
+        lo, hi = CLUSTERS_RANGE
         if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or not (
-            self.clusters == 0 or 2 <= self.clusters <= 256
+            self.clusters == 0 or lo <= self.clusters <= hi
         ):
-            raise SpecError("clusters", "must be 0 (off) or a whole number from 2 to 256", self.clusters)
+            raise SpecError("clusters", f"must be 0 (off) or a whole number from {lo} to {hi}", self.clusters)
         _check_choice("quant", self.quant, QUANT_MODES)
-        _check_int("epochs", self.epochs, 1, 100)
-        _check_int("tune_epochs", self.tune_epochs, 1, 20)
-        _check_float("learning_rate", self.learning_rate, 1e-6, 1.0)
-        _check_int("batch_size", self.batch_size, 1, 4096)
-        _check_int("seed", self.seed, 0, 2**31 - 1)
         # Canonical float form, so 0.5 and 0.50000000001 from a slider are one cache entry.
         object.__setattr__(self, "sparsity", round(float(self.sparsity), 4))
         object.__setattr__(self, "learning_rate", float(f"{float(self.learning_rate):.6g}"))

@@ -18,7 +18,7 @@ from explorer.cache import Problem, Store
 from explorer.executors import JobRequest, LocalExecutor
 from explorer.queue import Queue, QueueError
 from explorer.record import Latency, VariantRecord
-from explorer.spec import VariantSpec
+from explorer.spec import BOUNDS, CLUSTERS_RANGE, VariantSpec
 
 
 def max_epochs() -> int:
@@ -137,9 +137,15 @@ def latency_text(lat: Latency | None, digits: int = 1) -> str:
     return text
 
 
-# The positions of the Explore knobs that are not free sliders.
-KNOB_POSITIONS = {"width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
-                  "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256]}
+def _within(name: str, positions: list) -> list:
+    lo, hi = CLUSTERS_RANGE if name == "clusters" else BOUNDS[name]
+    return [p for p in positions if lo <= p <= hi or (name == "clusters" and p == 0)]
+
+
+# The positions of the Explore knobs that are not free sliders (kept within the spec's declared bounds).
+KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
+    "width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256]}.items()}
 TUNE_EPOCHS_MAX = 10
 
 

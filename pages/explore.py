@@ -8,7 +8,7 @@ from explorer import architecture, datasets, figures, host, links, preview, reco
 from explorer.cache import CacheError
 from explorer.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
 MAX_EPOCHS = common.max_epochs()
@@ -32,7 +32,8 @@ def knobs_ui() -> dict:
         st.header("Variant")
         dataset = st.selectbox("dataset", names, key="k_dataset")
         h, w, _ = datasets.info(dataset).input_shape
-        depths = list(range(1, architecture.max_depth(h, w) + 1)) or [1]
+        lo, hi = BOUNDS["depth"]
+        depths = list(range(lo, min(architecture.max_depth(h, w), hi) + 1)) or [lo]
         if state.get("k_depth") not in depths:
             state["k_depth"] = min(DEFAULT.depth, depths[-1])
         v = {"dataset": dataset}
@@ -41,19 +42,19 @@ def knobs_ui() -> dict:
         v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
         v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense")
         st.header("Optimizations")
-        v["sparsity"] = st.slider("pruning sparsity", 0.0, 0.95, step=0.05, key="k_sparsity")
+        v["sparsity"] = st.slider("pruning sparsity", *BOUNDS["sparsity"], step=0.05, key="k_sparsity")
         v["schedule"] = st.radio("pruning schedule", SCHEDULES, horizontal=True, key="k_schedule",
                                  disabled=v["sparsity"] == 0)
         v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters")
         v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant")
         st.header("Training")
-        v["epochs"] = st.slider("epochs", 1, MAX_EPOCHS, key="k_epochs")
-        v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", 1, common.TUNE_EPOCHS_MAX,
-                                     key="k_tune_epochs")
+        v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
+        v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
+                                     min(common.TUNE_EPOCHS_MAX, BOUNDS["tune_epochs"][1]), key="k_tune_epochs")
         with st.expander("Advanced"):
             v["learning_rate"] = st.select_slider("learning rate (Adam)", pos["learning_rate"], key="k_learning_rate")
             v["batch_size"] = st.select_slider("batch size", pos["batch_size"], key="k_batch_size")
-            v["seed"] = st.number_input("seed", 0, 2**31 - 1, key="k_seed")
+            v["seed"] = st.number_input("seed", *BOUNDS["seed"], key="k_seed")
     return v
 
 
