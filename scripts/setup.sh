@@ -31,3 +31,7 @@ if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ] || [ requirements.txt -nt "$stam
   .venv/bin/python -m pip install -q -r "$req"
   touch "$stamp"
 fi
+# The project itself, in editable mode: `import explorer` works from anywhere (tests, workers, scripts).
+if [ ! -f .venv/.installed-editable ] || [ pyproject.toml -nt .venv/.installed-editable ]; then
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . && touch .venv/.installed-editable
+fi

@@ -1,37 +1,17 @@
-"""Shared fixtures. Tests never write into the checkout.
+"""Fixtures and session hooks. Tests never write into the checkout.
 
-Before anything is imported, every location the engine writes to is pointed at a temporary folder:
-the cache (a copy of the shipped cached_models/), the user data (uploads, stages, job queue, worker
-log, CPU gate). A session-finish check fails the run if the checkout gained or changed any file.
+support (imported first) points every writer at a temporary sandbox; a session-finish check fails the
+run if the checkout gained or changed any file.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-SANDBOX = Path(tempfile.mkdtemp(prefix="explorer-tests-"))
-shutil.copytree(REPO / "cached_models", SANDBOX / "cached_models", ignore=shutil.ignore_patterns(".tmp", ".locks"))
-os.environ["EXPLORER_CACHE_DIR"] = str(SANDBOX / "cached_models")
-os.environ["EXPLORER_DATA_DIR"] = str(SANDBOX / "user_data")
-os.environ.pop("EXPLORER_STAGES_DIR", None)
-os.environ["EXPLORER_WORKER_IDLE_EXIT"] = "30"  # workers the tests start do not outlive them for long
-
-# A tiny variant on scikit-learn's digits: trains in a few seconds, learns for real.
-TINY = dict(dataset="digits", depth=1, width=8, dense=32, epochs=12, tune_epochs=2, learning_rate=0.01,
-            batch_size=32)
-FAST_LATENCY = dict(min_runs=50, min_seconds=0.05, warmup=5, blocks=3, max_attempts=1)
+from support import REPO, SANDBOX, TINY, stop_workers  # first: it points every writer at the sandbox
 
 
 @pytest.fixture
@@ -69,19 +49,6 @@ def _checkout_state() -> set[str]:
 
 def pytest_sessionstart(session):
     session.config._checkout_before = _checkout_state()
-
-
-def stop_workers(data_dir: Path) -> None:
-    """Stop the worker processes a test's app or executor started (they run in sessions of their own)."""
-    from explorer.queue import Queue
-
-    db = data_dir / "jobs.sqlite3"
-    if db.exists():
-        for pid in Queue(db).live_workers():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def pytest_sessionfinish(session, exitstatus):

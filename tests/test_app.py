@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import FAST_LATENCY, REPO, TINY, stop_workers
+from support import FAST_LATENCY, REPO, TINY, stop_workers, wait_until
 from explorer import host, pipeline
 from explorer.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
@@ -104,9 +104,7 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     assert not path.exists()  # the page itself never measures
     time.sleep(1.1)  # the page asks the worker once it has been drawn (its status fragment's next tick)
     at.run()
-    deadline = time.time() + 90
-    while not path.exists() and time.time() < deadline:  # the worker does, in the background
-        time.sleep(0.2)
+    wait_until(path.exists, "the worker to measure it in the background", 90)
     mine = json.loads(path.read_text())
     assert mine["host"]["id"] == host.current().id and mine["p50_ci_us"][0] <= mine["p50_us"]
     at.run()
@@ -166,10 +164,7 @@ def test_explore_trains_an_uncached_variant_with_progress(cache):
     _button(at, "Train and measure").click().run()
     assert not at.exception
     assert at.get("status")  # progress shown while the worker builds (it takes seconds to start)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(m.label == "Test accuracy" for m in at.metric):
-        time.sleep(1)
-        at.run()
+    wait_until(lambda: at.run() and any(m.label == "Test accuracy" for m in at.metric), "the result card", every=1)
     assert not at.exception and not at.error
     assert cache.has("variants", spec.key())
     assert any(m.label == "Test accuracy" for m in at.metric)

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, SANDBOX, stop_workers
+from support import REPO, SANDBOX, stop_workers
 from explorer.cache import Store
 from explorer.figures import FOREIGN
 from explorer.spec import QUANT_MODES

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import FAST_LATENCY, TINY
+from support import FAST_LATENCY, TINY
 from explorer import pipeline
 from explorer.cache import TFLITE, Store, sha256_file
 from explorer.spec import SpecError, VariantSpec

@@ -1,10 +1,8 @@
 """Latency preview: the untrained architecture converted and timed, never trained, cached by what sets latency."""
 
-import time
-
 import pytest
 
-from conftest import FAST_LATENCY, TINY
+from support import FAST_LATENCY, TINY, wait_until
 from explorer import preview, train
 from explorer.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
@@ -36,9 +34,7 @@ def test_the_worker_runs_previews_from_the_queue(store, user_data):
     spec = VariantSpec(**{**TINY, "dense": 16, "quant": "dynamic"})
     job = ex.submit(JobRequest.preview(spec), "alice")
     assert job.kind == "preview" and job.key == preview.preview_key(spec)
-    deadline = time.time() + 120
-    while ex.progress(job.id).live and time.time() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: not ex.progress(job.id).live, "the preview job to end")
     assert ex.progress(job.id).state == "done", ex.progress(job.id).message
     assert preview.read(spec).fields["dense"] == 16
     assert store.variants() == ([], [])

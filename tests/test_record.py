@@ -37,7 +37,7 @@ def test_latency_round_trips_and_knows_its_host():
 def test_load_all_takes_this_hosts_latency_else_another_hosts(tmp_path):
     import shutil
 
-    from conftest import REPO
+    from support import REPO
 
     root = tmp_path / "cache"
     shutil.copytree(REPO / "cached_models", root)

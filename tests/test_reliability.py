@@ -11,7 +11,7 @@ from importlib import metadata
 
 import pytest
 
-from conftest import FAST_LATENCY, REPO, TINY
+from support import FAST_LATENCY, REPO, TINY, wait_until
 from explorer import pipeline
 from explorer.cache import Store
 from explorer.spec import VariantSpec
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.slow
 
 CHILD = """
 import json, sys, time
-sys.path.insert(0, {repo!r})
 from explorer import pipeline
 from explorer.cache import Store
 from explorer.spec import VariantSpec
@@ -35,7 +34,7 @@ for fields in {specs!r}:
 
 
 def spawn(root, specs: list[VariantSpec]) -> subprocess.Popen:
-    code = CHILD.format(repo=str(REPO), root=str(root), specs=[s.to_dict() for s in specs], latency=FAST_LATENCY)
+    code = CHILD.format(root=str(root), specs=[s.to_dict() for s in specs], latency=FAST_LATENCY)
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
@@ -74,7 +73,6 @@ def test_sigkill_during_training_leaves_no_entry_and_no_held_lock(store):
 def test_sigkill_mid_write_leaves_debris_that_is_cleaned_not_an_entry(store):
     code = f"""
 import os, sys, time
-sys.path.insert(0, {str(REPO)!r})
 from explorer.cache import Store
 def fill(d):
     (d / "model.tflite").write_bytes(b"half a model")
@@ -142,7 +140,6 @@ def test_entries_of_other_library_versions_are_kept_apart(store):
 
 APP_SESSION = """
 import sys, time
-sys.path.insert(0, {repo!r})
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file({app!r}, default_timeout=60)
 for name, value in {knobs!r}.items():
@@ -187,16 +184,14 @@ def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_wor
     store = app_env
     # Fashion-MNIST: 100 epochs take minutes, so the build is surely still running when the worker is killed.
     spec = VariantSpec(**{**TINY, "dataset": "fashion-mnist", "epochs": 100, "seed": 41})
-    code = APP_SESSION.format(repo=str(REPO), app=str(REPO / "app.py"), knobs=spec.to_dict(),
+    code = APP_SESSION.format(app=str(REPO / "app.py"), knobs=spec.to_dict(),
                               page=str(REPO / "pages" / "explore.py"))
     server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               text=True, env=os.environ.copy())
     assert server.stdout.readline().strip() == "CLICKED"
     queue = Queue()
-    deadline = time.time() + 90
-    while time.time() < deadline and not any(j.stage == "train" for j in queue.jobs(("running",))):
-        time.sleep(0.1)
-    job = queue.jobs(("running",))[0]
+    job = wait_until(lambda: next((j for j in queue.jobs(("running",)) if j.stage == "train"), None),
+                     "the build to train in the worker", 90)
     os.kill(server.pid, signal.SIGKILL)  # the web server dies; the worker (its own session) goes on
     server.wait()
 
@@ -206,7 +201,7 @@ def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_wor
     assert queue.get(job.id).state == "running"
 
     os.kill(job.worker_pid, signal.SIGKILL)  # now the worker dies too
-    time.sleep(0.2)
+    wait_until(lambda: job.worker_pid not in queue.live_workers(), "the worker to be gone")
     at.run()
     assert any("stopped during 'train'" in e.value for e in at.error), [e.value for e in at.error]
     assert queue.get(job.id).state == "failed"
@@ -230,9 +225,7 @@ def test_two_sessions_build_one_variant_one_cancels_the_other_gets_it(app_env):
     alice.run()
     next(b for b in alice.button if b.label == "Cancel").click().run()
     assert not alice.exception
-    deadline = time.time() + 120
-    while time.time() < deadline and Queue().get(job.id).live:
-        time.sleep(0.5)
+    wait_until(lambda: not Queue().get(job.id).live, "the build to finish", 120)
     assert Queue().get(job.id).state == "done" and store.has("variants", spec.key())  # bob waited: it went on
     bob.run()
     assert not bob.error

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import FAST_LATENCY, TINY
+from support import FAST_LATENCY, TINY, wait_until
 from explorer import pipeline
 from explorer.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
@@ -19,13 +19,8 @@ def executor(store, user_data):
 
 
 def wait(executor, job_id, until, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        job = executor.progress(job_id)
-        if until(job):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not get there in {timeout} s: {executor.progress(job_id)}")
+    return wait_until(lambda: (lambda job: job if until(job) else None)(executor.progress(job_id)),
+                      f"job {job_id} to get there", timeout)
 
 
 def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cache(executor, store):
@@ -102,8 +97,7 @@ def test_a_measurement_never_overlaps_a_training_step(store, user_data):
         callbacks=[Count()]))
     trainer.daemon = True
     trainer.start()
-    while steps["done"] < 20:
-        time.sleep(0.01)
+    wait_until(lambda: steps["done"] >= 20, "training to start", every=0.01)
     windows = []
     original = pipeline.measure.latency
 

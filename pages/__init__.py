@@ -1,0 +1,1 @@
+"""Thin Streamlit pages: they render what the engine (explorer/) computed."""

@@ -1,0 +1,59 @@
+"""What the tests share (imported as a module; conftest only holds fixtures and hooks).
+
+Importing it first points every location the engine writes to at a temporary sandbox: the cache (a
+copy of the shipped cached_models/) and the user data (uploads, stages, job queue, worker log, CPU
+gate). The package itself is importable because `make setup-dev` installs it in editable mode.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SANDBOX = Path(tempfile.mkdtemp(prefix="explorer-tests-"))
+shutil.copytree(REPO / "cached_models", SANDBOX / "cached_models", ignore=shutil.ignore_patterns(".tmp", ".locks"))
+os.environ["EXPLORER_CACHE_DIR"] = str(SANDBOX / "cached_models")
+os.environ["EXPLORER_DATA_DIR"] = str(SANDBOX / "user_data")
+os.environ.pop("EXPLORER_STAGES_DIR", None)
+os.environ["EXPLORER_WORKER_IDLE_EXIT"] = "30"  # workers the tests start do not outlive them for long
+
+# A tiny variant on scikit-learn's digits: trains in a few seconds, learns for real.
+TINY = dict(dataset="digits", depth=1, width=8, dense=32, epochs=12, tune_epochs=2, learning_rate=0.01,
+            batch_size=32)
+FAST_LATENCY = dict(min_runs=50, min_seconds=0.05, warmup=5, blocks=3, max_attempts=1)
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T], what: str, timeout: float = 120.0, every: float = 0.1) -> T:
+    """Poll probe() until it returns something truthy (another process is doing the work); fail saying what
+    was awaited and what probe() last returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:.0f} s for {what}; last seen: {value!r}")
+        time.sleep(every)
+
+
+def stop_workers(data_dir: Path) -> None:
+    """Stop the worker processes a test's app or executor started (they run in sessions of their own)."""
+    from explorer.queue import Queue
+
+    db = data_dir / "jobs.sqlite3"
+    if db.exists():
+        for pid in Queue(db).live_workers():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
