@@ -69,20 +69,37 @@ class _Reporter:
         return report
 
 
+def _stages(spec: VariantSpec) -> list[tuple[str, str, VariantSpec]]:
+    """The training stages a variant is converted from, in build order: (kind, key, the stage's spec)."""
+    chain = [("base", spec.base_key(), spec.replace(sparsity=0.0, clusters=0, schedule="constant"))]
+    if spec.is_tuned:
+        chain.append(("tuned", spec.tuned_key(), spec))
+    return chain
+
+
+def _stages_to_train(spec: VariantSpec, store: Store, reuse: bool) -> list[str]:
+    """The kinds of stage a build will train: every stage after the last one already cached."""
+    chain = _stages(spec)
+    for i in range(len(chain) - 1, -1, -1):
+        kind, key, _ = chain[i]
+        if reuse and store.has(kind, key):
+            return [k for k, _, _ in chain[i + 1:]]
+    return [k for k, _, _ in chain]
+
+
 def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, float]:
-    """Expected relative cost of each stage still to build (training dominates), for the progress bar."""
+    """Expected relative cost of each step still to do (training dominates), for the progress bar."""
     shares: dict[str, float] = {}
     if not store.has("variants", spec.key()):
         shares["prepare"] = 0.3  # importing TensorFlow and decoding the data: seconds
-        if spec.is_tuned and not (reuse and store.has("tuned", spec.tuned_key())):
-            if not (reuse and store.has("base", spec.base_key())):
-                shares["train"] = spec.epochs
+        to_train = _stages_to_train(spec, store, reuse)
+        if "base" in to_train:
+            shares["train"] = spec.epochs
+        if "tuned" in to_train:
             if spec.sparsity:
                 shares["prune"] = spec.tune_epochs
             if spec.clusters:
                 shares["cluster"] = spec.tune_epochs
-        elif not spec.is_tuned and not (reuse and store.has("base", spec.base_key())):
-            shares["train"] = spec.epochs
         if spec.quant == "qat-int8":
             shares["qat"] = 1.5 * spec.tune_epochs
         shares.update(convert=0.5, evaluate=0.2)
@@ -108,7 +125,8 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
     from explorer import cluster, model as model_lib, prune, train
 
     info = datasets.info(spec.dataset)
-    kind, key = ("tuned", spec.tuned_key()) if spec.is_tuned else ("base", spec.base_key())
+    chain = _stages(spec)
+    kind, key, _ = chain[-1]
     with store.lock(kind, key):
         if reuse and store.has(kind, key):
             try:
@@ -118,8 +136,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             except (CacheError, OSError, ValueError):
                 store.remove(kind, key)  # damaged: rebuild below
         if spec.is_tuned:
-            base_spec = spec.replace(sparsity=0.0, clusters=0, schedule="constant")
-            m = _stage_model(base_spec, store, reporter, report, reuse)
+            m = _stage_model(chain[0][2], store, reporter, report, reuse)
         else:
             data = datasets.load(spec.dataset)
             m = model_lib.build(spec, info.input_shape, info.num_classes)
