@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from explorer.spec import VariantSpec
+from explorer.stats import LatencyStats
 
 FORMAT = 2
 
@@ -28,16 +29,11 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Latency:
-    """Batch-1 latency of one model on one host: percentiles, the p50's interval, and how it was taken."""
+class Latency(LatencyStats):
+    """Batch-1 latency of one model on one host: the percentiles (LatencyStats), the p50's interval, and
+    how and where it was taken."""
 
     host: Mapping[str, Any]  # id, label, cpu, cores, machine, system (explorer.host.Host.to_dict)
-    p50_us: float
-    p90_us: float
-    p99_us: float
-    mean_us: float
-    min_us: float
-    runs: int
     threads: int
     throughput_ips: float
     measured_at: str = ""
