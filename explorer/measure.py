@@ -139,10 +139,12 @@ def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
     """Time in `blocks` blocks, each in a fresh process; accept when their p50s agree within `tolerance`.
 
     A fresh process per block samples what one process cannot: how the interpreter's memory happens to
-    be laid out, which moves a p50 by 1-3 % from one process to the next on this CPU. After
-    max_attempts disagreeing attempts, the last one is kept and marked noisy.
+    be laid out, which moves a p50 by 1-3 % from one process to the next on this CPU. When max_attempts
+    attempts all disagree, every block of every attempt is kept (a steadier p50 from more processes) and
+    the result is marked noisy.
     """
     per_runs, per_seconds = -(-min_runs // blocks), min_seconds / blocks
+    kept: list[np.ndarray] = []
     with tempfile.TemporaryDirectory(prefix="explorer-timing-") as tmp:
         folder = Path(tmp)
         (folder / "model.tflite").write_bytes(model)
@@ -150,11 +152,13 @@ def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
         for attempt in range(1, max_attempts + 1):
             parts = [_block_in_child(folder, threads, warmup, per_runs, per_seconds, max_seconds / blocks, xnnpack)
                      for _ in range(blocks)]
-            p50s = [float(np.median(p)) for p in parts]
-            spread = stats.block_spread(p50s)
+            kept.extend(parts)
+            spread = stats.block_spread([float(np.median(p)) for p in parts])
             if spread <= tolerance:
+                kept = parts
                 break
-    return BlockedSamples(np.concatenate(parts), p50s, spread, attempt, spread > tolerance)
+    p50s = [float(np.median(p)) for p in kept]
+    return BlockedSamples(np.concatenate(kept), p50s, spread, attempt, spread > tolerance)
 
 
 def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,

@@ -35,7 +35,7 @@ def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cach
     assert record.key == spec.key() and record.accuracy > 0.5
     lat = record.latency
     assert lat.p50_ci_us[0] <= lat.p50_us <= lat.p50_ci_us[1]
-    assert len(lat.block_p50s_us) == 6 and isinstance(lat.noisy, bool)
+    assert len(lat.block_p50s_us) == (18 if lat.noisy else 6)  # all 3 attempts kept when they disagree
     assert 0.0 <= lat.other_cpu_share <= 1.0 and lat.loadavg_1m >= 0
 
 
