@@ -124,6 +124,7 @@ def _wait_for_worker(key: str, show) -> None:
     from explorer.queue import Queue
 
     queue = Queue()
+    said = False
     while True:
         running = [j for j in queue.jobs(("running",), kind="build") if j.key == key]
         if not running:
@@ -132,7 +133,11 @@ def _wait_for_worker(key: str, show) -> None:
         if job.worker_pid not in queue.live_workers():
             queue.reap()  # its worker died: mark it failed and build it here
             return
-        show(job.fraction, f"waiting: the app's worker (pid {job.worker_pid}) is building {job.label} — {job.message}")
+        if not said:
+            log.info("waiting: the app's worker (pid %s) is building %s; this sweep goes on when it is done",
+                     job.worker_pid, job.label)
+            said = True
+        show(job.fraction, f"waiting for the app's worker: {job.message}")
         time.sleep(1.0)
 
 

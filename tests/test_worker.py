@@ -121,3 +121,19 @@ def test_a_measurement_never_overlaps_a_training_step(store, user_data):
     assert steps["done"] > before  # training resumed: it was paused, not stopped
     net.stop_training = True
     trainer.join(timeout=60)
+
+
+def test_the_cli_lists_jobs_and_a_sweep_says_it_waits_for_the_apps_build(executor, store, capsys):
+    from explorer import cli
+
+    spec = VariantSpec(**{**TINY, "epochs": 40, "seed": 37})
+    job = executor.submit(JobRequest.build(spec, store), "app-session")
+    job = wait(executor, job.id, lambda j: j.stage == "train")
+    assert cli.main(["jobs"]) == 0
+    out = capsys.readouterr().out
+    assert f"worker: pid {job.worker_pid}" in out and spec.label() in out and "running" in out
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in spec.to_dict().items()]
+    assert cli.main(["--cache", str(store.root), "sweep", *flags]) == 0
+    err = capsys.readouterr().err
+    assert f"waiting: the app's worker (pid {job.worker_pid}) is building {spec.label()}" in err
+    assert "0 needed training" in err  # it waited, then found the app's build in the cache
