@@ -8,11 +8,9 @@ Also times importing what the results pages import, and checks that it does not 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 from benchmarks.report import Row, print_table, row
 from explorer.paths import REPO_ROOT
@@ -24,12 +22,6 @@ t = time.perf_counter() - t0
 heavy = [m for m in ("tensorflow", "tf_keras", "tensorflow_model_optimization") if m in sys.modules]
 print(t, ",".join(heavy) or "none", len(sys.modules))
 """
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _time_to(page, url: str, selector: str) -> float:
@@ -49,21 +41,14 @@ def run() -> list[Row]:
         return rows + [row("demo start", float("nan"), "s", note="SKIPPED: no chromium")]
     from playwright.sync_api import sync_playwright
 
-    from benchmarks.worker import Sandbox
+    from benchmarks.worker import Sandbox, Server
 
-    port = _port()
-    url = f"http://127.0.0.1:{port}"
     box = Sandbox()  # a copy of the shipped cache: the app's worker writes nothing into the checkout
     t_start = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "scripts/serve.py", "--server.port", str(port)],
-                              cwd=REPO_ROOT, env=box.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = Server(box)
+    url = server.url
     try:
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.05)
+        server.started()
         health = time.perf_counter() - t_start
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium,
@@ -75,8 +60,7 @@ def run() -> list[Row]:
             explore = _time_to(page, f"{url}/explore", "button:has-text('Load'), button:has-text('Train and measure')")
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()
         box.close()
     return rows + [
         row("server start to health check", health, "s"),
