@@ -11,8 +11,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import (cache_hit, demo_start, fidelity, from_scratch, keras_vs_tflite, optimizations, preview,
-                        stage_reuse, worker)
+from benchmarks import (cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
+                        optimizations, preview, stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer import host
 
@@ -26,6 +26,8 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "fidelity": ("7. Harness fidelity", fidelity),
     "worker": ("8. Builds and measurements out of the web server", worker),
     "preview": ("9. Latency preview before training", preview),
+    "int8_fallback": ("10. Full int8 without the op XNNPACK cannot run", int8_fallback),
+    "channel_pruning": ("11. Channel pruning: fewer filters, less work", channel_pruning),
 }
 
 

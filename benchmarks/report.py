@@ -18,6 +18,7 @@ class Row:
     target: str = ""  # e.g. "<= 3 s"; empty for context figures
     met: bool | None = None  # None: no target
     note: str = ""
+    detail: dict | None = None  # structured figures behind the value (a table the issue asks for)
 
 
 def check(value: float, op: str, bound: float) -> bool:
@@ -25,11 +26,11 @@ def check(value: float, op: str, bound: float) -> bool:
 
 
 def row(figure: str, value: float, unit: str, op: str | None = None, bound: float | None = None,
-        note: str = "") -> Row:
+        note: str = "", detail: dict | None = None) -> Row:
     value = float(value)  # numpy scalars are not JSON
     if op is None:
-        return Row(figure, value, unit, note=note)
-    return Row(figure, value, unit, f"{op} {bound:g} {unit}".strip(), bool(check(value, op, bound)), note)
+        return Row(figure, value, unit, note=note, detail=detail)
+    return Row(figure, value, unit, f"{op} {bound:g} {unit}".strip(), bool(check(value, op, bound)), note, detail)
 
 
 def print_table(title: str, rows: list[Row], stream=sys.stdout) -> None:

@@ -5,8 +5,11 @@ Layout under the cache root (cached_models/ by default: the shipped cache holds 
     .tmp/   entries being written
 and under the stages root (user_data/stages/ by default; <root>/stages for a cache folder named
 explicitly, so tests and `--cache DIR` stay self-contained):
-    base/<key>/, tuned/<key>/    trained Keras weights, reused by later builds, never shipped
+    base/<key>/, tuned/<key>/    trained Keras weights, reused by later builds
     .locks/   one lock file per key being built (kept: removing a lock file others may hold is unsafe)
+The shipped cache may hold stages too (cached_models/stages/base/: the shipped architectures' trained
+bases, so a fresh clone's what-ifs fine-tune only); they are read when the user's stages lack a key,
+and never written or removed.
 
 An entry is filled in .tmp/ and renamed into place in one step, so a crash never leaves half an entry
 behind. Locks are fcntl locks: the kernel drops them when their process dies, so a killed build never
@@ -136,6 +139,8 @@ class Store:
             self.stages_root = Path(stages_root)
         else:
             self.stages_root = self.root / "stages" if root is not None else paths.stages_dir()
+        shipped = self.root / "stages"
+        self.shipped_stages = shipped if shipped.resolve() != self.stages_root.resolve() else None
 
     # -- paths ---------------------------------------------------------------------------------
     def _base(self, kind: str) -> Path:
@@ -148,9 +153,18 @@ class Store:
             raise CacheError(f"invalid cache key {key!r}")
         return self._base(kind) / kind / key
 
+    def found_dir(self, kind: str, key: str) -> Path:
+        """Where an entry is read from: the writable folder, else (stages only) the shipped one if it has it."""
+        own = self.entry_dir(kind, key)
+        if kind != "variants" and self.shipped_stages is not None and not (own / META).is_file():
+            shipped = self.shipped_stages / kind / key
+            if (shipped / META).is_file():
+                return shipped
+        return own
+
     def has(self, kind: str, key: str) -> bool:
         """An entry exists once its folder holds meta.json (renamed in whole, never partial)."""
-        return (self.entry_dir(kind, key) / META).is_file()
+        return (self.found_dir(kind, key) / META).is_file()
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, kind: str, key: str, meta: dict, fill: Callable[[Path], None]) -> Path:
@@ -159,7 +173,7 @@ class Store:
         If the entry appeared meanwhile (another process won), the new copy is discarded.
         """
         final = self.entry_dir(kind, key)
-        with atomic_folder(final, self._base(kind) / ".tmp", f"{kind}-{key}", lambda p: self.has(kind, key)) as tmp:
+        with atomic_folder(final, self._base(kind) / ".tmp", f"{kind}-{key}", lambda p: (p / META).is_file()) as tmp:
             fill(tmp)
             files = {
                 str(p.relative_to(tmp)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
@@ -201,7 +215,7 @@ class Store:
 
     # -- reading -------------------------------------------------------------------------------
     def read_meta(self, kind: str, key: str) -> dict:
-        path = self.entry_dir(kind, key) / META
+        path = self.found_dir(kind, key) / META
         try:
             meta = json.loads(path.read_text())
         except FileNotFoundError as exc:
@@ -215,7 +229,7 @@ class Store:
     def verify(self, kind: str, key: str, meta: dict | None = None) -> dict:
         """Meta of an entry whose files all match their recorded size and checksum, else CacheError."""
         meta = meta if meta is not None else self.read_meta(kind, key)
-        folder = self.entry_dir(kind, key)
+        folder = self.found_dir(kind, key)
         for name, rec in meta["files"].items():
             path = folder / name
             if not path.is_file():
@@ -225,7 +239,7 @@ class Store:
         return meta
 
     def file_path(self, kind: str, key: str, name: str) -> Path:
-        return self.entry_dir(kind, key) / name
+        return self.found_dir(kind, key) / name
 
     def variant_keys(self) -> list[str]:
         folder = self.root / "variants"

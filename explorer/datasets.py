@@ -45,6 +45,7 @@ class DatasetInfo:
     input_shape: tuple[int, int, int]
     class_names: tuple[str, ...]
     source: str  # where it comes from, for the Data page
+    flips: bool = False  # whether a horizontal flip keeps an image's label (clothing: yes; digits: no)
 
     @property
     def num_classes(self) -> int:
@@ -122,6 +123,38 @@ def _load_fashion_mnist() -> Dataset:
     )
 
 
+# -- an imbalanced view of Fashion-MNIST -------------------------------------------------------
+# The classes most often confused with others, kept at 5 % of their training images: enough to see
+# imbalance hurt them (and class weighting help); validation and test splits are untouched.
+RARE_CLASSES = (0, 2, 6)  # T-shirt/top, Pullover, Shirt
+RARE_SHARE = 0.05
+
+
+def downsample(y: np.ndarray, classes: tuple[int, ...], share: float, seed: int) -> np.ndarray:
+    """Sorted indices of y keeping `share` of each class in `classes` (the first ones of a fixed
+    permutation, at least one) and every image of the others."""
+    rng = np.random.default_rng(seed)
+    keep = [np.flatnonzero(~np.isin(y, classes))]
+    for cls in classes:
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        keep.append(idx[:max(1, int(round(share * len(idx))))])
+    return np.sort(np.concatenate(keep))
+
+
+def _load_fashion_mnist_imbalanced() -> Dataset:
+    full = load("fashion-mnist")
+    idx = downsample(full.y_train, RARE_CLASSES, RARE_SHARE, SPLIT_SEED)
+    return Dataset(BUILTIN["fashion-mnist-imbalanced"], full.x_train[idx], full.y_train[idx],
+                   full.x_val, full.y_val, full.x_test, full.y_test)
+
+
+def imbalance_ratio(y: np.ndarray) -> float:
+    """Images of the largest class per image of the smallest (1.0: balanced)."""
+    counts = np.bincount(y)
+    counts = counts[counts > 0]
+    return float(counts.max() / counts.min()) if len(counts) else float("nan")
+
+
 # -- scikit-learn digits -----------------------------------------------------------------------
 def _load_digits() -> Dataset:
     from sklearn.datasets import load_digits
@@ -135,11 +168,16 @@ def _load_digits() -> Dataset:
 
 BUILTIN: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo("fashion-mnist", (28, 28, 1), FASHION_MNIST_CLASSES,
-                                 "Fashion-MNIST (Zalando, MIT): 60,000 train / 10,000 test, 28x28 grey"),
+                                 "Fashion-MNIST (Zalando, MIT): 60,000 train / 10,000 test, 28x28 grey", flips=True),
+    "fashion-mnist-imbalanced": DatasetInfo(
+        "fashion-mnist-imbalanced", (28, 28, 1), FASHION_MNIST_CLASSES,
+        "Fashion-MNIST with T-shirt/top, Pullover and Shirt cut to 5 % of their training images "
+        "(validation and test splits unchanged): class imbalance to see and remedy", flips=True),
     "digits": DatasetInfo("digits", (8, 8, 1), tuple(str(i) for i in range(10)),
                           "scikit-learn digits: 1,797 images, 8x8 grey (tiny, for quick tries)"),
 }
-_BUILTIN_LOADERS = {"fashion-mnist": _load_fashion_mnist, "digits": _load_digits}
+_BUILTIN_LOADERS = {"fashion-mnist": _load_fashion_mnist, "fashion-mnist-imbalanced": _load_fashion_mnist_imbalanced,
+                    "digits": _load_digits}
 
 
 # -- uploaded datasets -------------------------------------------------------------------------

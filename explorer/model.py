@@ -13,20 +13,24 @@ def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     Seeds every RNG with spec.seed first: the weights are initialized here, not in fit().
     """
     keras.utils.set_random_seed(spec.seed)
-    layers: list[keras.layers.Layer] = [keras.layers.InputLayer(input_shape=input_shape, name="image")]
+    kl = keras.layers
+    activation = None if spec.batchnorm else "relu"  # with batch norm, ReLU comes after it
+    makers = {
+        "conv": lambda n, name: kl.Conv2D(n, architecture.KERNEL, activation=activation,
+                                          use_bias=not spec.batchnorm, name=name),
+        "separable": lambda n, name: kl.SeparableConv2D(n, architecture.KERNEL, activation=activation,
+                                                        use_bias=not spec.batchnorm, name=name),
+        "batchnorm": lambda n, name: kl.BatchNormalization(name=name),
+        "relu": lambda n, name: kl.ReLU(name=name),
+        "pool": lambda n, name: kl.MaxPooling2D(architecture.POOL, name=name),
+        "flatten": lambda n, name: kl.Flatten(name=name),
+        "gap": lambda n, name: kl.GlobalAveragePooling2D(name=name),
+        "dropout": lambda n, name: kl.Dropout(spec.dropout, seed=spec.seed, name=name),
+        "dense": lambda n, name: kl.Dense(n, activation="relu", name=name),
+        "logits": lambda n, name: kl.Dense(n, name=name),
+        "softmax": lambda n, name: kl.Softmax(name=name),
+    }
+    layers = [kl.InputLayer(input_shape=input_shape, name="image")]
     for layer in architecture.plan(spec, input_shape, num_classes):
-        if layer.kind == "conv":
-            layers.append(keras.layers.Conv2D(layer.output_shape[-1], architecture.KERNEL,
-                                              activation="relu", name=layer.name))
-        elif layer.kind == "separable":
-            layers.append(keras.layers.SeparableConv2D(layer.output_shape[-1], architecture.KERNEL,
-                                                       activation="relu", name=layer.name))
-        elif layer.kind == "pool":
-            layers.append(keras.layers.MaxPooling2D(architecture.POOL, name=layer.name))
-        elif layer.kind == "flatten":
-            layers.append(keras.layers.Flatten(name=layer.name))
-        elif layer.name == "logits":
-            layers.append(keras.layers.Dense(num_classes, activation="softmax", name=layer.name))
-        else:
-            layers.append(keras.layers.Dense(layer.output_shape[-1], activation="relu", name=layer.name))
+        layers.append(makers[layer.kind](layer.output_shape[-1], layer.name))
     return keras.Sequential(layers, name=spec.label().replace("-", "_").replace(".", "p"))

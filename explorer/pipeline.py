@@ -71,7 +71,7 @@ class _Reporter:
 
 def _stages(spec: VariantSpec) -> list[tuple[str, str, VariantSpec]]:
     """The training stages a variant is converted from, in build order: (kind, key, the stage's spec)."""
-    chain = [("base", spec.base_key(), spec.replace(sparsity=0.0, clusters=0, schedule="constant"))]
+    chain = [("base", spec.base_key(), spec.replace(channels=0.0, sparsity=0.0, clusters=0, schedule="constant"))]
     if spec.is_tuned:
         chain.append(("tuned", spec.tuned_key(), spec))
     return chain
@@ -96,6 +96,8 @@ def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, flo
         if "base" in to_train:
             shares["train"] = spec.epochs
         if "tuned" in to_train:
+            if spec.channels:
+                shares["channels"] = spec.tune_epochs
             if spec.sparsity:
                 shares["prune"] = spec.tune_epochs
             if spec.clusters:
@@ -121,8 +123,9 @@ def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
 
 
 def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport, reuse: bool):
-    """The trained (and pruned/clustered) Keras model a variant is converted from."""
-    from explorer import cluster, model as model_lib, prune, train
+    """The trained (and pruned/clustered) Keras model a variant is converted from, and the training
+    histories of its stages (base, then each fine-tune)."""
+    from explorer import channels, cluster, model as model_lib, prune, train
 
     info = datasets.info(spec.dataset)
     chain = _stages(spec)
@@ -130,27 +133,36 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
     with store.lock(kind, key):
         if reuse and store.has(kind, key):
             try:
-                m, _ = _load_weights(store, kind, key, spec, info)
+                m, meta = _load_weights(store, kind, key, spec, info)
                 report.reused.append(kind)
-                return m
+                return m, meta.get("history", {})
             except (CacheError, OSError, ValueError):
                 store.remove(kind, key)  # damaged: rebuild below
         if spec.is_tuned:
-            m = _stage_model(chain[0][2], store, reporter, report, reuse)
+            base_spec = chain[0][2]
+            m, history = _stage_model(base_spec, store, reporter, report, reuse)
         else:
             data = datasets.load(spec.dataset)
             m = model_lib.build(spec, info.input_shape, info.num_classes)
             t0 = time.perf_counter()
-            history = train.fit(m, data, epochs=spec.epochs, learning_rate=spec.learning_rate,
-                                batch_size=spec.batch_size, seed=spec.seed,
-                                on_progress=reporter.stage("train"), label="Training")
+            history = {"base": train.train_base(m, data, spec, reporter.stage("train"))}
             report.seconds["train"] = time.perf_counter() - t0
             report.built.append("base")
             if reuse:
                 _save_weights(store, "base", key, m, {"kind": "base", "spec": spec.base_fields(),
                                                       "history": history})
-            return m
+            return m, history
         data = datasets.load(spec.dataset)
+        history = dict(history)
+        if spec.channels:
+            t0 = time.perf_counter()
+            narrow = model_lib.build(spec.replace(sparsity=0.0, clusters=0), info.input_shape, info.num_classes)
+            kinds = [lp.kind for lp in architecture.plan(base_spec, info.input_shape, info.num_classes)]
+            channels.narrow(m, narrow, kinds, spec.channels)
+            m = narrow
+            history["channels"] = train.fine_tune(m, data, spec, reporter.stage("channels"),
+                                                  f"Fine-tuning after removing {spec.channels:.0%} of the channels")
+            report.seconds["channels"] = time.perf_counter() - t0
         if spec.sparsity:
             t0 = time.perf_counter()
             m = prune.prune(m, data, spec, reporter.stage("prune"))
@@ -161,8 +173,8 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             report.seconds["cluster"] = time.perf_counter() - t0
         report.built.append("tuned")
         if reuse:
-            _save_weights(store, "tuned", key, m, {"kind": "tuned", "spec": spec.tuned_fields()})
-        return m
+            _save_weights(store, "tuned", key, m, {"kind": "tuned", "spec": spec.tuned_fields(), "history": history})
+        return m, history
 
 
 def weight_counts(m) -> tuple[int, int, dict[str, float]]:
@@ -187,7 +199,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
 
     info = datasets.info(spec.dataset)
     data = datasets.load(spec.dataset)
-    m = _stage_model(spec, store, reporter, report, reuse)
+    m, history = _stage_model(spec, store, reporter, report, reuse)
     total, nonzero, per_layer = weight_counts(m)
     if spec.quant == "qat-int8":
         t0 = time.perf_counter()
@@ -215,7 +227,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         layers=tuple(Layer(lp.name, lp.kind, tuple(lp.output_shape), lp.params, lp.macs) for lp in layers),
         stages={"base": spec.base_key(), "tuned": spec.tuned_key()}, build_seconds=dict(report.seconds),
         versions=library_versions(), built_on=host.current().to_dict(),
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history)
     return built, tflite
 
 
@@ -261,7 +273,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     """
     store = store or Store()
     info = datasets.info(spec.dataset)
-    architecture.plan(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
+    architecture.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     key = spec.key()
     report = BuildReport()
     reporter = _Reporter(_stage_shares(spec, store, reuse), on_progress)

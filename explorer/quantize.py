@@ -37,14 +37,29 @@ def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Stage
     return q_model
 
 
-def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray) -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images)."""
+INT8_MODES = ("int8", "qat-int8")
+
+
+def without_softmax(model: keras.Model) -> keras.Model:
+    """The same layers ending at the logits: their argmax is the predicted class, and XNNPACK has no int8
+    softmax, so an int8 softmax would leave the graph's last op on LiteRT's built-in kernels."""
+    if not model.layers[-1].name.endswith("softmax"):
+        raise ValueError(f"the model's last layer is {model.layers[-1].name!r}, not its softmax")
+    return keras.Model(model.inputs, model.layers[-2].output, name=model.name)
+
+
+def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images).
+
+    Full-integer models end at their logits unless softmax=True (see without_softmax)."""
+    if not (mode not in INT8_MODES if softmax is None else softmax):
+        model = without_softmax(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if mode in ("int8", "qat-int8"):
+    if mode in INT8_MODES:
         # QAT models carry their learned ranges; the converter still asks for samples to check
         # the int8 input/output tensors, so both modes get the same calibration images.
         sample = calibration[:CALIBRATION_IMAGES].astype(np.float32)

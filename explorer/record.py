@@ -3,7 +3,8 @@
 This module is the one reader and writer of the two stored forms: a variant's meta.json (the pipeline
 writes VariantRecord.to_meta(); the store adds the key and checksums) and its latency/<host id>.json
 (Latency.to_dict()). Pages, CLI, report and benchmarks read attributes, never string keys. FORMAT is
-stored in meta.json; entries written before it existed are format 1, which has the same fields.
+stored in meta.json; entries written before it existed are format 1, which has the same fields
+(format 3 added the training histories, empty when read from older entries).
 No TensorFlow, no Streamlit.
 """
 
@@ -16,7 +17,7 @@ from typing import Any, Mapping
 from explorer.spec import VariantSpec
 from explorer.stats import LatencyStats
 
-FORMAT = 2
+FORMAT = 3  # 3: training histories; 2: typed record
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class VariantRecord:
     versions: Mapping[str, str]
     built_on: Mapping[str, Any]
     built_at: str
+    history: Mapping[str, Mapping[str, list[float]]] = field(default_factory=dict)  # stage -> Keras history
     latency: Latency | None = None
 
     # -- derived -------------------------------------------------------------------------------
@@ -139,6 +141,36 @@ class VariantRecord:
     def real_sparsity(self) -> float:
         """Fraction of all weights that are zero after pruning is stripped."""
         return 1 - self.nonzero_params / self.params if self.params else 0.0
+
+    @property
+    def recalls(self) -> list[float]:
+        """Per-class recall from the confusion matrix (rows: true class), classes with test images only."""
+        return [row[i] / sum(row) for i, row in enumerate(self.confusion) if sum(row)]
+
+    @property
+    def balanced_accuracy(self) -> float:
+        """Mean per-class recall: accuracy as if every class were equally common."""
+        recalls = self.recalls
+        return sum(recalls) / len(recalls) if recalls else float("nan")
+
+    @property
+    def macro_f1(self) -> float:
+        """Unweighted mean of the per-class F1 scores (a class never predicted nor present scores 0)."""
+        n = len(self.confusion)
+        scores = []
+        for i in range(n):
+            tp = self.confusion[i][i]
+            actual, predicted = sum(self.confusion[i]), sum(self.confusion[r][i] for r in range(n))
+            if actual:
+                scores.append(2 * tp / (actual + predicted))
+        return sum(scores) / len(scores) if scores else float("nan")
+
+    @property
+    def weakest_class(self) -> tuple[str, float]:
+        """The class with the lowest recall, and that recall."""
+        pairs = [(name, row[i] / sum(row)) for i, (name, row) in enumerate(zip(self.class_names, self.confusion))
+                 if sum(row)]
+        return min(pairs, key=lambda p: p[1])
 
     def measured_here(self, host_id: str) -> bool:
         return self.latency is not None and self.latency.on(host_id)
@@ -166,7 +198,8 @@ class VariantRecord:
                          for lp in meta["layers"]),
             stages=dict(meta.get("stages", {})), build_seconds=dict(build.get("seconds", {})),
             versions=dict(build.get("versions", {})), built_on=dict(build.get("host", {})),
-            built_at=build.get("built_at", ""), latency=Latency.from_dict(latency) if latency else None)
+            built_at=build.get("built_at", ""), history=dict(meta.get("history", {})),
+            latency=Latency.from_dict(latency) if latency else None)
 
     def to_meta(self) -> dict:
         """The stored form (meta.json, less the key and file checksums, which the store adds)."""
@@ -184,6 +217,7 @@ class VariantRecord:
             "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
                         "macs": lp.macs} for lp in self.layers],
             "build": {k: v for k, v in self.build_info().items() if k != "spec"},
+            "history": {stage: dict(h) for stage, h in self.history.items()},
         }
 
 

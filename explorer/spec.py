@@ -19,9 +19,11 @@ from typing import Any
 QUANT_MODES = ("fp32", "dynamic", "float16", "int8", "qat-int8")
 CONV_KINDS = ("standard", "separable")
 SCHEDULES = ("constant", "polynomial")
+HEADS = ("flatten", "gap")  # flatten + dense, or global average pooling + dense (far fewer parameters)
+CLASS_WEIGHTS = ("none", "balanced")
 
 # Bumped whenever the training/conversion recipe changes in a way that changes results.
-RECIPE_VERSION = 2  # 2: weights initialized from spec.seed (1 left them unseeded)
+RECIPE_VERSION = 3  # 3: training levers, early stopping, softmax-free int8; 2: seeded weights
 
 _DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization")
@@ -31,7 +33,9 @@ _VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflow-model-optimization"
 BOUNDS: dict[str, tuple[float, float]] = {
     "depth": (1, 4), "width": (4, 256), "dense": (8, 2048), "sparsity": (0.0, 0.95), "epochs": (1, 100),
     "tune_epochs": (1, 20), "learning_rate": (1e-6, 1.0), "batch_size": (1, 4096), "seed": (0, 2**31 - 1),
+    "channels": (0.0, 0.75), "dropout": (0.0, 0.7), "patience": (0, 20), "min_steps": (0, 20000),
 }
+FLAGS = ("batchnorm", "augment")  # on/off fields
 CLUSTERS_RANGE = (2, 256)  # clusters: 0 (off) or a number in this range
 
 
@@ -67,11 +71,19 @@ class VariantSpec:
     width: int = 32  # filters of the first block; doubles per block (32 -> 64 -> 128)
     conv: str = "standard"  # or "separable": depthwise-separable convolutions, fewer MACs
     dense: int = 128  # units of the hidden dense layer (the reference uses 512)
+    head: str = "flatten"  # or "gap": global average pooling before the dense layer
+    batchnorm: bool = False  # batch normalization after every conv (folded into the conv on conversion)
+    dropout: float = 0.0  # dropout rate before the dense layer and before the logits
+    augment: bool = False  # random shifts and zoom (and horizontal flips where the dataset allows) in training
+    class_weight: str = "none"  # or "balanced": each class weighs n / (classes * its count) in the loss
+    channels: float = 0.0  # structured pruning: fraction of each conv's filters and the dense units removed
     sparsity: float = 0.0  # fraction of weights zeroed by magnitude pruning, 0 to 0.95
     schedule: str = "constant"  # pruning schedule: constant, or polynomial decay from 0
     clusters: int = 0  # weight clustering: 0 = off, else number of shared weight values
     quant: str = "fp32"  # TFLite conversion mode, see QUANT_MODES
-    epochs: int = 5  # base training epochs
+    epochs: int = 5  # base training epochs (at most; see patience and min_steps)
+    patience: int = 3  # early stopping: epochs without a better validation accuracy (0 = off); best weights kept
+    min_steps: int = 1500  # small datasets train more epochs, up to this many batches (0 = exactly epochs)
     tune_epochs: int = 2  # fine-tune epochs for pruning, clustering and QAT
     learning_rate: float = 1e-3  # Adam
     batch_size: int = 128
@@ -82,7 +94,12 @@ class VariantSpec:
             raise SpecError("dataset", "must be a lower-case name of letters, digits, '-' or '_'", self.dataset)
         for name, (lo, hi) in BOUNDS.items():
             (_check_float if isinstance(lo, float) else _check_int)(name, getattr(self, name), lo, hi)
+        for name in FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise SpecError(name, "must be true or false", getattr(self, name))
         _check_choice("conv", self.conv, CONV_KINDS)
+        _check_choice("head", self.head, HEADS)
+        _check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         lo, hi = CLUSTERS_RANGE
         if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or not (
@@ -91,7 +108,8 @@ class VariantSpec:
             raise SpecError("clusters", f"must be 0 (off) or a whole number from {lo} to {hi}", self.clusters)
         _check_choice("quant", self.quant, QUANT_MODES)
         # Canonical float form, so 0.5 and 0.50000000001 from a slider are one cache entry.
-        object.__setattr__(self, "sparsity", round(float(self.sparsity), 4))
+        for name in ("sparsity", "channels", "dropout"):
+            object.__setattr__(self, name, round(float(getattr(self, name)), 4))
         object.__setattr__(self, "learning_rate", float(f"{float(self.learning_rate):.6g}"))
 
     # -- serialisation -------------------------------------------------------------------------
@@ -116,11 +134,11 @@ class VariantSpec:
     @property
     def is_tuned(self) -> bool:
         """Whether a pruning/clustering fine-tune stage sits between base and variant."""
-        return self.sparsity > 0 or self.clusters > 0
+        return self.channels > 0 or self.sparsity > 0 or self.clusters > 0
 
     def base_fields(self) -> dict[str, Any]:
         d = self.to_dict()
-        for name in ("sparsity", "schedule", "clusters", "quant", "tune_epochs"):
+        for name in ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs"):
             d.pop(name)
         return d
 
@@ -156,6 +174,18 @@ class VariantSpec:
         parts = [self.dataset, f"d{self.depth}w{self.width}", f"fc{self.dense}"]
         if self.conv == "separable":
             parts.append("sep")
+        if self.head == "gap":
+            parts.append("gap")
+        if self.batchnorm:
+            parts.append("bn")
+        if self.dropout:
+            parts.append(f"do{self.dropout:g}")
+        if self.augment:
+            parts.append("aug")
+        if self.class_weight == "balanced":
+            parts.append("cw")
+        if self.channels:
+            parts.append(f"ch{self.channels:g}")
         if self.sparsity:
             parts.append(f"s{self.sparsity:g}")
             if self.schedule != defaults.schedule:
@@ -164,7 +194,8 @@ class VariantSpec:
             parts.append(f"c{self.clusters}")
         parts.append(self.quant)
         extras = [("e", self.epochs, defaults.epochs), ("lr", self.learning_rate, defaults.learning_rate),
-                  ("b", self.batch_size, defaults.batch_size), ("seed", self.seed, defaults.seed)]
+                  ("b", self.batch_size, defaults.batch_size), ("seed", self.seed, defaults.seed),
+                  ("pat", self.patience, defaults.patience), ("ms", self.min_steps, defaults.min_steps)]
         if self.is_tuned or self.quant == "qat-int8":
             extras.append(("ft", self.tune_epochs, defaults.tune_epochs))
         parts.extend(f"{tag}{value:g}" for tag, value, default in extras if value != default)

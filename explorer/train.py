@@ -1,16 +1,21 @@
 """Training: compile and fit a Keras model on a dataset, reporting progress as it goes.
 
 Shared by every training stage (base training, pruning, clustering and QAT fine-tunes) so they all
-use one recipe: Adam, sparse categorical cross-entropy, validation on the held-out split.
+use one recipe: Adam, sparse categorical cross-entropy, validation on the held-out split, and the
+spec's training levers (augmentation of the training split only, balanced class weights). Base
+training adds early stopping and trains small datasets for more epochs (base_epochs).
 """
 
 from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from explorer import gate
 from explorer.datasets import Dataset
-from explorer.tf_runtime import keras
+from explorer.spec import BOUNDS
+from explorer.tf_runtime import keras, tf
 
 # on_progress(fraction of this stage done in [0, 1], human-readable status line)
 StageProgress = Callable[[float, str], None]
@@ -63,29 +68,77 @@ class _GateCallback(keras.callbacks.Callback):
         self.stepper.end()
 
 
-def fit(model: keras.Model, data: Dataset, *, epochs: int, learning_rate: float, batch_size: int,
-        seed: int, on_progress: StageProgress, label: str,
-        callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
-    """Compile (fresh Adam optimizer) and train model in place; returns the Keras history."""
-    keras.utils.set_random_seed(seed)
+def base_epochs(spec, n_train: int) -> int:
+    """Epochs of base training: spec.epochs, or more on a small dataset until spec.min_steps batches
+    (capped by the spec's epoch bound); early stopping may end it sooner."""
+    steps = -(-n_train // spec.batch_size)
+    return int(min(BOUNDS["epochs"][1], max(spec.epochs, -(-spec.min_steps // steps))))
+
+
+def class_weights(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
+    """Balanced weights, n / (classes * count), from the training split only (absent classes weigh 0)."""
+    counts = np.bincount(y_train, minlength=num_classes)
+    return {c: float(len(y_train) / (num_classes * n)) if n else 0.0 for c, n in enumerate(counts)}
+
+
+def augmenter(spec, flips: bool) -> keras.Sequential:
+    """Random shifts and zoom of up to 10 %, plus horizontal flips where they keep the label."""
+    kl = keras.layers
+    layers = [kl.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=spec.seed),
+              kl.RandomZoom(0.1, fill_mode="constant", seed=spec.seed)]
+    if flips:
+        layers.append(kl.RandomFlip("horizontal", seed=spec.seed))
+    return keras.Sequential(layers, name="augment")
+
+
+def training_data(data: Dataset, spec):
+    """The training split as fit() takes it: arrays, or (with augmentation) a shuffled tf.data pipeline that
+    augments every batch afresh. Validation and test data never pass through here."""
+    if not spec.augment:
+        return {"x": data.x_train, "y": data.y_train, "batch_size": spec.batch_size, "shuffle": True}
+    aug = augmenter(spec, data.info.flips)
+    pipeline = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
+                .shuffle(len(data.x_train), seed=spec.seed, reshuffle_each_iteration=True)
+                .batch(spec.batch_size)
+                .map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+                .prefetch(tf.data.AUTOTUNE))
+    return {"x": pipeline}
+
+
+def fit(model: keras.Model, data: Dataset, spec, *, epochs: int, learning_rate: float, on_progress: StageProgress,
+        label: str, callbacks: list[keras.callbacks.Callback] | None = None,
+        early_stop: bool = False) -> dict[str, list[float]]:
+    """Compile (fresh Adam optimizer) and train model in place with the spec's levers (augmentation, class
+    weights; early stopping on validation accuracy with the best weights kept); returns the Keras history."""
+    keras.utils.set_random_seed(spec.seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    steps = -(-len(data.x_train) // batch_size)
+    steps = -(-len(data.x_train) // spec.batch_size)
+    extra = list(callbacks or [])
+    if early_stop and spec.patience:
+        extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=spec.patience,
+                                                   restore_best_weights=True))
+    weights = class_weights(data.y_train, data.info.num_classes) if spec.class_weight == "balanced" else None
     stepper = gate.machine().stepper()
     try:  # the gate callback comes last: progress is reported while the step still holds the gate
         history = model.fit(
-            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
-            epochs=epochs, batch_size=batch_size, shuffle=True, verbose=0,
-            callbacks=[*(callbacks or []), _ProgressCallback(epochs, steps, on_progress, label),
-                       _GateCallback(stepper)],
+            **training_data(data, spec), validation_data=(data.x_val, data.y_val), class_weight=weights,
+            epochs=epochs, verbose=0,
+            callbacks=[*extra, _ProgressCallback(epochs, steps, on_progress, label), _GateCallback(stepper)],
         )
     finally:
         stepper.close()
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
+def train_base(model: keras.Model, data: Dataset, spec, on_progress: StageProgress) -> dict[str, list[float]]:
+    """The base recipe: base_epochs() at the spec's learning rate, with early stopping."""
+    return fit(model, data, spec, epochs=base_epochs(spec, len(data.x_train)), learning_rate=spec.learning_rate,
+               on_progress=on_progress, label="Training", early_stop=True)
+
+
 def fine_tune(model: keras.Model, data: Dataset, spec, on_progress: StageProgress, label: str,
               callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
     """The one fine-tune recipe of pruning, clustering and QAT: spec.tune_epochs at a tenth of the learning rate."""
-    return fit(model, data, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
-               batch_size=spec.batch_size, seed=spec.seed, on_progress=on_progress, label=label, callbacks=callbacks)
+    return fit(model, data, spec, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+               on_progress=on_progress, label=label, callbacks=callbacks)

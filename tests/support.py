@@ -26,7 +26,7 @@ os.environ.pop("EXPLORER_STAGES_DIR", None)
 os.environ["EXPLORER_WORKER_IDLE_EXIT"] = "30"  # workers the tests start do not outlive them for long
 
 # A tiny variant on scikit-learn's digits: trains in a few seconds, learns for real.
-TINY = dict(dataset="digits", depth=1, width=8, dense=32, epochs=12, tune_epochs=2, learning_rate=0.01,
+TINY = dict(dataset="digits", depth=1, width=8, dense=32, epochs=12, min_steps=0, tune_epochs=2, learning_rate=0.01,
             batch_size=32)
 FAST_LATENCY = dict(min_runs=50, min_seconds=0.05, warmup=5, blocks=3, max_attempts=1)
 

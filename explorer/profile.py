@@ -1,0 +1,119 @@
+"""Where one inference's time goes, op by op, and which ops XNNPACK runs.
+
+Per-op time is measured by truncation: the .tflite model cut after its k-th op (the same flatbuffer,
+same weights and quantization, its output moved to that op's output) is timed for every k, and an
+op's time is the difference between consecutive prefixes. The prefixes are timed round-robin in one
+process so that drift hits all of them alike; the whole model is the last prefix, so the op times add
+up to its time by construction (the Details page also sets their sum beside the recorded latency,
+which is measured separately). Delegation is read off the interpreter: XNNPACK replaces the ops it
+takes by DELEGATE nodes, and every op it did not take runs on LiteRT's built-in kernels.
+No TensorFlow: the flatbuffer is edited with LiteRT's own schema.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import flatbuffers
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+
+from explorer import measure
+
+
+@dataclass(frozen=True)
+class Op:
+    index: int
+    name: str  # the TFLite builtin, e.g. CONV_2D
+    output_shape: tuple[int, ...]
+    delegated: bool  # run by XNNPACK (else by a built-in kernel)
+
+
+@dataclass(frozen=True)
+class OpTime:
+    op: Op
+    us: float  # this op's share of one inference (difference of consecutive prefixes; may be slightly < 0)
+
+
+@dataclass(frozen=True)
+class Profile:
+    ops: tuple[OpTime, ...]
+    total_us: float  # p50 of the whole model in the same run
+    threads: int
+
+    @property
+    def sum_us(self) -> float:
+        return sum(t.us for t in self.ops)
+
+    def to_dict(self) -> dict:
+        return {"threads": self.threads, "total_us": self.total_us,
+                "ops": [{"index": t.op.index, "name": t.op.name, "output_shape": list(t.op.output_shape),
+                         "delegated": t.op.delegated, "us": t.us} for t in self.ops]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Profile:
+        return cls(tuple(OpTime(Op(o["index"], o["name"], tuple(o["output_shape"]), o["delegated"]), o["us"])
+                         for o in d["ops"]), d["total_us"], d["threads"])
+
+
+def ops(model: bytes) -> list[Op]:
+    """The model's ops in execution order, each marked as taken by XNNPACK or not.
+
+    Our networks are chains, so a DELEGATE node covers the ops after the producer of its activation
+    input up to the producer of its output."""
+    interp = measure.interpreter(model)
+    details = interp._get_ops_details()  # noqa: SLF001 -- LiteRT's only view of the graph's nodes
+    plain = [d for d in details if d["op_name"] != "DELEGATE"]
+    producer = {int(t): d["index"] for d in plain for t in d["outputs"]}
+    delegated: set[int] = set()
+    for node in (d for d in details if d["op_name"] == "DELEGATE"):
+        starts = [producer[int(t)] for t in node["inputs"] if int(t) in producer]
+        first = max(starts) + 1 if starts else 0
+        last = max(producer[int(t)] for t in node["outputs"])
+        delegated.update(range(first, last + 1))
+    shapes = {d["index"]: tuple(int(x) for x in d["shape"]) for d in interp.get_tensor_details()}
+    return [Op(d["index"], d["op_name"], shapes.get(int(d["outputs"][0]), ()), d["index"] in delegated)
+            for d in plain]
+
+
+def fallbacks(model: bytes) -> list[str]:
+    """Names of the ops XNNPACK does not run (empty: fully delegated)."""
+    return [op.name for op in ops(model) if not op.delegated]
+
+
+def truncated(model: bytes, n_ops: int) -> bytes:
+    """The model cut after its first n_ops ops: same tensors and weights, output at the n-th op's output."""
+    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    graph = m.subgraphs[0]
+    graph.operators = graph.operators[:n_ops]
+    graph.outputs = list(graph.operators[-1].outputs)
+    m.signatureDefs = []  # they name the original output
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 15, runs: int = 200,
+            warmup: int = 50) -> Profile:
+    """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them."""
+    graph = ops(model)
+    interps = []
+    for k in range(1, len(graph) + 1):
+        interp = measure.interpreter(truncated(model, k), threads)
+        interp.set_tensor(interp.get_input_details()[0]["index"], measure.to_input(interp, image[None]))
+        for _ in range(warmup):
+            interp.invoke()
+        interps.append(interp)
+    medians = np.empty((rounds, len(interps)))
+    samples = np.empty(runs)
+    for r in range(rounds):
+        for k, interp in enumerate(interps):
+            for i in range(runs):
+                t0 = time.perf_counter_ns()
+                interp.invoke()
+                samples[i] = time.perf_counter_ns() - t0
+            medians[r, k] = np.median(samples) / 1000
+    prefix = np.median(medians, axis=0)
+    steps = np.diff(np.concatenate([[0.0], prefix]))
+    return Profile(tuple(OpTime(op, float(us)) for op, us in zip(graph, steps)), float(prefix[-1]), threads)
