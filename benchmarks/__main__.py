@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks import (cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
-                        optimizations, preview, stage_reuse, worker)
+                        optimizations, preview, small_data, stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer import host
 
@@ -28,6 +28,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "preview": ("9. Latency preview before training", preview),
     "int8_fallback": ("10. Full int8 without the op XNNPACK cannot run", int8_fallback),
     "channel_pruning": ("11. Channel pruning: fewer filters, less work", channel_pruning),
+    "small_data": ("12. A small upload with the default recipe", small_data),
 }
 
 

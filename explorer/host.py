@@ -49,6 +49,19 @@ def _cpu_model() -> str:
 
 
 @lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (/proc/cpuinfo 'flags' on x86, 'Features' on ARM); empty if unknown."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.split(":", 1)[0].strip() in ("flags", "Features"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+@lru_cache(maxsize=1)
 def current() -> Host:
     return Host(_cpu_model(), os.cpu_count() or 1, platform.machine(), platform.system())
 

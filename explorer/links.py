@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from explorer.results import METRICS
+from explorer.results import METRICS, Y_AXES
 from explorer.spec import QUANT_MODES, SpecError, VariantSpec
 
 MAX_VALUE = 200  # characters in one value
@@ -21,7 +21,7 @@ MAX_KEYS = 4  # variants in a Compare link
 KEY = re.compile(r"^[0-9a-f]{16}$")
 DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 X_AXES = tuple(m for m, metric in METRICS.items() if metric.lower_is_better)
-PARETO_PARAMS = ("dataset", "x", "log", "depth", "quant", "budget")
+PARETO_PARAMS = ("dataset", "x", "y", "log", "depth", "quant", "budget")
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(VariantSpec))
 
 
@@ -35,6 +35,7 @@ class ParetoView:
     depths: tuple[int, ...] | None = None
     quants: tuple[str, ...] | None = None
     budget: float | None = None
+    y: str | None = None
 
 
 def _value(params: Mapping[str, Any], name: str, problems: list[str]) -> str | None:
@@ -73,6 +74,11 @@ def parse_pareto(params: Mapping[str, Any]) -> tuple[ParetoView, list[str]]:
             view["x"] = v
         else:
             problems.append(f"'x' must be one of {', '.join(X_AXES)}: ignored")
+    if (v := _value(params, "y", problems)) is not None:
+        if v in Y_AXES:
+            view["y"] = v
+        else:
+            problems.append(f"'y' must be one of {', '.join(Y_AXES)}: ignored")
     if (v := _value(params, "log", problems)) is not None:
         if v in ("0", "1"):
             view["log_x"] = v == "1"
@@ -109,6 +115,8 @@ def pareto_params(view: ParetoView) -> dict[str, str]:
         out["dataset"] = view.dataset
     if view.x is not None:
         out["x"] = view.x
+    if view.y is not None:
+        out["y"] = view.y
     if view.log_x is not None:
         out["log"] = "1" if view.log_x else "0"
     if view.depths is not None:
@@ -151,6 +159,12 @@ def parse_spec(params: Mapping[str, Any]) -> tuple[VariantSpec | None, list[str]
         if v is None:
             continue
         kind = type(getattr(defaults, name))
+        if kind is bool:
+            if v in ("0", "1"):
+                fields[name] = v == "1"
+            else:
+                problems.append(f"'{name}' must be 0 or 1: ignored")
+            continue
         try:
             fields[name] = kind(v) if kind is not int else int(v, 10)
         except ValueError:
@@ -170,7 +184,8 @@ def spec_params(spec: VariantSpec) -> dict[str, str]:
     for name in SPEC_FIELDS:
         value = getattr(spec, name)
         if value != getattr(defaults, name):
-            out[name] = f"{value:g}" if isinstance(value, float) else str(value)
+            out[name] = ("1" if value else "0") if isinstance(value, bool) else (
+                f"{value:g}" if isinstance(value, float) else str(value))
     return out
 
 

@@ -56,22 +56,23 @@ class BudgetAnswer:
     winner: str | None
 
 
-def budget_answer(df, x: str, unit: str, budget: float) -> BudgetAnswer:
-    """Answer "the best accuracy under `budget` of metric x" over a results table (rows: key, label, accuracy, x)."""
-    i = best_under_budget(df[x].to_numpy(float), df["accuracy"].to_numpy(float), budget)
+def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy") -> BudgetAnswer:
+    """Answer "the best y (an accuracy) under `budget` of metric x" over a results table (rows: key, label, x, y)."""
+    i = best_under_budget(df[x].to_numpy(float), df[y].to_numpy(float), budget)
     if i is None:
         return BudgetAnswer(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs "
                             f"{df[x].min():.1f} {unit}.", None)
+    name = "accuracy" if y == "accuracy" else y.replace("_", " ")
     w = df.iloc[i]
     cheapest = df.loc[df[x].idxmin()]
-    best = df.loc[df["accuracy"].idxmax()]
-    text = f"Under {budget:,.1f} {unit} the best is **{w['label']}**: accuracy {w['accuracy']:.4f} at {w[x]:,.1f} {unit}"
+    best = df.loc[df[y].idxmax()]
+    text = f"Under {budget:,.1f} {unit} the best is **{w['label']}**: {name} {w[y]:.4f} at {w[x]:,.1f} {unit}"
     if cheapest["key"] != w["key"]:
         text += (f", {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
-                 f"{(w['accuracy'] - cheapest['accuracy']) * 100:+.2f} points")
+                 f"{(w[y] - cheapest[y]) * 100:+.2f} points")
     if best["key"] == w["key"]:
         text += ", and the most accurate shown."
     else:
-        text += (f"; the most accurate ({best['label']}) is {(best['accuracy'] - w['accuracy']) * 100:.2f} "
+        text += (f"; the most accurate ({best['label']}) is {(best[y] - w[y]) * 100:.2f} "
                  f"points better at {best[x] / w[x]:.2f}× the cost.")
     return BudgetAnswer(text, str(w["key"]))

@@ -9,6 +9,7 @@ stages keep only weights (the model is rebuilt from the spec, never deserialized
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from explorer import architecture, datasets, gate, host, measure
+from explorer import architecture, datasets, gate, host, measure, profile
 from explorer.cache import TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import VariantSpec, library_versions
@@ -161,7 +162,8 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             channels.narrow(m, narrow, kinds, spec.channels)
             m = narrow
             history["channels"] = train.fine_tune(m, data, spec, reporter.stage("channels"),
-                                                  f"Fine-tuning after removing {spec.channels:.0%} of the channels")
+                                                  f"Fine-tuning after removing {spec.channels:.0%} of the channels",
+                                                  lr_scale=0.3)
             report.seconds["channels"] = time.perf_counter() - t0
         if spec.sparsity:
             t0 = time.perf_counter()
@@ -227,7 +229,8 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         layers=tuple(Layer(lp.name, lp.kind, tuple(lp.output_shape), lp.params, lp.macs) for lp in layers),
         stages={"base": spec.base_key(), "tuned": spec.tuned_key()}, build_seconds=dict(report.seconds),
         versions=library_versions(), built_on=host.current().to_dict(),
-        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history)
+        built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history,
+        fallback_ops=tuple(profile.fallbacks(tflite)))
     return built, tflite
 
 
@@ -236,13 +239,16 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
 
     The machine's CPU gate is held throughout, so no training step of any build on this machine runs
     meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
+    The per-op profile (explorer.profile) is taken in the same quiet window.
     """
     with gate.machine().exclusive(), host.pinned_to_one_core() as core:
         before, load = host.cpu_snapshot(), os.getloadavg()[0]
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
+        by_op = profile.profile(model, images[0], threads)
         after = host.cpu_snapshot()
     return Latency.from_measurement(timed, host.measurement_context(threads), pinned_core=core, loadavg_1m=load,
-                                    other_cpu_share=host.other_cpu_share(before, after, host.current().cores))
+                                    other_cpu_share=host.other_cpu_share(before, after, host.current().cores),
+                                    ops=[dataclasses.asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us)
 
 
 def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:

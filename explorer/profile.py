@@ -20,6 +20,7 @@ import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
 from explorer import measure
+from explorer.record import OpTime
 
 
 @dataclass(frozen=True)
@@ -31,30 +32,9 @@ class Op:
 
 
 @dataclass(frozen=True)
-class OpTime:
-    op: Op
-    us: float  # this op's share of one inference (difference of consecutive prefixes; may be slightly < 0)
-
-
-@dataclass(frozen=True)
 class Profile:
     ops: tuple[OpTime, ...]
-    total_us: float  # p50 of the whole model in the same run
-    threads: int
-
-    @property
-    def sum_us(self) -> float:
-        return sum(t.us for t in self.ops)
-
-    def to_dict(self) -> dict:
-        return {"threads": self.threads, "total_us": self.total_us,
-                "ops": [{"index": t.op.index, "name": t.op.name, "output_shape": list(t.op.output_shape),
-                         "delegated": t.op.delegated, "us": t.us} for t in self.ops]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Profile:
-        return cls(tuple(OpTime(Op(o["index"], o["name"], tuple(o["output_shape"]), o["delegated"]), o["us"])
-                         for o in d["ops"]), d["total_us"], d["threads"])
+    total_us: float  # p50 of the whole model in the same run (the last prefix)
 
 
 def ops(model: bytes) -> list[Op]:
@@ -116,4 +96,5 @@ def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 15,
             medians[r, k] = np.median(samples) / 1000
     prefix = np.median(medians, axis=0)
     steps = np.diff(np.concatenate([[0.0], prefix]))
-    return Profile(tuple(OpTime(op, float(us)) for op, us in zip(graph, steps)), float(prefix[-1]), threads)
+    return Profile(tuple(OpTime(op.index, op.name, op.output_shape, op.delegated, round(float(us), 3))
+                         for op, us in zip(graph, steps)), float(prefix[-1]))

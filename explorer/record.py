@@ -30,6 +30,21 @@ class Layer:
 
 
 @dataclass(frozen=True)
+class OpTime:
+    """One op of the converted model and its share of one inference (explorer.profile)."""
+
+    index: int
+    name: str  # the TFLite builtin, e.g. CONV_2D
+    output_shape: tuple[int, ...]
+    delegated: bool  # run by XNNPACK, else by LiteRT's built-in kernel
+    us: float  # difference of consecutive truncated prefixes: noise can make a tiny op slightly negative
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> OpTime:
+        return cls(d["index"], d["name"], tuple(d["output_shape"]), bool(d["delegated"]), float(d["us"]))
+
+
+@dataclass(frozen=True)
 class Latency(LatencyStats):
     """Batch-1 latency of one model on one host: the percentiles (LatencyStats), the p50's interval, and
     how and where it was taken."""
@@ -49,6 +64,8 @@ class Latency(LatencyStats):
     hostname: str = ""
     python: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
+    ops: tuple[OpTime, ...] = ()  # where the time goes, op by op, measured with it (empty before format 3)
+    ops_total_us: float | None = None  # the whole model's p50 in the op-timing run
     samples_us: tuple[float, ...] = ()
 
     @classmethod
@@ -62,6 +79,7 @@ class Latency(LatencyStats):
             block_spread=d.get("block_spread"), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
             pinned_core=d.get("pinned_core"), loadavg_1m=d.get("loadavg_1m"), other_cpu_share=d.get("other_cpu_share"),
             hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
+            ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),
             samples_us=tuple(d.get("samples_us", ())))
 
     @classmethod
@@ -75,6 +93,7 @@ class Latency(LatencyStats):
         d["host"], d["versions"] = dict(self.host), dict(self.versions)
         d["p50_ci_us"] = list(self.p50_ci_us) if self.p50_ci_us else None
         d["block_p50s_us"], d["samples_us"] = list(self.block_p50s_us), list(self.samples_us)
+        d["ops"] = [{**dataclasses.asdict(o), "output_shape": list(o.output_shape)} for o in self.ops]
         return d
 
     @property
@@ -92,7 +111,12 @@ class Latency(LatencyStats):
         """How and where it was measured, for people (no samples)."""
         d = self.to_dict()
         d.pop("samples_us")
+        d.pop("ops")
         return d
+
+    @property
+    def ops_sum_us(self) -> float:
+        return sum(o.us for o in self.ops)
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,7 @@ class VariantRecord:
     built_on: Mapping[str, Any]
     built_at: str
     history: Mapping[str, Mapping[str, list[float]]] = field(default_factory=dict)  # stage -> Keras history
+    fallback_ops: tuple[str, ...] | None = None  # ops XNNPACK did not take at build time (None: not recorded)
     latency: Latency | None = None
 
     # -- derived -------------------------------------------------------------------------------
@@ -199,6 +224,7 @@ class VariantRecord:
             stages=dict(meta.get("stages", {})), build_seconds=dict(build.get("seconds", {})),
             versions=dict(build.get("versions", {})), built_on=dict(build.get("host", {})),
             built_at=build.get("built_at", ""), history=dict(meta.get("history", {})),
+            fallback_ops=tuple(m["fallback_ops"]) if m.get("fallback_ops") is not None else None,
             latency=Latency.from_dict(latency) if latency else None)
 
     def to_meta(self) -> dict:
@@ -213,6 +239,7 @@ class VariantRecord:
                 "confusion": [list(r) for r in self.confusion], "keras_accuracy": self.keras_accuracy,
                 "size_bytes": self.size_bytes, "gzip_bytes": self.gzip_bytes, "params": self.params,
                 "nonzero_params": self.nonzero_params, "layer_sparsity": dict(self.layer_sparsity), "macs": self.macs,
+                "fallback_ops": list(self.fallback_ops) if self.fallback_ops is not None else None,
             },
             "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
                         "macs": lp.macs} for lp in self.layers],

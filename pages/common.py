@@ -122,6 +122,15 @@ def host_caption() -> str:
     return f"Latencies: batch 1, 1 thread, LiteRT (XNNPACK) on **{h.label}** (host id `{h.id}`)."
 
 
+def why_lines(v: VariantRecord) -> None:
+    """One sentence per speed lever: can it work on this host (computed by explorer.why)?"""
+    from explorer import why
+
+    for reason in why.for_variant(v, v.latency.threads if v.latency else 1):
+        icon = ":material/check_circle:" if reason.works else ":material/block:"
+        st.caption(f"{icon} **{reason.lever}** — {reason.sentence}")
+
+
 def latency_text(lat: Latency | None, digits: int = 1) -> str:
     """p50 with its 95 % interval, and where it was measured when that is not this host."""
     if lat is None:
@@ -145,7 +154,8 @@ def _within(name: str, positions: list) -> list:
 # The positions of the Explore knobs that are not free sliders (kept within the spec's declared bounds).
 KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
     "width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
-    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256]}.items()}
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256],
+    "min_steps": [0, 500, 1500, 3000, 6000]}.items()}
 TUNE_EPOCHS_MAX = 10
 
 

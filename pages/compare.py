@@ -43,6 +43,8 @@ rows = results.compare(res.table, [labels[p] for p in picked])
 table = pd.DataFrame({
     "accuracy": rows["accuracy"].map("{:.4f}".format),
     "Δ accuracy (pts)": rows["delta_pts"].map("{:+.2f}".format),
+    "balanced accuracy": rows["balanced_accuracy"].map("{:.4f}".format),
+    "macro F1": rows["macro_f1"].map("{:.4f}".format),
     "p50 µs": rows["p50_us"].map("{:.1f}".format),
     "speed-up vs first": rows["speedup"].map("{:.2f}×".format),
     "p99 µs": rows["p99_us"].map("{:.1f}".format),

@@ -49,7 +49,8 @@ common.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "can build it):")
 
 c = st.columns(6)
-c[0].metric("Test accuracy", f"{v.accuracy:.4f}")
+c[0].metric("Test accuracy", f"{v.accuracy:.4f}",
+            f"balanced {v.balanced_accuracy:.4f} · macro F1 {v.macro_f1:.4f}", delta_color="off")
 c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=common.latency_text(lat, 2))
 c[2].metric("Size", f"{v.size_kb:,.1f} KB")
 c[3].metric("Gzipped", f"{v.gzip_kb:,.1f} KB")
@@ -93,6 +94,31 @@ if lat is None or not here:
 elif st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
     common.request_measurements(res, [key], force=True)
     st.toast("Queued: the figures update when the worker has measured it")
+
+st.subheader("Can each speed lever work here?")
+common.why_lines(v)
+if lat and lat.ops:
+    st.subheader("Where the time goes")
+    st.plotly_chart(figures.op_times([{"index": o.index, "name": o.name, "output_shape": o.output_shape,
+                                       "delegated": o.delegated, "us": o.us} for o in lat.ops]), key="op_times")
+    fallback = [o.name for o in lat.ops if not o.delegated]
+    st.caption(f"Each op's time is the p50 of the model cut after that op minus the model cut before it (the same "
+               f".tflite, {lat.threads} thread, timed round-robin in one process during the measurement). Their sum, "
+               f"{lat.ops_sum_us:.2f} µs, is {lat.ops_sum_us / lat.p50_us:.0%} of the recorded p50 ({lat.p50_us:.2f} µs). "
+               + (f"Not run by XNNPACK: {', '.join(fallback)}." if fallback else "XNNPACK runs every op.")
+               + " Batch normalization is folded into the convolution and dropout vanishes on conversion; a conv's "
+               "ReLU is fused into it.")
+if v.history:
+    st.subheader("Training: does it generalize?")
+    st.plotly_chart(figures.training_curves({k: dict(h) for k, h in v.history.items()}), key="training_curves")
+    base = v.history.get("base", {})
+    if base.get("accuracy") and base.get("val_accuracy"):
+        gap = base["accuracy"][-1] - base["val_accuracy"][-1]
+        st.caption(f"Base training ran {len(base['accuracy'])} epochs; at the last one, training accuracy is "
+                   f"{base['accuracy'][-1]:.4f} and validation {base['val_accuracy'][-1]:.4f} ({gap * 100:+.2f} pts): "
+                   + ("the model fits its training images noticeably better than unseen ones (overfitting)."
+                      if gap > 0.02 else "no sign of overfitting.")
+                   + " With early stopping, the weights kept are those of the best validation epoch.")
 with st.expander("How it was built"):
     st.json(v.build_info())
 

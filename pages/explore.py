@@ -8,7 +8,7 @@ from explorer import architecture, datasets, figures, host, links, preview, reco
 from explorer.cache import CacheError
 from explorer.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import BOUNDS, CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
 MAX_EPOCHS = common.max_epochs()
@@ -25,7 +25,8 @@ def knobs_ui() -> dict:
     names = datasets.available()
     if state.get("k_dataset") not in names:
         state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
-    for name in ("width", "conv", "dense", "sparsity", "schedule", "clusters", "quant", "epochs", "tune_epochs",
+    for name in ("width", "conv", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
+                 "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
     with st.sidebar:
@@ -41,8 +42,15 @@ def knobs_ui() -> dict:
         v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width")
         v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
         v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense")
+        v["head"] = st.radio("head", HEADS, horizontal=True, key="k_head",
+                             help="flatten + dense (the reference), or global average pooling + dense: one value "
+                                  "per channel reaches the dense layer, so it has far fewer parameters")
         st.header("Optimizations")
-        v["sparsity"] = st.slider("pruning sparsity", *BOUNDS["sparsity"], step=0.05, key="k_sparsity")
+        v["channels"] = st.slider("channel pruning (share of filters removed)", *BOUNDS["channels"], step=0.25,
+                                  key="k_channels", help="Removes each conv's and the dense layer's weakest filters "
+                                  "(L1 norm), then fine-tunes: less work on any CPU")
+        v["sparsity"] = st.slider("magnitude pruning sparsity", *BOUNDS["sparsity"], step=0.05, key="k_sparsity",
+                                  help="Zeroes single weights: a smaller gzipped file, the same work on this CPU")
         v["schedule"] = st.radio("pruning schedule", SCHEDULES, horizontal=True, key="k_schedule",
                                  disabled=v["sparsity"] == 0)
         v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters")
@@ -51,7 +59,18 @@ def knobs_ui() -> dict:
         v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
         v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
                                      min(common.TUNE_EPOCHS_MAX, BOUNDS["tune_epochs"][1]), key="k_tune_epochs")
+        v["batchnorm"] = st.toggle("batch normalization", key="k_batchnorm")
+        v["dropout"] = st.slider("dropout", *BOUNDS["dropout"], step=0.1, key="k_dropout")
+        flips = " and horizontal flips" if datasets.info(dataset).flips else ""
+        v["augment"] = st.toggle("data augmentation", key="k_augment",
+                                 help=f"Random shifts and zoom{flips} of the training images only")
+        v["class_weight"] = st.radio("class weights", CLASS_WEIGHTS, horizontal=True, key="k_class_weight",
+                                     help="balanced: each class counts as much in the loss, however rare")
         with st.expander("Advanced"):
+            v["patience"] = st.slider("early stopping patience (epochs, 0 = off)", *BOUNDS["patience"],
+                                      key="k_patience")
+            v["min_steps"] = st.select_slider("train small datasets for at least (batches)", pos["min_steps"],
+                                              key="k_min_steps")
             v["learning_rate"] = st.select_slider("learning rate (Adam)", pos["learning_rate"], key="k_learning_rate")
             v["batch_size"] = st.select_slider("batch size", pos["batch_size"], key="k_batch_size")
             v["seed"] = st.number_input("seed", *BOUNDS["seed"], key="k_seed")
@@ -76,12 +95,15 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
                 delta_color="off")
     c[2].metric("Non-zero parameters", f"{v.nonzero_params:,}", f"of {v.params:,}", delta_color="off")
     c[3].metric("MACs per image", f"{v.macs:,}")
-    if base is None and (v.spec.quant != "fp32" or v.spec.sparsity or v.spec.clusters):
+    if base is None and (v.spec.quant != "fp32" or v.spec.is_tuned):
         st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
+    c = st.columns(4)
+    c[0].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
+    c[1].metric("Macro F1", f"{v.macro_f1:.4f}")
+    weakest, recall = v.weakest_class
+    c[2].metric("Weakest class", f"{recall:.3f}", weakest, delta_color="off", help="Its recall")
     st.caption(common.host_caption() + " p50: " + common.latency_text(lat, 2) + ".")
-    if v.spec.sparsity:
-        st.caption("Pruning zeroes weights but TFLite's dense kernels still multiply them: expect a smaller "
-                   "gzipped file, not a faster model.")
+    common.why_lines(v)
 
 
 def load_record(spec: VariantSpec) -> VariantRecord | None:
@@ -162,7 +184,7 @@ values = knobs_ui()
 try:
     spec = VariantSpec(**values)
     info = datasets.info(spec.dataset)
-    layers = architecture.plan(spec, info.input_shape, info.num_classes)
+    layers = architecture.check(spec, info.input_shape, info.num_classes)
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")
     st.stop()
@@ -216,7 +238,7 @@ if st.session_state.get("shown") == key:
         st.error(f"Could not load {spec.label()}: {exc}")
         st.stop()
     if shown is not None:
-        base_spec = spec.replace(sparsity=0.0, clusters=0, quant="fp32")
+        base_spec = spec.replace(channels=0.0, sparsity=0.0, clusters=0, quant="fp32")
         if base_spec.key() == key:
             delta_card(shown, None)
             st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")

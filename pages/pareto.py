@@ -33,6 +33,8 @@ if params:
         st.session_state["dataset"] = link.dataset
     if link.x is not None:
         st.session_state["x"] = link.x
+    if link.y is not None:
+        st.session_state["y"] = link.y
     if link.log_x is not None:
         st.session_state[f"log_x:{st.session_state.get('x', 'p50_us')}"] = link.log_x
     shown_ds = st.session_state.get("dataset", DEMO_DATASET)
@@ -55,6 +57,9 @@ with st.sidebar:
     x = st.selectbox("x axis (lower is better)", links.X_AXES, format_func=lambda m: results.METRICS[m].title, key="x")
     st.session_state.setdefault(f"log_x:{x}", x in ("nonzero_params", "macs"))
     log_x = st.toggle("log scale", key=f"log_x:{x}")
+    y = st.selectbox("y axis (higher is better)", results.Y_AXES, format_func=lambda m: results.METRICS[m].title,
+                     key="y", help="Balanced accuracy and macro F1 weigh every class alike: they show what class "
+                     "imbalance costs the rare classes")
     st.header("Filters")
     names = sorted(df["dataset"].unique())
     if st.session_state.get("dataset") not in names:
@@ -78,32 +83,32 @@ if df.empty:
     st.warning("No variant matches these filters.")
     st.stop()
 
-front = results.front(df, x)
+front = results.front(df, x, y)
 
 unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     st.session_state.setdefault(f"budget:{dataset}:{x}", float(df[x].median()))
-    budget = st.number_input(f"Budget: best accuracy under … {unit}", min_value=0.0, format="%.1f",
+    budget = st.number_input(f"Budget: best {results.METRICS[y].name.lower()} under … {unit}", min_value=0.0, format="%.1f",
                              key=f"budget:{dataset}:{x}")
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
                  "while nothing trains"):
         n = common.request_measurements(res, list(res.variants), force=True)
         st.toast(f"Queued {n} measurements")
-answer = pareto.budget_answer(df, x, unit, budget)
+answer = pareto.budget_answer(df, x, unit, budget, y)
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
-                        None if quants == all_quants else tuple(quants), budget)
+                        None if quants == all_quants else tuple(quants), budget, None if y == "accuracy" else y)
 common.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
     st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
-                       lambda: report.render(df, front, x, answer, res.variants, log_x=log_x),
+                       lambda: report.render(df, front, x, answer, res.variants, log_x=log_x, y=y),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
-fig = figures.pareto(df, front, x, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
+fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
@@ -120,12 +125,13 @@ if points and points[0].get("customdata"):
     st.switch_page("pages/details.py")
 
 with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
-    shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
+    shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "balanced_accuracy", "macro_f1", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
                                        "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
                                        "nonzero_params", "sparsity_real", "macs", "key"]]
     st.dataframe(shown, hide_index=True, width="stretch",
                  column_config={"label": st.column_config.TextColumn("variant", width="large"),
-                                "accuracy": st.column_config.NumberColumn(format="%.4f"),
+                                **{c: st.column_config.NumberColumn(format="%.4f")
+                                   for c in ("accuracy", "balanced_accuracy", "macro_f1")},
                                 **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
                                    for c in ("p50_us", "p90_us", "p99_us")},
                                 "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),

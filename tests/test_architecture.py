@@ -27,3 +27,27 @@ def test_depth_that_shrinks_the_image_below_1x1_is_refused():
     with pytest.raises(SpecError, match=r"depth: 4 blocks shrink a 28x28 image below 1x1; at most 3"):
         architecture.plan(VariantSpec(depth=4), (28, 28, 1), 10)
     assert architecture.plan(VariantSpec(depth=4), (64, 64, 3), 5)[-1].output_shape == (5,)
+
+
+def test_global_average_pooling_head_keeps_the_dense_layer_small():
+    flat = architecture.plan(VariantSpec(depth=3, dense=512), (28, 28, 1), 10)
+    gap = architecture.plan(VariantSpec(depth=3, dense=512, head="gap"), (28, 28, 1), 10)
+    dense = {lp.name: lp for lp in gap}["dense"]
+    assert dense.params == 128 * 512 + 512  # GAP leaves one value per channel of conv3
+    big = architecture.plan(VariantSpec(depth=2, dense=512), (224, 224, 3), 10)
+    big_gap = architecture.plan(VariantSpec(depth=2, dense=512, head="gap"), (224, 224, 3), 10)
+    assert architecture.total_params(big_gap) < architecture.total_params(big) / 100
+    assert architecture.total_params(gap) <= architecture.total_params(flat)
+
+
+def test_batch_norm_and_dropout_layers_are_planned_where_the_model_puts_them():
+    kinds = [lp.kind for lp in architecture.plan(VariantSpec(depth=1, batchnorm=True, dropout=0.5), (28, 28, 1), 10)]
+    assert kinds == ["conv", "batchnorm", "relu", "pool", "flatten", "dropout", "dense", "dropout", "logits", "softmax"]
+    conv = architecture.plan(VariantSpec(depth=1, batchnorm=True), (28, 28, 1), 10)[0]
+    assert conv.params == 9 * 32  # no bias: batch normalization's beta takes its place
+
+
+def test_more_clusters_than_the_smallest_kernel_has_weights_is_refused():
+    with pytest.raises(SpecError, match="clusters: at most 72 here"):
+        architecture.check(VariantSpec(depth=1, width=8, conv="standard", clusters=100), (8, 8, 1), 10)
+    assert architecture.check(VariantSpec(depth=1, width=8, clusters=16), (8, 8, 1), 10)

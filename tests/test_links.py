@@ -62,3 +62,12 @@ def test_a_link_address_is_the_page_address_and_its_query():
     assert links.url("http://h:8501/pareto", {"x": "gzip_kb", "quant": "int8,fp32"}) == \
         "http://h:8501/pareto?x=gzip_kb&quant=int8%2Cfp32"
     assert links.url(None, {}) == ""
+
+
+def test_on_off_levers_round_trip_through_a_link_and_bad_ones_are_named():
+    spec = VariantSpec(batchnorm=True, augment=True, head="gap", channels=0.5)
+    params = links.spec_params(spec)
+    assert params["batchnorm"] == "1" and params["augment"] == "1" and "dropout" not in params
+    assert links.parse_spec(params) == (spec, [])
+    parsed, problems = links.parse_spec({"batchnorm": "False", "depth": "3"})
+    assert parsed == VariantSpec(depth=3) and problems == ["'batchnorm' must be 0 or 1: ignored"]

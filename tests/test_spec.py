@@ -15,6 +15,12 @@ VERSIONS = {"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-model-opti
     ("clusters", 1, "clusters: must be 0 (off) or a whole number from 2 to 256"),
     ("dataset", "../etc", "dataset"),
     ("epochs", True, "epochs"),
+    ("channels", 0.8, "channels: must be a number from 0.0 to 0.75"),
+    ("head", "attention", "head: must be one of flatten, gap"),
+    ("batchnorm", 1, "batchnorm: must be true or false"),
+    ("class_weight", "inverse", "class_weight: must be one of none, balanced"),
+    ("dropout", 0.9, "dropout"),
+    ("patience", -1, "patience"),
 ])
 def test_invalid_fields_name_the_field_and_range(field, value, needle):
     with pytest.raises(SpecError) as exc:
@@ -70,3 +76,15 @@ def test_labels_are_unique_and_readable_and_the_default_stays_short():
     assert VariantSpec(tune_epochs=5).label() == VariantSpec().label() == VariantSpec(schedule="polynomial").label()
     # (fine-tune epochs and the schedule do not change an untuned variant: it is the same variant, the same key)
     assert VariantSpec(tune_epochs=5).key() == VariantSpec().key()
+
+
+def test_training_levers_belong_to_the_base_stage_and_channel_pruning_to_the_tuned_one():
+    base = VariantSpec()
+    for lever in (dict(head="gap"), dict(batchnorm=True), dict(dropout=0.3), dict(augment=True),
+                  dict(class_weight="balanced"), dict(patience=0), dict(min_steps=0)):
+        assert base.replace(**lever).base_key(VERSIONS) != base.base_key(VERSIONS), lever
+    pruned = base.replace(channels=0.5)
+    assert pruned.is_tuned and pruned.base_key(VERSIONS) == base.base_key(VERSIONS)
+    assert pruned.tuned_key(VERSIONS) != base.tuned_key(VERSIONS)
+    assert VariantSpec(head="gap", batchnorm=True, dropout=0.3, augment=True, class_weight="balanced",
+                       channels=0.25, quant="int8").label() == "fashion-mnist-d2w32-fc128-gap-bn-do0.3-aug-cw-ch0.25-int8"
