@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import (cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
+from benchmarks import (accuracy_levers, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, preview, small_data, stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer import host
@@ -29,6 +29,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "int8_fallback": ("10. Full int8 without the op XNNPACK cannot run", int8_fallback),
     "channel_pruning": ("11. Channel pruning: fewer filters, less work", channel_pruning),
     "small_data": ("12. A small upload with the default recipe", small_data),
+    "accuracy_levers": ("13. Accuracy levers and class imbalance", accuracy_levers),
 }
 
 

@@ -1,6 +1,8 @@
 """Command line: sweep a grid of variants, list results, print the Pareto front, re-measure latency.
 
     $ python -m explorer sweep --depth 1 2 3 --sparsity 0 0.5 0.8 --quant fp32 dynamic int8
+    $ python -m explorer sweep --depth 2 3 --channels 0 0.25 0.5 --quant fp32 dynamic   # channel pruning
+    $ python -m explorer sweep --depth 3 --dense 512 --head gap --batchnorm on --augment on --dropout 0.3
     $ python -m explorer sweep --preset default
     $ python -m explorer list
     $ python -m explorer pareto --x p50_us --y accuracy
@@ -28,11 +30,22 @@ from tqdm import tqdm
 from explorer import grid, host, pareto, record, results
 from explorer.cache import Store
 from explorer.record import VariantRecord
-from explorer.spec import CONV_KINDS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
-CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES}
+
+def _on_off(text: str) -> bool:
+    """An on/off field on the command line: 1/0, on/off, true/false."""
+    value = {"1": True, "on": True, "true": True, "0": False, "off": False, "false": False}.get(text.lower())
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be on or off (got {text!r})")
+    return value
+
+
+CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES, "head": HEADS,
+           "class_weight": CLASS_WEIGHTS}
 AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived from the spec
-    f.name.replace("_", "-"): (f.name, type(f.default), CHOICES.get(f.name)) for f in dataclasses.fields(VariantSpec)
+    f.name.replace("_", "-"): (f.name, _on_off if f.type in (bool, "bool") else type(f.default), CHOICES.get(f.name))
+    for f in dataclasses.fields(VariantSpec)
 }
 log = logging.getLogger("explorer")
 SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",

@@ -15,9 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from explorer.spec import VariantSpec
-from explorer.stats import LatencyStats
 
 FORMAT = 3  # 3: training histories; 2: typed record
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Batch-1 latency summary in microseconds, from per-run samples."""
+
+    p50_us: float
+    p90_us: float
+    p99_us: float
+    mean_us: float
+    min_us: float
+    runs: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

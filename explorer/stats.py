@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class LatencyStats:
-    """Batch-1 latency summary in microseconds, from per-run samples."""
-
-    p50_us: float
-    p90_us: float
-    p99_us: float
-    mean_us: float
-    min_us: float
-    runs: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from explorer.record import LatencyStats
 
 
 def summarize_latency(samples_us: np.ndarray | list[float]) -> LatencyStats:

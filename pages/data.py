@@ -38,8 +38,13 @@ for name, tab in zip(names, tabs):
         left.dataframe(counts, width="stretch")
         imgs = [s.squeeze(-1) if s.shape[-1] == 1 else s for s in samples]
         right.image(imgs, caption=list(info.class_names)[:len(imgs)], width=64, clamp=True)
-        if counts["train"].max() > 2 * max(counts["train"].min(), 1):
-            st.warning("Classes are imbalanced in training: check per-class accuracy on the Compare page.")
+        ratio = datasets.imbalance_ratio(np.repeat(np.arange(len(counts)), counts["train"].to_numpy()))
+        st.metric("Imbalance ratio (training split)", f"{ratio:,.1f} : 1",
+                  help="Images of the largest class per image of the smallest; 1 : 1 is balanced")
+        if ratio > 2:
+            st.warning(f"Classes are imbalanced in training ({ratio:,.1f} : 1): the rare classes tend to be recognized "
+                       "worse. See balanced accuracy and the weakest class on Explore, Pareto (y axis) and Compare; "
+                       "the remedy to try is **class weights: balanced** on Explore.")
         if name not in datasets.BUILTIN:
             with st.expander(":material/delete: Delete this dataset"):
                 n = sum(v.dataset == name for v in common.load_results().variants.values())
