@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from benchmarks import (accuracy_levers, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, preview, small_data, stage_reuse, worker)
 from benchmarks.report import print_table, save
-from explorer import host
+from explorer.measure import host
 
 SECTIONS = {  # name -> (title, module), in the order of the issue
     "demo_start": ("1. Demo start", demo_start),

@@ -3,7 +3,7 @@ imbalanced view of Fashion-MNIST. Test accuracy of the converted TFLite models.
 
     $ .venv/bin/python -m benchmarks accuracy_levers
 
-The variants are the shipped grid's (explorer.grid), built in a copy of the shipped cache, so after a
+The variants are the shipped grid's (explorer.run.grid), built in a copy of the shipped cache, so after a
 cache rebuild this reads them; on a cache without them it trains them (about 10 minutes on 2 cores).
 Target: the reference CNN with the levers >= 0.92.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from benchmarks.report import Row, row
 from benchmarks.worker import Sandbox
-from explorer import grid, pipeline
-from explorer.cache import Store
+from explorer.run import grid, pipeline
+from explorer.store.cache import Store
 
 
 def run() -> list[Row]:

@@ -11,15 +11,18 @@ import sys
 import time
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, grid, measure, pipeline
-from explorer.cache import Store
+from explorer.store import cache
+from explorer.run import grid, pipeline
+from explorer.measure import measure
+from explorer.store.cache import Store
 
 CODE = """
 import time; t0 = time.perf_counter()
-from explorer import pipeline, measure
-from explorer.cache import Store
+from explorer.run import pipeline
+from explorer.measure import measure
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
-from explorer.cache import TFLITE
+from explorer.store.cache import TFLITE
 spec = VariantSpec.from_dict({spec!r}); store = Store()
 record, _ = pipeline.ensure(spec, store, measure_missing=False)
 measure.interpreter(store.file_path("variants", spec.key(), TFLITE).read_bytes())

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from benchmarks.report import Row, row
 from benchmarks.worker import Sandbox
-from explorer import pipeline
-from explorer.cache import Store
+from explorer.run import pipeline
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 
 FRACTIONS = (0.25, 0.5)

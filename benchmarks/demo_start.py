@@ -13,11 +13,11 @@ import sys
 import time
 
 from benchmarks.report import Row, print_table, row
-from explorer.paths import REPO_ROOT
+from explorer.store.paths import REPO_ROOT
 
 IMPORTS = """
 import sys, time; t0 = time.perf_counter()
-import pages.common, explorer.figures, explorer.pareto, explorer.results, explorer.pipeline, explorer.uploads
+import pages.common, explorer.present.figures, explorer.present.pareto, explorer.present.results, explorer.run.pipeline, explorer.data.uploads
 t = time.perf_counter() - t0
 heavy = [m for m in ("tensorflow", "tf_keras", "tensorflow_model_optimization") if m in sys.modules]
 print(t, ",".join(heavy) or "none", len(sys.modules))

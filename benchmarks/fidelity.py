@@ -17,8 +17,10 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, host, measure, record
-from explorer.cache import Store
+from explorer.store import cache
+from explorer.measure import host, measure
+from explorer import record
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 
 PEAK = """

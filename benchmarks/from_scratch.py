@@ -9,8 +9,9 @@ import tempfile
 import time
 
 from benchmarks.report import Row, print_table, row
-from explorer import datasets, pipeline
-from explorer.cache import Store
+from explorer.data import datasets
+from explorer.run import pipeline
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 
 PRUNED = VariantSpec(sparsity=0.5, quant="int8")  # the default depth-2 architecture, pruned and quantized

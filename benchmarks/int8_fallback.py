@@ -13,14 +13,15 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.report import Row, row
-from explorer import datasets, measure, profile
+from explorer.data import datasets
+from explorer.measure import measure, profile
 from explorer.spec import VariantSpec
 
 ROUNDS = 5
 
 
 def run() -> list[Row]:
-    from explorer import model as model_lib, quantize
+    from explorer.build import model as model_lib, quantize
 
     data = datasets.load("fashion-mnist")
     image = data.x_test[0]

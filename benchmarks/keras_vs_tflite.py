@@ -15,8 +15,11 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, datasets, grid, measure
-from explorer.cache import Store
+from explorer.store import cache
+from explorer.data import datasets
+from explorer.run import grid
+from explorer.measure import measure
+from explorer.store.cache import Store
 
 
 def _median_seconds(fn, runs: int, warmup: int = 5) -> float:
@@ -31,7 +34,7 @@ def _median_seconds(fn, runs: int, warmup: int = 5) -> float:
 
 
 def run() -> list[Row]:
-    from explorer import model as model_lib
+    from explorer.build import model as model_lib
 
     store = Store()
     specs = [s for s in grid.preset("reference") if store.has("variants", s.key())]

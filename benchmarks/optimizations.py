@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import cache, host, measure, record
-from explorer.cache import Store
+from explorer.store import cache
+from explorer.measure import host, measure
+from explorer import record
+from explorer.store.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
 
 IMAGE = np.random.default_rng(0).random((28, 28, 1), dtype=np.float32)

@@ -16,7 +16,9 @@ import numpy as np
 
 from benchmarks.report import Row, print_table, row
 from benchmarks.worker import Sandbox
-from explorer import host, pipeline, preview, record
+from explorer.measure import host
+from explorer.run import pipeline, preview
+from explorer import record
 from explorer.spec import VariantSpec
 
 ASKED = [VariantSpec(depth=3, quant="int8"), VariantSpec(depth=1, conv="separable", quant="fp32"),
@@ -25,9 +27,9 @@ ASKED = [VariantSpec(depth=3, quant="int8"), VariantSpec(depth=1, conv="separabl
 
 def request_to_p50(box: Sandbox) -> list[float]:
     """Through the app's path: queue, worker (warmed by one preview first), stored record."""
-    from explorer.cache import Store
-    from explorer.executors import JobRequest, LocalExecutor
-    from explorer.queue import Queue
+    from explorer.store.cache import Store
+    from explorer.run.executors import JobRequest, LocalExecutor
+    from explorer.run.queue import Queue
 
     ex = LocalExecutor(Store(box.cache, box.data / "stages"), Queue(box.data / "jobs.sqlite3"))
     seconds = []
@@ -50,7 +52,7 @@ def run() -> list[Row]:
     os.environ.update(EXPLORER_CACHE_DIR=str(box.cache), EXPLORER_DATA_DIR=str(box.data))
     try:
         asked = request_to_p50(box)
-        from explorer.cache import Store
+        from explorer.store.cache import Store
 
         store = Store(box.cache)
         variants, _ = record.load_all(store, host.current().id)

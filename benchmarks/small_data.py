@@ -54,8 +54,9 @@ def digit_zip(n: int = IMAGES, seed: int = 0) -> bytes:
 def run() -> list[Row]:
     box = Sandbox()
     os.environ.update(EXPLORER_CACHE_DIR=str(box.cache), EXPLORER_DATA_DIR=str(box.data))
-    from explorer import pipeline, uploads
-    from explorer.cache import Store
+    from explorer.run import pipeline
+    from explorer.data import uploads
+    from explorer.store.cache import Store
     from explorer.spec import VariantSpec
 
     uploads.import_zip("my-digits", digit_zip())

@@ -12,8 +12,9 @@ import tempfile
 import time
 
 from benchmarks.report import Row, print_table, row
-from explorer import datasets, grid, pipeline
-from explorer.cache import Store
+from explorer.data import datasets
+from explorer.run import grid, pipeline
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 
 GRID = grid.expand({"sparsity": [0.0, 0.5], "quant": ["fp32", "dynamic", "int8"]},

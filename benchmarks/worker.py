@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from explorer import host, record, stats
+from explorer.measure import host, stats
+from explorer import record
 from explorer.record import Latency
-from explorer.paths import REPO_ROOT
+from explorer.store.paths import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -63,7 +64,7 @@ class Sandbox:
     def close(self) -> None:
         db = self.data / "jobs.sqlite3"
         if db.exists():
-            from explorer.queue import Queue
+            from explorer.run.queue import Queue
 
             for pid in Queue(db).live_workers():
                 os.kill(pid, signal.SIGKILL)
@@ -95,7 +96,7 @@ class Server:
 
 
 def _labels_to_keys(cache: Path) -> dict[str, str]:
-    from explorer.cache import Store
+    from explorer.store.cache import Store
 
     return {v.label: v.key for v in record.load_all(Store(cache), host.current().id)[0]}
 
@@ -133,7 +134,7 @@ def app_build(seed: int, during=None) -> tuple[float, object]:
     runs once the build is training, and its return value is passed back."""
     from playwright.sync_api import sync_playwright
 
-    from explorer.queue import Queue
+    from explorer.run.queue import Queue
 
     box = Sandbox()
     server = Server(box)
@@ -164,9 +165,9 @@ def app_build(seed: int, during=None) -> tuple[float, object]:
 
 def _measure_through_worker(box: Sandbox) -> tuple[dict[str, Latency], str]:
     """What the app's Re-measure buttons do: queue measurements for the worker; wait; read the records."""
-    from explorer.cache import Store
-    from explorer.executors import JobRequest, LocalExecutor
-    from explorer.queue import Queue
+    from explorer.store.cache import Store
+    from explorer.run.executors import JobRequest, LocalExecutor
+    from explorer.run.queue import Queue
 
     store = Store(box.cache, box.data / "stages")
     ex = LocalExecutor(store, Queue(box.data / "jobs.sqlite3"))
@@ -181,7 +182,7 @@ def _measure_through_worker(box: Sandbox) -> tuple[dict[str, Latency], str]:
 
 def cli_measure(runs: int = 3) -> list[dict[str, Latency]]:
     """The models measured alone from the CLI, `runs` times in a row (the first is the reference)."""
-    from explorer.cache import Store
+    from explorer.store.cache import Store
 
     box = Sandbox()
     try:

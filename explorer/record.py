@@ -45,7 +45,7 @@ class Layer:
 
 @dataclass(frozen=True)
 class OpTime:
-    """One op of the converted model and its share of one inference (explorer.profile)."""
+    """One op of the converted model and its share of one inference (explorer.measure.profile)."""
 
     index: int
     name: str  # the TFLite builtin, e.g. CONV_2D
@@ -63,7 +63,7 @@ class Latency(LatencyStats):
     """Batch-1 latency of one model on one host: the percentiles (LatencyStats), the p50's interval, and
     how and where it was taken."""
 
-    host: Mapping[str, Any]  # id, label, cpu, cores, machine, system (explorer.host.Host.to_dict)
+    host: Mapping[str, Any]  # id, label, cpu, cores, machine, system (explorer.measure.host.Host.to_dict)
     threads: int
     throughput_ips: float
     measured_at: str = ""
@@ -265,7 +265,7 @@ class VariantRecord:
 def load_all(store, host_id: str, foreign: bool = True) -> tuple[list[VariantRecord], list]:
     """Every intact variant with this host's latency (else, with foreign=True, another host's), and the
     damaged entries."""
-    from explorer.cache import Problem
+    from explorer.store.cache import Problem
 
     metas, problems = store.variants()
     read = store.latency_or_foreign if foreign else store.read_latency

@@ -66,7 +66,7 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 class VariantSpec:
     """Everything that determines a variant's weights, file and accuracy."""
 
-    dataset: str = "fashion-mnist"  # a name from explorer.datasets (built-in or uploaded)
+    dataset: str = "fashion-mnist"  # a name from explorer.data.datasets (built-in or uploaded)
     depth: int = 2  # conv blocks (conv 3x3 + ReLU + 2x2 max-pool), like the reference CNN
     width: int = 32  # filters of the first block; doubles per block (32 -> 64 -> 128)
     conv: str = "standard"  # or "separable": depthwise-separable convolutions, fewer MACs

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from explorer import host, links, record, results
-from explorer.cache import Problem, Store
-from explorer.executors import JobRequest, LocalExecutor
-from explorer.queue import Queue, QueueError
+from explorer.measure import host
+from explorer.present import links, results
+from explorer import record
+from explorer.store.cache import Problem, Store
+from explorer.run.executors import JobRequest, LocalExecutor
+from explorer.run.queue import Queue, QueueError
 from explorer.record import Latency, VariantRecord
 from explorer.spec import BOUNDS, CLUSTERS_RANGE, VariantSpec
 
@@ -123,8 +125,8 @@ def host_caption() -> str:
 
 
 def why_lines(v: VariantRecord) -> None:
-    """One sentence per speed lever: can it work on this host (computed by explorer.why)?"""
-    from explorer import why
+    """One sentence per speed lever: can it work on this host (computed by explorer.present.why)?"""
+    from explorer.present import why
 
     for reason in why.for_variant(v, v.latency.threads if v.latency else 1):
         icon = ":material/check_circle:" if reason.works else ":material/block:"

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import figures, links, results
+from explorer.present import figures, links, results
 from pages import common
 
 st.title("Compare variants")

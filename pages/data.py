@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import datasets, uploads
+from explorer.data import datasets, uploads
 from pages import common
 
 st.title("Datasets")

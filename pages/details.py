@@ -5,8 +5,9 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer import figures, host, links
-from explorer.cache import TFLITE
+from explorer.present import figures, links
+from explorer.measure import host
+from explorer.store.cache import TFLITE
 from pages import common
 
 st.title("Variant details")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import architecture, datasets, figures, host, links, preview, record, results
-from explorer.cache import CacheError
-from explorer.executors import JobRequest
+from explorer.build import architecture
+from explorer.data import datasets
+from explorer.present import figures, links, results
+from explorer.measure import host
+from explorer.run import preview
+from explorer import record
+from explorer.store.cache import CacheError
+from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
 from explorer.spec import BOUNDS, CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from explorer import figures, host, links, pareto, report, results
+from explorer.present import figures, links, pareto, report, results
+from explorer.measure import host
 from pages import common
 
 

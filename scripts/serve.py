@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import pages.common  # noqa: E402,F401  (pandas, streamlit, the cache, results, executor)
-import explorer.figures  # noqa: E402,F401  (plotly)
-import explorer.pareto  # noqa: E402,F401
+import explorer.present.figures  # noqa: E402,F401  (plotly)
+import explorer.present.pareto  # noqa: E402,F401
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.web import cli  # noqa: E402
 

@@ -16,7 +16,7 @@ from support import REPO, SANDBOX, TINY, stop_workers  # first: it points every 
 
 @pytest.fixture
 def store(tmp_path):
-    from explorer.cache import Store
+    from explorer.store.cache import Store
 
     return Store(tmp_path / "cache")
 

@@ -48,7 +48,7 @@ def wait_until(probe: Callable[[], T], what: str, timeout: float = 120.0, every:
 
 def stop_workers(data_dir: Path) -> None:
     """Stop the worker processes a test's app or executor started (they run in sessions of their own)."""
-    from explorer.queue import Queue
+    from explorer.run.queue import Queue
 
     db = data_dir / "jobs.sqlite3"
     if db.exists():

@@ -12,8 +12,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from support import FAST_LATENCY, REPO, TINY, stop_workers, wait_until
-from explorer import host, pipeline
-from explorer.cache import Store
+from explorer.measure import host
+from explorer.run import pipeline
+from explorer.store.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
 
 pytestmark = pytest.mark.slow
@@ -176,7 +177,7 @@ def test_explore_trains_an_uncached_variant_with_progress(cache):
 def test_a_full_disk_gives_a_message_not_a_traceback(cache, monkeypatch):
     import sqlite3
 
-    from explorer import queue as queue_module
+    from explorer.run import queue as queue_module
 
     path = cache.latency_path(SPECS[1].key(), host.current().id)
     saved = path.read_bytes()
@@ -199,7 +200,7 @@ def test_a_full_disk_gives_a_message_not_a_traceback(cache, monkeypatch):
 
 
 def test_app_refuses_training_beyond_the_configured_size(cache):
-    from explorer.executors import JobRequest, LocalExecutor
+    from explorer.run.executors import JobRequest, LocalExecutor
 
     with pytest.raises(ValueError, match="epochs: at most 5"):
         LocalExecutor(cache, max_epochs=5).submit(JobRequest.build(VariantSpec(**{**TINY, "epochs": 6}), cache), "me")
@@ -340,7 +341,7 @@ def test_an_uploaded_dataset_can_be_deleted_from_the_data_page(cache):
 
     from PIL import Image
 
-    from explorer import datasets, uploads
+    from explorer.data import datasets, uploads
 
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:

@@ -1,6 +1,6 @@
 import pytest
 
-from explorer import architecture
+from explorer.build import architecture
 from explorer.spec import SpecError, VariantSpec
 
 

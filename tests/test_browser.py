@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 
 from support import REPO, SANDBOX, stop_workers
-from explorer.cache import Store
-from explorer.figures import FOREIGN
+from explorer.store.cache import Store
+from explorer.present.figures import FOREIGN
 from explorer.spec import QUANT_MODES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from explorer.cache import CacheError, Store
+from explorer.store.cache import CacheError, Store
 
 
 def _fill(payload: bytes):
@@ -85,7 +85,7 @@ def test_keys_cannot_escape_the_cache(store):
 
 
 def test_training_stages_never_land_in_the_shipped_cache(tmp_path, monkeypatch):
-    from explorer import paths
+    from explorer.store import paths
 
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "shipped"))
     monkeypatch.setenv("EXPLORER_STAGES_DIR", str(tmp_path / "local"))

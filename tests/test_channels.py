@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from support import FAST_LATENCY, TINY
-from explorer import architecture, channels
-from explorer.channels import SourceLayer
+from explorer.build import architecture, channels
+from explorer.build.channels import SourceLayer
 from explorer.spec import VariantSpec
 
 
@@ -56,7 +56,8 @@ def test_the_narrower_plan_has_the_kept_widths_and_fewer_macs():
 def test_kept_weights_are_the_trained_slices_and_dead_filters_change_nothing(tmp_path):
     """Zero the weakest filters of a trained model (and their biases): their channels are then exactly zero
     after ReLU, so the narrower model must predict exactly what the wide one does."""
-    from explorer import datasets, model as model_lib, train
+    from explorer.data import datasets
+    from explorer.build import model as model_lib, train
 
     spec = VariantSpec(**{**TINY, "width": 8, "dense": 32})
     data = datasets.load("digits")
@@ -88,8 +89,9 @@ def test_kept_weights_are_the_trained_slices_and_dead_filters_change_nothing(tmp
 
 @pytest.mark.slow
 def test_a_channel_pruned_variant_is_narrower_and_scored_from_its_tflite_model(tmp_path):
-    from explorer import measure, pipeline
-    from explorer.cache import TFLITE, Store
+    from explorer.measure import measure
+    from explorer.run import pipeline
+    from explorer.store.cache import TFLITE, Store
 
     store = Store(tmp_path)
     spec = VariantSpec(**TINY, channels=0.5, quant="int8")
@@ -98,7 +100,7 @@ def test_a_channel_pruned_variant_is_narrower_and_scored_from_its_tflite_model(t
     assert "base" in report.reused or "base" in report.built
     assert v.macs == architecture.total_macs(architecture.plan(spec, (8, 8, 1), 10)) < full.macs
     assert v.size_bytes < full.size_bytes and v.params < full.params
-    from explorer import datasets
+    from explorer.data import datasets
     data = datasets.load("digits")
     tflite = store.file_path("variants", v.key, TFLITE).read_bytes()
     assert v.accuracy == measure.evaluate(tflite, data.x_test, data.y_test, 10).accuracy > 0.8

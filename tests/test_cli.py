@@ -6,8 +6,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from explorer import cli
-from explorer.cache import Store
+from explorer.run import cli
+from explorer.store.cache import Store
 
 pytestmark = pytest.mark.slow
 TINY_FLAGS = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32", "--epochs", "12",

@@ -4,7 +4,7 @@ import struct
 import numpy as np
 import pytest
 
-from explorer import datasets
+from explorer.data import datasets
 
 
 def test_fashion_mnist_loads_from_local_idx_files():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from explorer import links
+from explorer.present import links
 from explorer.spec import VariantSpec
 
 HOSTILE = ["../../etc/passwd", "/etc/passwd", "x" * 10_000, "nan", "inf", "-1", "1e400", "<script>", "%00", ""]

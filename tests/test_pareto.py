@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explorer.pareto import best_under_budget, pareto_mask
+from explorer.present.pareto import best_under_budget, pareto_mask
 
 
 def test_front_on_hand_made_points():
@@ -46,7 +46,7 @@ def test_best_under_budget():
 def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_the_best():
     import pandas as pd
 
-    from explorer.pareto import budget_answer
+    from explorer.present.pareto import budget_answer
 
     df = pd.DataFrame({"key": ["a", "b", "c"], "label": ["fast", "mid", "best"],
                        "accuracy": [0.80, 0.88, 0.90], "p50_us": [10.0, 20.0, 40.0]})
@@ -64,7 +64,7 @@ def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_th
 def test_the_front_of_a_table_takes_each_metrics_direction():
     import pandas as pd
 
-    from explorer.results import front
+    from explorer.present.results import front
 
     df = pd.DataFrame({"p50_us": [10.0, 20.0, 30.0, 15.0], "accuracy": [0.80, 0.90, 0.85, 0.70],
                        "throughput_ips": [100.0, 50.0, 200.0, 10.0]})
@@ -75,7 +75,7 @@ def test_the_front_of_a_table_takes_each_metrics_direction():
 def test_a_comparison_gives_ratios_to_the_first_variant():
     import pandas as pd
 
-    from explorer.results import compare
+    from explorer.present.results import compare
 
     df = pd.DataFrame({"key": ["a", "b"], "label": ["fast", "big"], "accuracy": [0.85, 0.90],
                        "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],

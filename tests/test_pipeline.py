@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from support import FAST_LATENCY, TINY
-from explorer import pipeline
-from explorer.cache import TFLITE, Store, sha256_file
+from explorer.run import pipeline
+from explorer.store.cache import TFLITE, Store, sha256_file
 from explorer.spec import SpecError, VariantSpec
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_invalid_depth_for_the_dataset_writes_nothing(store):
 
 
 def test_a_failed_conversion_leaves_no_entry(store, monkeypatch):
-    from explorer import quantize
+    from explorer.build import quantize
 
     def crash(*args, **kwargs):
         raise RuntimeError("converter crashed")

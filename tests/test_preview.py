@@ -3,8 +3,9 @@
 import pytest
 
 from support import FAST_LATENCY, TINY, wait_until
-from explorer import preview, train
-from explorer.executors import JobRequest, LocalExecutor
+from explorer.run import preview
+from explorer.build import train
+from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
 
 pytestmark = pytest.mark.slow

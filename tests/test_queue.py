@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from explorer.queue import Queue
+from explorer.run.queue import Queue
 
 
 @pytest.fixture

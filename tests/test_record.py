@@ -3,7 +3,7 @@
 import json
 
 from explorer import record
-from explorer.cache import Store
+from explorer.store.cache import Store
 from explorer.record import FORMAT, Latency, VariantRecord
 
 

@@ -11,16 +11,16 @@ from importlib import metadata
 import pytest
 
 from support import FAST_LATENCY, REPO, TINY, wait_until
-from explorer import pipeline
-from explorer.cache import Store
+from explorer.run import pipeline
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 
 pytestmark = pytest.mark.slow
 
 CHILD = """
 import json, sys, time
-from explorer import pipeline
-from explorer.cache import Store
+from explorer.run import pipeline
+from explorer.store.cache import Store
 from explorer.spec import VariantSpec
 store = Store({root!r})
 for fields in {specs!r}:
@@ -72,7 +72,7 @@ def test_sigkill_during_training_leaves_no_entry_and_no_held_lock(store):
 def test_sigkill_mid_write_leaves_debris_that_is_cleaned_not_an_entry(store):
     code = f"""
 import os, sys, time
-from explorer.cache import Store
+from explorer.store.cache import Store
 def fill(d):
     (d / "model.tflite").write_bytes(b"half a model")
     print("WRITING", flush=True)
@@ -178,7 +178,7 @@ def app_env(store, user_data, monkeypatch):
 
 
 def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_worker_dies(app_env, user_data):
-    from explorer.queue import Queue
+    from explorer.run.queue import Queue
 
     store = app_env
     # Fashion-MNIST: 100 epochs take minutes, so the build is surely still running when the worker is killed.
@@ -217,7 +217,7 @@ def test_two_sessions_build_one_variant_one_cancels_the_other_gets_it(app_env):
     bob.run()  # bob opens the same variant: he sees the running build (and the button is disabled)
     assert bob.get("status")
     next(b for b in bob.button if b.label == "Train and measure")  # present, disabled while it builds
-    from explorer.queue import Queue
+    from explorer.run.queue import Queue
 
     job = Queue().latest("build", spec.key())
     Queue().submit("build", spec.key(), spec.label(), job.payload, bob.session_state["requester"])  # bob asks too

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from explorer import datasets, grid, measure, pipeline
-from explorer.cache import Store
-from explorer.pipeline import TFLITE
+from explorer.data import datasets
+from explorer.run import grid, pipeline
+from explorer.measure import measure
+from explorer.store.cache import Store
+from explorer.run.pipeline import TFLITE
 
 SHIPPED = Store()  # cached_models/ of this checkout
 PRESET = grid.preset("default")

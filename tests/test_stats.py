@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explorer import stats
+from explorer.measure import stats
 
 
 def test_percentiles_are_ordered_and_exact_on_known_samples():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer import datasets, uploads
+from explorer.data import datasets, uploads
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +117,7 @@ def test_a_blank_name_is_refused_with_a_message(data_dir):
 
 
 def test_deleting_a_dataset_removes_its_variants_and_never_a_builtin(data_dir, tmp_path):
-    from explorer.cache import Store
+    from explorer.store.cache import Store
 
     uploads.import_zip("pets", make_zip(good_files()))
     shipped = Store()  # the tests' copy of the shipped cache: a real meta to copy

@@ -1,7 +1,7 @@
 """The per-technique 'why' is computed from its inputs: change an input, the sentence changes."""
 
 from explorer.spec import VariantSpec
-from explorer.why import reasons
+from explorer.present.why import reasons
 
 X86_AVX = frozenset({"avx", "avx2", "avx512_vnni"})
 

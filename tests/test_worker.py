@@ -6,8 +6,8 @@ import time
 import pytest
 
 from support import FAST_LATENCY, TINY, wait_until
-from explorer import pipeline
-from explorer.executors import JobRequest, LocalExecutor
+from explorer.run import pipeline
+from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
 
 pytestmark = pytest.mark.slow
@@ -78,8 +78,9 @@ def test_builds_queue_one_at_a_time_and_a_removed_variant_is_rebuilt(executor, s
 
 def test_a_measurement_never_overlaps_a_training_step(store, user_data):
     """Counted, not timed: training steps completed while the measurement held the machine must be zero."""
-    from explorer import datasets, model as model_lib, train
-    from explorer.tf_runtime import keras
+    from explorer.data import datasets
+    from explorer.build import model as model_lib, train
+    from explorer.build.tf_runtime import keras
 
     spec = VariantSpec(**{**TINY, "epochs": 2, "seed": 36})
     record, _ = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
@@ -124,7 +125,7 @@ def test_a_measurement_never_overlaps_a_training_step(store, user_data):
 
 
 def test_the_cli_lists_jobs_and_a_sweep_says_it_waits_for_the_apps_build(executor, store, capsys):
-    from explorer import cli
+    from explorer.run import cli
 
     spec = VariantSpec(**{**TINY, "epochs": 40, "seed": 37})
     job = executor.submit(JobRequest.build(spec, store), "app-session")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from explorer.pareto import pareto_mask
+from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 

@@ -6,10 +6,10 @@ model runs no faster; what shrinks is the gzipped file (zeros compress well).
 
 from __future__ import annotations
 
-from explorer.datasets import Dataset
+from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.tf_runtime import keras, tfmot
-from explorer.train import StageProgress, fine_tune
+from explorer.build.tf_runtime import keras, tfmot
+from explorer.build.train import StageProgress, fine_tune
 
 
 def schedule(spec: VariantSpec, steps: int) -> tfmot.sparsity.keras.PruningSchedule:

@@ -17,8 +17,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer import datasets, gate, host, measure, paths, pipeline
-from explorer.cache import write_json_atomic
+from explorer.data import datasets
+from explorer.measure import gate, host, measure
+from explorer.store import paths
+from explorer.run import pipeline
+from explorer.store.cache import write_json_atomic
 from explorer.record import Latency
 from explorer.spec import VariantSpec, stable_key
 
@@ -68,8 +71,8 @@ def read(spec: VariantSpec, threads: int = 1) -> Preview | None:
 
 def untrained_tflite(spec: VariantSpec) -> bytes:
     """The spec's architecture with initialized weights, converted in its quantization mode (no training)."""
-    from explorer import model as model_lib, quantize
-    from explorer.tf_runtime import tfmot
+    from explorer.build import model as model_lib, quantize
+    from explorer.build.tf_runtime import tfmot
 
     info = datasets.info(spec.dataset)
     m = model_lib.build(spec, info.input_shape, info.num_classes)

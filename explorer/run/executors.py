@@ -13,9 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from explorer import host, paths, record, worker
-from explorer.cache import Store
-from explorer.queue import Job, Queue
+from explorer.measure import host
+from explorer.store import paths
+from explorer import record
+from explorer.run import worker
+from explorer.store.cache import Store
+from explorer.run.queue import Job, Queue
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 
@@ -39,8 +42,8 @@ class JobRequest:
 
     @classmethod
     def preview(cls, spec: VariantSpec) -> JobRequest:
-        """The latency of spec's untrained architecture on this host (explorer.preview)."""
-        from explorer import preview  # no TensorFlow until a preview is run
+        """The latency of spec's untrained architecture on this host (explorer.run.preview)."""
+        from explorer.run import preview  # no TensorFlow until a preview is run
 
         return cls("preview", preview.preview_key(spec), spec.label(), {"spec": spec.to_dict()})
 

@@ -83,7 +83,8 @@ def reasons(spec: VariantSpec, *, flags: frozenset[str], machine: str, cores: in
 
 def for_variant(v, threads: int = 1) -> list[Reason]:
     """The reasons for a built variant (an explorer.record.VariantRecord) on this host."""
-    from explorer import architecture, host
+    from explorer.build import architecture
+    from explorer.measure import host
 
     info = host.current()
     unpruned = None

@@ -20,9 +20,12 @@ import time
 import traceback
 from pathlib import Path
 
-from explorer import gate, host, paths, pipeline, record
-from explorer.cache import Store
-from explorer.queue import Job, Queue
+from explorer.measure import gate, host
+from explorer.store import paths
+from explorer.run import pipeline
+from explorer import record
+from explorer.store.cache import Store
+from explorer.run.queue import Job, Queue
 from explorer.spec import VariantSpec
 
 POLL_S = 0.2
@@ -95,7 +98,7 @@ def run_measure(queue: Queue, job: Job) -> None:
 
 
 def run_preview(queue: Queue, job: Job) -> None:
-    from explorer import preview
+    from explorer.run import preview
 
     try:
         spec = VariantSpec.from_dict(job.payload["spec"])
@@ -138,7 +141,7 @@ class Worker:
         while self.queue.count_live("measure") and not self.queue.count_live("build") and not self.stop.is_set():
             self.stop.wait(POLL_S)
         with gate.machine().shared():
-            from explorer import tf_runtime  # noqa: F401
+            from explorer.build import tf_runtime  # noqa: F401
 
     def serve(self) -> int:
         """Run until stopped (or idle for idle_exit_s); returns 0, or 1 when another worker serves the queue."""

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from explorer import stats
+from explorer.measure import stats
 from explorer.spec import package_versions
 
 
@@ -127,7 +127,7 @@ class BlockedSamples:
 def _block_in_child(folder: Path, threads: int, warmup: int, runs: int, seconds: float, max_seconds: float,
                     xnnpack: bool) -> np.ndarray:
     """One block timed in a fresh process (it inherits the caller's CPU pinning)."""
-    out = subprocess.run([sys.executable, "-m", "explorer.measure", str(folder), str(threads), str(warmup), str(runs),
+    out = subprocess.run([sys.executable, "-m", "explorer.measure.measure", str(folder), str(threads), str(warmup), str(runs),
                           str(seconds), str(max_seconds), str(int(xnnpack))],
                          capture_output=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return np.frombuffer(out.stdout, dtype=np.int64).astype(np.float64) / 1e3
@@ -194,7 +194,7 @@ def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dic
 
 
 def _child(argv: list[str]) -> None:
-    """`python -m explorer.measure FOLDER THREADS WARMUP RUNS SECONDS MAX_SECONDS XNNPACK`: one block's
+    """`python -m explorer.measure.measure FOLDER THREADS WARMUP RUNS SECONDS MAX_SECONDS XNNPACK`: one block's
     samples (int64 nanoseconds) on stdout."""
     folder = Path(argv[0])
     threads, warmup, runs = int(argv[1]), int(argv[2]), int(argv[3])

@@ -6,10 +6,10 @@ Like pruning, clustering shrinks the compressed file, not the dense kernels' wor
 
 from __future__ import annotations
 
-from explorer.datasets import Dataset
+from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.tf_runtime import keras, tfmot
-from explorer.train import StageProgress, fine_tune
+from explorer.build.tf_runtime import keras, tfmot
+from explorer.build.train import StageProgress, fine_tune
 
 
 def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:

@@ -27,8 +27,11 @@ from typing import Sequence
 import pandas as pd
 from tqdm import tqdm
 
-from explorer import grid, host, pareto, record, results
-from explorer.cache import Store
+from explorer.run import grid
+from explorer.measure import host
+from explorer.present import pareto, results
+from explorer import record
+from explorer.store.cache import Store
 from explorer.record import VariantRecord
 from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
@@ -108,7 +111,7 @@ def _print(df: pd.DataFrame) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from explorer import pipeline
+    from explorer.run import pipeline
 
     if args.preset:
         specs = grid.preset(args.preset)
@@ -134,7 +137,7 @@ def cmd_sweep(args) -> int:
 
 def _wait_for_worker(key: str, show) -> None:
     """If the app's worker is building this variant right now, say so and wait for it (no double work)."""
-    from explorer.queue import Queue
+    from explorer.run.queue import Queue
 
     queue = Queue()
     said = False
@@ -156,7 +159,7 @@ def _wait_for_worker(key: str, show) -> None:
 
 def cmd_preview(args) -> int:
     """The latency of each spec's untrained architecture on this host, measured now (or cached)."""
-    from explorer import preview
+    from explorer.run import preview
 
     specs = grid.expand(_axes(args))
     rows = []
@@ -194,7 +197,7 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from explorer import pipeline
+    from explorer.run import pipeline
 
     store = _store(args)
     found = _variants(store, foreign=False)
@@ -215,7 +218,7 @@ def cmd_measure(args) -> int:
 
 def cmd_report(args) -> int:
     """Write a self-contained HTML report of a Pareto view (the same view as the Pareto page)."""
-    from explorer import report
+    from explorer.present import report
 
     store = _store(args)
     variants = {v.key: v for v in _variants(store, foreign=True)}
@@ -244,7 +247,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_jobs(args) -> int:
-    from explorer.queue import LIVE, STATES, Queue
+    from explorer.run.queue import LIVE, STATES, Queue
 
     queue = Queue()
     for job in queue.reap():
@@ -264,13 +267,13 @@ def cmd_jobs(args) -> int:
 
 
 def cmd_worker(args) -> int:
-    from explorer import worker
+    from explorer.run import worker
 
     return worker.main(args.idle_exit)
 
 
 def cmd_add_dataset(args) -> int:
-    from explorer import uploads
+    from explorer.data import uploads
 
     report = uploads.import_path(args.name, Path(args.path))
     print(f"Added {report.info.name}: {report.info.source}; classes: "

@@ -19,7 +19,7 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from explorer import measure
+from explorer.measure import measure
 from explorer.record import OpTime
 
 

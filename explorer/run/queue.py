@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from explorer import paths
+from explorer.store import paths
 
 KINDS = ("build", "measure", "preview")
 LIVE = ("queued", "running")

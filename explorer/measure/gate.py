@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from explorer import paths
+from explorer.store import paths
 
 
 class CpuGate:

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from explorer.results import METRICS, Y_AXES
+from explorer.present.results import METRICS, Y_AXES
 from explorer.spec import QUANT_MODES, SpecError, VariantSpec
 
 MAX_VALUE = 200  # characters in one value

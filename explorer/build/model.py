@@ -1,10 +1,10 @@
-"""Build the Keras model of a variant from its layer plan (explorer.architecture)."""
+"""Build the Keras model of a variant from its layer plan (explorer.build.architecture)."""
 
 from __future__ import annotations
 
-from explorer import architecture
+from explorer.build import architecture
 from explorer.spec import VariantSpec
-from explorer.tf_runtime import keras
+from explorer.build.tf_runtime import keras
 
 
 def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:

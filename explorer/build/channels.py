@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.architecture import kept
+from explorer.build.architecture import kept
 
 Weights = list[np.ndarray]
 

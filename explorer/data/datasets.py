@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer import paths
+from explorer.store import paths
 
 FASHION_MNIST_DIR_ENV = "EXPLORER_FASHION_MNIST_DIR"
 FASHION_MNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from explorer.datasets import Dataset
+from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.tf_runtime import keras, tf, tfmot
-from explorer.train import StageProgress, fine_tune
+from explorer.build.tf_runtime import keras, tf, tfmot
+from explorer.build.train import StageProgress, fine_tune
 
 CALIBRATION_IMAGES = 256
 

@@ -13,10 +13,11 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from explorer import figures, host
-from explorer.pareto import BudgetAnswer
+from explorer.present import figures
+from explorer.measure import host
+from explorer.present.pareto import BudgetAnswer
 from explorer.record import VariantRecord
-from explorer.results import METRICS
+from explorer.present.results import METRICS
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }

@@ -18,8 +18,10 @@ from typing import Callable
 
 import numpy as np
 
-from explorer import architecture, datasets, gate, host, measure, profile
-from explorer.cache import TFLITE, WEIGHTS, CacheError, Store
+from explorer.build import architecture
+from explorer.data import datasets
+from explorer.measure import gate, host, measure, profile
+from explorer.store.cache import TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import VariantSpec, library_versions
 
@@ -111,7 +113,7 @@ def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, flo
 
 
 def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: datasets.DatasetInfo):
-    from explorer import model as model_lib
+    from explorer.build import model as model_lib
 
     meta = store.verify(kind, key)
     m = model_lib.build(spec, info.input_shape, info.num_classes)
@@ -126,7 +128,7 @@ def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
 def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport, reuse: bool):
     """The trained (and pruned/clustered) Keras model a variant is converted from, and the training
     histories of its stages (base, then each fine-tune)."""
-    from explorer import channels, cluster, model as model_lib, prune, train
+    from explorer.build import channels, cluster, model as model_lib, prune, train
 
     info = datasets.info(spec.dataset)
     chain = _stages(spec)
@@ -197,7 +199,7 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
                    reuse: bool) -> tuple[VariantRecord, bytes]:
     """The variant's record and its .tflite bytes, built from the (cached) stage model."""
-    from explorer import quantize
+    from explorer.build import quantize
 
     info = datasets.info(spec.dataset)
     data = datasets.load(spec.dataset)
@@ -239,7 +241,7 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
 
     The machine's CPU gate is held throughout, so no training step of any build on this machine runs
     meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
-    The per-op profile (explorer.profile) is taken in the same quiet window.
+    The per-op profile (explorer.measure.profile) is taken in the same quiet window.
     """
     with gate.machine().exclusive(), host.pinned_to_one_core() as core:
         before, load = host.cpu_snapshot(), os.getloadavg()[0]

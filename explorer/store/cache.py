@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from explorer import paths
+from explorer.store import paths
 
 KINDS = ("base", "tuned", "variants")
 META = "meta.json"

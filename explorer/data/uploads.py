@@ -21,8 +21,10 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from explorer import datasets, paths, record
-from explorer.cache import atomic_folder, clean_stale_folders
+from explorer.data import datasets
+from explorer.store import paths
+from explorer import record
+from explorer.store.cache import atomic_folder, clean_stale_folders
 from explorer.spec import VariantSpec
 
 

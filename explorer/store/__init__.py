@@ -1,0 +1,1 @@
+"""Where results live: the atomic, checksummed cache and the project's folders."""
