@@ -43,5 +43,5 @@ def test_digits_splits_are_disjoint_stratified_and_fixed():
 
 
 def test_unknown_dataset_lists_the_available_ones():
-    with pytest.raises(datasets.DatasetError, match="available: fashion-mnist, digits"):
+    with pytest.raises(datasets.DatasetError, match="available: fashion-mnist, fashion-mnist-imbalanced, digits"):
         datasets.info("cifar-10")

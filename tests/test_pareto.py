@@ -78,10 +78,24 @@ def test_a_comparison_gives_ratios_to_the_first_variant():
     from explorer.present.results import compare
 
     df = pd.DataFrame({"key": ["a", "b"], "label": ["fast", "big"], "accuracy": [0.85, 0.90],
-                       "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],
+                       "balanced_accuracy": [0.8, 0.9], "macro_f1": [0.79, 0.88], "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],
                        "gzip_kb": [80.0, 300.0], "nonzero_params": [1000, 4000], "macs": [10, 40],
                        "measured_here": [True, False]})
     out = compare(df, ["b", "a"])
     assert list(out.index) == ["big", "fast"]
     assert out.loc["fast", "speedup"] == 4.0 and out.loc["fast", "size_ratio"] == 0.25
     assert round(out.loc["fast", "delta_pts"], 6) == -5.0 and out.loc["big", "delta_pts"] == 0
+
+
+def test_balanced_accuracy_and_macro_f1_come_from_the_confusion_matrix():
+    import dataclasses
+
+    from explorer.record import VariantRecord
+
+    fields = {f.name: None for f in dataclasses.fields(VariantRecord)}
+    # class a: 90 images, all right; class b: 10 images, 5 right, 5 called a
+    v = VariantRecord(**{**fields, "confusion": ((90, 0), (5, 5)), "class_names": ("a", "b")})
+    assert v.balanced_accuracy == (1.0 + 0.5) / 2
+    f1_a, f1_b = 2 * 90 / (90 + 95), 2 * 5 / (10 + 5)
+    assert abs(v.macro_f1 - (f1_a + f1_b) / 2) < 1e-12
+    assert v.weakest_class == ("b", 0.5)
