@@ -19,6 +19,7 @@ from typing import Any
 QUANT_MODES = ("fp32", "dynamic", "float16", "int8", "qat-int8")
 CONV_KINDS = ("standard", "separable")
 SCHEDULES = ("constant", "polynomial")
+PADDINGS = ("valid", "same")
 HEADS = ("flatten", "gap")  # flatten + dense, or global average pooling + dense (far fewer parameters)
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -70,6 +71,7 @@ class VariantSpec:
     depth: int = 2  # conv blocks (conv 3x3 + ReLU + 2x2 max-pool), like the reference CNN
     width: int = 32  # filters of the first block; doubles per block (32 -> 64 -> 128)
     conv: str = "standard"  # or "separable": depthwise-separable convolutions, fewer MACs
+    padding: str = "valid"  # or "same": convolutions keep the borders (larger maps, more MACs, more accuracy)
     dense: int = 128  # units of the hidden dense layer (the reference uses 512)
     head: str = "flatten"  # or "gap": global average pooling before the dense layer
     batchnorm: bool = False  # batch normalization after every conv (folded into the conv on conversion)
@@ -99,6 +101,7 @@ class VariantSpec:
                 raise SpecError(name, "must be true or false", getattr(self, name))
         _check_choice("conv", self.conv, CONV_KINDS)
         _check_choice("head", self.head, HEADS)
+        _check_choice("padding", self.padding, PADDINGS)
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         lo, hi = CLUSTERS_RANGE
@@ -174,6 +177,8 @@ class VariantSpec:
         parts = [self.dataset, f"d{self.depth}w{self.width}", f"fc{self.dense}"]
         if self.conv == "separable":
             parts.append("sep")
+        if self.padding == "same":
+            parts.append("same")
         if self.head == "gap":
             parts.append("gap")
         if self.batchnorm:

@@ -13,7 +13,7 @@ from explorer import record
 from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import BOUNDS, CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
 MAX_EPOCHS = common.max_epochs()
@@ -30,7 +30,7 @@ def knobs_ui() -> dict:
     names = datasets.available()
     if state.get("k_dataset") not in names:
         state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
-    for name in ("width", "conv", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
+    for name in ("width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
@@ -39,13 +39,17 @@ def knobs_ui() -> dict:
         dataset = st.selectbox("dataset", names, key="k_dataset")
         h, w, _ = datasets.info(dataset).input_shape
         lo, hi = BOUNDS["depth"]
-        depths = list(range(lo, min(architecture.max_depth(h, w), hi) + 1)) or [lo]
+        padding = state.get("k_padding", DEFAULT.padding)
+        depths = list(range(lo, min(architecture.max_depth(h, w, padding), hi) + 1)) or [lo]
         if state.get("k_depth") not in depths:
             state["k_depth"] = min(DEFAULT.depth, depths[-1])
         v = {"dataset": dataset}
         v["depth"] = st.radio("depth (conv blocks)", depths, horizontal=True, key="k_depth")
         v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width")
         v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
+        v["padding"] = st.radio("padding", PADDINGS, horizontal=True, key="k_padding",
+                                help="same: each conv keeps the image's border, so later blocks see larger maps "
+                                     "(more accuracy, more MACs) and deeper stacks fit")
         v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense")
         v["head"] = st.radio("head", HEADS, horizontal=True, key="k_head",
                              help="flatten + dense (the reference), or global average pooling + dense: one value "

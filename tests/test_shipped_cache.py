@@ -8,6 +8,7 @@ from explorer.run import grid, pipeline
 from explorer.measure import measure
 from explorer.store.cache import Store
 from explorer.run.pipeline import TFLITE
+from explorer.spec import VariantSpec
 
 SHIPPED = Store()  # cached_models/ of this checkout
 PRESET = grid.preset("default")
@@ -29,8 +30,27 @@ def test_every_entry_of_the_default_grid_is_shipped_intact():
 
 
 def test_the_shipped_cache_is_small_enough_to_clone():
-    total = sum(p.stat().st_size for p in (SHIPPED.root / "variants").rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in SHIPPED.root.rglob("*") if p.is_file())  # variants and base stages
     assert total < 40 * 2**20
+
+
+def test_every_shipped_architecture_ships_its_trained_base():
+    bases = {s.replace(channels=0.0, sparsity=0.0, clusters=0).base_key() for s in PRESET}
+    assert SHIPPED.shipped_stages is not None
+    missing = [k for k in bases if not (SHIPPED.shipped_stages / "base" / k / "meta.json").is_file()]
+    assert missing == []
+    assert not (SHIPPED.root / "stages" / "tuned").exists()  # fine-tuned stages are not worth their size
+
+
+@pytest.mark.slow
+def test_a_what_if_on_a_shipped_architecture_fine_tunes_only():
+    """A fresh clone (the test sandbox: a copy of the shipped cache, no user stages) asks for a sparsity the
+    grid lacks: the shipped base is reused, only the fine-tune trains."""
+    spec = VariantSpec(sparsity=0.3, quant="dynamic")
+    assert not SHIPPED.has("variants", spec.key()) and not (SHIPPED.stages_root / "base").exists()
+    record, report = pipeline.ensure(spec, SHIPPED, measure_missing=False)
+    assert report.reused == ["base"] and report.built == ["tuned", "variant"]
+    assert "train" not in report.seconds and record.accuracy > 0.85
 
 
 def test_loading_the_shipped_grid_trains_nothing():

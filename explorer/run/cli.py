@@ -33,7 +33,7 @@ from explorer.present import pareto, results
 from explorer import record
 from explorer.store.cache import Store
 from explorer.record import VariantRecord
-from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
 
 def _on_off(text: str) -> bool:
@@ -44,7 +44,7 @@ def _on_off(text: str) -> bool:
     return value
 
 
-CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES, "head": HEADS,
+CHOICES = {"conv": CONV_KINDS, "schedule": SCHEDULES, "quant": QUANT_MODES, "head": HEADS, "padding": PADDINGS,
            "class_weight": CLASS_WEIGHTS}
 AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived from the spec
     f.name.replace("_", "-"): (f.name, _on_off if f.type in (bool, "bool") else type(f.default), CHOICES.get(f.name))
