@@ -262,9 +262,9 @@ class VariantRecord:
         }
 
 
-def load_all(store, host_id: str, foreign: bool = True) -> tuple[list[VariantRecord], list]:
-    """Every intact variant with this host's latency (else, with foreign=True, another host's), and the
-    damaged entries."""
+def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tuple[list[VariantRecord], list]:
+    """Every intact variant with this host's latency at `threads` (else, with foreign=True, another host's),
+    and the damaged entries."""
     from explorer.store.cache import Problem
 
     metas, problems = store.variants()
@@ -272,12 +272,12 @@ def load_all(store, host_id: str, foreign: bool = True) -> tuple[list[VariantRec
     found = []
     for meta in metas:
         try:
-            found.append(VariantRecord.from_meta(meta, read(meta["key"], host_id)))
+            found.append(VariantRecord.from_meta(meta, read(meta["key"], host_id, threads)))
         except (KeyError, TypeError, ValueError) as exc:  # intact files, but not a variant record
             problems.append(Problem(meta["key"], f"meta.json is not a variant record ({type(exc).__name__}: {exc})"))
     return found, problems
 
 
-def load(store, key: str, host_id: str) -> VariantRecord:
+def load(store, key: str, host_id: str, threads: int = 1) -> VariantRecord:
     """One verified variant with this host's latency, else another host's (CacheError if missing or damaged)."""
-    return VariantRecord.from_meta(store.verify("variants", key), store.latency_or_foreign(key, host_id))
+    return VariantRecord.from_meta(store.verify("variants", key), store.latency_or_foreign(key, host_id, threads))

@@ -33,6 +33,7 @@ class Results:
     table: pd.DataFrame
     variants: dict[str, VariantRecord]  # key -> variant, with this host's latency, else another host's
     problems: list[Problem]
+    threads: int = 1  # the latencies' interpreter threads
 
     @property
     def unmeasured_here(self) -> list[str]:
@@ -59,15 +60,16 @@ def requester() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _load(root: str, signature: tuple, host_id: str) -> Results:
+def _load(root: str, signature: tuple, host_id: str, threads: int) -> Results:
     """Read every variant once per change of the cache (signature) — not on every rerun."""
-    found, problems = record.load_all(Store(root), host_id)
-    return Results(results.table(found, host_id), {v.key: v for v in found}, problems)
+    found, problems = record.load_all(Store(root), host_id, threads=threads)
+    return Results(results.table(found, host_id), {v.key: v for v in found}, problems, threads)
 
 
-def load_results() -> Results:
+def load_results(threads: int = 1) -> Results:
+    """Every variant, with latencies at `threads` interpreter threads (1: the default view)."""
     s = store()
-    return _load(str(s.root), s.signature(), host.current().id)
+    return _load(str(s.root), s.signature(), host.current().id, threads)
 
 
 def show_problems(res: Results) -> None:
@@ -86,7 +88,7 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     """
     keys = res.unmeasured_here if keys is None else keys
     ex = executor()
-    requests = [JobRequest.measure(k, res.variants[k].label, ex.store, force) for k in keys]
+    requests = [JobRequest.measure(k, res.variants[k].label, ex.store, force, res.threads) for k in keys]
     try:
         ex.submit_many(requests, requester(), background=background)
     except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
@@ -102,12 +104,13 @@ def measuring_status(res: Results, signature: tuple) -> None:
     rest in the background (starting it sooner would compete with the browser's first paint on a small
     machine); then say how far it is, and redraw the page as results land."""
     opened = st.session_state.setdefault("opened_at", time.monotonic())
-    if res.unmeasured_here and not st.session_state.get("measure_requested"):
+    flag = f"measure_requested:{res.threads}"
+    if res.unmeasured_here and not st.session_state.get(flag):
         if time.monotonic() - opened < 1.0:
             st.caption(f":material/timer: {len(res.unmeasured_here)} variants have no latency from this host yet: "
                        "they are drawn hollow, with another host's figures, and will be measured in the background.")
             return
-        st.session_state["measure_requested"] = request_measurements(res, background=True) > 0
+        st.session_state[flag] = request_measurements(res, background=True) > 0
     try:
         pending = executor().queue.count_live("measure")
     except QueueError:
@@ -119,9 +122,10 @@ def measuring_status(res: Results, signature: tuple) -> None:
                    "Points move to this host's figures as they land.")
 
 
-def host_caption() -> str:
+def host_caption(threads: int = 1) -> str:
     h = host.current()
-    return f"Latencies: batch 1, 1 thread, LiteRT (XNNPACK) on **{h.label}** (host id `{h.id}`)."
+    return (f"Latencies: batch 1, {threads} thread{'s' if threads > 1 else ''}, LiteRT (XNNPACK) on **{h.label}** "
+            f"(host id `{h.id}`).")
 
 
 def why_lines(v: VariantRecord) -> None:

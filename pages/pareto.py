@@ -13,7 +13,9 @@ answer_slot = st.empty()  # the budget's answer, in one sentence above the chart
 # (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
 chart_slot = st.empty()
 chart_slot.plotly_chart(figures.placeholder(), key="pareto_placeholder")
-res = common.load_results()
+cores = host.current().cores
+threads = st.session_state.get("threads", 1) if cores > 1 else 1
+res = common.load_results(threads)
 common.measuring_status(res, common.store().signature())
 common.show_problems(res)
 df = res.table
@@ -58,6 +60,11 @@ with st.sidebar:
     x = st.selectbox("x axis (lower is better)", links.X_AXES, format_func=lambda m: results.METRICS[m].title, key="x")
     st.session_state.setdefault(f"log_x:{x}", x in ("nonzero_params", "macs"))
     log_x = st.toggle("log scale", key=f"log_x:{x}")
+    if cores > 1:
+        st.radio("latency measured with", [1, cores], key="threads", horizontal=True,
+                 format_func=lambda n: "1 thread" if n == 1 else f"all {n} cores",
+                 help="Interpreter threads at batch 1. All-core figures are measured on this host when first "
+                      "shown (in the background); until then a point shows another host's, or none.")
     y = st.selectbox("y axis (higher is better)", results.Y_AXES, format_func=lambda m: results.METRICS[m].title,
                      key="y", help="Balanced accuracy and macro F1 weigh every class alike: they show what class "
                      "imbalance costs the rare classes")
@@ -112,7 +119,7 @@ with st.sidebar:
 fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
-st.caption(common.host_caption() + f" {int(front.sum())} of {len(df)} variants are on the front. "
+st.caption(common.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front. "
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % interval of p50. "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
            + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "

@@ -51,3 +51,12 @@ def test_more_clusters_than_the_smallest_kernel_has_weights_is_refused():
     with pytest.raises(SpecError, match="clusters: at most 72 here"):
         architecture.check(VariantSpec(depth=1, width=8, conv="standard", clusters=100), (8, 8, 1), 10)
     assert architecture.check(VariantSpec(depth=1, width=8, clusters=16), (8, 8, 1), 10)
+
+
+def test_same_padding_keeps_the_borders_and_lets_deeper_stacks_fit():
+    layers = architecture.plan(VariantSpec(depth=3, padding="same"), (28, 28, 1), 10)
+    shapes = {lp.name: lp.output_shape for lp in layers}
+    assert shapes["conv1"] == (28, 28, 32) and shapes["pool3"] == (3, 3, 128)
+    assert architecture.max_depth(28, 28, "same") == 4 > architecture.max_depth(28, 28) == 3
+    valid = architecture.plan(VariantSpec(depth=3), (28, 28, 1), 10)
+    assert architecture.total_macs(layers) > 2 * architecture.total_macs(valid)

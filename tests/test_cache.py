@@ -95,3 +95,31 @@ def test_training_stages_never_land_in_the_shipped_cache(tmp_path, monkeypatch):
     assert not default.entry_dir("tuned", "k1").is_relative_to(paths.cache_dir())
     explicit = Store(tmp_path / "mine")  # a cache folder named explicitly is self-contained
     assert explicit.entry_dir("base", "k1").is_relative_to(tmp_path / "mine")
+
+
+def test_latency_at_several_threads_is_kept_apart_from_the_one_thread_view(store):
+    store.write("variants", "k1", {"label": "k"}, _fill(b"m"))
+    store.write_latency("k1", "hostA", {"p50_us": 10.0, "threads": 1, "measured_at": "1"})
+    store.write_latency("k1", "hostB", {"p50_us": 6.0, "threads": 2, "measured_at": "2"}, threads=2)
+    assert store.read_latency("k1", "hostB") is None and store.read_latency("k1", "hostB", 2)["p50_us"] == 6.0
+    # another host's figure stands in only for the same kind of measurement
+    assert store.latency_or_foreign("k1", "hostC")["threads"] == 1
+    assert store.latency_or_foreign("k1", "hostC", 2)["threads"] == 2
+    store.write("variants", "k2", {"label": "k"}, _fill(b"n"))
+    store.write_latency("k2", "hostA", {"p50_us": 10.0, "threads": 1, "measured_at": "1"})
+    assert store.latency_or_foreign("k2", "hostC", 2) is None
+
+
+def test_shipped_stages_are_read_but_never_written_or_removed(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped"
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(shipped))
+    monkeypatch.setenv("EXPLORER_STAGES_DIR", str(tmp_path / "local"))
+    Store(shipped).write("base", "b1", {"kind": "base"}, _fill(b"w"))  # the rebuild's own stages
+    user = Store()
+    assert user.has("base", "b1") and user.file_path("base", "b1", "model.tflite").read_bytes() == b"w"
+    user.verify("base", "b1")
+    user.remove("base", "b1")  # a user's store never deletes a shipped stage
+    assert (shipped / "stages" / "base" / "b1" / "meta.json").is_file()
+    user.write("base", "b1", {"kind": "base"}, _fill(b"mine"))  # a rebuilt stage goes to the user's folder
+    assert user.found_dir("base", "b1").is_relative_to(tmp_path / "local")
+    assert user.file_path("base", "b1", "model.tflite").read_bytes() == b"mine"

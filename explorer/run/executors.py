@@ -37,8 +37,9 @@ class JobRequest:
         return cls("build", spec.key(), spec.label(), {"spec": spec.to_dict(), **_where(store)})
 
     @classmethod
-    def measure(cls, key: str, label: str, store: Store, force: bool = False) -> JobRequest:
-        return cls("measure", key, label, {**_where(store), "force": force})
+    def measure(cls, key: str, label: str, store: Store, force: bool = False, threads: int = 1) -> JobRequest:
+        payload = {**_where(store), "force": force} | ({"threads": threads} if threads > 1 else {})
+        return cls("measure", key, label if threads == 1 else f"{label} ({threads} threads)", payload)
 
     @classmethod
     def preview(cls, spec: VariantSpec) -> JobRequest:

@@ -265,7 +265,7 @@ def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
         on_progress(0.0, f"Measuring batch-1 latency of {variant.label} on {host.current().label}")
     model = store.file_path("variants", variant.key, TFLITE).read_bytes()
     lat = time_isolated(model, latency_images(variant.input_shape), threads, **latency_kwargs)
-    store.write_latency(variant.key, host.current().id, lat.to_dict())
+    store.write_latency(variant.key, host.current().id, lat.to_dict(), threads)
     if on_progress:
         on_progress(1.0, f"p50 {lat.p50_us:.1f} µs" + (" (noisy)" if lat.noisy else ""))
     return lat
@@ -300,7 +300,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
             store.write("variants", key, built.to_meta(), lambda d: (d / TFLITE).write_bytes(tflite))
             meta = store.verify("variants", key)
             report.built.append("variant")
-    here = store.read_latency(key, host.current().id)
+    here = store.read_latency(key, host.current().id, threads)
     variant = VariantRecord.from_meta(meta, here)
     if here is None and measure_missing:
         t0 = time.perf_counter()

@@ -80,12 +80,13 @@ def run_build(queue: Queue, job: Job) -> None:
 def run_measure(queue: Queue, job: Job) -> None:
     try:
         store = store_of(job)
-        if not job.payload.get("force") and store.read_latency(job.key, host.current().id) is not None:
+        threads = int(job.payload.get("threads", 1))
+        if not job.payload.get("force") and store.read_latency(job.key, host.current().id, threads) is not None:
             queue.finish(job.id, "done", "Already measured on this host")
             return
         if not queue.wanted(job.id):
             raise Cancelled()
-        lat = pipeline.measure_latency(store, record.load(store, job.key, host.current().id),
+        lat = pipeline.measure_latency(store, record.load(store, job.key, host.current().id), threads,
                                        on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg))
         lo, hi = lat.p50_ci_us
         queue.finish(job.id, "done", f"p50 {lat.p50_us:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"

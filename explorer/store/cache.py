@@ -262,32 +262,36 @@ class Store:
         return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
     # -- per-host latency ----------------------------------------------------------------------
-    def latency_path(self, key: str, host_id: str) -> Path:
-        return self.entry_dir("variants", key) / LATENCY_DIR / f"{host_id}.json"
+    def latency_path(self, key: str, host_id: str, threads: int = 1) -> Path:
+        """<host id>.json at 1 thread (the default view), <host id>-t<n>.json at n threads."""
+        name = host_id if threads == 1 else f"{host_id}-t{threads}"
+        return self.entry_dir("variants", key) / LATENCY_DIR / f"{name}.json"
 
-    def read_latency(self, key: str, host_id: str) -> dict | None:
+    def read_latency(self, key: str, host_id: str, threads: int = 1) -> dict | None:
         try:
-            return json.loads(self.latency_path(key, host_id).read_text())
+            return json.loads(self.latency_path(key, host_id, threads).read_text())
         except (FileNotFoundError, ValueError):
             return None
 
-    def latency_or_foreign(self, key: str, host_id: str) -> dict | None:
-        """This host's latency record, else the newest one measured on another host (its host says which)."""
-        here = self.read_latency(key, host_id)
+    def latency_or_foreign(self, key: str, host_id: str, threads: int = 1) -> dict | None:
+        """This host's latency record at `threads`, else the newest one measured on another host at 1 thread,
+        or at several threads when several are asked for (its host says which, its threads how many)."""
+        here = self.read_latency(key, host_id, threads)
         if here is not None:
             return here
         folder = self.entry_dir("variants", key) / LATENCY_DIR
         others = []
-        for path in folder.glob("*.json") if folder.is_dir() else ():
+        paths = folder.glob("*.json") if folder.is_dir() else ()
+        for path in (p for p in paths if ("-t" in p.stem) == (threads > 1)):
             try:
                 others.append(json.loads(path.read_text()))
             except ValueError:
                 continue
         return max(others, key=lambda r: r.get("measured_at", ""), default=None)
 
-    def write_latency(self, key: str, host_id: str, record: dict) -> None:
+    def write_latency(self, key: str, host_id: str, record: dict, threads: int = 1) -> None:
         if not self.has("variants", key):
             raise CacheError(f"variant {key} does not exist")
-        path = self.latency_path(key, host_id)
+        path = self.latency_path(key, host_id, threads)
         path.parent.mkdir(exist_ok=True)
         write_json_atomic(path, record)
