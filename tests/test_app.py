@@ -129,12 +129,14 @@ def test_damaged_entry_is_reported_and_the_rest_still_renders(cache):
 def _set_knobs(at: AppTest, spec: VariantSpec) -> None:
     at.sidebar.selectbox(key="k_dataset").set_value(spec.dataset).run()
     at.sidebar.slider(key="k_sparsity").set_value(spec.sparsity).run()  # enables the schedule radio
-    for name in ("depth", "conv") + (("schedule",) if spec.sparsity else ()):
+    for name in ("depth", "conv", "padding", "head", "class_weight") + (("schedule",) if spec.sparsity else ()):
         at.sidebar.radio(key=f"k_{name}").set_value(getattr(spec, name))
-    for name in ("width", "dense", "clusters", "learning_rate", "batch_size"):
+    for name in ("width", "dense", "clusters", "learning_rate", "batch_size", "min_steps"):
         at.sidebar.select_slider(key=f"k_{name}").set_value(getattr(spec, name))
-    for name in ("epochs", "tune_epochs"):
+    for name in ("epochs", "tune_epochs", "channels", "dropout", "patience"):
         at.sidebar.slider(key=f"k_{name}").set_value(getattr(spec, name))
+    for name in ("batchnorm", "augment"):
+        at.sidebar.toggle(key=f"k_{name}").set_value(getattr(spec, name))
     at.sidebar.selectbox(key="k_quant").set_value(spec.quant)
     at.sidebar.number_input(key="k_seed").set_value(spec.seed)
     at.run()

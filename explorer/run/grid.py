@@ -7,9 +7,9 @@ from typing import Any
 
 from explorer.spec import QUANT_MODES, VariantSpec
 
-# The training levers that lift accuracy (dropout, batch norm, augmentation, a GAP head), trained longer
-# with early stopping; measured in benchmarks/accuracy_levers.py.
-LEVERS: dict[str, Any] = {"head": "gap", "batchnorm": True, "dropout": 0.3, "augment": True, "patience": 5}
+# The levers that lift accuracy, trained longer with early stopping (benchmarks/accuracy_levers.py):
+# 'same' padding, batch norm and dropout take the reference CNN from 0.896 to 0.933 on Fashion-MNIST.
+LEVERS: dict[str, Any] = {"padding": "same", "batchnorm": True, "dropout": 0.3, "patience": 5}
 REFERENCE = VariantSpec(depth=3, dense=512, epochs=10)  # the write-up's CNN: Conv 32->64->128, Dense 512
 LEVER_PAIRS = {  # today's recipe -> with the levers
     "reference CNN": (REFERENCE, REFERENCE.replace(epochs=30, **LEVERS)),
@@ -22,7 +22,7 @@ IMBALANCED_PAIR = tuple(VariantSpec(dataset="fashion-mnist-imbalanced", class_we
 PRESETS: dict[str, list[dict[str, Any]]] = {
     "default": [
         {"depth": [1, 2, 3], "quant": list(QUANT_MODES)},
-        {"depth": [1, 2, 3], "sparsity": [0.5, 0.8], "quant": ["fp32", "dynamic", "int8", "qat-int8"]},
+        {"depth": [2, 3], "sparsity": [0.5, 0.8], "quant": ["fp32", "dynamic", "int8", "qat-int8"]},
         {"depth": [2, 3], "conv": ["separable"], "quant": ["fp32", "int8"]},
         {"depth": [2], "clusters": [16], "sparsity": [0.0, 0.5], "quant": ["fp32", "int8"]},
         {"depth": [2, 3], "channels": [0.25, 0.5], "quant": ["fp32", "dynamic", "int8"]},
