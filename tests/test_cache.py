@@ -123,3 +123,9 @@ def test_shipped_stages_are_read_but_never_written_or_removed(tmp_path, monkeypa
     user.write("base", "b1", {"kind": "base"}, _fill(b"mine"))  # a rebuilt stage goes to the user's folder
     assert user.found_dir("base", "b1").is_relative_to(tmp_path / "local")
     assert user.file_path("base", "b1", "model.tflite").read_bytes() == b"mine"
+
+
+def test_the_default_folders_are_the_checkouts():
+    from explorer.store import paths
+
+    assert (paths.REPO_ROOT / "app.py").is_file() and (paths.REPO_ROOT / "cached_models").is_dir()
