@@ -84,7 +84,7 @@ class VariantSpec:
     clusters: int = 0  # weight clustering: 0 = off, else number of shared weight values
     quant: str = "fp32"  # TFLite conversion mode, see QUANT_MODES
     epochs: int = 5  # base training epochs (at most; see patience and min_steps)
-    patience: int = 3  # early stopping: epochs without a better validation accuracy (0 = off); best weights kept
+    patience: int = 10  # early stopping: epochs without a better validation accuracy (0 = off); best weights kept
     min_steps: int = 1500  # small datasets train more epochs, up to this many batches (0 = exactly epochs)
     tune_epochs: int = 2  # fine-tune epochs for pruning, clustering and QAT
     learning_rate: float = 1e-3  # Adam
