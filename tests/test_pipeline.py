@@ -71,6 +71,21 @@ def test_latency_percentiles_are_ordered_and_recorded_with_the_host(built):
         assert lat.host["cores"] >= 1 and "ai-edge-litert" in lat.versions
 
 
+def test_all_core_latency_is_measured_and_kept_beside_the_one_thread_figure(built):
+    from explorer import record
+    from explorer.measure import host
+
+    store, out, _ = built
+    v = out[0][0]
+    one = store.read_latency(v.key, host.current().id)
+    lat = pipeline.measure_latency(store, v, threads=2, **FAST_LATENCY)
+    assert lat.threads == 2 and len(lat.ops) > 0
+    assert store.read_latency(v.key, host.current().id) == one  # the 1-thread view is untouched
+    assert record.load(store, v.key, host.current().id, threads=2).latency.threads == 2
+    full_int8 = next(r for r, _ in out if r.spec.quant == "int8")
+    assert full_int8.fallback_ops == ()  # no softmax left for the built-in kernels
+
+
 def test_progress_reaches_the_end_and_names_the_stages(built):
     _, _, events = built
     assert {e.stage for e in events} >= {"train", "prune", "qat", "convert", "evaluate", "measure", "done"}

@@ -38,23 +38,30 @@ class Profile:
 
 
 def ops(model: bytes) -> list[Op]:
-    """The model's ops in execution order, each marked as taken by XNNPACK or not.
+    """The ops on the image's path, in execution order, each marked as taken by XNNPACK or not.
 
-    Our networks are chains, so a DELEGATE node covers the ops after the producer of its activation
-    input up to the producer of its output."""
+    Ops that only prepare constants (a float16 model's weight DEQUANTIZE) are left out: they do not
+    depend on the image. Our networks are chains, so a DELEGATE node covers the path's ops after the
+    producer of its activation input, up to the producer of its output."""
     interp = measure.interpreter(model)
     details = interp._get_ops_details()  # noqa: SLF001 -- LiteRT's only view of the graph's nodes
-    plain = [d for d in details if d["op_name"] != "DELEGATE"]
-    producer = {int(t): d["index"] for d in plain for t in d["outputs"]}
+    live = {int(d["index"]) for d in interp.get_input_details()}
+    path = []
+    for d in details:
+        if d["op_name"] != "DELEGATE" and any(int(t) in live for t in d["inputs"]):
+            path.append(d)
+            live.update(int(t) for t in d["outputs"])
+    producer = {int(t): d["index"] for d in path for t in d["outputs"]}
     delegated: set[int] = set()
     for node in (d for d in details if d["op_name"] == "DELEGATE"):
         starts = [producer[int(t)] for t in node["inputs"] if int(t) in producer]
-        first = max(starts) + 1 if starts else 0
-        last = max(producer[int(t)] for t in node["outputs"])
-        delegated.update(range(first, last + 1))
+        ends = [producer[int(t)] for t in node["outputs"] if int(t) in producer]
+        if ends:
+            first = max(starts) + 1 if starts else 0
+            delegated.update(range(first, max(ends) + 1))
     shapes = {d["index"]: tuple(int(x) for x in d["shape"]) for d in interp.get_tensor_details()}
     return [Op(d["index"], d["op_name"], shapes.get(int(d["outputs"][0]), ()), d["index"] in delegated)
-            for d in plain]
+            for d in path]
 
 
 def fallbacks(model: bytes) -> list[str]:
@@ -63,7 +70,8 @@ def fallbacks(model: bytes) -> list[str]:
 
 
 def truncated(model: bytes, n_ops: int) -> bytes:
-    """The model cut after its first n_ops ops: same tensors and weights, output at the n-th op's output."""
+    """The model cut after its first n_ops ops (in execution order): same tensors and weights, output at the
+    n-th op's output."""
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
     graph = m.subgraphs[0]
     graph.operators = graph.operators[:n_ops]
@@ -79,8 +87,8 @@ def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 15,
     """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them."""
     graph = ops(model)
     interps = []
-    for k in range(1, len(graph) + 1):
-        interp = measure.interpreter(truncated(model, k), threads)
+    for op in graph:
+        interp = measure.interpreter(truncated(model, op.index + 1), threads)
         interp.set_tensor(interp.get_input_details()[0]["index"], measure.to_input(interp, image[None]))
         for _ in range(warmup):
             interp.invoke()
