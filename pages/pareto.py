@@ -97,7 +97,8 @@ unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     st.session_state.setdefault(f"budget:{dataset}:{x}", float(df[x].median()))
-    budget = st.number_input(f"Budget: best {results.METRICS[y].name.lower()} under … {unit}", min_value=0.0, format="%.1f",
+    quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
+    budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=f"budget:{dataset}:{x}")
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
