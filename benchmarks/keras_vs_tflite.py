@@ -45,7 +45,7 @@ def run() -> list[Row]:
     base = store.read_meta("base", specs[0].base_key()) if store.has("base", specs[0].base_key()) else None
     keras_model = model_lib.build(specs[0], info.input_shape, info.num_classes)
     if base:  # trained weights where the local cache has them (speed does not depend on them)
-        keras_model.load_weights(store.file_path("base", specs[0].base_key(), cache.WEIGHTS))
+        model_lib.load_weights(keras_model, store.file_path("base", specs[0].base_key(), cache.WEIGHTS))
     x = datasets.load(specs[0].dataset).x_test[:1]
     predict_s = _median_seconds(lambda: keras_model.predict(x, verbose=0), 50)
     call_s = _median_seconds(lambda: keras_model(x, training=False), 300)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
 from explorer.build import architecture
 from explorer.spec import VariantSpec
 from explorer.build.tf_runtime import keras
@@ -34,3 +38,15 @@ def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     for layer in architecture.plan(spec, input_shape, num_classes):
         layers.append(makers[layer.kind](layer.output_shape[-1], layer.name))
     return keras.Sequential(layers, name=spec.label().replace("-", "_").replace(".", "p"))
+
+
+def save_weights(m: keras.Model, path: Path) -> None:
+    """The model's weights alone, in layer order (Keras' own .h5 also keeps the optimizer's slots: 3x the size)."""
+    with open(path, "wb") as f:
+        np.savez(f, *m.get_weights())
+
+
+def load_weights(m: keras.Model, path: Path) -> None:
+    """Weights saved by save_weights into a model built from the same spec."""
+    with np.load(path, allow_pickle=False) as saved:
+        m.set_weights([saved[f"arr_{i}"] for i in range(len(saved.files))])

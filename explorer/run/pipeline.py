@@ -117,12 +117,14 @@ def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: da
 
     meta = store.verify(kind, key)
     m = model_lib.build(spec, info.input_shape, info.num_classes)
-    m.load_weights(store.file_path(kind, key, WEIGHTS))
+    model_lib.load_weights(m, store.file_path(kind, key, WEIGHTS))
     return m, meta
 
 
 def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
-    store.write(kind, key, meta, lambda d: m.save_weights(d / WEIGHTS))
+    from explorer.build import model as model_lib
+
+    store.write(kind, key, meta, lambda d: model_lib.save_weights(m, d / WEIGHTS))
 
 
 def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport, reuse: bool):
