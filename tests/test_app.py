@@ -225,15 +225,21 @@ def test_details_page_shows_one_variant(cache):
     at.switch_page(str(REPO / "pages" / "details.py")).run()
     assert not at.exception
     assert at.selectbox(key="detail_select").value == SPECS[1].key()
-    kinds = [s["data"][0]["type"] for s in chart_specs(at)]
-    assert kinds == ["heatmap", "histogram"]
+    charts = chart_specs(at)
+    assert [s["data"][0]["type"] for s in charts] == ["heatmap", "histogram", "bar", "scatter"]
+    bars = charts[2]["data"][0]
+    assert len(bars["y"]) == len(bars["x"]) >= 5  # one bar per op on the image's path
+    captions = " ".join(c.value for c in at.caption)
+    assert "**int8** — Full int8" in captions and "every op runs in XNNPACK" in captions
+    assert "Their sum" in captions and "of the recorded p50" in captions
     assert len(at.get("download_button")) == 2
 
 
 def test_data_page_lists_datasets_with_counts(cache):
     at = open_page("data")
-    assert [t.label for t in at.tabs][:2] == ["fashion-mnist", "digits"]
+    assert [t.label for t in at.tabs][:3] == ["fashion-mnist", "fashion-mnist-imbalanced", "digits"]
     assert at.dataframe[0].value["test"].sum() == 10_000
+    assert at.metric[0].value == "1.0 : 1" and at.metric[1].value == "20.0 : 1"  # the imbalanced view
 
 
 def test_results_pages_do_not_import_tensorflow(cache):

@@ -63,10 +63,10 @@ def test_augmentation_changes_training_batches_and_never_touches_validation_or_t
     from explorer.build import model as model_lib
     m = model_lib.build(spec, data.info.input_shape, 10)
     before = (data.x_val.copy(), data.x_test.copy())
-    train.fit(m, data, spec, epochs=1, learning_rate=0.01, on_progress=_quiet, label="t")
+    history = train.fit(m, data, spec, epochs=1, learning_rate=0.01, on_progress=_quiet, label="t")
     assert np.array_equal(before[0], data.x_val) and np.array_equal(before[1], data.x_test)
     # validation accuracy logged by fit equals a plain evaluation of the untouched validation split
-    assert np.isclose(m.evaluate(data.x_val, data.y_val, verbose=0)[1], m.history.history["val_accuracy"][-1], atol=1e-6)
+    assert np.isclose(m.evaluate(data.x_val, data.y_val, verbose=0)[1], history["val_accuracy"][-1], atol=1e-6)
 
 
 def test_early_stopping_keeps_the_best_epoch_and_small_data_trains_longer():

@@ -138,3 +138,16 @@ def test_same_spec_gives_the_same_model_bit_for_bit(tmp_path):
         sums.append(sha256_file(store.file_path("variants", s.key(), TFLITE)))
     assert sums[0] == sums[1]
     assert sums[0] != sums[2]  # and the seed does matter
+
+
+def test_a_freshly_pruned_model_converts_to_int8_without_its_softmax(tmp_path):
+    """Pruned in this process (not loaded from the cache): strip_pruning's clone still converts."""
+    spec = VariantSpec(**TINY, sparsity=0.5, quant="int8")
+    v, report = pipeline.ensure(spec, Store(tmp_path), measure_missing=False)
+    assert "tuned" in report.built and v.fallback_ops == () and v.accuracy > 0.8
+
+
+def test_qat_after_fresh_pruning_converts_without_its_softmax(tmp_path):
+    spec = VariantSpec(**TINY, sparsity=0.5, quant="qat-int8")
+    v, report = pipeline.ensure(spec, Store(tmp_path), measure_missing=False)
+    assert "qat" in report.built and v.fallback_ops == () and v.accuracy > 0.8

@@ -45,7 +45,13 @@ def without_softmax(model: keras.Model) -> keras.Model:
     softmax, so an int8 softmax would leave the graph's last op on LiteRT's built-in kernels."""
     if not model.layers[-1].name.endswith("softmax"):
         raise ValueError(f"the model's last layer is {model.layers[-1].name!r}, not its softmax")
-    return keras.Model(model.inputs, model.layers[-2].output, name=model.name)
+    # Re-applied to a fresh input: a model stripped of pruning or clustering is a clone whose layers'
+    # recorded outputs belong to another graph, so model.layers[-2].output cannot be cut out of it.
+    x = inputs = keras.Input(shape=model.input_shape[1:], name="image")
+    for layer in model.layers[:-1]:
+        if not isinstance(layer, keras.layers.InputLayer):  # a functional model (QAT's) lists its input
+            x = layer(x)
+    return keras.Model(inputs, x, name=model.name)
 
 
 def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None) -> bytes:
