@@ -20,14 +20,14 @@ def run() -> list[Row]:
     box = Sandbox()
     store = Store(box.cache, box.data / "stages")
     pairs = {name: [pipeline.ensure(spec, store)[0] for spec in specs] for name, specs in grid.LEVER_PAIRS.items()}
-    plain, weighted = (pipeline.ensure(spec, store)[0] for spec in grid.IMBALANCED_PAIR)
+    unweighted, weighted = (pipeline.ensure(spec, store)[0] for spec in grid.IMBALANCED_PAIR)
     detail, rows = {}, []
     for name, (plain, levers) in pairs.items():
         detail[name] = {"today": {"label": plain.label, "accuracy": plain.accuracy},
                         "levers": {"label": levers.label, "accuracy": levers.accuracy}}
         rows.append(row(f"{name}: test accuracy, today's recipe → levers", levers.accuracy, "",
                         note=f"{plain.accuracy:.4f} ({plain.label}) → {levers.accuracy:.4f} ({levers.label})"))
-    for v, tag in ((plain, "without"), (weighted, "with")):
+    for v, tag in ((unweighted, "without"), (weighted, "with")):
         weakest, recall = v.weakest_class
         detail[f"imbalanced {tag} class weighting"] = {
             "label": v.label, "accuracy": v.accuracy, "balanced_accuracy": v.balanced_accuracy,
