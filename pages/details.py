@@ -49,14 +49,16 @@ common.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "
                   "can build it):")
 
-c = st.columns(6)
-c[0].metric("Test accuracy", f"{v.accuracy:.4f}",
-            f"balanced {v.balanced_accuracy:.4f} · macro F1 {v.macro_f1:.4f}", delta_color="off")
-c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=common.latency_text(lat, 2))
-c[2].metric("Size", f"{v.size_kb:,.1f} KB")
-c[3].metric("Gzipped", f"{v.gzip_kb:,.1f} KB")
-c[4].metric("Non-zero params", f"{v.nonzero_params:,}")
-c[5].metric("Weight sparsity", f"{v.real_sparsity:.1%}")
+c = st.columns(4)
+c[0].metric("Test accuracy", f"{v.accuracy:.4f}")
+c[1].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
+c[2].metric("Macro F1", f"{v.macro_f1:.4f}")
+c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=common.latency_text(lat, 2))
+c = st.columns(4)
+c[0].metric("Size", f"{v.size_kb:,.0f} KB")
+c[1].metric("Gzipped", f"{v.gzip_kb:,.0f} KB")
+c[2].metric("Non-zero params", f"{v.nonzero_params:,}")
+c[3].metric("Weight sparsity", f"{v.real_sparsity:.1%}")
 
 left, right = st.columns(2)
 with left:

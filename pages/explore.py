@@ -110,7 +110,7 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     c[0].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
     c[1].metric("Macro F1", f"{v.macro_f1:.4f}")
     weakest, recall = v.weakest_class
-    c[2].metric("Weakest class", f"{recall:.3f}", weakest, delta_color="off", help="Its recall")
+    c[2].metric(f"Weakest class: {weakest}", f"{recall:.3f}", help="The recall of the class recognized worst")
     st.caption(common.host_caption() + " p50: " + common.latency_text(lat, 2) + ".")
     common.why_lines(v)
 
