@@ -97,8 +97,7 @@ unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     budget_key = f"budget:{dataset}:{x}" + (f":t{threads}" if threads > 1 else "")  # µs at 2 threads are not µs at 1
-    if not st.session_state.get(budget_key):  # unset, or dropped while the view had no points to show
-        st.session_state[budget_key] = float(df[x].median())
+    st.session_state.setdefault(budget_key, float(df[x].median()))
     quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)
