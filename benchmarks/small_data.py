@@ -68,7 +68,8 @@ def run() -> list[Row]:
     weakest, recall = v.weakest_class
     return [
         row("small_data_accuracy", v.accuracy, "", ">=", 0.97,
-            note=f"default spec on a {IMAGES:,}-image 10-class digit upload (32×32 after import); {epochs} epochs "
+            note=f"default spec on a {IMAGES:,}-image 10-class digit upload ({'×'.join(map(str, v.input_shape))} "
+                 f"as imported); {epochs} epochs "
                  f"(early stopping, min {spec.min_steps} steps); weakest class {weakest}: {recall:.3f}"),
         row("small_data_seconds", seconds, "s", "<=", 90, note="train + convert + evaluate + measure, 2 cores"),
     ]

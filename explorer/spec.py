@@ -22,6 +22,11 @@ SCHEDULES = ("constant", "polynomial")
 PADDINGS = ("valid", "same")
 HEADS = ("flatten", "gap")  # flatten + dense, or global average pooling + dense (far fewer parameters)
 CLASS_WEIGHTS = ("none", "balanced")
+COLOURS = ("native", "grey")  # the dataset's own channels, or converted to one grey channel
+IMAGE_SIZE_RANGE = (8, 224)  # image_size: 0 (the dataset's own) or a side in this range
+# Fields added after the shipped cache was built: at these values they are left out of the stored spec
+# and of every key, so adding them did not change any existing key.
+NEUTRAL = {"image_size": 0, "colour": "native"}
 
 # Bumped whenever the training/conversion recipe changes in a way that changes results.
 RECIPE_VERSION = 3  # 3: training levers, early stopping, softmax-free int8; 2: seeded weights
@@ -68,6 +73,8 @@ class VariantSpec:
     """Everything that determines a variant's weights, file and accuracy."""
 
     dataset: str = "fashion-mnist"  # a name from explorer.data.datasets (built-in or uploaded)
+    image_size: int = 0  # input side in pixels, images resized when the model is built (0: the dataset's own)
+    colour: str = "native"  # or "grey": colour images converted to one channel
     depth: int = 2  # conv blocks (conv 3x3 + ReLU + 2x2 max-pool), like the reference CNN
     width: int = 32  # filters of the first block; doubles per block (32 -> 64 -> 128)
     conv: str = "standard"  # or "separable": depthwise-separable convolutions, fewer MACs
@@ -102,6 +109,13 @@ class VariantSpec:
         _check_choice("conv", self.conv, CONV_KINDS)
         _check_choice("head", self.head, HEADS)
         _check_choice("padding", self.padding, PADDINGS)
+        _check_choice("colour", self.colour, COLOURS)
+        lo, hi = IMAGE_SIZE_RANGE
+        if isinstance(self.image_size, bool) or not isinstance(self.image_size, int) or not (
+            self.image_size == 0 or lo <= self.image_size <= hi
+        ):
+            raise SpecError("image_size", f"must be 0 (the dataset's own) or a whole number from {lo} to {hi}",
+                            self.image_size)
         _check_choice("class_weight", self.class_weight, CLASS_WEIGHTS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         lo, hi = CLUSTERS_RANGE
@@ -117,7 +131,8 @@ class VariantSpec:
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The stored form: every field, except later ones at their neutral value (see NEUTRAL)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if not (k in NEUTRAL and v == NEUTRAL[k])}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VariantSpec:
@@ -174,7 +189,12 @@ class VariantSpec:
         """A short readable name, unique per variant: the architecture and optimizations, then every
         training field that differs from the defaults (so ten seeds are ten labels)."""
         defaults = VariantSpec()
-        parts = [self.dataset, f"d{self.depth}w{self.width}", f"fc{self.dense}"]
+        parts = [self.dataset]
+        if self.image_size:
+            parts.append(f"{self.image_size}px")
+        if self.colour == "grey":
+            parts.append("grey")
+        parts += [f"d{self.depth}w{self.width}", f"fc{self.dense}"]
         if self.conv == "separable":
             parts.append("sep")
         if self.padding == "same":

@@ -5,6 +5,7 @@ No TensorFlow here: the results pages import only this, the cache and the result
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -20,7 +21,7 @@ from explorer.store.cache import Problem, Store
 from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.run.queue import Queue, QueueError
 from explorer.record import Latency, VariantRecord
-from explorer.spec import BOUNDS, CLUSTERS_RANGE, VariantSpec
+from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, VariantSpec
 
 
 def max_epochs() -> int:
@@ -153,15 +154,16 @@ def latency_text(lat: Latency | None, digits: int = 1) -> str:
 
 
 def _within(name: str, positions: list) -> list:
-    lo, hi = CLUSTERS_RANGE if name == "clusters" else BOUNDS[name]
-    return [p for p in positions if lo <= p <= hi or (name == "clusters" and p == 0)]
+    """The positions inside the field's declared range (0 is 'off' for clusters, 'own size' for image_size)."""
+    lo, hi = {"clusters": CLUSTERS_RANGE, "image_size": IMAGE_SIZE_RANGE}.get(name) or BOUNDS[name]
+    return [p for p in positions if lo <= p <= hi or (name in ("clusters", "image_size") and p == 0)]
 
 
 # The positions of the Explore knobs that are not free sliders (kept within the spec's declared bounds).
 KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
     "width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
     "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256],
-    "min_steps": [0, 500, 1500, 3000, 6000]}.items()}
+    "min_steps": [0, 500, 1500, 3000, 6000], "image_size": [0, 16, 28, 32, 64, 96, 128, 160, 224]}.items()}
 TUNE_EPOCHS_MAX = 10
 
 
@@ -169,7 +171,7 @@ def set_knobs(spec: VariantSpec) -> list[str]:
     """Set the Explore knobs to a spec (before they are drawn); returns what could not be set, and why."""
     problems = []
     limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
-    for name, value in spec.to_dict().items():
+    for name, value in dataclasses.asdict(spec).items():  # every field, neutral ones too
         positions = KNOB_POSITIONS.get(name)
         if positions is not None and value not in positions:
             problems.append(f"{name} {value:g} is not one of the knob's positions ({', '.join(f'{p:g}' for p in positions)})")

@@ -57,9 +57,10 @@ for name, tab in zip(names, tabs):
                     st.rerun()
 
 st.header("Upload your own")
-st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images are converted to one "
-         f"layout and resized to {uploads.Limits().image_size}×{uploads.Limits().image_size}; "
-         "the split is 70/15/15, stratified, with a fixed seed.")
+st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images keep their own size "
+         f"(the most common one among them, at most {uploads.Limits().max_side} pixels a side) and colour; "
+         "each variant picks its input size and grey or colour on Explore. "
+         "The split is 70/15/15, stratified, with a fixed seed.")
 with st.form("upload"):
     new_name = st.text_input("Dataset name", placeholder="my-dataset")
     file = st.file_uploader("Zip of class folders", type=["zip"])

@@ -13,7 +13,7 @@ from explorer import record
 from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import BOUNDS, CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages import common
 
 MAX_EPOCHS = common.max_epochs()
@@ -30,20 +30,28 @@ def knobs_ui() -> dict:
     names = datasets.available()
     if state.get("k_dataset") not in names:
         state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
-    for name in ("width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
+    for name in ("image_size", "colour", "width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
     with st.sidebar:
         st.header("Variant")
         dataset = st.selectbox("dataset", names, key="k_dataset")
-        h, w, _ = datasets.info(dataset).input_shape
+        h, w, c = datasets.info(dataset).input_shape
+        v = {"dataset": dataset}
+        v["image_size"] = st.select_slider(
+            "input size (pixels a side)", pos["image_size"], key="k_image_size",
+            format_func=lambda n: f"own ({h}×{w})" if n == 0 else f"{n}×{n}",
+            help="Images are resized when the model is built: the layer plan, MACs and latency follow")
+        v["colour"] = st.radio("colour", COLOURS, horizontal=True, key="k_colour", disabled=c == 1,
+                               help="grey: colour images become one channel (a third of the first conv's work)")
+        if v["image_size"]:
+            h = w = v["image_size"]
         lo, hi = BOUNDS["depth"]
         padding = state.get("k_padding", DEFAULT.padding)
         depths = list(range(lo, min(architecture.max_depth(h, w, padding), hi) + 1)) or [lo]
         if state.get("k_depth") not in depths:
             state["k_depth"] = min(DEFAULT.depth, depths[-1])
-        v = {"dataset": dataset}
         v["depth"] = st.radio("depth (conv blocks)", depths, horizontal=True, key="k_depth")
         v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width")
         v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
@@ -192,7 +200,7 @@ common.show_link_problems(st.session_state.get("explore_link_problems", []))
 values = knobs_ui()
 try:
     spec = VariantSpec(**values)
-    info = datasets.info(spec.dataset)
+    info = datasets.info_for(spec)
     layers = architecture.check(spec, info.input_shape, info.num_classes)
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")

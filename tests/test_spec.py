@@ -21,6 +21,8 @@ VERSIONS = {"tensorflow": "2.21.0", "tf-keras": "2.21.0", "tensorflow-model-opti
     ("class_weight", "inverse", "class_weight: must be one of none, balanced"),
     ("dropout", 0.9, "dropout"),
     ("patience", -1, "patience"),
+    ("image_size", 4, "image_size: must be 0 (the dataset's own) or a whole number from 8 to 224"),
+    ("colour", "sepia", "colour: must be one of native, grey"),
 ])
 def test_invalid_fields_name_the_field_and_range(field, value, needle):
     with pytest.raises(SpecError) as exc:
@@ -88,3 +90,14 @@ def test_training_levers_belong_to_the_base_stage_and_channel_pruning_to_the_tun
     assert pruned.tuned_key(VERSIONS) != base.tuned_key(VERSIONS)
     assert VariantSpec(head="gap", batchnorm=True, dropout=0.3, augment=True, class_weight="balanced",
                        channels=0.25, quant="int8").label() == "fashion-mnist-d2w32-fc128-gap-bn-do0.3-aug-cw-ch0.25-int8"
+
+
+def test_fields_added_later_leave_existing_keys_alone_at_their_neutral_value():
+    spec = VariantSpec(depth=3, quant="int8")
+    assert "image_size" not in spec.to_dict() and "colour" not in spec.to_dict()
+    assert VariantSpec.from_dict(spec.to_dict()) == spec
+    resized = spec.replace(image_size=64, colour="grey")
+    assert resized.to_dict()["image_size"] == 64 and VariantSpec.from_dict(resized.to_dict()) == resized
+    assert len({spec.key(VERSIONS), resized.key(VERSIONS), spec.replace(image_size=64).key(VERSIONS)}) == 3
+    assert resized.base_key(VERSIONS) != spec.base_key(VERSIONS)
+    assert resized.label() == "fashion-mnist-64px-grey-d3w32-fc128-int8"

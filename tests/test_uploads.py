@@ -46,11 +46,11 @@ def test_a_good_zip_becomes_a_dataset_that_loads(data_dir):
     report = uploads.import_zip("pets", make_zip(files))
     assert report.class_counts == {"cats": 7, "dogs": 6}
     assert report.skipped == ["dogs/notes.txt"]
-    assert report.info.input_shape == (32, 32, 3)  # one colour image: all become RGB
+    assert report.info.input_shape == (10, 12, 3)  # the most common size (12x10), RGB as one image is
     assert "pets" in datasets.available()
     d = datasets.load("pets")
     assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 13
-    assert set(d.y_test) == {0, 1} and d.x_train.shape[1:] == (32, 32, 3)
+    assert set(d.y_test) == {0, 1} and d.x_train.shape[1:] == (10, 12, 3)
 
 
 @pytest.mark.parametrize("data,message", [
@@ -94,7 +94,7 @@ def test_an_existing_dataset_is_never_overwritten(data_dir):
     with pytest.raises(uploads.UploadError, match="dataset name"):
         uploads.import_zip("../pets", make_zip(good_files()))
     assert (datasets.user_dataset_dir("pets") / "data.npz").read_bytes() == before
-    assert np.load(datasets.user_dataset_dir("pets") / "data.npz")["x"].shape == (12, 32, 32, 1)
+    assert np.load(datasets.user_dataset_dir("pets") / "data.npz")["x"].shape == (12, 10, 12, 1)
 
 
 def test_sixteen_bit_greys_keep_their_level_and_classes_are_listed_by_name(data_dir):
@@ -133,3 +133,47 @@ def test_deleting_a_dataset_removes_its_variants_and_never_a_builtin(data_dir, t
         uploads.delete("digits", store)
     with pytest.raises(uploads.UploadError, match="no uploaded dataset"):
         uploads.delete("pets", store)
+
+
+def test_the_stored_size_is_the_most_common_one_bounded_by_side_and_total_bytes():
+    sizes = [(640, 480)] * 3 + [(100, 100)]
+    assert uploads.stored_size(sizes, 3, uploads.Limits()) == (224, 168)  # longest side 224, aspect kept
+    assert uploads.stored_size([(28, 28)] * 5, 1, uploads.Limits()) == (28, 28)  # small images stay as they are
+    tight = uploads.Limits(max_stored_bytes=30_000)
+    w, h = uploads.stored_size(sizes, 3, tight)
+    assert (w, h) == (57, 43) and 4 * 3 * w * h <= 30_000  # four RGB images within the byte budget, 4:3 kept
+
+
+def test_a_variant_picks_its_own_input_size_and_grey_from_a_colour_upload(data_dir):
+    from explorer.spec import VariantSpec
+
+    files = {f"{cls}/{i}.png": png(size=(40, 30), mode="RGB", value=30 * i + (100 if cls == "red" else 0))
+             for cls in ("red", "dark") for i in range(6)}
+    uploads.import_zip("photos", make_zip(files))
+    assert datasets.info("photos").input_shape == (30, 40, 3)
+    spec = VariantSpec(dataset="photos", image_size=16, colour="grey")
+    assert datasets.info_for(spec).input_shape == (16, 16, 1)
+    d = datasets.load_for(spec)
+    assert d.x_train.shape[1:] == (16, 16, 1) and 0 <= d.x_train.min() <= d.x_train.max() <= 1
+    full = datasets.load("photos")
+    luma = 0.299 * full.x_test[..., 0] + 0.587 * full.x_test[..., 1] + 0.114 * full.x_test[..., 2]
+    assert abs(float(d.x_test.mean()) - float(luma.mean())) < 0.01  # grey keeps the brightness
+    assert datasets.load_for(VariantSpec(dataset="photos")) is full  # the dataset's own: no copy
+
+
+@pytest.mark.slow
+def test_a_resized_grey_variant_of_a_colour_upload_builds_at_its_own_input(data_dir, tmp_path):
+    from support import FAST_LATENCY, TINY
+    from explorer.build import architecture
+    from explorer.run import pipeline
+    from explorer.spec import VariantSpec
+    from explorer.store.cache import Store
+
+    files = {f"{cls}/{i}.png": png(size=(40, 30), mode="RGB", value=20 * i + (120 if cls == "red" else 0))
+             for cls in ("red", "dark") for i in range(8)}
+    uploads.import_zip("photos", make_zip(files))
+    spec = VariantSpec(**{**TINY, "dataset": "photos", "image_size": 24, "colour": "grey", "epochs": 2})
+    v, _ = pipeline.ensure(spec, Store(tmp_path / "cache"), latency_kwargs=FAST_LATENCY)
+    assert v.input_shape == (24, 24, 1)
+    assert v.macs == architecture.total_macs(architecture.plan(spec, (24, 24, 1), 2))
+    assert v.latency.p50_us > 0 and v.spec == spec

@@ -8,6 +8,7 @@ dataset sees the same images whatever its training seed.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import json
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.spec import VariantSpec
 from explorer.store import paths
 
 FASHION_MNIST_DIR_ENV = "EXPLORER_FASHION_MNIST_DIR"
@@ -219,6 +221,51 @@ def info(name: str) -> DatasetInfo:
     if found is None:
         raise DatasetError(f"unknown dataset {name!r}; available: {', '.join(available())}")
     return found
+
+
+def _shape_for(info_: DatasetInfo, spec: VariantSpec) -> tuple[int, int, int]:
+    h, w, c = info_.input_shape
+    if spec.image_size:
+        h = w = spec.image_size
+    return h, w, 1 if spec.colour == "grey" else c
+
+
+def info_for(spec: VariantSpec) -> DatasetInfo:
+    """The spec's dataset as its model sees it: input shape after the spec's image size and colour."""
+    found = info(spec.dataset)
+    return dataclasses.replace(found, input_shape=_shape_for(found, spec))
+
+
+def convert(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Images in [0, 1] turned grey (ITU-R 601 luma) and/or resized (bilinear, through 8 bits)."""
+    h, w, c = shape
+    if c == 1 and x.shape[-1] == 3:
+        x = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    if x.shape[1:3] == (h, w):
+        return x.astype(np.float32)
+    from PIL import Image
+
+    grey = x.shape[-1] == 1
+    out = np.empty((len(x), h, w, x.shape[-1]), dtype=np.float32)
+    for i, img in enumerate(np.clip(np.round(x * 255), 0, 255).astype(np.uint8)):
+        resized = Image.fromarray(img[..., 0] if grey else img, "L" if grey else "RGB").resize(
+            (w, h), Image.Resampling.BILINEAR)
+        out[i] = np.asarray(resized, dtype=np.float32).reshape(h, w, -1) / 255.0
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _load_as(name: str, shape: tuple[int, int, int]) -> Dataset:
+    d = load(name)
+    if tuple(d.info.input_shape) == shape:
+        return d
+    return Dataset(dataclasses.replace(d.info, input_shape=shape), convert(d.x_train, shape), d.y_train,
+                   convert(d.x_val, shape), d.y_val, convert(d.x_test, shape), d.y_test)
+
+
+def load_for(spec: VariantSpec) -> Dataset:
+    """The spec's dataset at the spec's image size and colour (converted once per process)."""
+    return _load_as(spec.dataset, info_for(spec).input_shape)
 
 
 @functools.lru_cache(maxsize=4)

@@ -2,8 +2,10 @@
 
 The zip is read in memory and never extracted, so no name inside it can write anywhere. Sizes are
 bounded before anything is decompressed (file count, declared and actual uncompressed bytes, pixels
-per image), images are decoded with Pillow, converted to one channel layout and resized to one size,
-and the dataset is written to its own new folder atomically. An existing dataset is never touched.
+per image), images are decoded with Pillow and kept at their own resolution and colour: every image is
+brought to the most common size among them (bounded), in colour if any image is. A variant's input size
+and grey/colour are spec fields, applied when its model is built. The dataset is written to its own new
+folder atomically; an existing dataset is never touched.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class Limits:
     max_uncompressed_bytes: int = 400 * 2**20  # all members together (zip-bomb guard)
     max_image_pixels: int = 4096 * 4096
     min_images_per_class: int = 5  # so every split of a 70/15/15 stratified split gets one
-    image_size: int = 32  # every image is resized to image_size x image_size
+    max_side: int = 224  # images are kept at their most common size, scaled down to at most this a side
+    max_stored_bytes: int = 256 * 2**20  # and smaller still if the decoded dataset would exceed this
 
 
 class UploadError(ValueError):
@@ -160,17 +163,26 @@ def import_path(name: str, path: Path, limits: Limits = Limits()) -> ImportRepor
     return import_zip(name, buf.getvalue(), limits)
 
 
+def stored_size(sizes: list[tuple[int, int]], channels: int, limits: Limits) -> tuple[int, int]:
+    """The (width, height) every image is stored at: the most common one, scaled down (keeping its aspect)
+    to at most max_side a side and to max_stored_bytes for all images together."""
+    w, h = Counter(sizes).most_common(1)[0][0]
+    scale = min(1.0, limits.max_side / max(w, h),
+                (limits.max_stored_bytes / (len(sizes) * channels * w * h)) ** 0.5)
+    return max(1, int(w * scale)), max(1, int(h * scale))
+
+
 def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:
     """Resize to one size and layout, then write data.npz and info.json into a new folder atomically."""
     colour = any(img.mode not in ("1", "L", "LA", "I", "I;16", "F") for img in images)
     mode, channels = ("RGB", 3) if colour else ("L", 1)
-    size = (limits.image_size, limits.image_size)
+    size = stored_size([img.size for img in images], channels, limits)  # (width, height)
     x = np.stack([np.asarray(img.convert(mode).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
-                  .reshape(*size, channels) for img in images])
+                  .reshape(size[1], size[0], channels) for img in images])
     y = np.array([class_names.index(c) for c in labels], dtype=np.int64)
-    info = datasets.DatasetInfo(name, (*size, channels), tuple(class_names),
+    info = datasets.DatasetInfo(name, (size[1], size[0], channels), tuple(class_names),
                                 f"uploaded zip: {len(x):,} images, {len(class_names)} classes, "
-                                f"resized to {size[0]}x{size[1]}{' RGB' if colour else ' grey'}")
+                                f"kept at {size[0]}x{size[1]}{' RGB' if colour else ' grey'}")
     root = paths.user_datasets_dir()
     clean_stale_folders(root / ".tmp")  # a killed import's leftovers
     with atomic_folder(root / name, root / ".tmp", name, lambda p: (p / "info.json").is_file()) as tmp:

@@ -53,7 +53,7 @@ Y_AXES = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
 def row(variant: VariantRecord, host_id: str | None = None) -> dict:
-    out = {"key": variant.key, "label": variant.label, **variant.spec.to_dict()}
+    out = {"key": variant.key, "label": variant.label, **dataclasses.asdict(variant.spec)}
     out.update(
         accuracy=variant.accuracy, balanced_accuracy=variant.balanced_accuracy, macro_f1=variant.macro_f1,
         size_kb=variant.size_kb, gzip_kb=variant.gzip_kb, params=variant.params,

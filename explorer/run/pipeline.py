@@ -132,7 +132,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
     histories of its stages (base, then each fine-tune)."""
     from explorer.build import channels, cluster, model as model_lib, prune, train
 
-    info = datasets.info(spec.dataset)
+    info = datasets.info_for(spec)
     chain = _stages(spec)
     kind, key, _ = chain[-1]
     with store.lock(kind, key):
@@ -147,7 +147,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             base_spec = chain[0][2]
             m, history = _stage_model(base_spec, store, reporter, report, reuse)
         else:
-            data = datasets.load(spec.dataset)
+            data = datasets.load_for(spec)
             m = model_lib.build(spec, info.input_shape, info.num_classes)
             t0 = time.perf_counter()
             history = {"base": train.train_base(m, data, spec, reporter.stage("train"))}
@@ -157,7 +157,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
                 _save_weights(store, "base", key, m, {"kind": "base", "spec": spec.base_fields(),
                                                       "history": history})
             return m, history
-        data = datasets.load(spec.dataset)
+        data = datasets.load_for(spec)
         history = dict(history)
         if spec.channels:
             t0 = time.perf_counter()
@@ -203,8 +203,8 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     """The variant's record and its .tflite bytes, built from the (cached) stage model."""
     from explorer.build import quantize
 
-    info = datasets.info(spec.dataset)
-    data = datasets.load(spec.dataset)
+    info = datasets.info_for(spec)
+    data = datasets.load_for(spec)
     m, history = _stage_model(spec, store, reporter, report, reuse)
     total, nonzero, per_layer = weight_counts(m)
     if spec.quant == "qat-int8":
@@ -282,7 +282,7 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     The spec is checked against its dataset before anything is written.
     """
     store = store or Store()
-    info = datasets.info(spec.dataset)
+    info = datasets.info_for(spec)
     architecture.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     key = spec.key()
     report = BuildReport()

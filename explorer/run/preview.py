@@ -74,12 +74,12 @@ def untrained_tflite(spec: VariantSpec) -> bytes:
     from explorer.build import model as model_lib, quantize
     from explorer.build.tf_runtime import tfmot
 
-    info = datasets.info(spec.dataset)
+    info = datasets.info_for(spec)
     m = model_lib.build(spec, info.input_shape, info.num_classes)
     if spec.quant == "qat-int8":  # the fake-quantized graph QAT converts from, without its fine-tune
         qk = tfmot.quantization.keras
         m = qk.quantize_apply(qk.quantize_annotate_model(m))
-    calibration = datasets.load(spec.dataset).x_train[:quantize.CALIBRATION_IMAGES]
+    calibration = datasets.load_for(spec).x_train[:quantize.CALIBRATION_IMAGES]
     return quantize.to_tflite(m, spec.quant, calibration)
 
 
@@ -92,7 +92,7 @@ def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs)
         tflite = untrained_tflite(spec)
     convert_s = time.perf_counter() - t0
     report(0.5, "Timing it on this host")
-    images = pipeline.latency_images(datasets.info(spec.dataset).input_shape)
+    images = pipeline.latency_images(datasets.info_for(spec).input_shape)
     lat = dataclasses.replace(pipeline.time_isolated(tflite, images, threads, **latency_kwargs), samples_us=())
     made = Preview(lat, preview_fields(spec, threads), len(tflite),
                    {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)})
