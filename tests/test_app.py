@@ -130,7 +130,9 @@ def _set_knobs(at: AppTest, spec: VariantSpec) -> None:
     at.sidebar.selectbox(key="k_dataset").set_value(spec.dataset).run()
     at.sidebar.slider(key="k_sparsity").set_value(spec.sparsity).run()  # enables the schedule radio
     at.sidebar.select_slider(key="k_image_size").set_value(spec.image_size).run()  # sets the depths on offer
-    for name in ("colour", "depth", "conv", "padding", "head", "class_weight") + (("schedule",) if spec.sparsity else ()):
+    colour = at.sidebar.radio(key="k_colour")
+    assert colour.disabled == (spec.dataset == "digits")  # a grey dataset has no colour to drop
+    for name in ("depth", "conv", "padding", "head", "class_weight") + (("schedule",) if spec.sparsity else ()):
         at.sidebar.radio(key=f"k_{name}").set_value(getattr(spec, name))
     for name in ("width", "dense", "clusters", "learning_rate", "batch_size", "min_steps"):
         at.sidebar.select_slider(key=f"k_{name}").set_value(getattr(spec, name))
