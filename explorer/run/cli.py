@@ -10,6 +10,7 @@
     $ python -m explorer add-dataset pets ~/pets/   # a folder (or zip) of class folders
     $ python -m explorer preview --depth 3 --quant int8   # latency before training, in seconds
     $ python -m explorer report view.html --x gzip_kb --quant int8 --budget 200   # share without the app
+    $ python -m explorer search --budget 10m --depth 1 2 3 --channels 0 0.5 --quant dynamic int8 qat-int8
     $ python -m explorer jobs             # builds and measurements queued or running in the worker
     $ python -m explorer worker           # serve the job queue in the foreground (the app starts one itself)
 """
@@ -71,8 +72,8 @@ class Bar:
 
 
 def _store(args) -> Store:
-    """The cache to use; a --cache folder that does not exist is an error, except for a sweep (which fills it)."""
-    if args.cache and args.command != "sweep" and not Path(args.cache).is_dir():
+    """The cache to use; a --cache folder that does not exist is an error, except for a sweep or search (which fill it)."""
+    if args.cache and args.command not in ("sweep", "search") and not Path(args.cache).is_dir():
         raise ValueError(f"--cache: no cache folder at {args.cache}")
     return Store(args.cache) if args.cache else Store()
 
@@ -155,6 +156,43 @@ def _wait_for_worker(key: str, show) -> None:
             said = True
         show(job.fraction, f"waiting for the app's worker: {job.message}")
         time.sleep(1.0)
+
+
+def _duration(text: str) -> float:
+    """--budget: seconds, or a number with s, m or h (90s, 10m, 1.5h)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        value = float(text[:-1]) * units[text[-1]] if text and text[-1] in units else float(text)
+    except ValueError:
+        value = -1
+    if not 0 < value <= 7 * 86400:
+        raise argparse.ArgumentTypeError(f"must be a duration such as 90s, 10m or 1h (got {text!r})")
+    return value
+
+
+def cmd_search(args) -> int:
+    from explorer.run import search
+
+    space = search.Space(_axes(args))
+    limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size)
+    bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True)
+
+    def shown(t: search.TrialResult) -> None:
+        bar.update(1)
+        bar.set_postfix_str(f"#{t.number} {t.label[:40]}: val {t.val_accuracy:.4f}, {t.p50_us:.1f} µs"
+                            + ("" if t.feasible else " (infeasible)"))
+
+    start = time.perf_counter()
+    done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
+                      seed=args.sampler_seed, store=_store(args), on_trial=shown)
+    bar.close()
+    best = search.front(done)
+    log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
+             args.study, len(done), sum(not t.feasible for t in done), time.perf_counter() - start)
+    print(pd.DataFrame([{"variant": t.label, "val_accuracy": t.val_accuracy, "test_accuracy": t.test_accuracy,
+                         "p50_us": t.p50_us, "size_kb": t.size_kb, "trial": t.number} for t in best]).to_string(index=False)
+          if best else "No feasible trial yet.")
+    return 0
 
 
 def cmd_preview(args) -> int:
@@ -297,6 +335,16 @@ def parser() -> argparse.ArgumentParser:
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     prev.add_argument("--threads", type=_threads, default=1)
+    srch = sub.add_parser("search", help="search for the front (Optuna, NSGA-II) within a budget; resumable by name")
+    for flag, (_, typ, choices) in AXES.items():
+        srch.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    srch.add_argument("--budget", type=_duration, help="wall-clock budget: 90s, 10m, 1h")
+    srch.add_argument("--trials", type=int, help="at most this many trials in this run")
+    srch.add_argument("--study", default="search", help="the study's name: the same name resumes it")
+    srch.add_argument("--min-accuracy", type=float, help="constraint: validation accuracy at least this")
+    srch.add_argument("--max-p50", type=float, help="constraint: p50 latency at most this many µs")
+    srch.add_argument("--max-size", type=float, help="constraint: .tflite size at most this many KB")
+    srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
@@ -332,7 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report}
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report,
+                    "search": cmd_search}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,156 @@
+"""Auto-explore: a multi-objective Optuna study that fills the Pareto front within a budget.
+
+Every trial is an ordinary cached variant built through the pipeline, so a trial whose stages are cached
+costs seconds and a study resumed later reuses everything. The objectives are the converted model's
+accuracy on the **validation** split (maximized; the test split stays for display, so the front is not
+tuned on it) and its p50 latency on this host (minimized). Constraints on accuracy, p50 and size are
+Optuna constraints: infeasible trials are kept and shown apart, never on the front. Studies live in
+user_data/search.sqlite3 and resume by name. NSGA-II, seeded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from explorer.present.pareto import pareto_mask
+from explorer.record import VariantRecord
+from explorer.spec import SpecError, VariantSpec
+from explorer.store import paths
+from explorer.store.cache import TFLITE, Store
+
+
+@dataclass(frozen=True)
+class Space:
+    """The values to try for each spec field (one value: fixed); every other field is base's."""
+
+    choices: Mapping[str, Sequence[Any]]
+    base: VariantSpec = VariantSpec()
+
+    def __post_init__(self) -> None:
+        for name, values in self.choices.items():
+            if not values:
+                raise SpecError(name, "needs at least one value to try", values)
+            for value in values:
+                self.base.replace(**{name: value})  # SpecError names the field and the range
+
+    def suggest(self, trial) -> VariantSpec:
+        picked = {name: (trial.suggest_categorical(name, list(values)) if len(values) > 1 else values[0])
+                  for name, values in self.choices.items()}
+        return self.base.replace(**picked)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    min_accuracy: float | None = None  # validation accuracy
+    max_p50_us: float | None = None
+    max_size_kb: float | None = None
+
+    def values(self, accuracy: float, p50_us: float, size_kb: float) -> dict[str, float]:
+        """Optuna's form: one number per constraint set, <= 0 when it holds."""
+        out = {}
+        if self.min_accuracy is not None:
+            out["accuracy"] = self.min_accuracy - accuracy
+        if self.max_p50_us is not None:
+            out["p50_us"] = p50_us - self.max_p50_us
+        if self.max_size_kb is not None:
+            out["size_kb"] = size_kb - self.max_size_kb
+        return out
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    number: int
+    key: str
+    label: str
+    val_accuracy: float
+    test_accuracy: float
+    p50_us: float
+    size_kb: float
+    feasible: bool
+    trained: bool  # this trial trained a stage (else everything came from the cache)
+
+
+Builder = Callable[[VariantSpec], tuple[VariantRecord, Any]]
+
+
+def storage_url() -> str:
+    """The studies' SQLite database in the user-data folder (created on first use)."""
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{paths.state_dir() / 'search.sqlite3'}"
+
+
+def validation_accuracy(store: Store, variant: VariantRecord) -> float:
+    """The converted model's accuracy on the validation split (what the search optimizes)."""
+    from explorer.data import datasets
+    from explorer.measure import measure
+
+    data = datasets.load_for(variant.spec)
+    model = store.file_path("variants", variant.key, TFLITE).read_bytes()
+    return measure.evaluate(model, data.x_val, data.y_val, data.info.num_classes).accuracy
+
+
+def _result(trial) -> TrialResult:
+    a = trial.user_attrs
+    return TrialResult(trial.number, a["key"], a["label"], trial.values[0], a["test_accuracy"], trial.values[1],
+                       a["size_kb"], all(c <= 0 for c in trial.constraints.values()), a["trained"])
+
+
+def results(study) -> list[TrialResult]:
+    import optuna
+
+    return [_result(t) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+
+
+def front(trials: list[TrialResult]) -> list[TrialResult]:
+    """The feasible trials no other feasible trial beats on both validation accuracy and p50 (one per variant)."""
+    unique = list({t.key: t for t in trials if t.feasible}.values())
+    if not unique:
+        return []
+    mask = pareto_mask(np.array([t.p50_us for t in unique]), -np.array([t.val_accuracy for t in unique]))
+    return sorted((t for t, m in zip(unique, mask) if m), key=lambda t: t.p50_us)
+
+
+def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
+        budget_s: float | None = None, seed: int = 0, store: Store | None = None, build: Builder | None = None,
+        on_trial: Callable[[TrialResult], None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
+    """Run (or resume) the named study until `trials` more trials, the budget, or should_stop(); returns
+    every finished trial of the study. A trial started before the deadline finishes."""
+    import optuna
+
+    from explorer.run import pipeline
+
+    if trials is None and budget_s is None:
+        raise ValueError("give a trial count, a time budget, or both")
+    store = store or Store()
+    build = build or (lambda spec: pipeline.ensure(spec, store))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.NSGAIISampler(seed=seed)  # reads the constraints each trial sets
+    study = optuna.create_study(study_name=study_name, storage=storage_url(), sampler=sampler,
+                                directions=["maximize", "minimize"], load_if_exists=True)
+    deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
+    done = 0
+    while (trials is None or done < trials) and time.monotonic() < deadline and not (should_stop and should_stop()):
+        trial = study.ask()
+        spec = space.suggest(trial)
+        try:
+            variant, report = build(spec)
+            accuracy = validation_accuracy(store, variant)
+        except Exception:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        for name, value in (("key", variant.key), ("label", variant.label), ("test_accuracy", variant.accuracy),
+                            ("size_kb", variant.size_kb), ("trained", bool(getattr(report, "trained", False)))):
+            trial.set_user_attr(name, value)
+        for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
+            trial.set_constraint(name, value)
+        study.tell(trial, [accuracy, variant.latency.p50_us])
+        done += 1
+        if on_trial:
+            on_trial(_result(study.trials[trial.number]))
+    return results(study)
