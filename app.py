@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("pages/details.py", title="Details", icon=":material/info:"),
     st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
+    st.Page("pages/search.py", title="Search", icon=":material/travel_explore:"),
 ]
 
 page = st.navigation(PAGES)

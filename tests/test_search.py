@@ -76,3 +76,34 @@ def test_the_cli_searches_resumes_by_name_and_prints_the_front(tmp_path, monkeyp
     with pytest.raises(SystemExit):  # argparse refuses a budget it cannot read, before anything runs
         cli.main(argv[:-4] + ["--budget", "soon"])
     assert "must be a duration such as 90s, 10m or 1h" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_cache(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from support import REPO, wait_until
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(str(REPO / "pages" / "search.py")).run()
+    assert not at.exception
+    at.text_input(key="s_name").set_value("page")
+    at.selectbox(key="s_dataset").set_value("digits")
+    at.multiselect(key="s_depth").set_value([1])
+    at.multiselect(key="s_width").set_value([8])
+    at.multiselect(key="s_channels").set_value([0.0])
+    at.multiselect(key="s_quant").set_value(["fp32", "int8"])
+    at.slider(key="s_epochs").set_value(2)
+    at.number_input(key="s_trials").set_value(2)
+    at.button[0].click().run()  # the form's Start
+    assert not at.exception and not at.error
+    wait_until(lambda: at.run() and "stopped, 2 trials" in " ".join(s.value for s in at.subheader),
+               "the study's two trials, then its end", timeout=240, every=1)
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert len(frame) == 2 and set(frame["variant"].str.startswith("digits-d1w8"))== {True}
+    store = Store(tmp_path / "cache")
+    assert all(store.has("variants", t.key) for t in search.load("page"))  # on the Pareto page too

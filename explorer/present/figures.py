@@ -138,3 +138,20 @@ def training_curves(history: dict[str, dict[str, list[float]]]) -> go.Figure:
         offset += len(epochs)
     fig.update_layout(xaxis_title="epoch", yaxis_title="accuracy", height=340, margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+def search_trials(trials: list, front: list) -> go.Figure:
+    """A study's trials: validation accuracy against p50, infeasible ones grey, the front as a step line."""
+    fig = go.Figure()
+    for feasible, name, colour in ((True, "feasible", "#1f77b4"), (False, "infeasible", "#b0b0b0")):
+        shown = [t for t in trials if t.feasible == feasible]
+        if shown:
+            fig.add_trace(go.Scatter(x=[t.p50_us for t in shown], y=[t.val_accuracy for t in shown], mode="markers",
+                                     name=name, marker=dict(color=colour, size=9), text=[t.label for t in shown],
+                                     hovertemplate="%{text}<br>%{x:.1f} µs, validation %{y:.4f}<extra></extra>"))
+    if front:
+        fig.add_trace(go.Scatter(x=[t.p50_us for t in front], y=[t.val_accuracy for t in front], mode="lines",
+                                 line=dict(shape="hv", dash="dot", color="black"), name="front"))
+    fig.update_layout(xaxis_title="Latency p50, batch 1 (µs), this host", yaxis_title="Validation accuracy",
+                      height=420, margin=dict(l=10, r=10, t=30, b=10))
+    return fig

@@ -12,7 +12,6 @@ No TensorFlow and no Streamlit: the pages, the CLI and the worker all use this m
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from explorer.store import paths
+from explorer.store.cache import pid_alive
 
 KINDS = ("build", "measure", "preview")
 LIVE = ("queued", "running")
@@ -92,21 +92,6 @@ class Job:
 
     def waited_by(self, requester: str) -> bool:
         return requester in self.requesters
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True  # no /proc: trust kill(0)
 
 
 class Queue:
@@ -281,7 +266,7 @@ class Queue:
         cutoff = time.time() - HEARTBEAT_TIMEOUT_S
         with self._db() as db:
             rows = db.execute("SELECT pid, heartbeat FROM workers").fetchall()
-        return [r["pid"] for r in rows if r["heartbeat"] >= cutoff and _pid_alive(r["pid"])]
+        return [r["pid"] for r in rows if r["heartbeat"] >= cutoff and pid_alive(r["pid"])]
 
     def reap(self) -> list[Job]:
         """Mark running jobs of dead workers failed, saying where they stopped; returns them.

@@ -5,14 +5,20 @@ costs seconds and a study resumed later reuses everything. The objectives are th
 accuracy on the **validation** split (maximized; the test split stays for display, so the front is not
 tuned on it) and its p50 latency on this host (minimized). Constraints on accuracy, p50 and size are
 Optuna constraints: infeasible trials are kept and shown apart, never on the front. Studies live in
-user_data/search.sqlite3 and resume by name. NSGA-II, seeded.
+user_data/search.sqlite3 and resume by name. NSGA-II, seeded. The app starts a study as its own
+process (start), watches it through the database (load) and stops it with a flag file (request_stop).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,7 +27,7 @@ from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import SpecError, VariantSpec
 from explorer.store import paths
-from explorer.store.cache import TFLITE, Store
+from explorer.store.cache import TFLITE, Store, pid_alive
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,11 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                                 directions=["maximize", "minimize"], load_if_exists=True)
     deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
     done = 0
-    while (trials is None or done < trials) and time.monotonic() < deadline and not (should_stop and should_stop()):
+
+    def stopping() -> bool:  # asked in-process, or by the app (a flag file)
+        return bool(should_stop and should_stop()) or stop_requested(study_name)
+
+    while (trials is None or done < trials) and time.monotonic() < deadline and not stopping():
         trial = study.ask()
         spec = space.suggest(trial)
         try:
@@ -154,3 +164,67 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
         if on_trial:
             on_trial(_result(study.trials[trial.number]))
     return results(study)
+
+
+# -- running a study from the app: a detached process, stopped by a flag file --------------------------
+STUDY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _folder() -> Path:
+    folder = paths.state_dir() / "searches"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def check_name(study_name: str) -> str:
+    if not STUDY_NAME.match(study_name):
+        raise ValueError(f"study name {study_name!r}: use lower-case letters, digits, '-' or '_' (64 at most)")
+    return study_name
+
+
+def stop_requested(study_name: str) -> bool:
+    return (_folder() / f"{study_name}.stop").exists()
+
+
+def request_stop(study_name: str) -> None:
+    """Ask a running study to stop after its current trial (every finished trial stays, and it resumes)."""
+    (_folder() / f"{check_name(study_name)}.stop").touch()
+
+
+def running(study_name: str) -> bool:
+    """Whether a search process of this study is alive (its pid file names it; a zombie is not)."""
+    try:
+        return pid_alive(int((_folder() / f"{study_name}.pid").read_text()))
+    except (FileNotFoundError, ValueError):
+        return False
+
+
+def start(study_name: str, cli_args: list[str]) -> int:
+    """Start `python -m explorer search … --study NAME` detached (it outlives the page); returns its pid."""
+    check_name(study_name)
+    if running(study_name):
+        raise ValueError(f"study {study_name!r} is running already")
+    (_folder() / f"{study_name}.stop").unlink(missing_ok=True)
+    with open(_folder() / f"{study_name}.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
+                                cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
+    (_folder() / f"{study_name}.pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def load(study_name: str) -> list[TrialResult]:
+    """Every finished trial of a stored study ([] if there is none yet)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return results(optuna.load_study(study_name=study_name, storage=storage_url()))
+    except KeyError:  # no such study (yet)
+        return []
+
+
+def studies() -> list[str]:
+    import optuna
+
+    return sorted(s.study_name for s in optuna.get_all_study_summaries(storage_url()))

@@ -18,7 +18,6 @@ blocks the next one. No TensorFlow here: results-only pages read the cache throu
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import json
@@ -118,18 +117,25 @@ def clean_stale_folders(tmp_root: Path) -> list[Path]:
     for d in tmp_root.iterdir() if tmp_root.is_dir() else ():
         parts = d.name.rsplit("-", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is None or not _pid_alive(pid) or now - d.stat().st_mtime > STALE_TMP_SECONDS:
+        if pid is None or not pid_alive(pid) or now - d.stat().st_mtime > STALE_TMP_SECONDS:
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     return removed
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # no /proc: trust kill(0)
 
 
 class Store:

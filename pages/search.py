@@ -1,0 +1,87 @@
+"""Search: let an Optuna study fill the front within a budget, and watch it while it runs."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer.data import datasets
+from explorer.present import figures
+from explorer.run import search
+from explorer.spec import QUANT_MODES
+
+st.title("Search for the front")
+st.write("Pick the values to try; the search (NSGA-II, seeded) builds one variant per trial, maximizing accuracy "
+         "on the **validation** split and minimizing p50 on this host. Every trial is an ordinary cached variant: "
+         "it shows on the Pareto page too, and a trial whose stages exist costs seconds. It runs in its own "
+         "process: leave the page, come back, it goes on; Stop keeps every finished trial and the study resumes.")
+
+with st.form("search"):
+    left, right = st.columns(2)
+    with left:
+        name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
+        dataset = st.selectbox("dataset", datasets.available(), key="s_dataset")
+        depth = st.multiselect("depth", [1, 2, 3], default=[1, 2, 3], key="s_depth")
+        width = st.multiselect("width", [8, 16, 32, 64], default=[16, 32], key="s_width")
+        channels = st.multiselect("channel pruning", [0.0, 0.25, 0.5], default=[0.0, 0.25, 0.5], key="s_channels")
+        quant = st.multiselect("quantization", QUANT_MODES, default=["fp32", "dynamic", "int8"], key="s_quant")
+        epochs = st.slider("epochs (at most)", 1, 20, 5, key="s_epochs")
+    with right:
+        minutes = st.number_input("budget (minutes)", 0.5, 600.0, 10.0, key="s_minutes")
+        trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
+        min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
+        max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
+        max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
+    start = st.form_submit_button("Start", type="primary")
+
+if start:
+    chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant}
+    empty = [k for k, v in chosen.items() if not v]
+    args = ["--dataset", dataset, "--epochs", str(epochs), "--budget", f"{minutes * 60:g}"]
+    for flag, values in chosen.items():
+        args += [f"--{flag}", *map(str, values)]
+    for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
+                        ("--max-size", max_size)):
+        if value:
+            args += [flag, f"{value:g}"]
+    try:
+        if empty:
+            raise ValueError(f"pick at least one value of {', '.join(empty)}")
+        search.start(name.strip(), args)
+        st.session_state["s_watch"] = name.strip()
+    except ValueError as exc:
+        st.error(str(exc))
+
+try:
+    known = search.studies()
+except Exception:  # no database yet
+    known = []
+watch = st.session_state.get("s_watch") or (known[-1] if known else None)
+
+
+@st.fragment(run_every=2.0)
+def live(study: str) -> None:
+    """The study so far: trials, the front, whether it still runs (polls the study's database)."""
+    done = search.load(study)
+    alive = search.running(study)
+    st.subheader(f"Study **{study}** — {'running' if alive else 'stopped'}, {len(done)} trials "
+                 f"({sum(not t.feasible for t in done)} infeasible)")
+    if alive and st.button("Stop after this trial", key="s_stop"):
+        search.request_stop(study)
+        st.toast("Stopping after the current trial: finished trials stay, the study resumes by name")
+    if not done:
+        st.caption("The first trial is training…" if alive else "No trials yet.")
+        return
+    best = search.front(done)
+    st.plotly_chart(figures.search_trials(done, best), key=f"s_chart_{len(done)}")
+    if best:
+        st.success(f"Best under the constraints: {len(best)} variants on the front; most accurate "
+                   f"**{max(best, key=lambda t: t.val_accuracy).label}**.")
+    st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "val accuracy": t.val_accuracy,
+                                "test accuracy": t.test_accuracy, "p50 µs": t.p50_us, "size KB": t.size_kb,
+                                "feasible": t.feasible, "trained": t.trained} for t in reversed(done)]),
+                 hide_index=True, width="stretch")
+
+
+if watch:
+    if len(known) > 1:
+        watch = st.selectbox("show study", known, index=known.index(watch) if watch in known else 0, key="s_show")
+    live(watch)
