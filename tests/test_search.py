@@ -107,3 +107,11 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     assert len(frame) == 2 and set(frame["variant"].str.startswith("digits-d1w8"))== {True}
     store = Store(tmp_path / "cache")
     assert all(store.has("variants", t.key) for t in search.load("page"))  # on the Pareto page too
+
+
+def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
+    store, build, calls = counted
+    space = search.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
+    assert space.size == 2
+    out = search.run(space, study_name="small", trials=50, store=store, build=build)
+    assert len({t.key for t in out}) == 2 and len(out) < 50

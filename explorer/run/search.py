@@ -44,6 +44,11 @@ class Space:
             for value in values:
                 self.base.replace(**{name: value})  # SpecError names the field and the range
 
+    @property
+    def size(self) -> int:
+        """How many distinct variants the space holds."""
+        return math.prod(len(set(values)) for values in self.choices.values())
+
     def suggest(self, trial) -> VariantSpec:
         picked = {name: (trial.suggest_categorical(name, list(values)) if len(values) > 1 else values[0])
                   for name, values in self.choices.items()}
@@ -125,8 +130,10 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
         budget_s: float | None = None, seed: int = 0, store: Store | None = None, build: Builder | None = None,
         on_trial: Callable[[TrialResult], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
-    """Run (or resume) the named study until `trials` more trials, the budget, or should_stop(); returns
-    every finished trial of the study. A trial started before the deadline finishes."""
+    """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
+    variant of the space has been tried; returns every finished trial of the study. A trial started before
+    the deadline finishes. (A small space is soon exhausted: the sampler proposes tried variants again,
+    which cost a cache read each.)"""
     import optuna
 
     from explorer.run import pipeline
@@ -142,8 +149,10 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
     done = 0
 
-    def stopping() -> bool:  # asked in-process, or by the app (a flag file)
-        return bool(should_stop and should_stop()) or stop_requested(study_name)
+    tried = {t.key for t in results(study)}
+
+    def stopping() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
+        return bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
 
     while (trials is None or done < trials) and time.monotonic() < deadline and not stopping():
         trial = study.ask()
@@ -160,6 +169,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
         for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
             trial.set_constraint(name, value)
         study.tell(trial, [accuracy, variant.latency.p50_us])
+        tried.add(variant.key)
         done += 1
         if on_trial:
             on_trial(_result(study.trials[trial.number]))
