@@ -11,6 +11,7 @@ process (start), watches it through the database (load) and stops it with a flag
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -48,6 +49,19 @@ class Space:
     def size(self) -> int:
         """How many distinct variants the space holds."""
         return math.prod(len(set(values)) for values in self.choices.values())
+
+    def untried(self, tried: set[str], rng: np.random.Generator, limit: int = 100_000) -> dict[str, Any] | None:
+        """The values of a variant not in `tried` (keys), picked at random; None if all are tried, or if the
+        space is too large to list (where a repeat is rare anyway)."""
+        if self.size > limit:
+            return None
+        names = list(self.choices)
+        combos = list(itertools.product(*(list(dict.fromkeys(self.choices[n])) for n in names)))
+        for i in rng.permutation(len(combos)):
+            values = dict(zip(names, combos[i]))
+            if self.base.replace(**values).key() not in tried:
+                return {n: v for n, v in values.items() if len(set(self.choices[n])) > 1}
+        return None
 
     def suggest(self, trial) -> VariantSpec:
         picked = {name: (trial.suggest_categorical(name, list(values)) if len(values) > 1 else values[0])
@@ -132,8 +146,8 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
         should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
     """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
     variant of the space has been tried; returns every finished trial of the study. A trial started before
-    the deadline finishes. (A small space is soon exhausted: the sampler proposes tried variants again,
-    which cost a cache read each.)"""
+    the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
+    an untried variant is queued in its place (NSGA-II on a small space repeats itself a lot)."""
     import optuna
 
     from explorer.run import pipeline
@@ -150,6 +164,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     done = 0
 
     tried = {t.key for t in results(study)}
+    rng = np.random.default_rng(seed)
 
     def stopping() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
         return bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
@@ -157,6 +172,12 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     while (trials is None or done < trials) and time.monotonic() < deadline and not stopping():
         trial = study.ask()
         spec = space.suggest(trial)
+        if spec.key() in tried:  # the sampler proposed a variant this study has: try an untried one instead
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            fresh = space.untried(tried, rng)
+            if fresh is not None:
+                study.enqueue_trial(fresh)
+            continue
         try:
             variant, report = build(spec)
             accuracy = validation_accuracy(store, variant)
