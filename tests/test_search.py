@@ -39,6 +39,11 @@ def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constr
     assert all(t.feasible == (t.size_kb <= 8.0) for t in out)
     best = search.front(out)
     assert best and all(t.feasible for t in best)
+    feasible = [t for t in out if t.feasible]
+    for t in best:  # nothing feasible is at least as fast and more accurate, or faster and as accurate
+        assert not any(o.p50_us <= t.p50_us and o.val_accuracy > t.val_accuracy or
+                       o.p50_us < t.p50_us and o.val_accuracy >= t.val_accuracy for o in feasible)
+    assert max(feasible, key=lambda t: t.val_accuracy).val_accuracy == max(t.val_accuracy for t in best)
     assert all(0 < t.val_accuracy <= 1 and t.p50_us > 0 for t in out)
 
 
@@ -115,3 +120,12 @@ def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
     assert space.size == 2
     out = search.run(space, study_name="small", trials=50, store=store, build=build)
     assert len(out) == 2 == len({t.key for t in out}) == calls["built"]  # each variant once, then it stops
+
+
+def test_the_front_keeps_only_feasible_non_dominated_trials():
+    def trial(n, acc, p50, feasible=True):
+        return search.TrialResult(n, f"k{n}", f"v{n}", acc, acc, p50, 1.0, feasible, False)
+
+    trials = [trial(0, 0.90, 10), trial(1, 0.92, 20), trial(2, 0.85, 15), trial(3, 0.95, 5, feasible=False),
+              trial(4, 0.91, 30)]
+    assert [t.number for t in search.front(trials)] == [0, 1]

@@ -136,7 +136,7 @@ def front(trials: list[TrialResult]) -> list[TrialResult]:
     unique = list({t.key: t for t in trials if t.feasible}.values())
     if not unique:
         return []
-    mask = pareto_mask(np.array([t.p50_us for t in unique]), -np.array([t.val_accuracy for t in unique]))
+    mask = pareto_mask(np.array([t.p50_us for t in unique]), np.array([t.val_accuracy for t in unique]))
     return sorted((t for t, m in zip(unique, mask) if m), key=lambda t: t.p50_us)
 
 
