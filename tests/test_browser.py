@@ -78,7 +78,7 @@ def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
             return [p.layout.shapes.map(s => s.type), p.layout.annotations.map(a => a.text)]; }""")
         page.screenshot(path=str(ARTIFACTS / "explore-preview.png"), full_page=True)
         browser.close()
-    assert nav == ["Pareto", "Explore", "Compare", "Details", "Data"]  # app.py's navigation, not the folder's
+    assert nav == ["Pareto", "Explore", "Compare", "Details", "Data", "Search"]  # app.py's navigation, not the folder's
     assert "rect" in band[0] and any("fashion-mnist-d1w32-fc128-sep-fp32" in t for t in band[1])
 
 
