@@ -70,7 +70,10 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
         fig.add_vline(x=preview["p50"], line=dict(color="#ff7f0e", dash="dash", width=2),
                       annotation=dict(text=f"{preview['label']}: latency measured, not trained "
                                            f"(p50 {preview['p50']:.1f} µs)", font=dict(color="#c45a00")),
-                      annotation_position="top")
+                      # the label runs toward the middle of the data: centred on a band near an edge, it
+                      # stretched the axis past it (to -20 µs)
+                      annotation_position="top right" if df.empty or preview["p50"] <= df[x].median()
+                      else "top left")
     x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and x.endswith("_us") else "")
     fig.update_layout(xaxis_title=x_title, yaxis_title=METRICS[y].title, legend_title="quantization",
                       margin=dict(l=10, r=10, t=40, b=10), height=height, clickmode="event+select")
