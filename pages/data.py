@@ -38,7 +38,7 @@ for name, tab in zip(names, tabs):
         left.dataframe(counts, width="stretch")
         imgs = [s.squeeze(-1) if s.shape[-1] == 1 else s for s in samples]
         right.image(imgs, caption=list(info.class_names)[:len(imgs)], width=64, clamp=True)
-        ratio = datasets.imbalance_ratio(np.repeat(np.arange(len(counts)), counts["train"].to_numpy()))
+        ratio = datasets.imbalance_ratio(counts["train"].to_numpy())
         st.metric("Imbalance ratio (training split)", f"{ratio:,.1f} : 1",
                   help="Images of the largest class per image of the smallest; 1 : 1 is balanced")
         if ratio > 2:

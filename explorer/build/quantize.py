@@ -58,7 +58,8 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
     """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images).
 
     Full-integer models end at their logits unless softmax=True (see without_softmax)."""
-    if not (mode not in INT8_MODES if softmax is None else softmax):
+    keep_softmax = mode not in INT8_MODES if softmax is None else softmax
+    if not keep_softmax:
         model = without_softmax(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode != "fp32":

@@ -150,9 +150,9 @@ def _load_fashion_mnist_imbalanced() -> Dataset:
                    full.x_val, full.y_val, full.x_test, full.y_test)
 
 
-def imbalance_ratio(y: np.ndarray) -> float:
-    """Images of the largest class per image of the smallest (1.0: balanced)."""
-    counts = np.bincount(y)
+def imbalance_ratio(counts: np.ndarray) -> float:
+    """Images of the largest class per image of the smallest, from per-class counts (1.0: balanced)."""
+    counts = np.asarray(counts)
     counts = counts[counts > 0]
     return float(counts.max() / counts.min()) if len(counts) else float("nan")
 

@@ -30,7 +30,7 @@ LATENCY_IMAGES = 64
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str  # prepare | train | prune | cluster | qat | convert | evaluate | measure | done
+    stage: str  # prepare | train | channels | prune | cluster | qat | convert | evaluate | measure | done
     fraction: float  # of the whole build, 0..1
     message: str
 
