@@ -20,7 +20,8 @@ with st.form("search"):
         name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
         dataset = st.selectbox("dataset", datasets.available(), key="s_dataset")
         depth = st.multiselect("depth", [1, 2, 3], default=[1, 2, 3], key="s_depth")
-        width = st.multiselect("width", [8, 16, 32, 64], default=[16, 32], key="s_width")
+        width = st.multiselect("width", [8, 16, 32, 64], default=[32], key="s_width",
+                               help="32 is the shipped width: its trained bases come with the app, so its trials only fine-tune")
         channels = st.multiselect("channel pruning", [0.0, 0.25, 0.5], default=[0.0, 0.25, 0.5], key="s_channels")
         quant = st.multiselect("quantization", QUANT_MODES, default=["fp32", "dynamic", "int8"], key="s_quant")
         epochs = st.slider("epochs (at most)", 1, 20, 5, key="s_epochs")
