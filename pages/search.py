@@ -9,7 +9,7 @@ from explorer.run import search
 from explorer.spec import QUANT_MODES
 
 st.title("Search for the front")
-st.write("Pick the values to try; the search (NSGA-II, seeded) builds one variant per trial, maximizing accuracy "
+st.write("Pick the values to try; the search (multi-objective TPE, seeded) builds one variant per trial, maximizing accuracy "
          "on the **validation** split and minimizing p50 on this host. Every trial is an ordinary cached variant: "
          "it shows on the Pareto page too, and a trial whose stages exist costs seconds. It runs in its own "
          "process: leave the page, come back, it goes on; Stop keeps every finished trial and the study resumes.")

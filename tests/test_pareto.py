@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from explorer.present.pareto import best_under_budget, pareto_mask
+from explorer.present.pareto import best_under_budget, hypervolume, pareto_mask
 
 
 def test_front_on_hand_made_points():
@@ -33,6 +33,16 @@ def test_front_agrees_with_brute_force():
     brute = [not any((x[j] <= x[i] and y[j] >= y[i]) and (x[j] < x[i] or y[j] > y[i]) for j in range(300))
              for i in range(300)]
     assert pareto_mask(x, y).tolist() == brute
+
+
+def test_hypervolume_by_hand_and_against_counting_cells():
+    # reference (10, 0): 2/3 adds 8x3; 5/4 adds 5x1 more; 8/1 is dominated; 12/9 lies past the reference.
+    assert hypervolume([2, 5, 8, 12], [3, 4, 1, 9], (10, 0)) == 8 * 3 + 5 * 1
+    assert hypervolume([], [], (10, 0)) == 0 and hypervolume([np.nan], [5], (10, 0)) == 0
+    rng = np.random.default_rng(3)
+    x, y = rng.integers(0, 30, 40), rng.integers(0, 30, 40)
+    cells = sum(any(xi <= cx and yi >= cy + 1 for xi, yi in zip(x, y)) for cx in range(25) for cy in range(5, 30))
+    assert hypervolume(x, y, (25, 5)) == cells  # unit cells [cx, cx+1] x [cy, cy+1] some point dominates
 
 
 def test_best_under_budget():

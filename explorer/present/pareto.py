@@ -38,6 +38,23 @@ def pareto_mask(minimize: Sequence[float], maximize: Sequence[float]) -> np.ndar
     return mask
 
 
+def hypervolume(minimize: Sequence[float], maximize: Sequence[float], reference: tuple[float, float]) -> float:
+    """The area the points dominate up to the reference point (worst x, worst y): one number for a whole front.
+
+    Points not better than the reference on both metrics add nothing; NaNs are ignored.
+    """
+    x = np.asarray(minimize, dtype=np.float64)
+    y = np.asarray(maximize, dtype=np.float64)
+    ref_x, ref_y = reference
+    keep = pareto_mask(x, y) & (x < ref_x) & (y > ref_y)
+    area, top = 0.0, ref_y
+    for xi, yi in sorted(zip(x[keep], y[keep])):  # by x ascending: each point adds its rise above the last
+        if yi > top:
+            area += (ref_x - xi) * (yi - top)
+            top = yi
+    return area
+
+
 def best_under_budget(cost: Sequence[float], score: Sequence[float], budget: float) -> int | None:
     """Index of the highest-scoring point with cost <= budget (cheapest on ties), or None."""
     c = np.asarray(cost, dtype=np.float64)

@@ -184,7 +184,7 @@ def cmd_search(args) -> int:
 
     start = time.perf_counter()
     done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
-                      seed=args.sampler_seed, store=_store(args), on_trial=shown)
+                      seed=args.sampler_seed, sampler=args.sampler, store=_store(args), on_trial=shown)
     bar.close()
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
@@ -335,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     prev.add_argument("--threads", type=_threads, default=1)
-    srch = sub.add_parser("search", help="search for the front (Optuna, NSGA-II) within a budget; resumable by name")
+    srch = sub.add_parser("search", help="search for the front (Optuna, multi-objective TPE) within a budget; resumable by name")
     for flag, (_, typ, choices) in AXES.items():
         srch.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     srch.add_argument("--budget", type=_duration, help="wall-clock budget: 90s, 10m, 1h")
@@ -344,6 +344,7 @@ def parser() -> argparse.ArgumentParser:
     srch.add_argument("--min-accuracy", type=float, help="constraint: validation accuracy at least this")
     srch.add_argument("--max-p50", type=float, help="constraint: p50 latency at most this many µs")
     srch.add_argument("--max-size", type=float, help="constraint: .tflite size at most this many KB")
+    srch.add_argument("--sampler", default="tpe", choices=("tpe", "random"), help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")

@@ -1,0 +1,109 @@
+"""Search vs random search vs the default grid, at equal wall time (issue #14), on Fashion-MNIST:
+
+- search: the app's search (multi-objective TPE, seeded) over SPACE for BUDGET_S, from an empty cache;
+- random: the same space, budget and empty start, with Optuna's random sampler;
+- grid: the shipped default grid's Fashion-MNIST variants, at the build time their records state.
+
+Each figure is the hypervolume of its front of (p50 latency on this host, test accuracy), up to the
+reference point REFERENCE: the area of (µs × accuracy) that some variant beats on both. The searches
+optimize validation accuracy; the test accuracy scored here is never seen by them. Targets: the search
+>= the grid (which needed more time) and > random at the same budget.
+
+    $ .venv/bin/python -m benchmarks search_hypervolume          # 2 × 10 minutes
+    $ EXPLORER_SEARCH_BUDGET=120 .venv/bin/python -m benchmarks search_hypervolume   # a quick look
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.report import Row, row
+
+BUDGET_S = float(os.environ.get("EXPLORER_SEARCH_BUDGET", 600))
+REFERENCE = (100.0, 0.80)  # (p50 µs, test accuracy): slower or less accurate variants add nothing
+SPACE = {  # every knob that trades speed for accuracy on Fashion-MNIST: 3,888 variants
+    "depth": [1, 2, 3], "width": [16, 32], "dense": [64, 128, 512], "padding": ["valid", "same"],
+    "batchnorm": [False, True], "dropout": [0.0, 0.3], "epochs": [5, 10, 20], "channels": [0.0, 0.25, 0.5],
+    "quant": ["fp32", "dynamic", "int8"],
+}
+
+
+def _grid() -> tuple[list[tuple[float, float]], float, int]:
+    """The shipped default grid's (p50, test accuracy) on this host, its recorded build seconds, its size."""
+    from explorer import record
+    from explorer.measure import host
+    from explorer.store.cache import Store
+
+    found, _ = record.load_all(Store(), host.current().id, foreign=False)
+    grid = [v for v in found if v.dataset == "fashion-mnist" and v.latency is not None]
+    seconds = sum(s for v in grid for stage, s in v.build_seconds.items() if stage != "measure")
+    return [(v.latency.p50_us, v.accuracy) for v in grid], seconds, len(grid)
+
+
+def _search(sampler: str) -> tuple[list[tuple[float, float]], float, list]:
+    """One search from an empty cache and user-data folder: (p50, test accuracy) per trial, seconds, trials."""
+    from explorer.run import search
+    from explorer.spec import VariantSpec
+    from explorer.store.cache import Store
+
+    folder = Path(tempfile.mkdtemp(prefix=f"explorer-search-{sampler}-"))
+    os.environ["EXPLORER_DATA_DIR"] = str(folder / "user_data")
+    store = Store(folder / "cache", folder / "user_data" / "stages")
+    space = search.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
+    t0 = time.perf_counter()
+    done = search.run(space, study_name=f"hv-{sampler}", budget_s=BUDGET_S, sampler=sampler, store=store)
+    seconds = time.perf_counter() - t0
+    return [(t.p50_us, t.test_accuracy) for t in done], seconds, done
+
+
+def _warm_up() -> None:
+    """TensorFlow's import and the data's first read happen before any clock starts."""
+    from explorer.build import tf_runtime  # noqa: F401
+    from explorer.data import datasets
+    from explorer.spec import VariantSpec
+
+    datasets.load_for(VariantSpec(dataset="fashion-mnist"))
+
+
+def run() -> list[Row]:
+    from explorer.present.pareto import hypervolume
+
+    def hv(points):
+        return hypervolume([p for p, _ in points], [a for _, a in points], REFERENCE)
+
+    _warm_up()
+    grid, grid_s, grid_n = _grid()
+    saved = os.environ.get("EXPLORER_DATA_DIR")
+    try:
+        (tpe, tpe_s, tpe_trials), (rnd, rnd_s, rnd_trials) = _search("tpe"), _search("random")
+    finally:
+        if saved is None:
+            os.environ.pop("EXPLORER_DATA_DIR", None)
+        else:
+            os.environ["EXPLORER_DATA_DIR"] = saved
+    values = {"search": hv(tpe), "random": hv(rnd), "grid": hv(grid)}
+
+    def front_of(trials):
+        from explorer.run.search import front
+        return [{"label": t.label, "p50_us": round(t.p50_us, 2), "test_accuracy": round(t.test_accuracy, 4),
+                 "val_accuracy": round(t.val_accuracy, 4)} for t in front(trials)]
+
+    detail = {"budget_s": BUDGET_S, "reference_point": {"p50_us": REFERENCE[0], "accuracy": REFERENCE[1]},
+              "hypervolume": {k: round(v, 4) for k, v in values.items()},
+              "seconds": {"search": round(tpe_s, 1), "random": round(rnd_s, 1), "grid": round(grid_s, 1)},
+              "variants": {"search": len(tpe_trials), "random": len(rnd_trials), "grid": grid_n},
+              "front": {"search": front_of(tpe_trials), "random": front_of(rnd_trials)}, "space": SPACE}
+    where = f"reference point ({REFERENCE[0]:g} µs, {REFERENCE[1]:g}); units µs × accuracy"
+    return [
+        row("search_hypervolume", values["search"], "", note=f"TPE search, {len(tpe_trials)} variants in "
+            f"{tpe_s:.0f} s (budget {BUDGET_S:.0f} s) from an empty cache; random {values['random']:.3f} "
+            f"({len(rnd_trials)} variants, {rnd_s:.0f} s); default grid {values['grid']:.3f} ({grid_n} variants, "
+            f"{grid_s:.0f} s of recorded builds); {where}", detail=detail),
+        row("search_over_grid_hypervolume", values["search"] / values["grid"], "×", ">=", 1.0,
+            note=f"search after {tpe_s:.0f} s vs the default grid after its {grid_s:.0f} s"),
+        row("search_over_random_hypervolume", values["search"] / values["random"], "×", ">=", 1.0,
+            note="same space, same budget, same empty start; target: above random"),
+    ]
