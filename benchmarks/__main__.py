@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
-                        optimizations, preview, search_hypervolume, small_data, stage_reuse, worker)
+                        optimizations, preview, results_scale, search_hypervolume, small_data, stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
 
@@ -31,6 +31,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "small_data": ("12. A small upload with the default recipe", small_data),
     "accuracy_levers": ("13. Accuracy levers and class imbalance", accuracy_levers),
     "search_hypervolume": ("14. Search vs random vs the default grid, at equal wall time", search_hypervolume),
+    "results_scale": ("15. Results that scale with search: server time per Pareto view", results_scale),
 }
 
 

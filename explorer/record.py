@@ -132,6 +132,14 @@ class Latency(LatencyStats):
     def ops_sum_us(self) -> float:
         return sum(o.us for o in self.ops)
 
+    def summary(self) -> dict:
+        """The figures a results table shows (no samples, no ops): what the results index keeps."""
+        lo, hi = self.p50_ci_us or (float("nan"), float("nan"))
+        return {"p50_us": self.p50_us, "p90_us": self.p90_us, "p99_us": self.p99_us, "mean_us": self.mean_us,
+                "throughput_ips": self.throughput_ips, "threads": self.threads, "p50_lo_us": lo, "p50_hi_us": hi,
+                "noisy": self.noisy, "latency_host": self.host_label, "latency_host_id": self.host_id,
+                "measured_at": self.measured_at}
+
 
 @dataclass(frozen=True)
 class VariantRecord:
@@ -216,6 +224,14 @@ class VariantRecord:
 
     def with_latency(self, latency: Latency | None) -> VariantRecord:
         return dataclasses.replace(self, latency=latency)
+
+    def summary(self) -> dict:
+        """The figures a results table shows of the variant itself, flat (latency aside; see Latency.summary)."""
+        return {"key": self.key, "label": self.label, **dataclasses.asdict(self.spec), "accuracy": self.accuracy,
+                "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1, "size_kb": self.size_kb,
+                "gzip_kb": self.gzip_kb, "params": self.params, "nonzero_params": self.nonzero_params,
+                "sparsity_real": self.real_sparsity, "macs": self.macs, "tensorflow": self.versions.get("tensorflow"),
+                "built_at": self.built_at}
 
     def build_info(self) -> dict:
         """How it was built, for people."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from explorer.measure import host
 from explorer.present import links, results
 from explorer import record
 from explorer.store.cache import Problem, Store
+from explorer.store.index import ResultsIndex
 from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.run.queue import Queue, QueueError
 from explorer.record import Latency, VariantRecord
@@ -31,16 +33,23 @@ def max_epochs() -> int:
 
 @dataclass(frozen=True)
 class Results:
-    table: pd.DataFrame
-    variants: dict[str, VariantRecord]  # key -> variant, with this host's latency, else another host's
+    table: pd.DataFrame  # one row per variant, with this host's latency, else another host's
     problems: list[Problem]
     threads: int = 1  # the latencies' interpreter threads
+    version: int | None = None  # the results index's version these were read at (None: read without it)
 
     @property
     def unmeasured_here(self) -> list[str]:
         """Variants with no latency from this host yet (they show another host's, or none)."""
-        here = host.current().id
-        return [k for k, v in self.variants.items() if not v.measured_here(here)]
+        return list(self.table.loc[~self.table["measured_here"].astype(bool), "key"])
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(zip(self.table["key"], self.table["label"]))
+
+    def variant(self, key: str) -> VariantRecord:
+        """The whole record of one variant (read on demand: a view needs only the table)."""
+        return _variant(str(store().root), key, self.version, host.current().id, self.threads)
 
 
 def store() -> Store:
@@ -60,17 +69,39 @@ def requester() -> str:
     return st.session_state["requester"]
 
 
+def results_version() -> int | None:
+    """The results index's version, brought up to date with the cache (changes when any entry does);
+    None when the index cannot be used (e.g. a full disk): the pages then read the entries themselves."""
+    try:
+        return ResultsIndex(store()).refresh()
+    except (sqlite3.Error, OSError):
+        return None
+
+
+def _results(root: str, host_id: str, threads: int, version: int | None) -> Results:
+    if version is None:
+        found, problems = record.load_all(Store(root), host_id, threads=threads)
+        return Results(results.table(found, host_id), problems, threads, version)
+    found, problems = ResultsIndex(Store(root)).rows(host_id, threads)
+    return Results(results.table_of([results.row_of(v, lat, host_id) for v, lat in found]), problems, threads,
+                   version)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def _load(root: str, signature: tuple, host_id: str, threads: int) -> Results:
-    """Read every variant once per change of the cache (signature) — not on every rerun."""
-    found, problems = record.load_all(Store(root), host_id, threads=threads)
-    return Results(results.table(found, host_id), {v.key: v for v in found}, problems, threads)
+def _load(root: str, version: int, host_id: str, threads: int) -> Results:
+    """The table from the results index, once per version of it — not on every rerun."""
+    return _results(root, host_id, threads, version)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def _variant(root: str, key: str, version: int | None, host_id: str, threads: int) -> VariantRecord:
+    return record.load(Store(root), key, host_id, threads)
 
 
 def load_results(threads: int = 1) -> Results:
     """Every variant, with latencies at `threads` interpreter threads (1: the default view)."""
-    s = store()
-    return _load(str(s.root), s.signature(), host.current().id, threads)
+    root, here, version = str(store().root), host.current().id, results_version()
+    return _load(root, version, here, threads) if version is not None else _results(root, here, threads, None)
 
 
 def show_problems(res: Results) -> None:
@@ -88,9 +119,10 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     measured elsewhere, labelled with its host.
     """
     keys = res.unmeasured_here if keys is None else keys
-    ex = executor()
-    requests = [JobRequest.measure(k, res.variants[k].label, ex.store, force, res.threads) for k in keys]
+    labels = res.labels
     try:
+        ex = executor()
+        requests = [JobRequest.measure(k, labels[k], ex.store, force, res.threads) for k in keys]
         ex.submit_many(requests, requester(), background=background)
     except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
         st.error(f"Could not queue the measurements ({getattr(exc, 'strerror', None) or exc}); "
@@ -100,7 +132,7 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
 
 
 @st.fragment(run_every=1.5)
-def measuring_status(res: Results, signature: tuple) -> None:
+def measuring_status(res: Results) -> None:
     """On a host that has not measured everything: once the page is drawn, ask the worker to time the
     rest in the background (starting it sooner would compete with the browser's first paint on a small
     machine); then say how far it is, and redraw the page as results land."""
@@ -116,7 +148,7 @@ def measuring_status(res: Results, signature: tuple) -> None:
         pending = executor().queue.count_live("measure")
     except QueueError:
         return
-    if store().signature() != signature:
+    if results_version() != res.version:
         st.rerun()
     if pending:
         st.caption(f":material/timer: Measuring on this host in the background: {pending} to go. "
@@ -205,8 +237,8 @@ def show_link_problems(problems: list[str]) -> None:
 
 def jobs_sidebar() -> None:
     """What the worker is doing, on every page (a cheap read of the queue)."""
-    q = executor().queue
     try:
+        q = executor().queue
         q.reap()
         live = q.jobs(("queued", "running"))
     except QueueError as exc:

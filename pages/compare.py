@@ -9,11 +9,11 @@ from pages import common
 st.title("Compare variants")
 res = common.load_results()
 common.show_problems(res)
-if len(res.variants) < 2:
+if len(res.table) < 2:
     st.info("Compare needs at least two variants in the cache.")
     st.stop()
 
-labels = {v.label: k for k, v in res.variants.items()}
+labels = {label: k for k, label in res.labels.items()}
 # A first what-if: the most accurate variant against the fastest one on this host.
 timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured anything yet
 best = res.table.loc[res.table["accuracy"].idxmax()]
@@ -22,11 +22,11 @@ default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] els
 params = common.incoming_link("compare")
 if params:  # a link: ?keys=<key>,<key>,…
     linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
-    missing = [k for k in linked if k not in res.variants]
+    missing = [k for k in linked if k not in res.labels]
     if missing:
         problems.append(f"not in the cache of this app: {', '.join(missing)}")
     common.show_link_problems(links.unknown(params, ("keys",), []) + problems)
-    found = [res.variants[k].label for k in linked if k in res.variants]
+    found = [res.labels[k] for k in linked if k in res.labels]
     if found:
         st.session_state["compare_pick"] = found
 if [p for p in st.session_state.get("compare_pick", []) if p in labels] != st.session_state.get("compare_pick"):
@@ -60,7 +60,7 @@ st.caption(common.host_caption() + (
     + ", ".join(p for p in picked if not rows.loc[p, "measured_here"]) + "."
     if not rows["measured_here"].all() else ""))
 
-shown = [res.variants[labels[p]] for p in picked]
+shown = [res.variant(labels[p]) for p in picked]
 classes = list(shown[0].class_names)
 if all(list(v.class_names) == classes for v in shown):
     st.subheader("Per-class accuracy")

@@ -47,7 +47,7 @@ for name, tab in zip(names, tabs):
                        "the remedy to try is **class weights: balanced** on Explore.")
         if name not in datasets.BUILTIN:
             with st.expander(":material/delete: Delete this dataset"):
-                n = sum(v.dataset == name for v in common.load_results().variants.values())
+                n = int((common.load_results().table["dataset"] == name).sum())
                 sure = st.checkbox(f"Delete **{name}** and its {n} cached variant{'s' if n != 1 else ''}",
                                    key=f"sure-{name}")
                 if st.button("Delete", key=f"delete-{name}", disabled=not sure, type="primary"):

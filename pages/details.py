@@ -13,7 +13,7 @@ from pages import common
 st.title("Variant details")
 res = common.load_results()
 common.show_problems(res)
-if not res.variants:
+if res.table.empty:
     st.info("No variants in the cache yet.")
     st.stop()
 
@@ -23,7 +23,7 @@ if params:  # a link: ?key=<variant key>, with the variant's fields so that a mi
     linked, bad = links.parse_keys(params, "key", 1)
     spec, bad_spec = links.parse_spec(params)
     common.show_link_problems(problems + bad)
-    if linked and linked[0] not in res.variants:
+    if linked and linked[0] not in res.labels:
         st.warning(f"Variant `{linked[0]}` is not in the cache of this app"
                    + (f": **{spec.label()}** has not been built here (or was built with other library versions)."
                       if spec else "."))
@@ -41,9 +41,9 @@ if params:  # a link: ?key=<variant key>, with the variant's fields so that a mi
 keys = list(res.table["key"])
 wanted = st.session_state.get("detail_key")
 key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys else 0,
-                   format_func=lambda k: res.variants[k].label, key="detail_select")
+                   format_func=res.labels.get, key="detail_select")
 st.session_state["detail_key"] = key
-v = res.variants[key]
+v = res.variant(key)
 lat = v.latency
 common.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "

@@ -16,7 +16,7 @@ chart_slot.plotly_chart(figures.placeholder(), key="pareto_placeholder")
 cores = host.current().cores
 threads = st.session_state.get("threads", 1) if cores > 1 else 1
 res = common.load_results(threads)
-common.measuring_status(res, common.store().signature())
+common.measuring_status(res)
 common.show_problems(res)
 df = res.table
 if df.empty:
@@ -104,7 +104,7 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
                  "while nothing trains"):
-        n = common.request_measurements(res, list(res.variants), force=True)
+        n = common.request_measurements(res, list(res.table["key"]), force=True)
         st.toast(f"Queued {n} measurements")
 answer = pareto.budget_answer(df, x, unit, budget, y)
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
@@ -115,7 +115,7 @@ common.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
     st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
-                       lambda: report.render(df, front, x, answer, res.variants, log_x=log_x, y=y),
+                       lambda: report.render(df, front, x, answer, res.variant, log_x=log_x, y=y),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label)

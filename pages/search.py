@@ -31,6 +31,10 @@ with st.form("search"):
         min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
         max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
         max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
+        ray = st.text_input("build trials on a Ray cluster (empty: on this machine)", key="s_ray",
+                            placeholder="local, auto, host:6379 or ray://host:10001",
+                            help="'local' starts a Ray cluster on this machine (one trial per core); an address joins "
+                                 "a running one. Latency is always measured here, on the machine you target.")
     start = st.form_submit_button("Start", type="primary")
 
 if start:
@@ -43,6 +47,8 @@ if start:
                         ("--max-size", max_size)):
         if value:
             args += [flag, f"{value:g}"]
+    if ray.strip():
+        args += ["--ray", ray.strip()]
     try:
         if empty:
             raise ValueError(f"pick at least one value of {', '.join(empty)}")
@@ -61,13 +67,22 @@ watch = st.session_state.get("s_watch") or (known[-1] if known else None)
 @st.fragment(run_every=2.0)
 def live(study: str) -> None:
     """The study so far: trials, the front, whether it still runs (polls the study's database)."""
-    done = search.load(study)
-    alive = search.running(study)
-    st.subheader(f"Study **{study}** — {'running' if alive else 'stopped'}, {len(done)} trials "
-                 f"({sum(not t.feasible for t in done)} infeasible)")
+    view = search.load(study)
+    done, alive = view.trials, search.running(study)
+    state = "stopped"
+    if alive:
+        left = view.seconds_left()
+        state = "running" + (f", {left // 60:.0f}:{left % 60:02.0f} left" if left else
+                             ", finishing its last trials" if left == 0 else "")
+    st.subheader(f"Study **{study}** — {state}, {len(done)} trials ({sum(not t.feasible for t in done)} infeasible)")
+    if view.run:
+        st.caption(f"Trials are built in {view.run['builds']}; latency is measured on this machine.")
     if alive and st.button("Stop after this trial", key="s_stop"):
         search.request_stop(study)
         st.toast("Stopping after the current trial: finished trials stay, the study resumes by name")
+    error = None if alive else search.last_error(study)
+    if error:
+        st.error(f"The search stopped with an error: {error}")
     if not done:
         st.caption("The first trial is training…" if alive else "No trials yet.")
         return

@@ -3,7 +3,7 @@
 import pytest
 
 from support import FAST_LATENCY, TINY
-from explorer.run import pipeline, search
+from explorer.run import search
 from explorer.spec import SpecError, VariantSpec
 from explorer.store.cache import Store
 
@@ -15,24 +15,25 @@ SPACE = search.Space({"width": [4, 8, 16], "dense": [16, 32], "quant": ["fp32", 
 
 @pytest.fixture()
 def counted(tmp_path, monkeypatch):
-    """A fresh store and study database, and a builder that counts what it trains."""
+    """A fresh store and study database, and local builds that count what they build and train."""
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     store = Store(tmp_path / "cache")
     calls = {"built": 0, "trained": 0}
 
-    def build(spec):
-        variant, report = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
-        calls["built"] += 1
-        calls["trained"] += report.trained
-        return variant, report
+    class Counted(search.LocalBuilds):
+        def build(self, spec):
+            variant, report = super().build(spec)
+            calls["built"] += 1
+            calls["trained"] += report.trained
+            return variant, report
 
-    return store, build, calls
+    return store, Counted(store, latency_kwargs=FAST_LATENCY), calls
 
 
 def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constraint(counted):
     store, build, calls = counted
     limit = search.Constraints(max_size_kb=8.0)
-    out = search.run(SPACE, study_name="tiny", constraints=limit, trials=6, store=store, build=build)
+    out = search.run(SPACE, study_name="tiny", constraints=limit, trials=6, store=store, builds=build)
     assert len(out) == 6 == calls["built"] == len({t.key for t in out})  # six distinct variants
     assert all(store.has("variants", t.key) for t in out)
     assert {t.feasible for t in out} == {True, False}  # some fit in 8 KB, some do not
@@ -49,15 +50,25 @@ def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constr
 
 def test_a_study_resumes_by_name_without_rebuilding_and_stops_on_request(counted):
     store, build, calls = counted
-    first = search.run(SPACE, study_name="again", trials=3, store=store, build=build)
+    first = search.run(SPACE, study_name="again", trials=3, store=store, builds=build)
     trained_first = calls["trained"]
     asked = []
-    resumed = search.run(SPACE, study_name="again", trials=10, store=store, build=build,
+    resumed = search.run(SPACE, study_name="again", trials=10, store=store, builds=build,
                          on_trial=asked.append, should_stop=lambda: len(asked) >= 2)
     assert len(resumed) == 5 and [t.number for t in resumed[:3]] == [t.number for t in first]
     repeats = [t for t in asked if t.key in {f.key for f in first}]
     assert all(not t.trained for t in repeats)  # a variant a finished trial built is read from the cache
     assert calls["trained"] <= trained_first + 2
+
+
+def test_a_trained_trials_siblings_are_its_untried_conversions():
+    space = search.Space({"width": [4, 8], "quant": ["fp32", "int8", "qat-int8", "dynamic"], "epochs": [3]},
+                         base=VariantSpec(**TINY))
+    tried = {space.spec({"width": 4, "quant": q}).key() for q in ("fp32", "dynamic")}
+    assert space.spec({"width": 4, "quant": "int8"}).epochs == 3  # the fixed fields apply
+    assert space.siblings({"width": 4, "quant": "fp32"}, tried) == [{"width": 4, "quant": "int8"}]  # QAT trains
+    assert space.siblings({"width": 4, "quant": "qat-int8"}, tried) == [{"width": 4, "quant": "int8"}]  # its stages
+    assert space.siblings({"width": 8, "quant": "int8"}, set()) == [{"width": 8, "quant": q} for q in ("fp32", "dynamic")]
 
 
 def test_a_bad_space_is_refused_before_anything_runs():
@@ -107,18 +118,19 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     assert not at.exception and not at.error
     wait_until(lambda: at.run() and "stopped, 2 trials" in " ".join(s.value for s in at.subheader),
                "the study's two trials, then its end", timeout=240, every=1)
-    assert not at.exception
+    assert not at.exception and not at.error
+    assert any("Trials are built in this process" in c.value for c in at.caption)
     frame = at.dataframe[0].value
     assert len(frame) == 2 and set(frame["variant"].str.startswith("digits-d1w8"))== {True}
     store = Store(tmp_path / "cache")
-    assert all(store.has("variants", t.key) for t in search.load("page"))  # on the Pareto page too
+    assert all(store.has("variants", t.key) for t in search.load("page").trials)  # on the Pareto page too
 
 
 def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
     store, build, calls = counted
     space = search.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
     assert space.size == 2
-    out = search.run(space, study_name="small", trials=50, store=store, build=build)
+    out = search.run(space, study_name="small", trials=50, store=store, builds=build)
     assert len(out) == 2 == len({t.key for t in out}) == calls["built"]  # each variant once, then it stops
 
 
@@ -129,3 +141,19 @@ def test_the_front_keeps_only_feasible_non_dominated_trials():
     trials = [trial(0, 0.90, 10), trial(1, 0.92, 20), trial(2, 0.85, 15), trial(3, 0.95, 5, feasible=False),
               trial(4, 0.91, 30)]
     assert [t.number for t in search.front(trials)] == [0, 1]
+
+
+def test_a_study_says_its_time_left_and_the_error_its_last_run_ended_with(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    view = search.StudyView([], {"started_at": 1000.0, "budget_s": 600.0, "trials": None,
+                                 "builds": "this process", "parallelism": 1})
+    assert view.seconds_left(now=1100.0) == 500.0 and view.seconds_left(now=2000.0) == 0.0
+    assert search.StudyView([]).seconds_left() is None
+    assert search.last_error("x") is None  # no log yet
+    log = tmp_path / "data" / "searches" / "x.log"
+    search.check_name("x") and search.request_stop("x")  # creates the folder
+    log.write_text("study 'x': 3 trials in all\nerror: --ray 127.0.0.1:9: could not join the Ray cluster\n")
+    assert search.last_error("x") == "--ray 127.0.0.1:9: could not join the Ray cluster"
+    with log.open("a") as f:
+        f.write("study 'x': 5 trials in all (0 infeasible), this run 60 s\n")  # a later run ended well
+    assert search.last_error("x") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timezone
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -45,9 +46,10 @@ def _ci(lo: float, hi: float) -> str:
     return "" if np.isnan(lo) else f"{lo:.1f}–{hi:.1f}"
 
 
-def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, variants: dict[str, VariantRecord],
+def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, variant: Callable[[str], VariantRecord],
            *, log_x: bool = False, y: str = "accuracy") -> str:
-    """The report of the variants in df (already filtered), with their front mask and budget answer."""
+    """The report of the variants in df (already filtered), with their front mask and budget answer;
+    variant(key) gives a whole record (per-class accuracy, how each latency was measured)."""
     here = host.current()
     fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=here.label)
     chart = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
@@ -65,15 +67,16 @@ def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, va
     })
     per_class = ""
     if len(on_front):
-        shown = [variants[k] for k in on_front["key"]]
+        shown = [variant(k) for k in on_front["key"]]
         per_class = _table(pd.DataFrame({"class": shown[0].class_names, **{
             v.label: [("—" if a is None else f"{a:.3f}") for a in v.per_class_accuracy] for v in shown}}))
     provenance = []
     for key in df["key"]:
-        lat = variants[key].latency
+        v = variant(key)
+        lat = v.latency
         if lat:
             provenance.append({
-                "variant": variants[key].label, "host": lat.host_label, "threads": lat.threads, "runs": lat.runs,
+                "variant": v.label, "host": lat.host_label, "threads": lat.threads, "runs": lat.runs,
                 "p50 µs": f"{lat.p50_us:.2f}", "95 % interval": _ci(*(lat.p50_ci_us or (np.nan, np.nan))),
                 "noisy": "yes" if lat.noisy else "", "measured": lat.measured_at,
                 "LiteRT": lat.versions.get("ai-edge-litert", "")})

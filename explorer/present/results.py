@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -52,28 +53,31 @@ METRICS = {
 Y_AXES = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
-def row(variant: VariantRecord, host_id: str | None = None) -> dict:
-    out = {"key": variant.key, "label": variant.label, **dataclasses.asdict(variant.spec)}
-    out.update(
-        accuracy=variant.accuracy, balanced_accuracy=variant.balanced_accuracy, macro_f1=variant.macro_f1,
-        size_kb=variant.size_kb, gzip_kb=variant.gzip_kb, params=variant.params,
-        nonzero_params=variant.nonzero_params, sparsity_real=variant.real_sparsity, macs=variant.macs,
-        tensorflow=variant.versions.get("tensorflow"), built_at=variant.built_at,
-    )
-    lat = variant.latency
-    out.update({c: getattr(lat, c) if lat else float("nan") for c in LATENCY_COLUMNS})
-    lo, hi = (lat.p50_ci_us if lat and lat.p50_ci_us else (float("nan"), float("nan")))
-    out.update(p50_lo_us=lo, p50_hi_us=hi, noisy=bool(lat and lat.noisy))
-    out["latency_host"] = lat.host_label if lat else None
-    out["measured_here"] = lat is not None and (host_id is None or lat.on(host_id))
+NO_LATENCY = {c: float("nan") for c in (*LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us")} | {
+    "noisy": False, "latency_host": None, "latency_host_id": None}
+
+
+def row_of(variant: Mapping[str, Any], latency: Mapping[str, Any] | None, host_id: str | None = None) -> dict:
+    """One row from the summaries (VariantRecord.summary, Latency.summary, as the results index keeps them)."""
+    out = {**variant, **(latency or NO_LATENCY)}
+    out["measured_here"] = latency is not None and (host_id is None or latency["latency_host_id"] == host_id)
     return out
 
 
-def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
-    """Rows sorted by dataset, then accuracy (best first); a latency counts as measured here when its
-    host is host_id."""
-    df = pd.DataFrame([row(v, host_id) for v in variants], columns=COLUMNS)
+def row(variant: VariantRecord, host_id: str | None = None) -> dict:
+    lat = variant.latency
+    return row_of(variant.summary(), lat.summary() if lat else None, host_id)
+
+
+def table_of(rows: list[dict]) -> pd.DataFrame:
+    """Rows sorted by dataset, then accuracy (best first)."""
+    df = pd.DataFrame(rows, columns=COLUMNS)
     return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)
+
+
+def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
+    """The table of full records; a latency counts as measured here when its host is host_id."""
+    return table_of([row(v, host_id) for v in variants])
 
 
 def front(df: pd.DataFrame, x: str, y: str = "accuracy") -> np.ndarray:

@@ -11,6 +11,7 @@
     $ python -m explorer preview --depth 3 --quant int8   # latency before training, in seconds
     $ python -m explorer report view.html --x gzip_kb --quant int8 --budget 200   # share without the app
     $ python -m explorer search --budget 10m --depth 1 2 3 --channels 0 0.5 --quant dynamic int8 qat-int8
+    $ python -m explorer search --budget 1h --study big --ray ray://head:10001 …   # trials built on a cluster
     $ python -m explorer jobs             # builds and measurements queued or running in the worker
     $ python -m explorer worker           # serve the job queue in the foreground (the app starts one itself)
 """
@@ -33,7 +34,7 @@ from explorer.measure import host
 from explorer.present import pareto, results
 from explorer import record
 from explorer.store.cache import Store
-from explorer.record import VariantRecord
+from explorer.store.index import ResultsIndex
 from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
 
@@ -89,16 +90,14 @@ def _threads(text: str) -> int:
     return value
 
 
-def _variants(store: Store, foreign: bool) -> list[VariantRecord]:
-    found, problems = record.load_all(store, host.current().id, foreign)
+def _table(store: Store, foreign: bool = False) -> pd.DataFrame:
+    """The results from the results index: with this host's latencies only (NaN where it has not measured
+    yet), or with foreign=True another host's where this one has none."""
+    here = host.current().id
+    found, problems = ResultsIndex(store).rows(here, foreign=foreign)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
-    return found
-
-
-def _table(store: Store) -> pd.DataFrame:
-    """The results with this host's latencies only (NaN where it has not measured yet)."""
-    return results.table(_variants(store, foreign=False), host.current().id)
+    return results.table_of([results.row_of(v, lat, here) for v, lat in found])
 
 
 def _print(df: pd.DataFrame) -> None:
@@ -182,9 +181,20 @@ def cmd_search(args) -> int:
         bar.set_postfix_str(f"#{t.number} {t.label[:40]}: val {t.val_accuracy:.4f}, {t.p50_us:.1f} µs"
                             + ("" if t.feasible else " (infeasible)"))
 
+    store = _store(args)
+    builds = None
+    if args.ray:
+        from explorer.run import cluster
+
+        try:
+            builds = cluster.RayBuilds(store, args.ray)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ValueError(f"--ray {args.ray}: could not join the Ray cluster ({exc})") from exc
+        log.info("Ray cluster %s: %g CPUs, %d trials at a time; latency is measured here, on %s",
+                 args.ray, builds.resources.get("CPU", 0), builds.parallelism, host.current().label)
     start = time.perf_counter()
     done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
-                      seed=args.sampler_seed, sampler=args.sampler, store=_store(args), on_trial=shown)
+                      seed=args.sampler_seed, sampler=args.sampler, store=store, builds=builds, on_trial=shown)
     bar.close()
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
@@ -238,7 +248,9 @@ def cmd_measure(args) -> int:
     from explorer.run import pipeline
 
     store = _store(args)
-    found = _variants(store, foreign=False)
+    found, problems = record.load_all(store, host.current().id, foreign=False, threads=args.threads)
+    for p in problems:
+        log.warning("skipped damaged entry %s: %s", p.key, p.reason)
     if args.key:
         unknown = sorted(set(args.key) - {v.key for v in found})
         if unknown:
@@ -259,8 +271,7 @@ def cmd_report(args) -> int:
     from explorer.present import report
 
     store = _store(args)
-    variants = {v.key: v for v in _variants(store, foreign=True)}
-    df = results.table(list(variants.values()), host.current().id)
+    df = _table(store, foreign=True)
     datasets_ = sorted(df["dataset"].unique())
     dataset = args.dataset or ("fashion-mnist" if "fashion-mnist" in datasets_ else (datasets_ or [None])[0])
     df = df[df["dataset"] == dataset]
@@ -275,7 +286,8 @@ def cmd_report(args) -> int:
     budget = args.budget if args.budget is not None else float(df[args.x].median())
     answer = pareto.budget_answer(df, args.x, results.METRICS[args.x].unit, budget)
     out = Path(args.out)
-    text = report.render(df, front, args.x, answer, variants, log_x=args.log)
+    text = report.render(df, front, args.x, answer, lambda key: record.load(store, key, host.current().id),
+                         log_x=args.log)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)
@@ -344,6 +356,10 @@ def parser() -> argparse.ArgumentParser:
     srch.add_argument("--min-accuracy", type=float, help="constraint: validation accuracy at least this")
     srch.add_argument("--max-p50", type=float, help="constraint: p50 latency at most this many µs")
     srch.add_argument("--max-size", type=float, help="constraint: .tflite size at most this many KB")
+    srch.add_argument("--ray", metavar="local|auto|ADDRESS",
+                      help="build trials as Ray tasks: 'local' starts a cluster on this machine, 'auto' joins the one "
+                           "'ray start --head' runs here, ADDRESS a running cluster (host:6379 or ray://host:10001); "
+                           "latency is still measured on this machine")
     srch.add_argument("--sampler", default="tpe", choices=("tpe", "random"), help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     sub.add_parser("list", help="print every cached variant")

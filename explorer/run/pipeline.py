@@ -80,6 +80,11 @@ def _stages(spec: VariantSpec) -> list[tuple[str, str, VariantSpec]]:
     return chain
 
 
+def stage_keys(spec: VariantSpec) -> list[tuple[str, str]]:
+    """The (kind, key) of each training stage the variant is converted from."""
+    return [(kind, key) for kind, key, _ in _stages(spec)]
+
+
 def _stages_to_train(spec: VariantSpec, store: Store, reuse: bool) -> list[str]:
     """The kinds of stage a build will train: every stage after the last one already cached."""
     chain = _stages(spec)

@@ -22,7 +22,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from explorer.record import VariantRecord
 from explorer.spec import SpecError, VariantSpec
 from explorer.store import paths
 from explorer.store.cache import TFLITE, Store, pid_alive
+
+
+CONVERT_ONLY = {"quant": ("fp32", "dynamic", "float16", "int8")}  # fields and values that only convert (not QAT)
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,25 @@ class Space:
                 return {n: v for n, v in values.items() if len(set(self.choices[n])) > 1}
         return None
 
+    def siblings(self, params: Mapping[str, Any], tried: set[str]) -> list[dict[str, Any]]:
+        """The untried variants that differ from params only in how they are converted (CONVERT_ONLY): once
+        a trial has trained its stages, they cost a conversion and a measurement each, so they are tried next
+        (the stages are cached: the search reuses what it trains)."""
+        out = []
+        for name, cheap in CONVERT_ONLY.items():
+            for value in (v for v in dict.fromkeys(self.choices.get(name, ())) if v in cheap):
+                other = {**params, name: value}
+                if name in params and value != params[name] and self.spec(other).key() not in tried:
+                    out.append(other)
+        return out
+
+    def spec(self, params: Mapping[str, Any]) -> VariantSpec:
+        """The variant of a trial's params (the fields with several values) and the fixed fields."""
+        return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
+
     def suggest(self, trial) -> VariantSpec:
-        picked = {name: (trial.suggest_categorical(name, list(values)) if len(values) > 1 else values[0])
-                  for name, values in self.choices.items()}
-        return self.base.replace(**picked)
+        return self.spec({name: trial.suggest_categorical(name, list(values))
+                          for name, values in self.choices.items() if len(values) > 1})
 
 
 @dataclass(frozen=True)
@@ -102,7 +121,6 @@ class TrialResult:
     trained: bool  # this trial trained a stage (else everything came from the cache)
 
 
-Builder = Callable[[VariantSpec], tuple[VariantRecord, Any]]
 SAMPLERS = ("tpe", "random")
 
 
@@ -153,59 +171,116 @@ def front(trials: list[TrialResult]) -> list[TrialResult]:
     return sorted((t for t, m in zip(unique, mask) if m), key=lambda t: t.p50_us)
 
 
+class Builds(Protocol):
+    """Where trials are built: submit() starts one and returns a future of its result; land() turns a
+    finished result into the cached variant with this host's latency (always in this process, which owns
+    the cache and the CPU the latency belongs to). parallelism: how many trials may be in flight."""
+
+    parallelism: int
+    where: str  # for people: "this process", "Ray cluster local (2 CPUs)"
+
+    def submit(self, spec: VariantSpec) -> Future: ...
+
+    def land(self, spec: VariantSpec, result: Any) -> tuple[VariantRecord, Any]: ...
+
+
+class LocalBuilds:
+    """Trials built one at a time in this process, through the pipeline (the default)."""
+
+    parallelism = 1
+    where = "this process"
+
+    def __init__(self, store: Store, **ensure_kwargs: Any):
+        self.store, self.ensure_kwargs = store, ensure_kwargs
+
+    def build(self, spec: VariantSpec) -> tuple[VariantRecord, Any]:
+        from explorer.run import pipeline
+
+        return pipeline.ensure(spec, self.store, **self.ensure_kwargs)
+
+    def submit(self, spec: VariantSpec) -> Future:
+        done: Future = Future()
+        try:
+            done.set_result(self.build(spec))
+        except Exception as exc:
+            done.set_exception(exc)
+        return done
+
+    def land(self, spec: VariantSpec, result: tuple[VariantRecord, Any]) -> tuple[VariantRecord, Any]:
+        return result
+
+
 def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
-        budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None, build: Builder | None = None,
-        on_trial: Callable[[TrialResult], None] | None = None,
+        budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None,
+        builds: Builds | None = None, on_trial: Callable[[TrialResult], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
     """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
     variant of the space has been tried; returns every finished trial of the study. A trial started before
     the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
-    an untried variant is queued in its place (samplers repeat themselves on a small space)."""
+    an untried variant is queued in its place (samplers repeat themselves on a small space). With builds
+    that run several trials at once (a Ray cluster), that many are in flight, each landing as it ends."""
     import optuna
-
-    from explorer.run import pipeline
 
     if trials is None and budget_s is None:
         raise ValueError("give a trial count, a time budget, or both")
     store = store or Store()
-    build = build or (lambda spec: pipeline.ensure(spec, store))
+    builds = builds or LocalBuilds(store)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=storage_url(), sampler=make_sampler(sampler, seed),
                                 directions=["maximize", "minimize"], load_if_exists=True)
     deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
-    done = 0
-
-    tried = {t.key for t in results(study)}
+    study.set_user_attr("run", {"started_at": time.time(), "budget_s": budget_s, "trials": trials,
+                                "builds": getattr(builds, "where", "this process"), "parallelism": builds.parallelism})
+    started = 0
+    tried = {t.key for t in results(study)}  # finished, and (below) in flight
     rng = np.random.default_rng(seed)
+    pending: dict[Future, tuple[Any, VariantSpec]] = {}
 
-    def stopping() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
-        return bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
+    def may_start() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
+        stop = bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
+        return not stop and (trials is None or started < trials) and time.monotonic() < deadline
 
-    while (trials is None or done < trials) and time.monotonic() < deadline and not stopping():
-        trial = study.ask()
-        spec = space.suggest(trial)
-        if spec.key() in tried:  # the sampler proposed a variant this study has: try an untried one instead
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            fresh = space.untried(tried, rng)
-            if fresh is not None:
-                study.enqueue_trial(fresh)
-            continue
-        try:
-            variant, report = build(spec)
-            accuracy = validation_accuracy(store, variant)
-        except Exception:
+    try:
+        while True:
+            while len(pending) < builds.parallelism and may_start():
+                trial = study.ask()
+                spec = space.suggest(trial)
+                if spec.key() in tried:  # the sampler proposed a variant this study has: try an untried one instead
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    fresh = space.untried(tried, rng)
+                    if fresh is not None:
+                        study.enqueue_trial(fresh)
+                    continue
+                tried.add(spec.key())
+                started += 1
+                pending[builds.submit(spec)] = (trial, spec)
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                trial, spec = pending.pop(future)
+                try:
+                    variant, report = builds.land(spec, future.result())
+                    accuracy = validation_accuracy(store, variant)
+                except Exception:
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    raise
+                for name, value in (("key", variant.key), ("label", variant.label),
+                                    ("test_accuracy", variant.accuracy), ("size_kb", variant.size_kb),
+                                    ("trained", bool(getattr(report, "trained", False)))):
+                    trial.set_user_attr(name, value)
+                for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
+                    trial.set_constraint(name, value)
+                study.tell(trial, [accuracy, variant.latency.p50_us])
+                if getattr(report, "trained", False):
+                    for params in space.siblings(trial.params, tried):
+                        study.enqueue_trial(params)
+                if on_trial:
+                    on_trial(_result(study.trials[trial.number]))
+    finally:  # a failure or an interrupt: trials still in flight end as failed, never as running forever
+        for future, (trial, _) in pending.items():
+            future.cancel()
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        for name, value in (("key", variant.key), ("label", variant.label), ("test_accuracy", variant.accuracy),
-                            ("size_kb", variant.size_kb), ("trained", bool(getattr(report, "trained", False)))):
-            trial.set_user_attr(name, value)
-        for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
-            trial.set_constraint(name, value)
-        study.tell(trial, [accuracy, variant.latency.p50_us])
-        tried.add(variant.key)
-        done += 1
-        if on_trial:
-            on_trial(_result(study.trials[trial.number]))
     return results(study)
 
 
@@ -256,15 +331,41 @@ def start(study_name: str, cli_args: list[str]) -> int:
     return proc.pid
 
 
-def load(study_name: str) -> list[TrialResult]:
-    """Every finished trial of a stored study ([] if there is none yet)."""
+@dataclass(frozen=True)
+class StudyView:
+    """A stored study as the app shows it: its finished trials and its latest run (None before one)."""
+
+    trials: list[TrialResult]
+    run: Mapping[str, Any] | None = None  # started_at (epoch s), budget_s, trials, builds, parallelism
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Of the latest run's budget (None: no budget); a trial started in time still finishes after it."""
+        if not self.run or self.run.get("budget_s") is None:
+            return None
+        return max(0.0, self.run["started_at"] + self.run["budget_s"] - (time.time() if now is None else now))
+
+
+def load(study_name: str) -> StudyView:
+    """A stored study's finished trials and latest run (no trials if there is no such study yet)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return results(optuna.load_study(study_name=study_name, storage=storage_url()))
+        study = optuna.load_study(study_name=study_name, storage=storage_url())
     except KeyError:  # no such study (yet)
-        return []
+        return StudyView([])
+    return StudyView(results(study), study.user_attrs.get("run"))
+
+
+def last_error(study_name: str) -> str | None:
+    """The error a study's process ended with (the CLI's last 'error: …' line of its log), if any."""
+    try:
+        lines = (_folder() / f"{study_name}.log").read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return None
+    started = max((i for i, line in enumerate(lines) if line.startswith("study ")), default=-1)  # a run's last line
+    errors = [line[len("error: "):] for line in lines[started + 1:] if line.startswith("error: ")]
+    return errors[-1] if errors else None
 
 
 def studies() -> list[str]:

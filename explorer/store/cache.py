@@ -28,7 +28,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from explorer.store import paths
 
@@ -138,6 +138,22 @@ def pid_alive(pid: int) -> bool:
         return True  # no /proc: trust kill(0)
 
 
+def latency_name(host_id: str, threads: int = 1) -> str:
+    """A latency record's name: <host id> at 1 thread (the default view), <host id>-t<n> at n threads."""
+    return host_id if threads == 1 else f"{host_id}-t{threads}"
+
+
+def pick_latency(records: Mapping[str, Mapping], host_id: str, threads: int = 1) -> Mapping | None:
+    """Of an entry's latency records (by name), this host's at `threads`; else the newest measured on another
+    host at 1 thread, or at several threads when several are asked for (its host says which, its threads
+    how many)."""
+    here = records.get(latency_name(host_id, threads))
+    if here is not None:
+        return here
+    same_kind = [r for name, r in records.items() if ("-t" in name) == (threads > 1)]
+    return max(same_kind, key=lambda r: r.get("measured_at", ""), default=None)
+
+
 class Store:
     def __init__(self, root: Path | str | None = None, stages_root: Path | str | None = None):
         self.root = Path(root) if root is not None else paths.cache_dir()
@@ -188,6 +204,23 @@ class Store:
             }
             (tmp / META).write_text(json.dumps({**meta, "key": key, "files": files}, indent=1, sort_keys=True))
         return final
+
+    def export(self, kind: str, key: str) -> tuple[dict, dict[str, bytes]]:
+        """A verified entry as data (meta, file name -> bytes; latencies aside), to send to another store."""
+        meta = self.verify(kind, key)
+        folder = self.found_dir(kind, key)
+        return meta, {name: (folder / name).read_bytes() for name in meta["files"]}
+
+    def put(self, kind: str, key: str, meta: dict, files: dict[str, bytes]) -> Path:
+        """Write an exported entry, atomically, once its files match the checksums it was exported with."""
+        listed = meta.get("files", {})
+        if set(files) != set(listed):
+            raise CacheError(f"{kind} entry {key}: the files sent are not the files its meta lists")
+        for name, data in files.items():
+            if len(data) != listed[name].get("bytes") or hashlib.sha256(data).hexdigest() != listed[name].get("sha256"):
+                raise CacheError(f"{kind} entry {key}: {name} does not match its checksum (damaged on the way)")
+        fresh = {k: v for k, v in meta.items() if k not in ("key", "files")}
+        return self.write(kind, key, fresh, lambda d: [(d / name).write_bytes(data) for name, data in files.items()])
 
     def remove(self, kind: str, key: str) -> None:
         """Drop an entry (e.g. a damaged one before rebuilding): rename away first, then delete."""
@@ -261,17 +294,9 @@ class Store:
                 bad.append(Problem(key, str(exc)))
         return good, bad
 
-    def signature(self) -> tuple:
-        """Changes whenever any file of an entry is added, replaced or altered: a cheap key for UI caches."""
-        folder = self.root / "variants"
-        files = [p for p in (*folder.glob("*/*"), *folder.glob(f"*/{LATENCY_DIR}/*.json")) if p.is_file()]
-        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
-
     # -- per-host latency ----------------------------------------------------------------------
     def latency_path(self, key: str, host_id: str, threads: int = 1) -> Path:
-        """<host id>.json at 1 thread (the default view), <host id>-t<n>.json at n threads."""
-        name = host_id if threads == 1 else f"{host_id}-t{threads}"
-        return self.entry_dir("variants", key) / LATENCY_DIR / f"{name}.json"
+        return self.entry_dir("variants", key) / LATENCY_DIR / f"{latency_name(host_id, threads)}.json"
 
     def read_latency(self, key: str, host_id: str, threads: int = 1) -> dict | None:
         try:
@@ -279,21 +304,21 @@ class Store:
         except (FileNotFoundError, ValueError):
             return None
 
-    def latency_or_foreign(self, key: str, host_id: str, threads: int = 1) -> dict | None:
-        """This host's latency record at `threads`, else the newest one measured on another host at 1 thread,
-        or at several threads when several are asked for (its host says which, its threads how many)."""
-        here = self.read_latency(key, host_id, threads)
-        if here is not None:
-            return here
+    def latencies(self, key: str) -> dict[str, dict]:
+        """Every readable latency record of an entry, by name (latency_name)."""
         folder = self.entry_dir("variants", key) / LATENCY_DIR
-        others = []
-        paths = folder.glob("*.json") if folder.is_dir() else ()
-        for path in (p for p in paths if ("-t" in p.stem) == (threads > 1)):
+        found = {}
+        for path in (folder.glob("*.json") if folder.is_dir() else ()):
             try:
-                others.append(json.loads(path.read_text()))
+                found[path.stem] = json.loads(path.read_text())
             except ValueError:
                 continue
-        return max(others, key=lambda r: r.get("measured_at", ""), default=None)
+        return found
+
+    def latency_or_foreign(self, key: str, host_id: str, threads: int = 1) -> dict | None:
+        """This host's latency record at `threads`, else another host's (pick_latency)."""
+        here = self.read_latency(key, host_id, threads)
+        return here if here is not None else pick_latency(self.latencies(key), host_id, threads)
 
     def write_latency(self, key: str, host_id: str, record: dict, threads: int = 1) -> None:
         if not self.has("variants", key):

@@ -1,0 +1,118 @@
+"""Results that scale with search (issue #14): server time per Pareto view at 56 and at 10,000 variants.
+
+The entries are synthetic, as a long search would leave them: the shipped variants' records copied under
+new keys with jittered accuracy and p50, each with a small model file and this host's latency record
+(2,000 samples, like a real one). A view is one run of the Pareto page in Streamlit's AppTest, a new
+session each time (the script, the results index's freshness check, the table, the front, the chart),
+timed in CPU seconds of the server process, median of VIEWS. Also timed: the first view (it builds the
+index), a view after one new entry (the index re-reads that entry only), and the old way of reading
+the results (every meta.json checksummed and every latency JSON parsed, redone whenever anything
+changed — during a search, after every trial). Targets: <= 0.1 s at 56, <= 1 s at 10,000.
+
+    $ .venv/bin/python -m benchmarks results_scale
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.report import Row, row
+from explorer.measure import host
+from explorer.store.paths import REPO_ROOT
+
+SIZES = (56, 10_000)
+VIEWS = 5
+
+
+def _fill(root: Path, n: int, rng: np.random.Generator, start: int = 0) -> None:
+    """n synthetic entries under root/variants, made from the shipped ones (see the module docstring)."""
+    here = host.current().id
+    shipped = sorted((REPO_ROOT / "cached_models" / "variants").glob(f"*/latency/{here}.json"))
+    bases = [(json.loads((p.parent.parent / "meta.json").read_text()), json.loads(p.read_text())) for p in shipped]
+    for i in range(start, start + n):
+        meta, lat = bases[i % len(bases)]
+        key = f"{i:016x}"
+        folder = root / "variants" / key
+        (folder / "latency").mkdir(parents=True)
+        model = rng.bytes(1024)
+        (folder / "model.tflite").write_bytes(model)
+        m = {**meta["metrics"], "accuracy": float(np.clip(meta["metrics"]["accuracy"] + rng.normal(0, 0.01), 0, 1))}
+        spec = {**meta["spec"], "seed": i}
+        files = {"model.tflite": {"sha256": hashlib.sha256(model).hexdigest(), "bytes": len(model)}}
+        (folder / "meta.json").write_text(json.dumps({**meta, "key": key, "spec": spec, "metrics": m, "files": files}))
+        scale = float(rng.uniform(0.8, 1.25))
+        figures = {k: lat[k] * scale for k in ("p50_us", "p90_us", "p99_us", "mean_us", "min_us")}
+        (folder / "latency" / f"{here}.json").write_text(json.dumps({**lat, **figures}))
+
+
+def _view() -> tuple[float, float]:
+    """One Pareto view in a new session: (CPU seconds, wall seconds)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
+    cpu, wall = time.process_time(), time.perf_counter()
+    at.run()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    if at.exception:
+        raise RuntimeError(f"the Pareto page failed: {at.exception[0].message}")
+    return cpu, wall
+
+
+def _old_read(root: Path) -> float:
+    """CPU seconds of reading the results the way the pages did before the index."""
+    from explorer import record
+    from explorer.present import results
+    from explorer.store.cache import Store
+
+    cpu = time.process_time()
+    found, _ = record.load_all(Store(root), host.current().id)
+    results.table(found, host.current().id)
+    return time.process_time() - cpu
+
+
+def run() -> list[Row]:
+    import streamlit as st
+
+    rows, rng = [], np.random.default_rng(0)
+    saved = {k: os.environ.get(k) for k in ("EXPLORER_CACHE_DIR", "EXPLORER_DATA_DIR")}
+    try:
+        for n in SIZES:
+            folder = Path(tempfile.mkdtemp(prefix=f"explorer-scale-{n}-"))
+            os.environ.update(EXPLORER_CACHE_DIR=str(folder / "cache"), EXPLORER_DATA_DIR=str(folder / "user_data"))
+            _fill(folder / "cache", n, rng)
+            st.cache_data.clear()
+            st.cache_resource.clear()
+            first, _ = _view()
+            views = [_view() for _ in range(VIEWS)]
+            _fill(folder / "cache", 1, rng, start=n)  # a search trial lands
+            after_new, _ = _view()
+            old = _old_read(folder / "cache")
+            cpu = statistics.median(c for c, _ in views)
+            wall = statistics.median(w for _, w in views)
+            rows.append(row(f"pareto_view_cpu_s_at_{n}", cpu, "s", "<=", 0.1 if n < 1000 else 1.0,
+                            note=f"median of {VIEWS} views (wall {wall:.3f} s); first view, building the index: "
+                                 f"{first:.2f} s; after one new entry: {after_new:.3f} s; the old way of reading the "
+                                 f"results, redone on every change: {old:.2f} s",
+                            detail={"variants": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                                    "first_view_cpu_s": round(first, 3), "after_new_entry_cpu_s": round(after_new, 4),
+                                    "old_read_cpu_s": round(old, 3)}))
+            shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    rows.append(row("results_scale", rows[-1].value, "s", "<=", 1.0,
+                    note=f"server CPU per Pareto view at {SIZES[-1]:,} variants; at {SIZES[0]}: {rows[0].value:.3f} s",
+                    detail={str(r.detail["variants"]): r.detail for r in rows}))
+    return rows
