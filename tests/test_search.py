@@ -71,6 +71,16 @@ def test_a_trained_trials_siblings_are_its_untried_conversions():
     assert space.siblings({"width": 8, "quant": "int8"}, set()) == [{"width": 8, "quant": q} for q in ("fp32", "dynamic")]
 
 
+def test_a_new_study_starts_from_the_base_variant_and_its_lever_recipe():
+    space = search.Space({"depth": [1, 2], "batchnorm": [False, True], "padding": ["valid", "same"],
+                          "dropout": [0.0, 0.3], "epochs": [5, 20]})
+    assert space.starts() == [
+        {"depth": 2, "batchnorm": False, "padding": "valid", "dropout": 0.0, "epochs": 5},
+        {"depth": 2, "batchnorm": True, "padding": "same", "dropout": 0.3, "epochs": 20}]
+    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == []  # depth 2 is not in it
+    assert search.Space({"depth": [1, 2], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]
+
+
 def test_a_bad_space_is_refused_before_anything_runs():
     with pytest.raises(SpecError, match="depth"):
         search.Space({"depth": [1, 9]})

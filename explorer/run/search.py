@@ -13,6 +13,7 @@ through the database (load) and stops it with a flag file (request_stop).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -84,6 +85,23 @@ class Space:
     def spec(self, params: Mapping[str, Any]) -> VariantSpec:
         """The variant of a trial's params (the fields with several values) and the fixed fields."""
         return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
+
+    def starts(self) -> list[dict[str, Any]]:
+        """A new study's first trials: the base variant, and it with the accuracy levers of the shipped grid
+        (explorer.run.grid.LEVER_PAIRS), where the space holds their values: a search begins from what is
+        known to work, and the sampler explores from there."""
+        from explorer.run import grid
+
+        searched = [name for name, values in self.choices.items() if len(values) > 1]
+        before, after = grid.LEVER_PAIRS["default depth 2"]
+        levers = {f.name: getattr(after, f.name) for f in dataclasses.fields(after)
+                  if getattr(after, f.name) != getattr(before, f.name)}
+        out = []
+        for known in (self.base, self.base.replace(**levers)):
+            params = {name: getattr(known, name) for name in searched}
+            if all(params[n] in self.choices[n] for n in searched) and params not in out:
+                out.append(params)
+        return out
 
     def suggest(self, trial) -> VariantSpec:
         return self.spec({name: trial.suggest_categorical(name, list(values))
@@ -232,6 +250,9 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     study.set_user_attr("run", {"started_at": time.time(), "budget_s": budget_s, "trials": trials,
                                 "builds": getattr(builds, "where", "this process"), "parallelism": builds.parallelism})
     started = 0
+    if not study.trials:
+        for params in space.starts():
+            study.enqueue_trial(params)
     tried = {t.key for t in results(study)}  # finished, and (below) in flight
     rng = np.random.default_rng(seed)
     pending: dict[Future, tuple[Any, VariantSpec]] = {}
