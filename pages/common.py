@@ -101,6 +101,7 @@ def _variant(root: str, key: str, version: int | None, host_id: str, threads: in
 def load_results(threads: int = 1) -> Results:
     """Every variant, with latencies at `threads` interpreter threads (1: the default view)."""
     root, here, version = str(store().root), host.current().id, results_version()
+    st.session_state["results_checked_at"] = time.monotonic()
     return _load(root, version, here, threads) if version is not None else _results(root, here, threads, None)
 
 
@@ -148,7 +149,8 @@ def measuring_status(res: Results) -> None:
         pending = executor().queue.count_live("measure")
     except QueueError:
         return
-    if results_version() != res.version:
+    fresh = time.monotonic() - st.session_state.get("results_checked_at", 0.0) < 1.0  # this run read them
+    if not fresh and results_version() != res.version:
         st.rerun()
     if pending:
         st.caption(f":material/timer: Measuring on this host in the background: {pending} to go. "

@@ -40,20 +40,26 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
     df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""))
     here = df["measured_here"].astype(bool)
-    for (quant, is_here), group in df.groupby([df["quant"], here], sort=False):
+    named = set()
+    # One trace per look (quantization, host, depth, noisy): every marker property is then one value, not
+    # one per point, which keeps a chart of thousands of variants quick to build (results_scale).
+    for (quant, is_here, depth, noisy), group in df.groupby([df["quant"], here, df["depth"], df["noisy"].astype(bool)],
+                                                             sort=False):
         error = None
         if x == "p50_us":
             error = dict(type="data", symmetric=False, array=(group["p50_hi_us"] - group["p50_us"]).clip(lower=0),
                          arrayminus=(group["p50_us"] - group["p50_lo_us"]).clip(lower=0), thickness=1, width=3)
         color = QUANT_COLORS.get(quant, "#888")
-        symbols = [DEPTH_SYMBOLS.get(d, "circle") + ("" if is_here else "-open") for d in group["depth"]]
+        name = quant if is_here else quant + FOREIGN
         fig.add_trace(go.Scatter(
-            x=group[x], y=group[y], mode="markers", name=quant if is_here else quant + FOREIGN,
-            marker=dict(color=color, size=sizes[group.index], symbol=symbols,
-                        line=dict(width=np.where(group["noisy"], 2.5, 1),
-                                  color=np.where(group["noisy"], "#ff7f0e", "white" if is_here else color))),
+            x=group[x], y=group[y], mode="markers", name=name, legendgroup=name, showlegend=name not in named,
+            marker=dict(color=color, size=sizes[group.index],
+                        symbol=DEPTH_SYMBOLS.get(depth, "circle") + ("" if is_here else "-open"),
+                        line=dict(width=2.5 if noisy else 1,
+                                  color="#ff7f0e" if noisy else ("white" if is_here else color))),
             error_x=error, customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,
         ))
+        named.add(name)
     on_front = df[front].sort_values(x)
     if len(on_front):
         fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines", name="Pareto front",

@@ -4,8 +4,8 @@ A view of the results (Pareto, the CLI's list) then reads one table instead of e
 (checksummed) and latency JSONs (2,000 samples each): a search leaves thousands of variants.
 
 The index is derived data and never trusted blindly. Each read first brings it up to date: it lists
-the entries and compares each one's fingerprint (name, size and mtime of its files and latency records)
-with the stored one; only entries that changed are read again, verified and re-summarized, and entries
+the entries and compares each one's fingerprint (size and mtime of its model and meta.json, mtime of its
+latency folder) with the stored one; only entries that changed are read again, verified and re-summarized, and entries
 that went are dropped. Whoever wrote an entry (the worker, a sweep, a copied folder) needs no hook. A
 missing, unreadable or older-schema index is rebuilt from the entries. It lives in the user-data
 folder, one file per cache root, never in the cache it describes.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from explorer.record import Latency, VariantRecord
 from explorer.store import paths
-from explorer.store.cache import LATENCY_DIR, META, CacheError, Problem, Store, latency_name, pick_latency
+from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Problem, Store, latency_name, pick_latency
 
 SCHEMA = 1
 TABLES = """
@@ -33,19 +33,17 @@ CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
-def _fingerprint(entry: Path) -> str:
-    """Names, sizes and mtimes of an entry's files and latency records: changes whenever one is written."""
+def _fingerprint(entry: str) -> str:
+    """Size and mtime of an entry's model and meta.json, and the mtime of its latency folder (a record is
+    written by a rename into it, which changes that): it changes whenever any of them is written."""
     parts = []
-    for folder in (entry, entry / LATENCY_DIR):
+    for path in (f"{entry}/{TFLITE}", f"{entry}/{META}", f"{entry}/{LATENCY_DIR}"):
         try:
-            with os.scandir(folder) as it:
-                for e in it:
-                    if e.is_file():
-                        st = e.stat()
-                        parts.append(f"{folder.name}/{e.name}:{st.st_size}:{st.st_mtime_ns}")
+            st = os.stat(path)
+            parts.append(f"{st.st_size}:{st.st_mtime_ns}")
         except FileNotFoundError:
-            continue
-    return "|".join(sorted(parts))
+            parts.append("-")
+    return "|".join(parts)
 
 
 class ResultsIndex:
@@ -76,7 +74,7 @@ class ResultsIndex:
         folder = self.store.root / "variants"
         try:
             with os.scandir(folder) as it:
-                now = {e.name: _fingerprint(Path(e.path)) for e in it if e.is_dir() and e.name.isalnum()}
+                now = {e.name: _fingerprint(e.path) for e in it if e.is_dir() and e.name.isalnum()}
         except FileNotFoundError:
             now = {}
         with closing(self._connect()) as db:
