@@ -52,7 +52,7 @@ class ResultsIndex:
         root = str(store.root.resolve())
         self.path = path or paths.state_dir() / "index" / f"results-{hashlib.sha1(root.encode()).hexdigest()[:12]}.sqlite3"
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, rebuilt: bool = False) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30)
         try:
@@ -63,10 +63,13 @@ class ResultsIndex:
                                  "DROP TABLE IF EXISTS info;")
             db.executescript(TABLES)
             db.execute(f"PRAGMA user_version = {SCHEMA}")
-        except sqlite3.DatabaseError:  # not a database at all (damaged): rebuild from the entries
+        except sqlite3.DatabaseError as exc:
             db.close()
-            self.path.unlink(missing_ok=True)
-            return self._connect()
+            if isinstance(exc, sqlite3.OperationalError) or rebuilt:  # e.g. a full disk: say so, delete nothing
+                raise
+            for suffix in ("", "-wal", "-shm"):  # not a database at all (damaged): rebuild from the entries
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            return self._connect(rebuilt=True)
         return db
 
     def refresh(self) -> int:
