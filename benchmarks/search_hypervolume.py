@@ -4,8 +4,9 @@
 - random: the same space, budget and empty start, with Optuna's random sampler;
 - grid: the shipped default grid's Fashion-MNIST variants, at the build time their records state.
 
-Each figure is the hypervolume of its front of (p50 latency on this host, test accuracy), up to the
-reference point REFERENCE: the area of (µs × accuracy) that some variant beats on both. The searches
+Each figure is the hypervolume of its front of (p50 latency on this host, test accuracy) of the variants
+finished within the budget (a trial running at the deadline is counted apart), up to the reference point
+REFERENCE: the area of (µs × accuracy) that some variant beats on both. The searches
 optimize validation accuracy; the test accuracy scored here is never seen by them. Targets: the search
 >= the grid (which needed more time) and > random at the same budget.
 
@@ -43,8 +44,12 @@ def _grid() -> tuple[list[tuple[float, float]], float, int]:
     return [(v.latency.p50_us, v.accuracy) for v in grid], seconds, len(grid)
 
 
-def _search(sampler: str) -> tuple[list[tuple[float, float]], float, list]:
-    """One search from an empty cache and user-data folder: (p50, test accuracy) per trial, seconds, trials."""
+def _search(sampler: str) -> tuple[list[tuple[float, float]], list[tuple[float, float]], float, list]:
+    """One search from an empty cache and user-data folder: (p50, test accuracy) of the trials finished
+    within the budget, and of every trial (a trial started before the deadline runs to its end), the
+    seconds it all took, and the trials."""
+    import optuna
+
     from explorer.run import search
     from explorer.spec import VariantSpec
     from explorer.store.cache import Store
@@ -56,7 +61,16 @@ def _search(sampler: str) -> tuple[list[tuple[float, float]], float, list]:
     t0 = time.perf_counter()
     done = search.run(space, study_name=f"hv-{sampler}", budget_s=BUDGET_S, sampler=sampler, store=store)
     seconds = time.perf_counter() - t0
-    return [(t.p50_us, t.test_accuracy) for t in done], seconds, done
+    study = optuna.load_study(study_name=f"hv-{sampler}", storage=search.storage_url())
+    start = study.user_attrs["run"]["started_at"]
+    in_time = {t.number for t in study.get_trials(deepcopy=False)
+               if t.datetime_complete and t.datetime_complete.timestamp() - start <= BUDGET_S}
+    return ([(t.p50_us, t.test_accuracy) for t in done if t.number in in_time],
+            [(t.p50_us, t.test_accuracy) for t in done], seconds, done)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")  # nothing finished in time (a budget too short to say)
 
 
 def _warm_up() -> None:
@@ -78,13 +92,14 @@ def run() -> list[Row]:
     grid, grid_s, grid_n = _grid()
     saved = os.environ.get("EXPLORER_DATA_DIR")
     try:
-        (tpe, tpe_s, tpe_trials), (rnd, rnd_s, rnd_trials) = _search("tpe"), _search("random")
+        (tpe, tpe_all, tpe_s, tpe_trials), (rnd, rnd_all, rnd_s, rnd_trials) = _search("tpe"), _search("random")
     finally:
         if saved is None:
             os.environ.pop("EXPLORER_DATA_DIR", None)
         else:
             os.environ["EXPLORER_DATA_DIR"] = saved
     values = {"search": hv(tpe), "random": hv(rnd), "grid": hv(grid)}
+    to_the_end = {"search": hv(tpe_all), "random": hv(rnd_all)}
 
     def front_of(trials):
         from explorer.run.search import front
@@ -93,17 +108,20 @@ def run() -> list[Row]:
 
     detail = {"budget_s": BUDGET_S, "reference_point": {"p50_us": REFERENCE[0], "accuracy": REFERENCE[1]},
               "hypervolume": {k: round(v, 4) for k, v in values.items()},
+              "hypervolume_with_the_trial_running_at_the_deadline": {k: round(v, 4) for k, v in to_the_end.items()},
               "seconds": {"search": round(tpe_s, 1), "random": round(rnd_s, 1), "grid": round(grid_s, 1)},
               "variants": {"search": len(tpe_trials), "random": len(rnd_trials), "grid": grid_n},
+              "variants_within_the_budget": {"search": len(tpe), "random": len(rnd)},
               "front": {"search": front_of(tpe_trials), "random": front_of(rnd_trials)}, "space": SPACE}
     where = f"reference point ({REFERENCE[0]:g} µs, {REFERENCE[1]:g}); units µs × accuracy"
     return [
-        row("search_hypervolume", values["search"], "", note=f"TPE search, {len(tpe_trials)} variants in "
-            f"{tpe_s:.0f} s (budget {BUDGET_S:.0f} s) from an empty cache; random {values['random']:.3f} "
-            f"({len(rnd_trials)} variants, {rnd_s:.0f} s); default grid {values['grid']:.3f} ({grid_n} variants, "
-            f"{grid_s:.0f} s of recorded builds); {where}", detail=detail),
-        row("search_over_grid_hypervolume", values["search"] / values["grid"], "×", ">=", 1.0,
-            note=f"search after {tpe_s:.0f} s vs the default grid after its {grid_s:.0f} s"),
-        row("search_over_random_hypervolume", values["search"] / values["random"], "×", ">=", 1.0,
+        row("search_hypervolume", values["search"], "", note=f"TPE search, {len(tpe)} variants finished within "
+            f"the {BUDGET_S:.0f} s budget, from an empty cache; random {values['random']:.3f} ({len(rnd)} variants); "
+            f"default grid {values['grid']:.3f} ({grid_n} variants, {grid_s:.0f} s of recorded builds); with the "
+            f"trial each was running at the deadline (it finishes): search {to_the_end['search']:.3f} at "
+            f"{tpe_s:.0f} s, random {to_the_end['random']:.3f} at {rnd_s:.0f} s; {where}", detail=detail),
+        row("search_over_grid_hypervolume", _ratio(values["search"], values["grid"]), "×", ">=", 1.0,
+            note=f"search within {BUDGET_S:.0f} s vs the default grid after its {grid_s:.0f} s"),
+        row("search_over_random_hypervolume", _ratio(values["search"], values["random"]), "×", ">=", 1.0,
             note="same space, same budget, same empty start; target: above random"),
     ]
