@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from benchmarks.report import Row, print_table, row
-from benchmarks.worker import Sandbox
+from benchmarks.worker import Sandbox, environment
 from explorer.measure import host
 from explorer.run import pipeline, preview
 from explorer import record
@@ -45,31 +45,23 @@ def request_to_p50(box: Sandbox) -> list[float]:
 
 
 def run() -> list[Row]:
-    import os
-
     box = Sandbox()
-    saved = {k: os.environ.get(k) for k in ("EXPLORER_CACHE_DIR", "EXPLORER_DATA_DIR")}
-    os.environ.update(EXPLORER_CACHE_DIR=str(box.cache), EXPLORER_DATA_DIR=str(box.data))
     try:
-        asked = request_to_p50(box)
-        from explorer.store.cache import Store
+        with environment(EXPLORER_CACHE_DIR=str(box.cache), EXPLORER_DATA_DIR=str(box.data)):
+            asked = request_to_p50(box)
+            from explorer.store.cache import Store
 
-        store = Store(box.cache)
-        variants, _ = record.load_all(store, host.current().id)
-        ratios, rows_by_label = [], {}
-        for variant in sorted(variants, key=lambda v: v.label):
-            trained = pipeline.measure_latency(store, variant)
-            pre = preview.ensure(variant.spec)[0].latency
-            r = pre.p50_us / trained.p50_us
-            ratios.append(r)
-            (lo, hi), (plo, phi) = trained.p50_ci_us, pre.p50_ci_us
-            rows_by_label[variant.label] = (r, trained, pre, plo <= trained.p50_us <= phi or lo <= pre.p50_us <= hi)
+            store = Store(box.cache)
+            variants, _ = record.load_all(store, host.current().id)
+            ratios, rows_by_label = [], {}
+            for variant in sorted(variants, key=lambda v: v.label):
+                trained = pipeline.measure_latency(store, variant)
+                pre = preview.ensure(variant.spec)[0].latency
+                r = pre.p50_us / trained.p50_us
+                ratios.append(r)
+                (lo, hi), (plo, phi) = trained.p50_ci_us, pre.p50_ci_us
+                rows_by_label[variant.label] = (r, trained, pre, plo <= trained.p50_us <= phi or lo <= pre.p50_us <= hi)
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         box.close()
     arr = np.asarray(ratios)
     off = [(label, v) for label, v in rows_by_label.items() if not v[3]]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import Row, row
+from benchmarks.worker import environment
 from explorer.measure import host
 from explorer.store.paths import REPO_ROOT
 
@@ -92,45 +92,44 @@ def _old_read(root: Path) -> float:
     return time.process_time() - cpu
 
 
-def run() -> list[Row]:
+def _measure(n: int, folder: Path, rng: np.random.Generator) -> Row:
+    """The figures at n variants, in a cache and user-data folder of their own (the environment points there)."""
     import streamlit as st
 
     from explorer.store.cache import Store
     from explorer.store.index import ResultsIndex
 
+    _fill(folder / "cache", n, rng)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    build, _ = _cpu(lambda: ResultsIndex(Store(folder / "cache")).refresh())
+    _views(n)  # the index is built, the imports are warm
+    views, first, harness, at = _views(n)
+    _fill(folder / "cache", 1, rng, start=n)  # a search trial lands: the session's next view
+    after_new, _ = _cpu(at.run)
+    old = _old_read(folder / "cache")
+    cpu = statistics.median(c for c, _ in views)
+    wall = statistics.median(w for _, w in views)
+    return row(f"pareto_view_cpu_s_at_{n}", cpu, "s", "<=", 0.1 if n < 1000 else 1.0,
+               note=f"median of {VIEWS} views (wall {wall:.3f} s); a new session's first view "
+                    f"{first:.3f} s, of which AppTest's own {harness:.3f} s; after one new entry: "
+                    f"{after_new:.3f} s; building the index from scratch {build:.2f} s; the old way "
+                    f"of reading the results, redone on every change: {old:.2f} s",
+               detail={"variants": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
+                       "new_session_cpu_s": round(first, 4), "apptest_harness_cpu_s": round(harness, 4),
+                       "after_new_entry_cpu_s": round(after_new, 4), "index_build_cpu_s": round(build, 3),
+                       "old_read_cpu_s": round(old, 3)})
+
+
+def run() -> list[Row]:
     rows, rng = [], np.random.default_rng(0)
-    saved = {k: os.environ.get(k) for k in ("EXPLORER_CACHE_DIR", "EXPLORER_DATA_DIR")}
-    try:
-        for n in SIZES:
-            folder = Path(tempfile.mkdtemp(prefix=f"explorer-scale-{n}-"))
-            os.environ.update(EXPLORER_CACHE_DIR=str(folder / "cache"), EXPLORER_DATA_DIR=str(folder / "user_data"))
-            _fill(folder / "cache", n, rng)
-            st.cache_data.clear()
-            st.cache_resource.clear()
-            build, _ = _cpu(lambda: ResultsIndex(Store(folder / "cache")).refresh())
-            _views(n)  # the index is built, the imports are warm
-            views, first, harness, at = _views(n)
-            _fill(folder / "cache", 1, rng, start=n)  # a search trial lands: the session's next view
-            after_new, _ = _cpu(at.run)
-            old = _old_read(folder / "cache")
-            cpu = statistics.median(c for c, _ in views)
-            wall = statistics.median(w for _, w in views)
-            rows.append(row(f"pareto_view_cpu_s_at_{n}", cpu, "s", "<=", 0.1 if n < 1000 else 1.0,
-                            note=f"median of {VIEWS} views (wall {wall:.3f} s); a new session's first view "
-                                 f"{first:.3f} s, of which AppTest's own {harness:.3f} s; after one new entry: "
-                                 f"{after_new:.3f} s; building the index from scratch {build:.2f} s; the old way "
-                                 f"of reading the results, redone on every change: {old:.2f} s",
-                            detail={"variants": n, "cpu_s": round(cpu, 4), "wall_s": round(wall, 4),
-                                    "new_session_cpu_s": round(first, 4), "apptest_harness_cpu_s": round(harness, 4),
-                                    "after_new_entry_cpu_s": round(after_new, 4), "index_build_cpu_s": round(build, 3),
-                                    "old_read_cpu_s": round(old, 3)}))
+    for n in SIZES:
+        folder = Path(tempfile.mkdtemp(prefix=f"explorer-scale-{n}-"))
+        try:
+            with environment(EXPLORER_CACHE_DIR=str(folder / "cache"), EXPLORER_DATA_DIR=str(folder / "user_data")):
+                rows.append(_measure(n, folder, rng))
+        finally:
             shutil.rmtree(folder, ignore_errors=True)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     rows.append(row("results_scale", rows[-1].value, "s", "<=", 1.0,
                     note=f"server CPU per Pareto view at {SIZES[-1]:,} variants; at {SIZES[0]}: {rows[0].value:.3f} s",
                     detail={str(r.detail["variants"]): r.detail for r in rows}))
