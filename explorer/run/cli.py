@@ -29,7 +29,7 @@ from typing import Sequence
 import pandas as pd
 from tqdm import tqdm
 
-from explorer.run import grid
+from explorer.run import grid, search
 from explorer.measure import host
 from explorer.present import pareto, results
 from explorer import record
@@ -170,8 +170,6 @@ def _duration(text: str) -> float:
 
 
 def cmd_search(args) -> int:
-    from explorer.run import search
-
     space = search.Space(_axes(args))
     limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size)
     bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True)
@@ -360,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
                       help="build trials as Ray tasks: 'local' starts a cluster on this machine, 'auto' joins the one "
                            "'ray start --head' runs here, ADDRESS a running cluster (host:6379 or ray://host:10001); "
                            "latency is still measured on this machine")
-    srch.add_argument("--sampler", default="tpe", choices=("tpe", "random"), help="tpe (default) or random (a baseline)")
+    srch.add_argument("--sampler", default="tpe", choices=search.SAMPLERS, help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")

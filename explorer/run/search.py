@@ -66,7 +66,7 @@ class Space:
         combos = list(itertools.product(*(list(dict.fromkeys(self.choices[n])) for n in names)))
         for i in rng.permutation(len(combos)):
             values = dict(zip(names, combos[i]))
-            if self.base.replace(**values).key() not in tried:
+            if self.spec(values).key() not in tried:
                 return {n: v for n, v in values.items() if len(set(self.choices[n])) > 1}
         return None
 
@@ -248,7 +248,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                                 directions=["maximize", "minimize"], load_if_exists=True)
     deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
     study.set_user_attr("run", {"started_at": time.time(), "budget_s": budget_s, "trials": trials,
-                                "builds": getattr(builds, "where", "this process"), "parallelism": builds.parallelism})
+                                "builds": builds.where, "parallelism": builds.parallelism})
     started = 0
     if not study.trials:
         for params in space.starts():
