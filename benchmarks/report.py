@@ -22,7 +22,7 @@ class Row:
 
 
 def check(value: float, op: str, bound: float) -> bool:
-    return value <= bound if op == "<=" else value >= bound
+    return {"<=": value <= bound, ">=": value >= bound, ">": value > bound}[op]
 
 
 def row(figure: str, value: float, unit: str, op: str | None = None, bound: float | None = None,

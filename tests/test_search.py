@@ -81,6 +81,18 @@ def test_a_new_study_starts_from_the_base_variant_and_its_lever_recipe():
     assert search.Space({"depth": [1, 2], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]
 
 
+def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_one_leaves_all_to_the_sampler(counted):
+    import optuna
+
+    store, build, calls = counted
+    guided = search.run(SPACE, study_name="guided", trials=3, store=store, builds=build)
+    assert [t.key for t in guided] == [SPACE.base.replace(quant=q).key() for q in ("fp32", "dynamic", "int8")]
+    assert calls["trained"] == 1  # the base trained once; its two siblings were conversions
+    search.run(SPACE, study_name="unguided", trials=3, store=store, builds=build, guided=False)
+    trials = optuna.load_study(study_name="unguided", storage=search.storage_url()).trials
+    assert len(trials) == 3 and not any("fixed_params" in t.system_attrs for t in trials)  # nothing enqueued
+
+
 def test_a_bad_space_is_refused_before_anything_runs():
     with pytest.raises(SpecError, match="depth"):
         search.Space({"depth": [1, 9]})

@@ -231,12 +231,14 @@ class LocalBuilds:
 def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
         budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None,
         builds: Builds | None = None, on_trial: Callable[[TrialResult], None] | None = None,
-        should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
+        should_stop: Callable[[], bool] | None = None, guided: bool = True) -> list[TrialResult]:
     """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
     variant of the space has been tried; returns every finished trial of the study. A trial started before
     the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
     an untried variant is queued in its place (samplers repeat themselves on a small space). With builds
-    that run several trials at once (a Ray cluster), that many are in flight, each landing as it ends."""
+    that run several trials at once (a Ray cluster), that many are in flight, each landing as it ends.
+    Guided (the default), a new study starts from the known recipes (Space.starts) and a trained trial's
+    conversions go next (Space.siblings); unguided, the sampler alone picks every trial (a baseline)."""
     import optuna
 
     if trials is None and budget_s is None:
@@ -250,7 +252,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     study.set_user_attr("run", {"started_at": time.time(), "budget_s": budget_s, "trials": trials,
                                 "builds": builds.where, "parallelism": builds.parallelism})
     started = 0
-    if not study.trials:
+    if guided and not study.trials:
         for params in space.starts():
             study.enqueue_trial(params)
     tried = {t.key for t in results(study)}  # finished, and (below) in flight
@@ -293,7 +295,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                 for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
                     trial.set_constraint(name, value)
                 study.tell(trial, [accuracy, variant.latency.p50_us])
-                if getattr(report, "trained", False):
+                if guided and getattr(report, "trained", False):
                     for params in space.siblings(trial.params, tried):
                         study.enqueue_trial(params)
                 if on_trial:
