@@ -93,6 +93,29 @@ def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_on
     assert len(trials) == 3 and not any("fixed_params" in t.system_attrs for t in trials)  # nothing enqueued
 
 
+def test_tpe_samples_at_random_until_it_has_trials_of_its_own_the_guided_ones_do_not_count():
+    import optuna
+
+    knobs = {name: optuna.distributions.CategoricalDistribution(list(range(8))) for name in ("a", "b", "c")}
+
+    def picks(sampler, guided: int, n: int) -> list[dict]:
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        for i in range(guided):  # queued by the search: all alike, as starts and conversions are
+            study.enqueue_trial({"a": 0, "b": 0, "c": i % 2}, user_attrs={search.GUIDED: "start"})
+            study.tell(study.ask(knobs), [0.9, 10.0 + i])
+        out = []
+        for _ in range(n):
+            trial = study.ask(knobs)
+            out.append(trial.params)
+            study.tell(trial, [sum(trial.params.values()) / 21, 5.0 + trial.params["a"]])
+        return out
+
+    alone = picks(optuna.samplers.RandomSampler(seed=3), 0, search.STARTUP + 4)
+    tpe = picks(search.make_sampler("tpe", 3), 6, search.STARTUP + 4)
+    assert tpe[:search.STARTUP] == alone[:search.STARTUP]  # its own start-up, however many trials were queued
+    assert tpe[search.STARTUP:] != alone[search.STARTUP:]  # then TPE models the space
+
+
 def test_a_bad_space_is_refused_before_anything_runs():
     with pytest.raises(SpecError, match="depth"):
         search.Space({"depth": [1, 9]})
@@ -118,6 +141,7 @@ def test_the_cli_searches_resumes_by_name_and_prints_the_front(tmp_path, monkeyp
 
 @pytest.mark.slow
 def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_cache(tmp_path, monkeypatch):
+    import optuna
     from streamlit.testing.v1 import AppTest
 
     from support import REPO, wait_until
@@ -134,7 +158,8 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     at.multiselect(key="s_width").set_value([8])
     at.multiselect(key="s_channels").set_value([0.0])
     at.multiselect(key="s_quant").set_value(["fp32", "int8"])
-    at.slider(key="s_epochs").set_value(2)
+    at.multiselect(key="s_epochs").set_value([2])
+    at.multiselect(key="s_levers").set_value(["dropout"])  # tried off and on
     at.number_input(key="s_trials").set_value(2)
     at.button[0].click().run()  # the form's Start
     assert not at.exception and not at.error
@@ -146,6 +171,8 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     assert len(frame) == 2 and set(frame["variant"].str.startswith("digits-d1w8"))== {True}
     store = Store(tmp_path / "cache")
     assert all(store.has("variants", t.key) for t in search.load("page").trials)  # on the Pareto page too
+    searched = optuna.load_study(study_name="page", storage=search.storage_url()).trials[0].params
+    assert set(searched) == {"quant", "dropout"}  # two values each; depth, width, channels and epochs fixed
 
 
 def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
