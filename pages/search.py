@@ -5,8 +5,15 @@ import streamlit as st
 
 from explorer.data import datasets
 from explorer.present import figures
-from explorer.run import search
-from explorer.spec import QUANT_MODES
+from explorer.run import grid, search
+from explorer.spec import QUANT_MODES, VariantSpec
+
+DEFAULTS = VariantSpec()
+
+
+def _arg(value) -> str:
+    """A spec value as the CLI reads it (on/off for a switch)."""
+    return ("on" if value else "off") if isinstance(value, bool) else f"{value:g}" if isinstance(value, float) else str(value)
 
 st.title("Search for the front")
 st.write("Pick the values to try; the search (multi-objective TPE, seeded) builds one variant per trial, maximizing accuracy "
@@ -24,7 +31,13 @@ with st.form("search"):
                                help="32 is the shipped width: its trained bases come with the app, so its trials only fine-tune")
         channels = st.multiselect("channel pruning", [0.0, 0.25, 0.5], default=[0.0, 0.25, 0.5], key="s_channels")
         quant = st.multiselect("quantization", QUANT_MODES, default=["fp32", "dynamic", "int8"], key="s_quant")
-        epochs = st.slider("epochs (at most)", 1, 20, 5, key="s_epochs")
+        epochs = st.multiselect("epochs (at most: early stopping may end sooner)", [1, 2, 5, 10, 20, 30], default=[5],
+                                key="s_epochs")
+        levers = st.multiselect(
+            "accuracy levers, each tried off and on", list(grid.LEVERS), key="s_levers",
+            format_func=lambda f: f"{f} {_arg(getattr(DEFAULTS, f))} or {_arg(grid.LEVERS[f])}",
+            help="The shipped lever recipe: with all four and 20 epochs, the search starts from it (and from the "
+                 "default variant), then explores")
     with right:
         minutes = st.number_input("budget (minutes)", 0.5, 600.0, 10.0, key="s_minutes")
         trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
@@ -38,11 +51,12 @@ with st.form("search"):
     start = st.form_submit_button("Start", type="primary")
 
 if start:
-    chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant}
+    chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant, "epochs": epochs}
     empty = [k for k, v in chosen.items() if not v]
-    args = ["--dataset", dataset, "--epochs", str(epochs), "--budget", f"{minutes * 60:g}"]
+    chosen |= {f: [getattr(DEFAULTS, f), grid.LEVERS[f]] for f in levers}
+    args = ["--dataset", dataset, "--budget", f"{minutes * 60:g}"]
     for flag, values in chosen.items():
-        args += [f"--{flag}", *map(str, values)]
+        args += [f"--{flag}", *map(_arg, values)]
     for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
                         ("--max-size", max_size)):
         if value:
