@@ -35,9 +35,10 @@ with st.form("search"):
                                 key="s_epochs")
         levers = st.multiselect(
             "accuracy levers, each tried off and on", list(grid.LEVERS), key="s_levers",
-            format_func=lambda f: f"{f} {_arg(getattr(DEFAULTS, f))} or {_arg(grid.LEVERS[f])}",
-            help="The shipped lever recipe: with all four and 20 epochs, the search starts from it (and from the "
-                 "default variant), then explores")
+            format_func=lambda f: f"{f} {_arg(grid.LEVERS[f])}",
+            help="Each one picked is tried at its default (" + ", ".join(f"{f} {_arg(getattr(DEFAULTS, f))}" for f in
+                 grid.LEVERS) + ") and at its lever value. The shipped lever recipe is all four with 20 epochs: "
+                 "when the space holds it, the search starts from it (and from the default variant)")
     with right:
         minutes = st.number_input("budget (minutes)", 0.5, 600.0, 10.0, key="s_minutes")
         trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
