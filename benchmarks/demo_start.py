@@ -17,7 +17,7 @@ from explorer.store.paths import REPO_ROOT
 
 IMPORTS = """
 import sys, time; t0 = time.perf_counter()
-import pages.common, explorer.present.figures, explorer.present.pareto, explorer.present.results, explorer.run.pipeline, explorer.data.uploads
+import pages.ui.loading, pages.ui.jobs, explorer.present.figures, explorer.present.pareto, explorer.present.results, explorer.run.pipeline, explorer.data.uploads
 t = time.perf_counter() - t0
 heavy = [m for m in ("tensorflow", "tf_keras", "tensorflow_model_optimization") if m in sys.modules]
 print(t, ",".join(heavy) or "none", len(sys.modules))

@@ -4,11 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from explorer.present import figures, links, results
-from pages import common
+from pages.ui import captions, loading, sharing
 
 st.title("Compare variants")
-res = common.load_results()
-common.show_problems(res)
+res = loading.load_results()
+loading.show_problems(res)
 if len(res.table) < 2:
     st.info("Compare needs at least two variants in the cache.")
     st.stop()
@@ -19,13 +19,13 @@ timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured 
 best = res.table.loc[res.table["accuracy"].idxmax()]
 fastest = timed.loc[timed["p50_us"].idxmin()] if len(timed) else best
 default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] else list(labels)[:2]
-params = common.incoming_link("compare")
+params = sharing.incoming_link("compare")
 if params:  # a link: ?keys=<key>,<key>,…
     linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
     missing = [k for k in linked if k not in res.labels]
     if missing:
         problems.append(f"not in the cache of this app: {', '.join(missing)}")
-    common.show_link_problems(links.unknown(params, ("keys",), []) + problems)
+    sharing.show_link_problems(links.unknown(params, ("keys",), []) + problems)
     found = [res.labels[k] for k in linked if k in res.labels]
     if found:
         st.session_state["compare_pick"] = found
@@ -37,7 +37,7 @@ if len(picked) < 2:
     st.info("Pick at least two variants.")
     st.stop()
 
-common.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
+sharing.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
                   "A link to this comparison (the first variant is the reference):")
 rows = results.compare(res.table, [labels[p] for p in picked])
 table = pd.DataFrame({
@@ -55,7 +55,7 @@ table = pd.DataFrame({
     "MACs": rows["macs"].map("{:,}".format),
 })
 st.dataframe(table.T, width="stretch")
-st.caption(common.host_caption() + (
+st.caption(captions.host_caption() + (
     " Some of these latencies were measured on another host (the worker is measuring this one): "
     + ", ".join(p for p in picked if not rows.loc[p, "measured_here"]) + "."
     if not rows["measured_here"].all() else ""))

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.data import datasets, uploads
-from pages import common
+from pages.ui import loading
 
 st.title("Datasets")
 
@@ -47,11 +47,11 @@ for name, tab in zip(names, tabs):
                        "the remedy to try is **class weights: balanced** on Explore.")
         if name not in datasets.BUILTIN:
             with st.expander(":material/delete: Delete this dataset"):
-                n = int((common.load_results().table["dataset"] == name).sum())
+                n = int((loading.load_results().table["dataset"] == name).sum())
                 sure = st.checkbox(f"Delete **{name}** and its {n} cached variant{'s' if n != 1 else ''}",
                                    key=f"sure-{name}")
                 if st.button("Delete", key=f"delete-{name}", disabled=not sure, type="primary"):
-                    gone = uploads.delete(name, common.store())
+                    gone = uploads.delete(name, loading.store())
                     summary.clear()
                     st.toast(f"Deleted {name} and {gone} variants")
                     st.rerun()

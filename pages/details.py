@@ -8,28 +8,28 @@ import streamlit as st
 from explorer.present import figures, links
 from explorer.measure import host
 from explorer.store.cache import TFLITE
-from pages import common
+from pages.ui import captions, knobs, loading, measuring, sharing
 
 st.title("Variant details")
-res = common.load_results()
-common.show_problems(res)
+res = loading.load_results()
+loading.show_problems(res)
 if res.table.empty:
     st.info("No variants in the cache yet.")
     st.stop()
 
-params = common.incoming_link("details")
+params = sharing.incoming_link("details")
 if params:  # a link: ?key=<variant key>, with the variant's fields so that a missing one can be built
     problems = links.unknown(params, ("key", *links.SPEC_FIELDS), [])
     linked, bad = links.parse_keys(params, "key", 1)
     spec, bad_spec = links.parse_spec(params)
-    common.show_link_problems(problems + bad)
+    sharing.show_link_problems(problems + bad)
     if linked and linked[0] not in res.labels:
         st.warning(f"Variant `{linked[0]}` is not in the cache of this app"
                    + (f": **{spec.label()}** has not been built here (or was built with other library versions)."
                       if spec else "."))
-        common.show_link_problems(bad_spec)
+        sharing.show_link_problems(bad_spec)
         if spec is not None and st.button("Build it on Explore", type="primary"):
-            common.set_knobs(spec)
+            knobs.set_knobs(spec)
             st.switch_page("pages/explore.py")
         if st.button("Show the variants in the cache instead"):
             st.session_state["details_written"] = params
@@ -45,7 +45,7 @@ key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys e
 st.session_state["detail_key"] = key
 v = res.variant(key)
 lat = v.latency
-common.write_link("details", {"key": key, **links.spec_params(v.spec)},
+sharing.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "
                   "can build it):")
 
@@ -53,7 +53,7 @@ c = st.columns(4)
 c[0].metric("Test accuracy", f"{v.accuracy:.4f}")
 c[1].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
 c[2].metric("Macro F1", f"{v.macro_f1:.4f}")
-c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=common.latency_text(lat, 2))
+c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=captions.latency_text(lat, 2))
 c = st.columns(4)
 c[0].metric("Size", f"{v.size_kb:,.0f} KB")
 c[1].metric("Gzipped", f"{v.gzip_kb:,.0f} KB")
@@ -86,20 +86,20 @@ if lat:
                    f"Either the machine was busy (other processes used {lat.other_cpu_share:.0%} of it), or this "
                    "model's speed depends on how its memory happens to be laid out; the interval shows how much.")
     st.plotly_chart(figures.latency_histogram([v.label], [list(lat.samples_us)]), key="detail_latency")
-    st.write(f"p50 {common.latency_text(lat, 2)} · p90 {lat.p90_us:.1f} µs · p99 {lat.p99_us:.1f} µs · "
+    st.write(f"p50 {captions.latency_text(lat, 2)} · p90 {lat.p90_us:.1f} µs · p99 {lat.p99_us:.1f} µs · "
              f"mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · {lat.throughput_ips:,.0f} images/s at batch 64")
     with st.expander("How it was measured"):
         st.json(lat.provenance())
 else:
     st.info("Not measured on any host yet.")
 if lat is None or not here:
-    common.request_measurements(res, [key])
+    measuring.request_measurements(res, [key])
 elif st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
-    common.request_measurements(res, [key], force=True)
+    measuring.request_measurements(res, [key], force=True)
     st.toast("Queued: the figures update when the worker has measured it")
 
 st.subheader("Can each speed lever work here?")
-common.why_lines(v)
+captions.why_lines(v, res)
 if lat and lat.ops:
     st.subheader("Where the time goes")
     st.plotly_chart(figures.op_times([{"index": o.index, "name": o.name, "output_shape": o.output_shape,
@@ -125,7 +125,7 @@ if v.history:
 with st.expander("How it was built"):
     st.json(v.build_info())
 
-s = common.store()
+s = loading.store()
 d1, d2 = st.columns(2)
 d1.download_button("Download .tflite", s.file_path("variants", key, TFLITE).read_bytes(),
                    f"{v.label}.tflite", "application/octet-stream")

@@ -14,9 +14,9 @@ from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
 from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
-from pages import common
+from pages.ui import captions, jobs, knobs, loading, sharing
 
-MAX_EPOCHS = common.max_epochs()
+MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
 
 
@@ -25,7 +25,7 @@ def knobs_ui() -> dict:
 
     Defaults go into the session state rather than the widgets, so that a link can set any knob first.
     """
-    pos = common.KNOB_POSITIONS
+    pos = knobs.KNOB_POSITIONS
     state = st.session_state
     names = datasets.available()
     if state.get("k_dataset") not in names:
@@ -75,7 +75,7 @@ def knobs_ui() -> dict:
         st.header("Training")
         v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
         v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
-                                     min(common.TUNE_EPOCHS_MAX, BOUNDS["tune_epochs"][1]), key="k_tune_epochs")
+                                     min(knobs.TUNE_EPOCHS_MAX, BOUNDS["tune_epochs"][1]), key="k_tune_epochs")
         v["batchnorm"] = st.toggle("batch normalization", key="k_batchnorm")
         v["dropout"] = st.slider("dropout", *BOUNDS["dropout"], step=0.1, key="k_dropout")
         flips = " and horizontal flips" if datasets.info(dataset).flips else ""
@@ -102,7 +102,7 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     c[0].metric("Test accuracy", f"{v.accuracy:.4f}", f"{(v.accuracy - base.accuracy) * 100:+.2f} pts" if base else None)
     if lat:
         c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs", f"{bl.p50_us / lat.p50_us:.2f}× speed-up" if bl else None,
-                    delta_color="off", help=common.latency_text(lat, 2))
+                    delta_color="off", help=captions.latency_text(lat, 2))
         c[2].metric("p90 / p99", f"{lat.p90_us:.1f} / {lat.p99_us:.1f} µs")
         c[3].metric("Throughput (batch 64)", f"{lat.throughput_ips:,.0f} img/s")
     c = st.columns(4)
@@ -119,26 +119,26 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     c[1].metric("Macro F1", f"{v.macro_f1:.4f}")
     weakest, recall = v.weakest_class
     c[2].metric(f"Weakest class: {weakest}", f"{recall:.3f}", help="The recall of the class recognized worst")
-    st.caption(common.host_caption() + " p50: " + common.latency_text(lat, 2) + ".")
-    common.why_lines(v)
+    st.caption(captions.host_caption() + " p50: " + captions.latency_text(lat, 2) + ".")
+    captions.why_lines(v, loading.load_results())
 
 
 def load_record(spec: VariantSpec) -> VariantRecord | None:
     """A cached variant, with this host's latency, else another host's while the worker measures here."""
-    s = common.store()
+    s = loading.store()
     key = spec.key()
     if not s.has("variants", key):
         return None
     v = record.load(s, key, host.current().id)
     if not v.measured_here(host.current().id):
-        common.executor().submit(JobRequest.measure(key, v.label, s), common.requester())
+        jobs.executor().submit(JobRequest.measure(key, v.label, s), jobs.requester())
     return v
 
 
 @st.fragment(run_every=1.0)
 def preview_progress(job_id: int) -> None:
     """Waits for the worker's latency preview; the page reruns with the band once it is stored."""
-    job = common.executor().progress(job_id)
+    job = jobs.executor().progress(job_id)
     if job is None or not job.live:
         st.rerun()
     st.caption(f":material/timer: Measuring the untrained architecture on this host: {job.message} (a few seconds)")
@@ -147,13 +147,13 @@ def preview_progress(job_id: int) -> None:
 def where_it_lands(spec: VariantSpec, cached: bool) -> None:
     """The Pareto chart of the spec's dataset, with this variant: its point if built, else its previewed
     latency as a band (accuracy is unknown until it is trained)."""
-    res = common.load_results()
+    res = loading.load_results()
     df = res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True)
     band = None
     if not cached:
         made = preview.read(spec)
         if made is None:
-            job = common.executor().submit(JobRequest.preview(spec), common.requester())
+            job = jobs.executor().submit(JobRequest.preview(spec), jobs.requester())
             preview_progress(job.id)
         else:
             lo, hi = made.latency.p50_ci_us
@@ -174,29 +174,29 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
 @st.fragment(run_every=1.0)
 def build_progress(job_id: int) -> None:
     """Polls the queue (the worker writes progress there); the whole page reruns when the job ends."""
-    job = common.executor().progress(job_id)
+    job = jobs.executor().progress(job_id)
     if job is None or not job.live:
         st.rerun()
     with st.status(f"Building {job.label} — {job.stage}", expanded=True):
         st.progress(job.fraction, text=job.message)
-        mine = job.waited_by(common.requester())
+        mine = job.waited_by(jobs.requester())
         others = len(job.requesters) - mine
         st.caption(f"Runs in the worker process (pid {job.worker_pid or '…'}), not in this web server."
                    + (f" {others} other session{'s' if others > 1 else ''} also wait{'' if others > 1 else 's'} for it:"
                       " cancelling withdraws only your request." if others else ""))
         if mine and st.button("Cancel", key="cancel"):
-            common.executor().cancel(job.id, common.requester())
+            jobs.executor().cancel(job.id, jobs.requester())
             st.session_state["cancelled"] = job.id
             st.rerun()
 
 
 st.title("Explore a variant")
-params = common.incoming_link("explore")
+params = sharing.incoming_link("explore")
 if params:  # a link: the variant's fields that differ from the defaults
     linked, problems = links.parse_spec(params)
     problems = links.unknown(params, links.SPEC_FIELDS, []) + problems
-    st.session_state["explore_link_problems"] = problems + (common.set_knobs(linked) if linked else [])
-common.show_link_problems(st.session_state.get("explore_link_problems", []))
+    st.session_state["explore_link_problems"] = problems + (knobs.set_knobs(linked) if linked else [])
+sharing.show_link_problems(st.session_state.get("explore_link_problems", []))
 values = knobs_ui()
 try:
     spec = VariantSpec(**values)
@@ -207,20 +207,20 @@ except (SpecError, datasets.DatasetError) as exc:
     st.stop()
 
 key = spec.key()
-cached = common.store().has("variants", key)
+cached = loading.store().has("variants", key)
 if cached:
     try:
-        common.store().verify("variants", key)
+        loading.store().verify("variants", key)
     except CacheError as exc:  # the worker's build replaces a damaged entry (stages are reused)
         st.warning(f"The cached copy is damaged ({exc}); building it again replaces it.")
         cached = False
-common.write_link("explore", links.spec_params(spec), "A link to these knobs:")
+sharing.write_link("explore", links.spec_params(spec), "A link to these knobs:")
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
          + (":material/check_circle: In the cache: loads instantly." if cached
             else ":material/construction: Not built yet: it will be trained on this machine."))
 
-ex = common.executor()
+ex = jobs.executor()
 ex.ensure_worker()  # TensorFlow loads in the worker while the knobs are being picked
 job = ex.queue.latest("build", key)
 if job is not None and job.live:
@@ -232,7 +232,7 @@ if st.button("Load" if cached else "Train and measure", type="primary", disabled
         st.session_state["shown"] = key
     else:
         try:
-            job = ex.submit(JobRequest.build(spec, ex.store), common.requester())
+            job = ex.submit(JobRequest.build(spec, ex.store), jobs.requester())
             live = True
         except ValueError as exc:
             st.error(str(exc))

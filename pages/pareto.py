@@ -4,7 +4,7 @@ import streamlit as st
 
 from explorer.present import figures, links, pareto, report, results
 from explorer.measure import host
-from pages import common
+from pages.ui import captions, loading, measuring, sharing
 
 
 st.title("Speed–accuracy Pareto front")
@@ -15,9 +15,9 @@ chart_slot = st.empty()
 chart_slot.plotly_chart(figures.placeholder(), key="pareto_placeholder")
 cores = host.current().cores
 threads = st.session_state.get("threads", 1) if cores > 1 else 1
-res = common.load_results(threads)
-common.measuring_status(res)
-common.show_problems(res)
+res = loading.load_results(threads)
+measuring.measuring_status(res)
+loading.show_problems(res)
 df = res.table
 if df.empty:
     chart_slot.empty()
@@ -25,7 +25,7 @@ if df.empty:
     st.stop()
 
 DEMO_DATASET = "fashion-mnist"  # the shipped demo's, the default whenever it has variants
-params = common.incoming_link("pareto")
+params = sharing.incoming_link("pareto")
 link, link_problems = links.parse_pareto(params)
 if params:
     # A link opened (or edited by hand): its settings become the widgets' state, once.
@@ -52,7 +52,7 @@ if params:
     if link.budget is not None:
         st.session_state[f"budget:{shown_ds}:{st.session_state.get('x', 'p50_us')}"] = link.budget
     st.session_state["pareto_link_problems"] = link_problems
-common.show_link_problems(st.session_state.get("pareto_link_problems", []))
+sharing.show_link_problems(st.session_state.get("pareto_link_problems", []))
 
 with st.sidebar:
     st.header("Chart")
@@ -104,14 +104,14 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Measurements")
     if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
                  "while nothing trains"):
-        n = common.request_measurements(res, list(res.table["key"]), force=True)
+        n = measuring.request_measurements(res, list(res.table["key"]), force=True)
         st.toast(f"Queued {n} measurements")
 answer = pareto.budget_answer(df, x, unit, budget, y)
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
                         None if quants == all_quants else tuple(quants), budget, None if y == "accuracy" else y)
-common.write_link("pareto", links.pareto_params(view),
+sharing.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
     st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
@@ -121,7 +121,7 @@ with st.sidebar:
 fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
-st.caption(common.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front. "
+st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front. "
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % interval of p50. "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
            + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "

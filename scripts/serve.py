@@ -8,7 +8,7 @@ takes that off the first view; everything else is `streamlit run app.py`.
 
 It also tells Streamlit that app.py's st.navigation defines the pages. Otherwise, because a folder named
 pages/ sits beside app.py, the first visitor after a start who opens a page's own address (/explore)
-gets Streamlit's old folder-based navigation: every file of pages/ listed, common.py included.
+gets Streamlit's old folder-based navigation: every file of pages/ listed as a page.
 """
 
 import sys
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pages.common  # noqa: E402,F401  (pandas, streamlit, the cache, results, executor)
+import pages.ui.loading, pages.ui.jobs  # noqa: E402,F401  (pandas, streamlit, the cache, results, executor)
 import explorer.present.figures  # noqa: E402,F401  (plotly)
 import explorer.present.pareto  # noqa: E402,F401
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402

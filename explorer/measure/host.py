@@ -48,17 +48,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of /proc/cpuinfo's text, as the kernel spells them ('flags' on x86, 'Features' on
+    ARM: avx512_vnni, avx512_fp16, amx_int8, asimddp, asimdhp); empty if it lists none."""
+    for line in cpuinfo.splitlines():
+        if line.split(":", 1)[0].strip() in ("flags", "Features"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
 @lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags (/proc/cpuinfo 'flags' on x86, 'Features' on ARM); empty if unknown."""
+    """This CPU's feature flags (parse_cpu_flags); empty if unknown."""
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.split(":", 1)[0].strip() in ("flags", "Features"):
-                    return frozenset(line.split(":", 1)[1].split())
+            return parse_cpu_flags(f.read())
     except OSError:
-        pass
-    return frozenset()
+        return frozenset()
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Streamlit glue the pages share, one concern a module (no TensorFlow: results pages import only these)."""

@@ -1,0 +1,52 @@
+"""Sentences under the figures: where latencies were measured, with their intervals, and why a lever pays off."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.measure import host
+from explorer.record import Latency, VariantRecord
+from explorer.spec import VariantSpec
+from pages.ui.loading import Results
+
+
+def host_caption(threads: int = 1) -> str:
+    h = host.current()
+    return (f"Latencies: batch 1, {threads} thread{'s' if threads > 1 else ''}, LiteRT (XNNPACK) on **{h.label}** "
+            f"(host id `{h.id}`).")
+
+
+def why_lines(v: VariantRecord, res: Results) -> None:
+    """One sentence per speed lever: measured against its sibling on this host, then explained
+    (explorer.present.why); a lever whose sibling is not measured here says so."""
+    from explorer.present import why
+
+    here = host.current().id
+    rows = res.table.set_index("label")
+
+    def sibling_latency(spec: VariantSpec) -> Latency | None:
+        label = spec.label()
+        if label not in rows.index or not rows.at[label, "measured_here"]:
+            return None
+        return res.variant(rows.at[label, "key"]).latency
+
+    for reason in why.for_variant(v, sibling_latency, v.latency.threads if v.latency and v.latency.on(here) else 1):
+        icon = {True: ":material/check_circle:", False: ":material/block:", None: ":material/help:"}[reason.works]
+        st.caption(f"{icon} **{reason.lever}** — {reason.sentence}")
+
+
+def latency_text(lat: Latency | None, digits: int = 1) -> str:
+    """p50 with its 95 % interval, and where it was measured when that is not this host."""
+    if lat is None:
+        return "not measured"
+    text = f"{lat.p50_us:.{digits}f} µs"
+    if lat.p50_ci_us:
+        lo, hi = lat.p50_ci_us
+        text += f" (95 % CI {lo:.{digits}f}–{hi:.{digits}f})"
+    if lat.noisy:
+        text += " — noisy"
+    if not lat.on(host.current().id):
+        text += f" — measured on another host ({lat.host_label})"
+    return text
+
+

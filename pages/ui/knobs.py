@@ -1,0 +1,41 @@
+"""The Explore knobs' positions, within the spec's declared bounds, and setting them from a spec (a link)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, VariantSpec
+from pages.ui.jobs import max_epochs
+
+
+def _within(name: str, positions: list) -> list:
+    """The positions inside the field's declared range (0 is 'off' for clusters, 'own size' for image_size)."""
+    lo, hi = {"clusters": CLUSTERS_RANGE, "image_size": IMAGE_SIZE_RANGE}.get(name) or BOUNDS[name]
+    return [p for p in positions if lo <= p <= hi or (name in ("clusters", "image_size") and p == 0)]
+
+
+# The positions of the Explore knobs that are not free sliders (kept within the spec's declared bounds).
+KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
+    "width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256],
+    "min_steps": [0, 500, 1500, 3000, 6000], "image_size": [0, 16, 28, 32, 64, 96, 128, 160, 224]}.items()}
+TUNE_EPOCHS_MAX = 10
+
+
+def set_knobs(spec: VariantSpec) -> list[str]:
+    """Set the Explore knobs to a spec (before they are drawn); returns what could not be set, and why."""
+    problems = []
+    limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
+    for name, value in dataclasses.asdict(spec).items():  # every field, neutral ones too
+        positions = KNOB_POSITIONS.get(name)
+        if positions is not None and value not in positions:
+            problems.append(f"{name} {value:g} is not one of the knob's positions ({', '.join(f'{p:g}' for p in positions)})")
+        elif name in limits and value > limits[name]:
+            problems.append(f"{name} {value} is over this app's limit of {limits[name]}")
+        else:
+            st.session_state[f"k_{name}"] = value
+    return problems
+
+

@@ -1,0 +1,59 @@
+"""Latency belongs to a machine: ask the worker to time variants on this host, and say how far it is."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from explorer.run.executors import JobRequest
+from explorer.run.queue import QueueError
+from pages.ui.jobs import executor, requester
+from pages.ui.loading import Results, results_version
+
+
+def request_measurements(res: Results, keys: list[str] | None = None, force: bool = False,
+                         background: bool = False) -> int:
+    """Ask the worker to time variants on this host (default: those not measured here yet); returns how many.
+
+    Latency belongs to a machine: until this host has measured a variant, the pages show the figure
+    measured elsewhere, labelled with its host.
+    """
+    keys = res.unmeasured_here if keys is None else keys
+    labels = res.labels
+    try:
+        ex = executor()
+        requests = [JobRequest.measure(k, labels[k], ex.store, force, res.threads) for k in keys]
+        ex.submit_many(requests, requester(), background=background)
+    except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
+        st.error(f"Could not queue the measurements ({getattr(exc, 'strerror', None) or exc}); "
+                 "showing the figures we have.")
+        return 0
+    return len(requests)
+
+
+@st.fragment(run_every=1.5)
+def measuring_status(res: Results) -> None:
+    """On a host that has not measured everything: once the page is drawn, ask the worker to time the
+    rest in the background (starting it sooner would compete with the browser's first paint on a small
+    machine); then say how far it is, and redraw the page as results land."""
+    opened = st.session_state.setdefault("opened_at", time.monotonic())
+    flag = f"measure_requested:{res.threads}"
+    if res.unmeasured_here and not st.session_state.get(flag):
+        if time.monotonic() - opened < 1.0:
+            st.caption(f":material/timer: {len(res.unmeasured_here)} variants have no latency from this host yet: "
+                       "they are drawn hollow, with another host's figures, and will be measured in the background.")
+            return
+        st.session_state[flag] = request_measurements(res, background=True) > 0
+    try:
+        pending = executor().queue.count_live("measure")
+    except QueueError:
+        return
+    fresh = time.monotonic() - st.session_state.get("results_checked_at", 0.0) < 1.0  # this run read them
+    if not fresh and results_version() != res.version:
+        st.rerun()
+    if pending:
+        st.caption(f":material/timer: Measuring on this host in the background: {pending} to go. "
+                   "Points move to this host's figures as they land.")
+
+
