@@ -97,7 +97,12 @@ unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     budget_key = f"budget:{dataset}:{x}" + (f":t{threads}" if threads > 1 else "")  # µs at 2 threads are not µs at 1
-    st.session_state.setdefault(budget_key, float(df[x].median()))
+    # The default follows the data on screen (e.g. when this host's own figures replace another host's);
+    # a budget the user typed, or a link brought, stays.
+    default, auto_key = pareto.default_budget(df[x]), f"{budget_key}:default"
+    if budget_key not in st.session_state or st.session_state[budget_key] == st.session_state.get(auto_key):
+        st.session_state[budget_key] = default
+    st.session_state[auto_key] = default
     quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)

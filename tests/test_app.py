@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from support import FAST_LATENCY, REPO, TINY, stop_workers, wait_until
 from explorer.measure import host
+from explorer.present.pareto import default_budget
 from explorer.run import pipeline
 from explorer.store.cache import Store
 from explorer.spec import QUANT_MODES, VariantSpec
@@ -96,6 +97,7 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     path = cache.latency_path(key, host.current().id)
     foreign = json.loads(path.read_text())
     foreign["host"] = {**foreign["host"], "id": "otherhost", "label": "Another CPU (8 cores)"}
+    foreign["p50_us"], foreign["p50_ci_us"] = foreign["p50_us"] / 50, [v / 50 for v in foreign["p50_ci_us"]]  # a fast CPU
     path.unlink()
     (path.parent / "otherhost.json").write_text(json.dumps(foreign))  # measured elsewhere only
     at = open_page()
@@ -103,6 +105,7 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     traces = {t["name"]: len(values(t["x"])) for t in chart_specs(at)[0]["data"]}
     assert traces.get("fp32 (other host)") == 1  # drawn at once, hollow, in a trace of its own
     assert not path.exists()  # the page itself never measures
+    budget = lambda: at.sidebar.number_input(key="budget:digits:p50_us").value  # noqa: E731
     time.sleep(1.1)  # the page asks the worker once it has been drawn (its status fragment's next tick)
     at.run()
     wait_until(path.exists, "the worker to measure it in the background", 90)
@@ -111,6 +114,9 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     at.run()
     traces = {t["name"]: len(values(t["x"])) for t in chart_specs(at)[0]["data"]}
     assert "fp32 (other host)" not in traces and traces["fp32"] == 1
+    # the default budget followed this host's figures: something fits, never "nothing fits" by default
+    shown = np.concatenate([values(t["x"]) for t in chart_specs(at)[0]["data"] if t.get("name") in QUANT_MODES])
+    assert budget() == default_budget(shown) and not any("Nothing fits" in w.value for w in at.warning)
 
 
 def test_damaged_entry_is_reported_and_the_rest_still_renders(cache):

@@ -82,3 +82,38 @@ def test_bad_threads_and_a_missing_cache_folder_stop_before_any_work(tmp_path, c
     assert cli.main(["--cache", str(tmp_path / "nowhere"), "list"]) == 2
     assert "no cache folder at" in capsys.readouterr().err
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.fixture
+def newcomer_cache(tmp_path):
+    """The shipped cache as a new machine sees it: every latency measured on another host (the Intel host's
+    real records), none on this one."""
+    import json
+    import shutil
+
+    from explorer.measure import host
+    from support import REPO
+
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
+    for rec in (REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core" / "latency").glob("*.json"):
+        other = json.loads(rec.read_text())["host"]["id"]
+        assert other != host.current().id
+        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
+        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{other}.json")
+    return str(cache)
+
+
+def test_on_a_new_host_the_cli_shows_other_hosts_figures_labelled_and_never_fails(newcomer_cache, user_data, tmp_path,
+                                                                                  capsys):
+    assert cli.main(["--cache", newcomer_cache, "list"]) == 0
+    out = capsys.readouterr().out
+    assert "nan" not in out.lower() and out.count("fashion-mnist-") == 60
+    assert "latency_from" in out and "60 of 60 latencies were measured on another host" in out
+    assert cli.main(["--cache", newcomer_cache, "pareto"]) == 0
+    out = capsys.readouterr().out
+    assert "Non-dominated variants" in out and "fashion-mnist-d2w32-fc128-ch0.5-dynamic" in out  # that host's fastest
+    assert cli.main(["--cache", newcomer_cache, "report", str(tmp_path / "view.html")]) == 0
+    assert "Wrote" in capsys.readouterr().out and (tmp_path / "view.html").stat().st_size > 100_000
+    assert cli.main(["--cache", newcomer_cache, "search", "--trials", "1", "--study", "new-host", "--quant", "fp32"]) == 0
+    assert "fashion-mnist-d2w32-fc128-fp32" in capsys.readouterr().out  # the cached base, timed here

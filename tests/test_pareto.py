@@ -109,3 +109,11 @@ def test_balanced_accuracy_and_macro_f1_come_from_the_confusion_matrix():
     f1_a, f1_b = 2 * 90 / (90 + 95), 2 * 5 / (10 + 5)
     assert abs(v.macro_f1 - (f1_a + f1_b) / 2) < 1e-12
     assert v.weakest_class == ("b", 0.5)
+
+
+def test_the_default_budget_is_the_median_rounded_up_so_something_always_fits():
+    from explorer.present.pareto import default_budget
+
+    assert default_budget([13.836, 14.2, 50.0]) == 14.2
+    assert default_budget([10.01, float("nan"), 12.0]) == 11.1  # median 11.005, up to one decimal
+    assert np.isnan(default_budget([float("nan")]))

@@ -65,6 +65,14 @@ def best_under_budget(cost: Sequence[float], score: Sequence[float], budget: flo
     return int(ok[np.lexsort((c[ok], -s[ok]))[0]])
 
 
+def default_budget(costs: Sequence[float]) -> float:
+    """The budget a view opens with: the median cost of the variants on screen, rounded up to one decimal,
+    so that half of them fit and none is excluded by a hidden digit. NaN when nothing has a cost."""
+    c = np.asarray(costs, dtype=np.float64)
+    c = c[np.isfinite(c)]
+    return float(np.ceil(np.median(c) * 10) / 10) if c.size else float("nan")
+
+
 @dataclass(frozen=True)
 class BudgetAnswer:
     """The best accuracy under a budget, in one sentence (markdown), and the winner's key (None: nothing fits)."""

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -90,9 +91,9 @@ def _threads(text: str) -> int:
     return value
 
 
-def _table(store: Store, foreign: bool = False) -> pd.DataFrame:
-    """The results from the results index: with this host's latencies only (NaN where it has not measured
-    yet), or with foreign=True another host's where this one has none."""
+def _table(store: Store, foreign: bool = True) -> pd.DataFrame:
+    """The results from the results index: with this host's latencies, else (foreign=True, as the pages do)
+    another host's, which _print labels; foreign=False leaves NaN where this host has not measured yet."""
     here = host.current().id
     found, problems = ResultsIndex(store).rows(here, foreign=foreign)
     for p in problems:
@@ -100,14 +101,21 @@ def _table(store: Store, foreign: bool = False) -> pd.DataFrame:
     return results.table_of([results.row_of(v, lat, here) for v, lat in found])
 
 
-def _print(df: pd.DataFrame) -> None:
+def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'python -m explorer sweep'.") -> None:
+    """The table, with a column saying where each latency was measured when any is not from this host."""
     if df.empty:
-        print("No variants in the cache yet: run 'python -m explorer sweep'.")
+        print(empty)
         return
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.float_format", "{:.4g}".format):
-        print(df[SHOWN].to_string(index=False))
-    print(f"\nLatency measured on: {host.current().label}, {int(df['threads'].max() or 1)} thread(s); "
-          f"NaN = not measured on this host yet (run 'python -m explorer measure').")
+    here = df["measured_here"].astype(bool)
+    shown = df[SHOWN].copy()
+    if not here.all():
+        shown["latency_from"] = np.where(here, "this host", df["latency_host"].fillna("not measured"))
+    with pd.option_context("display.max_rows", None, "display.width", 250, "display.float_format", "{:.4g}".format):
+        print(shown.to_string(index=False))
+    threads = df["threads"].dropna()
+    print(f"\nThis host: {host.current().label}, {int(threads.max()) if len(threads) else 1} thread(s). "
+          + (f"{int((~here).sum())} of {len(df)} latencies were measured on another host (latency_from); "
+             "'python -m explorer measure' times them here." if not here.all() else "Every latency was measured here."))
 
 
 def cmd_sweep(args) -> int:
@@ -236,9 +244,12 @@ def cmd_pareto(args) -> int:
     df = _table(_store(args))
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
+    if df.empty:
+        _print(df)
+        return 0
     front = df[results.front(df, args.x, args.y)].sort_values(args.x)
     print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}):")
-    _print(front)
+    _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.")
     return 0
 
 
