@@ -1,6 +1,6 @@
 """CNN speed–accuracy explorer: the Streamlit entry point.
 
-    $ make run        # or: .venv/bin/python -m streamlit run app.py
+    $ make run        # or: .venv/bin/python scripts/serve.py (streamlit run app.py, with imports warmed)
 """
 
 from pathlib import Path

@@ -21,7 +21,7 @@ ROUNDS = 5
 
 
 def run() -> list[Row]:
-    from explorer.build import model as model_lib, quantize
+    from explorer.models import model as model_lib, quantize
 
     data = datasets.load("fashion-mnist")
     image = data.x_test[0]

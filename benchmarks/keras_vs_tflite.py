@@ -34,7 +34,7 @@ def _median_seconds(fn, runs: int, warmup: int = 5) -> float:
 
 
 def run() -> list[Row]:
-    from explorer.build import model as model_lib
+    from explorer.models import model as model_lib
 
     store = Store()
     specs = [s for s in grid.preset("reference") if store.has("variants", s.key())]

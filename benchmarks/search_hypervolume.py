@@ -80,7 +80,7 @@ def _ratio(a: float, b: float) -> float:
 
 def _warm_up() -> None:
     """TensorFlow's import and the data's first read happen before any clock starts."""
-    from explorer.build import tf_runtime  # noqa: F401
+    from explorer.models import tf_runtime  # noqa: F401
     from explorer.data import datasets
     from explorer.spec import VariantSpec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.build import architecture
+from explorer.models import architecture
 from explorer.data import datasets
 from explorer.present import figures, links, results
 from explorer.measure import host

@@ -1,6 +1,6 @@
 import pytest
 
-from explorer.build import architecture
+from explorer.models import architecture
 from explorer.spec import SpecError, VariantSpec
 
 

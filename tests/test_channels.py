@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from support import FAST_LATENCY, TINY
-from explorer.build import architecture, channels
-from explorer.build.channels import SourceLayer
+from explorer.models import architecture, channels
+from explorer.models.channels import SourceLayer
 from explorer.spec import VariantSpec
 
 
@@ -57,7 +57,7 @@ def test_kept_weights_are_the_trained_slices_and_dead_filters_change_nothing(tmp
     """Zero the weakest filters of a trained model (and their biases): their channels are then exactly zero
     after ReLU, so the narrower model must predict exactly what the wide one does."""
     from explorer.data import datasets
-    from explorer.build import model as model_lib, train
+    from explorer.models import model as model_lib, train
 
     spec = VariantSpec(**{**TINY, "width": 8, "dense": 32})
     data = datasets.load("digits")

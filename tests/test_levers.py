@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from support import TINY
-from explorer.build import architecture
+from explorer.models import architecture
 from explorer.data import datasets
 from explorer.spec import VariantSpec
 
@@ -20,7 +20,7 @@ def _quiet(*_):
     (dict(dropout=0.3), "Dropout"), (dict(head="flatten"), "Flatten"),
 ])
 def test_each_lever_puts_its_layer_in_the_model_and_counts_match_the_plan(lever, layer_type):
-    from explorer.build import model as model_lib
+    from explorer.models import model as model_lib
 
     spec = VariantSpec(depth=3, dense=512, **lever)
     m = model_lib.build(spec, (28, 28, 1), 10)
@@ -31,7 +31,7 @@ def test_each_lever_puts_its_layer_in_the_model_and_counts_match_the_plan(lever,
 
 
 def test_class_weights_come_from_the_training_split_only():
-    from explorer.build import train
+    from explorer.models import train
 
     data = datasets.load("fashion-mnist-imbalanced")
     w = train.class_weights(data.y_train, 10)
@@ -52,7 +52,7 @@ def test_the_imbalanced_view_cuts_only_its_training_classes():
 
 
 def test_augmentation_changes_training_batches_and_never_touches_validation_or_test():
-    from explorer.build import train
+    from explorer.models import train
 
     data = datasets.load("digits")
     spec = VariantSpec(**{**TINY, "augment": True})
@@ -60,7 +60,7 @@ def test_augmentation_changes_training_batches_and_never_touches_validation_or_t
     x_batch, y_batch = next(iter(fed["x"]))
     assert x_batch.shape[0] == spec.batch_size and not np.allclose(x_batch.numpy(), data.x_train[:32])
 
-    from explorer.build import model as model_lib
+    from explorer.models import model as model_lib
     m = model_lib.build(spec, data.info.input_shape, 10)
     before = (data.x_val.copy(), data.x_test.copy())
     history = train.fit(m, data, spec, epochs=1, learning_rate=0.01, on_progress=_quiet, label="t")
@@ -70,7 +70,7 @@ def test_augmentation_changes_training_batches_and_never_touches_validation_or_t
 
 
 def test_early_stopping_keeps_the_best_epoch_and_small_data_trains_longer():
-    from explorer.build import model as model_lib, train
+    from explorer.models import model as model_lib, train
 
     data = datasets.load("digits")
     assert train.base_epochs(VariantSpec(**{**TINY, "min_steps": 1000}), len(data.y_train)) == 30  # 34 steps/epoch

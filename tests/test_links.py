@@ -51,7 +51,7 @@ def test_a_spec_round_trips_and_bad_fields_say_why():
     assert links.parse_spec(params) == (spec, [])
     assert links.parse_spec({}) == (None, [])
     spec, problems = links.parse_spec({"depth": "../1", "quant": "int8"})
-    assert spec == VariantSpec(quant="int8") and "'depth' must be a int" in problems[0]
+    assert spec == VariantSpec(quant="int8") and "'depth' must be a whole number: ignored" in problems[0]
     spec, problems = links.parse_spec({"depth": "9"})
     assert spec is None and "depth: must be a whole number from 1 to 4" in problems[0]
     spec, problems = links.parse_spec({"dataset": "../../etc"})

@@ -113,7 +113,7 @@ def test_invalid_depth_for_the_dataset_writes_nothing(store):
 
 
 def test_a_failed_conversion_leaves_no_entry(store, monkeypatch):
-    from explorer.build import quantize
+    from explorer.models import quantize
 
     def crash(*args, **kwargs):
         raise RuntimeError("converter crashed")

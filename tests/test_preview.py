@@ -4,7 +4,7 @@ import pytest
 
 from support import FAST_LATENCY, TINY, wait_until
 from explorer.run import preview
-from explorer.build import train
+from explorer.models import train
 from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
 

@@ -164,7 +164,7 @@ def test_a_variant_picks_its_own_input_size_and_grey_from_a_colour_upload(data_d
 @pytest.mark.slow
 def test_a_resized_grey_variant_of_a_colour_upload_builds_at_its_own_input(data_dir, tmp_path):
     from support import FAST_LATENCY, TINY
-    from explorer.build import architecture
+    from explorer.models import architecture
     from explorer.run import pipeline
     from explorer.spec import VariantSpec
     from explorer.store.cache import Store

@@ -79,8 +79,8 @@ def test_builds_queue_one_at_a_time_and_a_removed_variant_is_rebuilt(executor, s
 def test_a_measurement_never_overlaps_a_training_step(store, user_data):
     """Counted, not timed: training steps completed while the measurement held the machine must be zero."""
     from explorer.data import datasets
-    from explorer.build import model as model_lib, train
-    from explorer.build.tf_runtime import keras
+    from explorer.models import model as model_lib, train
+    from explorer.models.tf_runtime import keras
 
     spec = VariantSpec(**{**TINY, "epochs": 2, "seed": 36})
     record, _ = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)

@@ -149,6 +149,9 @@ def parse_keys(params: Mapping[str, Any], name: str, limit: int) -> tuple[tuple[
     return tuple(keys[:limit]), problems
 
 
+KINDS = {int: "a whole number", float: "a number", str: "a name"}  # a field's type, in words
+
+
 def parse_spec(params: Mapping[str, Any]) -> tuple[VariantSpec | None, list[str]]:
     """A variant spec from its fields in a link (missing fields take their defaults), or None."""
     problems: list[str] = []
@@ -168,7 +171,7 @@ def parse_spec(params: Mapping[str, Any]) -> tuple[VariantSpec | None, list[str]
         try:
             fields[name] = kind(v) if kind is not int else int(v, 10)
         except ValueError:
-            problems.append(f"'{name}' must be a {kind.__name__}: ignored")
+            problems.append(f"'{name}' must be {KINDS.get(kind, kind.__name__)}: ignored")
     if not fields:
         return None, problems
     try:

@@ -171,7 +171,7 @@ def reasons(spec: VariantSpec, *, flags: frozenset[str], machine: str, cores: in
 def for_variant(v, sibling_latency: Callable[[VariantSpec], Latency | None], threads: int = 1) -> list[Reason]:
     """The reasons for a built variant (an explorer.record.VariantRecord) on this host; sibling_latency(spec)
     gives a sibling's latency measured on this host (None when it is not built or not measured here)."""
-    from explorer.build import architecture
+    from explorer.models import architecture
     from explorer.measure import host
 
     info = host.current()

@@ -59,10 +59,11 @@ SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "
 
 
 class Bar:
-    """Progress over a list of variants (tqdm on stderr): whole units per variant, its stage as postfix."""
+    """Progress over a list of variants (tqdm on stderr): whole units per variant, its stage as postfix; no
+    bar when stderr is not a terminal (a piped or logged sweep), tqdm's disable=None."""
 
     def __init__(self, total: int):
-        self.bar = tqdm(total=total, unit="variant", file=sys.stderr, dynamic_ncols=True,
+        self.bar = tqdm(total=total, unit="variant", file=sys.stderr, dynamic_ncols=True, disable=None,
                         bar_format="{l_bar}{bar}| {n:.1f}/{total} [{elapsed}<{remaining}] {postfix}")
 
     def show(self, index: int, fraction: float, message: str) -> None:
@@ -180,7 +181,7 @@ def _duration(text: str) -> float:
 def cmd_search(args) -> int:
     space = search.Space(_axes(args))
     limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size)
-    bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def shown(t: search.TrialResult) -> None:
         bar.update(1)

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from explorer.build import architecture
+from explorer.models import architecture
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, profile
 from explorer.store.cache import TFLITE, WEIGHTS, CacheError, Store
@@ -118,7 +118,7 @@ def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, flo
 
 
 def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: datasets.DatasetInfo):
-    from explorer.build import model as model_lib
+    from explorer.models import model as model_lib
 
     meta = store.verify(kind, key)
     m = model_lib.build(spec, info.input_shape, info.num_classes)
@@ -127,7 +127,7 @@ def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: da
 
 
 def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
-    from explorer.build import model as model_lib
+    from explorer.models import model as model_lib
 
     store.write(kind, key, meta, lambda d: model_lib.save_weights(m, d / WEIGHTS))
 
@@ -135,7 +135,7 @@ def _save_weights(store: Store, kind: str, key: str, m, meta: dict) -> None:
 def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport, reuse: bool):
     """The trained (and pruned/clustered) Keras model a variant is converted from, and the training
     histories of its stages (base, then each fine-tune)."""
-    from explorer.build import channels, cluster, model as model_lib, prune, train
+    from explorer.models import channels, cluster, model as model_lib, prune, train
 
     info = datasets.info_for(spec)
     chain = _stages(spec)
@@ -206,7 +206,7 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
                    reuse: bool) -> tuple[VariantRecord, bytes]:
     """The variant's record and its .tflite bytes, built from the (cached) stage model."""
-    from explorer.build import quantize
+    from explorer.models import quantize
 
     info = datasets.info_for(spec)
     data = datasets.load_for(spec)

@@ -71,8 +71,8 @@ def read(spec: VariantSpec, threads: int = 1) -> Preview | None:
 
 def untrained_tflite(spec: VariantSpec) -> bytes:
     """The spec's architecture with initialized weights, converted in its quantization mode (no training)."""
-    from explorer.build import model as model_lib, quantize
-    from explorer.build.tf_runtime import tfmot
+    from explorer.models import model as model_lib, quantize
+    from explorer.models.tf_runtime import tfmot
 
     info = datasets.info_for(spec)
     m = model_lib.build(spec, info.input_shape, info.num_classes)

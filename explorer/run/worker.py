@@ -142,7 +142,7 @@ class Worker:
         while self.queue.count_live("measure") and not self.queue.count_live("build") and not self.stop.is_set():
             self.stop.wait(POLL_S)
         with gate.machine().shared():
-            from explorer.build import tf_runtime  # noqa: F401
+            from explorer.models import tf_runtime  # noqa: F401
 
     def serve(self) -> int:
         """Run until stopped (or idle for idle_exit_s); returns 0, or 1 when another worker serves the queue."""

@@ -35,7 +35,7 @@ from explorer.store import paths
 KINDS = ("base", "tuned", "variants")
 META = "meta.json"
 TFLITE = "model.tflite"  # a variant's converted model
-WEIGHTS = "weights.npz"  # a stage's Keras weights (explorer.build.model reads and writes them)
+WEIGHTS = "weights.npz"  # a stage's Keras weights (explorer.models.model reads and writes them)
 LATENCY_DIR = "latency"  # per-host measurements: rewritten in place, so outside the checksums
 STALE_TMP_SECONDS = 6 * 3600  # a temp folder of a live process older than this is abandoned too
 

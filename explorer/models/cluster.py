@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.build.tf_runtime import keras, tfmot
-from explorer.build.train import StageProgress, fine_tune
+from explorer.models.tf_runtime import keras, tfmot
+from explorer.models.train import StageProgress, fine_tune
 
 
 def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:

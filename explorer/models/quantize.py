@@ -11,12 +11,14 @@ Modes (explorer.spec.QUANT_MODES):
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.build.tf_runtime import keras, tf, tfmot
-from explorer.build.train import StageProgress, fine_tune
+from explorer.models.tf_runtime import keras, tf, tfmot
+from explorer.models.train import StageProgress, fine_tune
 
 CALIBRATION_IMAGES = 256
 
@@ -74,4 +76,8 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with warnings.catch_warnings():
+        # The converter asks for mean/std of quantized inputs only to warn: ours come from the calibration
+        # images, so the warning would reach users for a model that is right.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        return converter.convert()

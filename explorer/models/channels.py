@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.build.architecture import kept
+from explorer.models.architecture import kept
 
 Weights = list[np.ndarray]
 

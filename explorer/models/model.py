@@ -1,4 +1,4 @@
-"""Build the Keras model of a variant from its layer plan (explorer.build.architecture)."""
+"""Build the Keras model of a variant from its layer plan (explorer.models.architecture)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.build import architecture
+from explorer.models import architecture
 from explorer.spec import VariantSpec
-from explorer.build.tf_runtime import keras
+from explorer.models.tf_runtime import keras
 
 
 def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> keras.Model:

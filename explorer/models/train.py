@@ -15,7 +15,7 @@ import numpy as np
 from explorer.measure import gate
 from explorer.data.datasets import Dataset
 from explorer.spec import BOUNDS
-from explorer.build.tf_runtime import keras, tf
+from explorer.models.tf_runtime import keras, tf
 
 # on_progress(fraction of this stage done in [0, 1], human-readable status line)
 StageProgress = Callable[[float, str], None]
