@@ -228,7 +228,8 @@ class VariantRecord:
     def summary(self) -> dict:
         """The figures a results table shows of the variant itself, flat (latency aside; see Latency.summary)."""
         return {"key": self.key, "label": self.label, **dataclasses.asdict(self.spec), "accuracy": self.accuracy,
-                "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1, "size_kb": self.size_kb,
+                "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1, "test_images": self.test_images,
+                "size_kb": self.size_kb,
                 "gzip_kb": self.gzip_kb, "params": self.params, "nonzero_params": self.nonzero_params,
                 "sparsity_real": self.real_sparsity, "macs": self.macs, "tensorflow": self.versions.get("tensorflow"),
                 "built_at": self.built_at}

@@ -41,10 +41,10 @@ sharing.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
                   "A link to this comparison (the first variant is the reference):")
 rows = results.compare(res.table, [labels[p] for p in picked])
 table = pd.DataFrame({
-    "accuracy": rows["accuracy"].map("{:.4f}".format),
+    "accuracy (95 % interval)": results.texts(rows, "accuracy"),
     "Δ accuracy (pts)": rows["delta_pts"].map("{:+.2f}".format),
-    "balanced accuracy": rows["balanced_accuracy"].map("{:.4f}".format),
-    "macro F1": rows["macro_f1"].map("{:.4f}".format),
+    "balanced accuracy": results.texts(rows, "balanced_accuracy"),
+    "macro F1": results.texts(rows, "macro_f1"),
     "p50 µs": rows["p50_us"].map("{:.1f}".format),
     "speed-up vs first": rows["speedup"].map("{:.2f}×".format),
     "p99 µs": rows["p99_us"].map("{:.1f}".format),

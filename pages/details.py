@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer.present import figures, links
+from explorer.present import figures, links, results
 from explorer.measure import host
 from explorer.store.cache import TFLITE
 from pages.ui import captions, knobs, loading, measuring, sharing
@@ -49,10 +49,14 @@ sharing.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "A link to this variant (it carries the variant's settings, so a colleague whose cache lacks it "
                   "can build it):")
 
+sure = results.intervals_of(v)
 c = st.columns(4)
-c[0].metric("Test accuracy", f"{v.accuracy:.4f}")
-c[1].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
-c[2].metric("Macro F1", f"{v.macro_f1:.4f}")
+c[0].metric("Test accuracy", sure["accuracy"].text(),
+            help=f"95 % Wilson interval over the {v.test_images:,} test images: another draw of test images could "
+                 "give any accuracy in it")
+c[1].metric("Balanced accuracy", sure["balanced_accuracy"].text(),
+            help="Mean recall over classes; 95 % bootstrap interval over the test images")
+c[2].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
 c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=captions.latency_text(lat, 2))
 c = st.columns(4)
 c[0].metric("Size", f"{v.size_kb:,.0f} KB")
@@ -69,7 +73,8 @@ with left:
                            for lp in v.layers])
     st.dataframe(layers, hide_index=True, width="stretch")
     st.caption(f"{v.params:,} parameters, {v.macs:,} multiply-accumulates per image; Keras accuracy before "
-               f"conversion {v.keras_accuracy:.4f} (TFLite: {v.accuracy:.4f}).")
+               f"conversion {v.keras_accuracy:.{sure['accuracy'].decimals}f} (TFLite: "
+               f"{v.accuracy:.{sure['accuracy'].decimals}f}).")
 with right:
     st.subheader("Confusion matrix (test split)")
     st.plotly_chart(figures.confusion([list(r) for r in v.confusion], list(v.class_names)), key="confusion_chart")

@@ -99,7 +99,9 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     lat, bl = v.latency, base.latency if base else None
     st.subheader(v.label)
     c = st.columns(4)
-    c[0].metric("Test accuracy", f"{v.accuracy:.4f}", f"{(v.accuracy - base.accuracy) * 100:+.2f} pts" if base else None)
+    sure = results.intervals_of(v)
+    c[0].metric("Test accuracy", sure["accuracy"].text(), f"{(v.accuracy - base.accuracy) * 100:+.2f} pts" if base else None,
+                help=f"95 % Wilson interval over the {v.test_images:,} test images")
     if lat:
         c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs", f"{bl.p50_us / lat.p50_us:.2f}× speed-up" if bl else None,
                     delta_color="off", help=captions.latency_text(lat, 2))
@@ -115,8 +117,8 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     if base is None and (v.spec.quant != "fp32" or v.spec.is_tuned):
         st.caption("Build the fp32, unpruned variant of this architecture to see speed-up and size ratios.")
     c = st.columns(4)
-    c[0].metric("Balanced accuracy", f"{v.balanced_accuracy:.4f}", help="Mean recall over classes")
-    c[1].metric("Macro F1", f"{v.macro_f1:.4f}")
+    c[0].metric("Balanced accuracy", sure["balanced_accuracy"].text(), help="Mean recall over classes (95 % bootstrap interval)")
+    c[1].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
     weakest, recall = v.weakest_class
     c[2].metric(f"Weakest class: {weakest}", f"{recall:.3f}", help="The recall of the class recognized worst")
     st.caption(captions.host_caption() + " p50: " + captions.latency_text(lat, 2) + ".")

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from explorer.present import figures, links, pareto, report, results
+from explorer.present import figures, links, pareto, report, results, significance
 from explorer.measure import host
+from explorer.measure.uncertainty import INTERVAL_COLUMNS
 from pages.ui import captions, loading, measuring, sharing
 
 
@@ -91,7 +92,10 @@ if df.empty:
     st.warning("No variant matches these filters.")
     st.stop()
 
-front = results.front(df, x, y)
+evidence = res.evidence(dataset)
+status = significance.front_status(df, x, y, evidence)
+front = status == significance.FRONT
+tied = status == significance.TIED
 
 unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
@@ -111,7 +115,7 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
                  "while nothing trains"):
         n = measuring.request_measurements(res, list(res.table["key"]), force=True)
         st.toast(f"Queued {n} measurements")
-answer = pareto.budget_answer(df, x, unit, budget, y)
+answer = pareto.budget_answer(df, x, unit, budget, y, tied=lambda w, fits: significance.tied_with(df, w, fits, evidence, y))
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
@@ -123,11 +127,15 @@ with st.sidebar:
                        lambda: report.render(df, front, x, answer, res.variant, log_x=log_x, y=y),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
-fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label)
+fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label, tied=tied)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
-st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front. "
-           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % interval of p50. "
+st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front"
+           + (f", and {int(tied.sum())} more are statistically tied with it (ringed: no front variant at least as fast "
+              "is significantly more accurate, by McNemar's test on the same test images or non-overlapping "
+              "intervals)" if tied.any() else "") + ". "
+           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % intervals (p50 across "
+           "measurement blocks; accuracy over the test images). "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
            + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "
               "them." if foreign and x.endswith("_us") else "")
@@ -140,13 +148,18 @@ if points and points[0].get("customdata"):
     st.switch_page("pages/details.py")
 
 with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
-    shown = df.assign(on_front=front)[["label", "on_front", "accuracy", "balanced_accuracy", "macro_f1", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
+    # accuracy at the precision its interval supports (the widest interval shown decides)
+    acc_format = f"%.{min(results.interval(r, q).decimals for r in df.to_dict('records') for q in results.Y_AXES)}f"
+    shown = df.assign(front=status)[["label", "front", "accuracy", "accuracy_lo", "accuracy_hi", "balanced_accuracy",
+                                       "balanced_accuracy_lo", "balanced_accuracy_hi", "macro_f1", "macro_f1_lo",
+                                       "macro_f1_hi", "test_images", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
                                        "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
                                        "nonzero_params", "sparsity_real", "macs", "key"]]
     st.dataframe(shown, hide_index=True, width="stretch",
                  column_config={"label": st.column_config.TextColumn("variant", width="large"),
-                                **{c: st.column_config.NumberColumn(format="%.4f")
-                                   for c in ("accuracy", "balanced_accuracy", "macro_f1")},
+                                **{c: st.column_config.NumberColumn(c.replace("_lo", " 95 % low").replace("_hi", " 95 % high"),
+                                                                    format=acc_format)
+                                   for c in ("accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS)},
                                 **{c: st.column_config.NumberColumn(c.replace("_us", " µs"), format="%.1f")
                                    for c in ("p50_us", "p90_us", "p99_us")},
                                 "p50_lo_us": st.column_config.NumberColumn("p50 CI low", format="%.1f"),

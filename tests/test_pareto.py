@@ -62,8 +62,8 @@ def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_th
                        "accuracy": [0.80, 0.88, 0.90], "p50_us": [10.0, 20.0, 40.0]})
     answer = budget_answer(df, "p50_us", "µs", 25.0)
     assert answer.winner == "b"
-    assert answer.text == ("Under 25.0 µs the best is **mid**: accuracy 0.8800 at 20.0 µs, 2.00× the cost of the "
-                           "cheapest (fast) for +8.00 points; the most accurate (best) is 2.00 points better at "
+    assert answer.text == ("Under 25.0 µs the most accurate is **mid**: accuracy 0.8800 at 20.0 µs; 2.00× the cost "
+                           "of the cheapest (fast) for +8.0 points; the most accurate (best) is 2.0 points better at "
                            "2.00× the cost.")
     assert answer.text.count(". ") == 0  # one sentence
     assert budget_answer(df, "p50_us", "µs", 100).text.endswith("and the most accurate shown.")
@@ -91,7 +91,10 @@ def test_a_comparison_gives_ratios_to_the_first_variant():
                        "balanced_accuracy": [0.8, 0.9], "macro_f1": [0.79, 0.88], "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],
                        "gzip_kb": [80.0, 300.0], "nonzero_params": [1000, 4000], "macs": [10, 40],
                        "measured_here": [True, False]})
+    for m, half in (("accuracy", 0.01), ("balanced_accuracy", 0.02), ("macro_f1", 0.02)):
+        df[f"{m}_lo"], df[f"{m}_hi"] = df[m] - half, df[m] + half
     out = compare(df, ["b", "a"])
+    assert out.loc["fast", "accuracy_lo"] == 0.84
     assert list(out.index) == ["big", "fast"]
     assert out.loc["fast", "speedup"] == 4.0 and out.loc["fast", "size_ratio"] == 0.25
     assert round(out.loc["fast", "delta_pts"], 6) == -5.0 and out.loc["big", "delta_pts"] == 0
@@ -117,3 +120,44 @@ def test_the_default_budget_is_the_median_rounded_up_so_something_always_fits():
     assert default_budget([13.836, 14.2, 50.0]) == 14.2
     assert default_budget([10.01, float("nan"), 12.0]) == 11.1  # median 11.005, up to one decimal
     assert np.isnan(default_budget([float("nan")]))
+
+
+def _noisy_table():
+    """Four variants on one 1,000-image test split: the two fast ones differ by 2 images out of 1,000."""
+    import pandas as pd
+
+    from explorer.measure.uncertainty import interval_columns
+    from explorer.present.significance import Evidence
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 2, 1000)
+    right = {"a": 850, "b": 852, "c": 940, "d": 700}  # images each gets right, nested: a's are within b's
+    preds, rows = {}, []
+    for i, (key, k) in enumerate(right.items()):
+        p = truth.copy()
+        p[k:] = 1 - p[k:]
+        preds[key] = p
+        cm = np.zeros((2, 2), int)
+        np.add.at(cm, (truth, p), 1)
+        rows.append({"key": key, "label": key, "dataset": "toy", "accuracy": k / 1000,
+                     "p50_us": [10.0, 11.0, 30.0, 12.0][i], **interval_columns(cm)})
+    return pd.DataFrame(rows), Evidence({"toy": truth}, preds)
+
+
+def test_the_front_does_not_rank_noise_and_the_budget_answer_names_the_ties():
+    from explorer.present.pareto import budget_answer
+    from explorer.present.significance import front_status, tied_with
+
+    df, evidence = _noisy_table()
+    status = dict(zip(df["key"], front_status(df, "p50_us", "accuracy", evidence)))
+    # b is on the strict front (2 images better); a is 2 images worse but faster: on it too; d is
+    # significantly worse than a faster variant: dominated
+    assert status == {"a": "front", "b": "front", "c": "front", "d": "dominated"}
+    df.loc[df["key"] == "a", "p50_us"] = 11.5  # now slower than b and 2 images worse: tied, not dominated
+    status = dict(zip(df["key"], front_status(df, "p50_us", "accuracy", evidence)))
+    assert status["a"] == "tied" and status["d"] == "dominated"
+    fits = (df["p50_us"] <= 20).to_numpy()
+    assert tied_with(df, "b", fits, evidence) == ["a"]
+    answer = budget_answer(df, "p50_us", "µs", 20.0, tied=lambda w, m: tied_with(df, w, m, evidence))
+    assert answer.winner == "b" and "**statistically tied with it**: a" in answer.text
+    assert "accuracy 0.85 ± 0.02" in answer.text  # with its interval, at its precision

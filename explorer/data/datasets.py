@@ -183,6 +183,7 @@ _BUILTIN_LOADERS = {"fashion-mnist": _load_fashion_mnist, "fashion-mnist-imbalan
 
 
 # -- uploaded datasets -------------------------------------------------------------------------
+USER_SPLIT = (0.7, 0.15, 0.15)  # train, validation, test
 def user_dataset_dir(name: str) -> Path:
     return paths.user_datasets_dir() / name
 
@@ -202,7 +203,7 @@ def _load_user(info: DatasetInfo) -> Dataset:
     with np.load(user_dataset_dir(info.name) / "data.npz", allow_pickle=False) as npz:
         x = _as_images(npz["x"], 255.0)
         y = npz["y"].astype(np.int64)
-    train, val, test = stratified_split(y, (0.7, 0.15, 0.15), SPLIT_SEED)
+    train, val, test = stratified_split(y, USER_SPLIT, SPLIT_SEED)
     return Dataset(info, x[train], y[train], x[val], y[val], x[test], y[test])
 
 
@@ -273,3 +274,16 @@ def load(name: str) -> Dataset:
     """Load a dataset's splits (cached in-process: Fashion-MNIST takes about a second to decode)."""
     meta = info(name)
     return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)
+
+
+@functools.lru_cache(maxsize=8)
+def test_labels(name: str) -> np.ndarray:
+    """The test split's labels alone, in order (what a paired comparison of two variants needs), read
+    without decoding the images where the format allows: the web server calls it."""
+    if name in ("fashion-mnist", "fashion-mnist-imbalanced"):  # the imbalanced view keeps the test split
+        return read_idx(fashion_mnist_dir() / FASHION_MNIST_FILES["test_y"]).astype(np.int64)
+    if name in BUILTIN:
+        return load(name).y_test
+    with np.load(user_dataset_dir(info(name).name) / "data.npz", allow_pickle=False) as npz:
+        y = npz["y"].astype(np.int64)
+    return y[stratified_split(y, USER_SPLIT, SPLIT_SEED)[2]]

@@ -30,6 +30,7 @@ class Evaluation:
     accuracy: float
     per_class: list[float]
     confusion: list[list[int]]
+    predictions: np.ndarray  # the predicted class of each test image, in order (uint8: one byte each)
 
 
 def litert_version() -> str:
@@ -74,11 +75,13 @@ def predict(model: bytes, images: np.ndarray, batch: int = 256, threads: int = 1
 
 
 def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: int) -> Evaluation:
+    if num_classes > 256:
+        raise ValueError("predictions are stored one byte per image: at most 256 classes")
     preds = predict(model, images)
     cm = stats.confusion_matrix(labels, preds, num_classes)
     return Evaluation(float((preds == labels).mean()),
                       [None if np.isnan(v) else float(v) for v in stats.per_class_accuracy(cm)],
-                      cm.tolist())
+                      cm.tolist(), preds.astype(np.uint8))
 
 
 def _timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -> list[int]:

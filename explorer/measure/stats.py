@@ -1,9 +1,11 @@
-"""Pure statistics over measurements: latency percentiles, per-class accuracy, confusion matrices."""
+"""Pure statistics over measurements: latency percentiles and their interval, per-class accuracy, confusion
+matrices (scikit-learn's). Accuracy's uncertainty is explorer.measure.uncertainty's."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from explorer.measure.uncertainty import t_quantile
 from explorer.record import LatencyStats
 
 
@@ -17,10 +19,11 @@ def summarize_latency(samples_us: np.ndarray | list[float]) -> LatencyStats:
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """Rows are true classes, columns predicted classes."""
-    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
-    return cm
+    """Rows are true classes, columns predicted classes (scikit-learn's, every class listed)."""
+    from sklearn.metrics import confusion_matrix as sk_confusion
+
+    return sk_confusion(np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64),
+                        labels=np.arange(num_classes)).astype(np.int64)
 
 
 def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
@@ -28,11 +31,6 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     support = cm.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
-
-
-# Two-sided 97.5 % quantiles of Student's t by degrees of freedom (blocks - 1).
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 
 
 # Relative standard deviation of a p50 between measurement runs of one model minutes apart, beyond what
@@ -53,8 +51,7 @@ def blocks_interval(block_p50s: list[float], p50: float, run_to_run: float = RUN
     arr = np.asarray(block_p50s, dtype=np.float64)
     if arr.size < 2:
         raise ValueError("need at least two blocks")
-    dof = arr.size - 1
-    t = _T975[max(d for d in _T975 if d <= dof)]
+    t = t_quantile(arr.size - 1)
     mid = float(arr.mean())
     half = float(np.hypot(t * arr.std(ddof=1) / np.sqrt(arr.size), 1.96 * run_to_run * mid))
     return min(mid - half, p50), max(mid + half, p50)

@@ -6,17 +6,18 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from explorer.measure.uncertainty import Interval
 from explorer.present.results import METRICS
 
 QUANT_COLORS = {"fp32": "#636efa", "dynamic": "#00cc96", "float16": "#ab63fa", "int8": "#ef553b",
                 "qat-int8": "#ffa15a"}
 DEPTH_SYMBOLS = {1: "circle", 2: "square", 3: "diamond", 4: "triangle-up"}
-HOVER = ("<b>%{customdata[1]}</b><br>accuracy %{customdata[2]:.4f}<br>p50 %{customdata[3]:.1f} µs "
+HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[2]} (95 % interval)<br>p50 %{customdata[3]:.1f} µs "
          "(95 % CI %{customdata[9]:.1f}–%{customdata[10]:.1f}), p99 %{customdata[4]:.1f} µs<br>"
          "size %{customdata[5]:.1f} KB, gzipped %{customdata[6]:.1f} KB<br>"
          "non-zero params %{customdata[7]:,}<br>MACs %{customdata[8]:,}<br>latency measured on %{customdata[11]}"
          "%{customdata[12]}<extra></extra>")
-HOVER_COLUMNS = ["key", "label", "accuracy", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs",
+HOVER_COLUMNS = ["key", "label", "y_text", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs",
                  "p50_lo_us", "p50_hi_us", "latency_host", "noisy_note"]
 FOREIGN = " (other host)"  # trace-name suffix of points whose latency was measured on another machine
 
@@ -30,15 +31,20 @@ def _marker_size(size_kb: pd.Series) -> np.ndarray:
 
 def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
            highlight: str | None = None, host_label: str | None = None, preview: dict | None = None,
-           height: int = 520) -> go.Figure:
+           tied: np.ndarray | None = None, height: int = 520) -> go.Figure:
     """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line.
 
     Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
-    each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim.
+    each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim. Every
+    accuracy carries its 95 % interval as a vertical error bar (the table's <y>_lo and <y>_hi); the
+    variants statistically tied with the front (tied) get a dark ring.
     """
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
-    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""))
+    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""),
+                   y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi).text()}" if f"{y}_lo" in df else f"{v:.4g}"
+                           for v, lo, hi in zip(df[y], df.get(f"{y}_lo", df[y]), df.get(f"{y}_hi", df[y]))])
+    has_ci = f"{y}_lo" in df
     here = df["measured_here"].astype(bool)
     named = set()
     # One trace per look (quantization, host, depth, noisy): every marker property is then one value, not
@@ -58,12 +64,23 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                         line=dict(width=2.5 if noisy else 1,
                                   color="#ff7f0e" if noisy else ("white" if is_here else color))),
             error_x=error, customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,
+            error_y=dict(type="data", symmetric=False, array=(group[f"{y}_hi"] - group[y]).clip(lower=0),
+                         arrayminus=(group[y] - group[f"{y}_lo"]).clip(lower=0), thickness=1, width=3,
+                         color="rgba(60,60,60,0.45)") if has_ci else None,
         ))
         named.add(name)
     on_front = df[front].sort_values(x)
     if len(on_front):
         fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines", name="Pareto front",
                                  line=dict(shape="hv", color="#444", dash="dot"), hoverinfo="skip"))
+    if tied is not None and tied.any():
+        # Not on the front, but not significantly less accurate than the front variants at least as fast:
+        # they may belong to it (explorer.present.significance.front_status).
+        maybe = df[tied]
+        fig.add_trace(go.Scatter(x=maybe[x], y=maybe[y], mode="markers", name="tied with the front",
+                                 marker=dict(size=sizes[maybe.index] + 10, color="rgba(0,0,0,0)",
+                                             line=dict(width=1.5, color="#444"), symbol="circle-open-dot"),
+                                 hoverinfo="skip"))
     if highlight is not None and highlight in set(df["key"]):
         row = df[df["key"] == highlight].iloc[0]
         fig.add_trace(go.Scatter(x=[row[x]], y=[row[y]], mode="markers", name="best under budget",

@@ -7,9 +7,11 @@ maximized metric marks the points nothing beats on both.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+
+from explorer.measure.uncertainty import Interval
 
 
 def pareto_mask(minimize: Sequence[float], maximize: Sequence[float]) -> np.ndarray:
@@ -81,23 +83,41 @@ class BudgetAnswer:
     winner: str | None
 
 
-def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy") -> BudgetAnswer:
-    """Answer "the best y (an accuracy) under `budget` of metric x" over a results table (rows: key, label, x, y)."""
+def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy",
+                  tied: Callable[[str, np.ndarray], list[str]] | None = None) -> BudgetAnswer:
+    """Answer "the best y (an accuracy) under `budget` of metric x" over a results table (rows: key, label, x, y,
+    and y's interval as <y>_lo, <y>_hi when known). tied(winner key, fitting mask) gives the fitting variants
+    not significantly less accurate than the winner (explorer.present.significance.tied_with): the answer
+    names them instead of pretending one is best."""
     i = best_under_budget(df[x].to_numpy(float), df[y].to_numpy(float), budget)
     if i is None:
         return BudgetAnswer(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs "
                             f"{df[x].min():.1f} {unit}.", None)
     name = "accuracy" if y == "accuracy" else y.replace("_", " ")
     w = df.iloc[i]
+
+    def shown(r) -> str:
+        if f"{y}_lo" in r and np.isfinite(r[f"{y}_lo"]):
+            return Interval(float(r[y]), float(r[f"{y}_lo"]), float(r[f"{y}_hi"]), int(r.get("seeds", 1) or 1)).text()
+        return f"{r[y]:.4f}"
+
     cheapest = df.loc[df[x].idxmin()]
     best = df.loc[df[y].idxmax()]
-    text = f"Under {budget:,.1f} {unit} the best is **{w['label']}**: {name} {w[y]:.4f} at {w[x]:,.1f} {unit}"
+    fits = (df[x].to_numpy(float) <= budget)
+    ties = tied(str(w["key"]), fits) if tied else []
+    text = f"Under {budget:,.1f} {unit} the most accurate is **{w['label']}**: {name} {shown(w)} at {w[x]:,.1f} {unit}"
+    if ties:
+        rows = df.set_index("key", drop=False).loc[ties].sort_values(x)
+        text += (f"; **statistically tied with it**: {', '.join(rows['label'].head(4))}"
+                 + (f" and {len(rows) - 4} more" if len(rows) > 4 else "")
+                 + f" (no significant difference on these test images; the cheapest, {rows.iloc[0]['label']}, "
+                 f"needs {rows.iloc[0][x]:,.1f} {unit})")
     if cheapest["key"] != w["key"]:
-        text += (f", {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
-                 f"{(w[y] - cheapest[y]) * 100:+.2f} points")
+        text += (f"; {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
+                 f"{(w[y] - cheapest[y]) * 100:+.1f} points")
     if best["key"] == w["key"]:
         text += ", and the most accurate shown."
     else:
-        text += (f"; the most accurate ({best['label']}) is {(best[y] - w[y]) * 100:.2f} "
+        text += (f"; the most accurate ({best['label']}) is {(best[y] - w[y]) * 100:.1f} "
                  f"points better at {best[x] / w[x]:.2f}× the cost.")
     return BudgetAnswer(text, str(w["key"]))

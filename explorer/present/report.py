@@ -18,7 +18,7 @@ from explorer.present import figures
 from explorer.measure import host
 from explorer.present.pareto import BudgetAnswer
 from explorer.record import VariantRecord
-from explorer.present.results import METRICS
+from explorer.present.results import METRICS, texts
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
@@ -55,9 +55,8 @@ def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, va
     chart = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     on_front = df[front].sort_values(x)
     front_table = pd.DataFrame({
-        "variant": on_front["label"], "accuracy": on_front["accuracy"].map("{:.4f}".format),
-        "balanced accuracy": on_front["balanced_accuracy"].map("{:.4f}".format),
-        "macro F1": on_front["macro_f1"].map("{:.4f}".format),
+        "variant": on_front["label"], "accuracy (95 % interval)": texts(on_front, "accuracy"),
+        "balanced accuracy": texts(on_front, "balanced_accuracy"), "macro F1": texts(on_front, "macro_f1"),
         "p50 µs": on_front["p50_us"].map("{:.1f}".format),
         "p50 95 % interval": [_ci(lo, hi) for lo, hi in zip(on_front["p50_lo_us"], on_front["p50_hi_us"])],
         METRICS[x].title: on_front[x].map("{:,.1f}".format) if x != "p50_us" else on_front[x].map("{:.1f}".format),

@@ -13,14 +13,15 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, interval_columns
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
-COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", "balanced_accuracy", "macro_f1", *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy",
-            "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
+COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS, "test_images",
+            *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
             "latency_host", "tensorflow", "built_at"])
 
 
@@ -65,8 +66,9 @@ def row_of(variant: Mapping[str, Any], latency: Mapping[str, Any] | None, host_i
 
 
 def row(variant: VariantRecord, host_id: str | None = None) -> dict:
+    """A full record's row (the pages' fallback when the results index cannot be read: the same figures)."""
     lat = variant.latency
-    return row_of(variant.summary(), lat.summary() if lat else None, host_id)
+    return row_of({**variant.summary(), **interval_columns(variant.confusion)}, lat.summary() if lat else None, host_id)
 
 
 def table_of(rows: list[dict]) -> pd.DataFrame:
@@ -94,7 +96,24 @@ def compare(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame({
         "accuracy": rows["accuracy"], "delta_pts": (rows["accuracy"] - ref["accuracy"]) * 100,
         "balanced_accuracy": rows["balanced_accuracy"], "macro_f1": rows["macro_f1"],
+        **{c: rows[c] for c in INTERVAL_COLUMNS},
         "p50_us": rows["p50_us"], "speedup": ref["p50_us"] / rows["p50_us"], "p99_us": rows["p99_us"],
         "size_kb": rows["size_kb"], "size_ratio": rows["size_kb"] / ref["size_kb"], "gzip_kb": rows["gzip_kb"],
         "nonzero_params": rows["nonzero_params"], "macs": rows["macs"], "measured_here": rows["measured_here"],
     }).set_index(rows["label"])
+
+
+def interval(r: Mapping[str, Any], metric: str = "accuracy") -> Interval:
+    """A table row's accuracy (or balanced accuracy, macro F1) with its 95 % interval."""
+    return Interval(float(r[metric]), float(r[f"{metric}_lo"]), float(r[f"{metric}_hi"]), int(r.get("seeds", 1) or 1))
+
+
+def intervals_of(v: VariantRecord) -> dict[str, Interval]:
+    """A whole record's accuracy, balanced accuracy and macro F1 with their 95 % intervals (Y_AXES)."""
+    cols = interval_columns(v.confusion)
+    return {m: Interval(getattr(v, m), cols[f"{m}_lo"], cols[f"{m}_hi"]) for m in Y_AXES}
+
+
+def texts(df: pd.DataFrame, metric: str = "accuracy") -> list[str]:
+    """Each row's metric with its interval, at the precision the interval supports ('0.896 ± 0.006')."""
+    return [interval(r, metric).text() for r in df.to_dict("records")]

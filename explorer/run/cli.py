@@ -109,6 +109,7 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
         return
     here = df["measured_here"].astype(bool)
     shown = df[SHOWN].copy()
+    shown["accuracy"] = results.texts(df)  # with its 95 % interval, at the precision that supports
     if not here.all():
         shown["latency_from"] = np.where(here, "this host", df["latency_host"].fillna("not measured"))
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.float_format", "{:.4g}".format):
@@ -276,6 +277,19 @@ def cmd_measure(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    """Keep the test predictions of variants built before they were stored (for paired comparisons)."""
+    from explorer.run import pipeline
+
+    store = _store(args)
+    metas, problems = store.variants()
+    for p in problems:
+        log.warning("skipped damaged entry %s: %s", p.key, p.reason)
+    added = sum(pipeline.add_predictions(store, m["key"]) for m in metas)
+    log.info("Stored the test predictions of %d variants (%d had them already).", added, len(metas) - added)
+    return 0
+
+
 def cmd_report(args) -> int:
     """Write a self-contained HTML report of a Pareto view (the same view as the Pareto page)."""
     from explorer.present import report
@@ -381,6 +395,7 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=_threads, default=1)
+    sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
     rep.add_argument("--dataset")
@@ -407,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report,
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict,
                     "search": cmd_search}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError

@@ -21,7 +21,7 @@ import numpy as np
 from explorer.models import architecture
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, profile
-from explorer.store.cache import TFLITE, WEIGHTS, CacheError, Store
+from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import VariantSpec, library_versions
 
@@ -204,8 +204,9 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 
 
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
-                   reuse: bool) -> tuple[VariantRecord, bytes]:
-    """The variant's record and its .tflite bytes, built from the (cached) stage model."""
+                   reuse: bool) -> tuple[VariantRecord, bytes, bytes]:
+    """The variant's record, its .tflite bytes and its test predictions (one byte per image), built from the
+    (cached) stage model."""
     from explorer.models import quantize
 
     info = datasets.info_for(spec)
@@ -240,7 +241,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         versions=library_versions(), built_on=host.current().to_dict(),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history,
         fallback_ops=tuple(profile.fallbacks(tflite)))
-    return built, tflite
+    return built, tflite, ev.predictions.tobytes()
 
 
 def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_kwargs) -> Latency:
@@ -263,6 +264,22 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
 def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
     """Pixel values do not change the work a CNN does; fixed noise keeps (re-)measuring data-free."""
     return np.random.default_rng(0).random((LATENCY_IMAGES, *input_shape), dtype=np.float32)
+
+
+def add_predictions(store: Store, key: str) -> bool:
+    """Give a variant built before predictions were kept its test predictions, from its own model (no
+    training; the accuracy they give must be the stored one). Returns whether it had none."""
+    if store.read_predictions(key) is not None:
+        return False
+    v = VariantRecord.from_meta(store.verify("variants", key))
+    data = datasets.load_for(v.spec)
+    with gate.machine().shared():
+        ev = measure.evaluate(store.file_path("variants", key, TFLITE).read_bytes(), data.x_test, data.y_test,
+                              len(v.class_names))
+    if ev.confusion != [list(r) for r in v.confusion]:
+        raise CacheError(f"variants entry {key}: its model no longer gives its stored confusion matrix")
+    store.add_file("variants", key, PREDICTIONS, ev.predictions.tobytes())
+    return True
 
 
 def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
@@ -303,8 +320,9 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
         if meta is None:
             store.clean_stale()
             reporter.stage("prepare")(0.0, f"Loading TensorFlow and the {spec.dataset} data")
-            built, tflite = _build_variant(spec, store, reporter, report, reuse)
-            store.write("variants", key, built.to_meta(), lambda d: (d / TFLITE).write_bytes(tflite))
+            built, tflite, predictions = _build_variant(spec, store, reporter, report, reuse)
+            store.write("variants", key, built.to_meta(),
+                        lambda d: ((d / TFLITE).write_bytes(tflite), (d / PREDICTIONS).write_bytes(predictions)))
             meta = store.verify("variants", key)
             report.built.append("variant")
     here = store.read_latency(key, host.current().id, threads)

@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
+import numpy as np
+
 from explorer.store import paths
 
 KINDS = ("base", "tuned", "variants")
 META = "meta.json"
 TFLITE = "model.tflite"  # a variant's converted model
 WEIGHTS = "weights.npz"  # a stage's Keras weights (explorer.models.model reads and writes them)
+PREDICTIONS = "predictions.u8"  # a variant's predicted class per test image, one byte each (paired tests)
 LATENCY_DIR = "latency"  # per-host measurements: rewritten in place, so outside the checksums
 STALE_TMP_SECONDS = 6 * 3600  # a temp folder of a live process older than this is abandoned too
 
@@ -276,6 +279,30 @@ class Store:
             if path.stat().st_size != rec.get("bytes") or sha256_file(path) != rec.get("sha256"):
                 raise CacheError(f"{kind} entry {key}: {name} does not match its checksum (damaged file)")
         return meta
+
+    def add_file(self, kind: str, key: str, name: str, data: bytes) -> None:
+        """Add a file to an existing entry (e.g. a variant's predictions, computed later from its model):
+        the file lands by a rename, then meta.json lists its checksum (rewritten by a rename too), so a
+        reader sees the entry without it or with it whole."""
+        with self.lock(kind, key):
+            meta = self.verify(kind, key)
+            folder = self.entry_dir(kind, key)
+            tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, folder / name)
+            files = {**meta["files"], name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
+            write_json_atomic(folder / META, {**meta, "files": files})
+
+    def read_predictions(self, key: str) -> np.ndarray | None:
+        """A variant's stored test predictions (uint8), or None if it has none (built before they were kept)."""
+        meta = self.read_meta("variants", key)
+        rec = meta["files"].get(PREDICTIONS)
+        if rec is None:
+            return None
+        data = self.file_path("variants", key, PREDICTIONS).read_bytes()
+        if len(data) != rec.get("bytes") or hashlib.sha256(data).hexdigest() != rec.get("sha256"):
+            raise CacheError(f"variants entry {key}: {PREDICTIONS} does not match its checksum (damaged file)")
+        return np.frombuffer(data, dtype=np.uint8)
 
     def file_path(self, kind: str, key: str, name: str) -> Path:
         return self.found_dir(kind, key) / name

@@ -20,11 +20,12 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from explorer.measure.uncertainty import interval_columns
 from explorer.record import Latency, VariantRecord
 from explorer.store import paths
 from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Problem, Store, latency_name, pick_latency
 
-SCHEMA = 1
+SCHEMA = 2  # 2: accuracy intervals in the summaries
 TABLES = """
 CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, summary TEXT, problem TEXT);
 CREATE TABLE IF NOT EXISTS latencies (key TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL,
@@ -100,7 +101,8 @@ class ResultsIndex:
     def _index(self, db: sqlite3.Connection, key: str, fingerprint: str) -> None:
         summary = problem = None
         try:
-            summary = json.dumps(VariantRecord.from_meta(self.store.verify("variants", key)).summary())
+            v = VariantRecord.from_meta(self.store.verify("variants", key))
+            summary = json.dumps({**v.summary(), **interval_columns(v.confusion)})
         except CacheError as exc:
             problem = str(exc)
         except (KeyError, TypeError, ValueError) as exc:  # intact files, but not a variant record

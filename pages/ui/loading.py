@@ -13,7 +13,10 @@ from explorer import record
 from explorer.measure import host
 from explorer.present import results
 from explorer.record import VariantRecord
-from explorer.store.cache import Problem, Store
+from explorer.data import datasets
+from explorer.data.datasets import DatasetError
+from explorer.present.significance import Evidence
+from explorer.store.cache import CacheError, Problem, Store
 from explorer.store.index import ResultsIndex
 
 
@@ -36,6 +39,12 @@ class Results:
     def variant(self, key: str) -> VariantRecord:
         """The whole record of one variant (read on demand: a view needs only the table)."""
         return _variant(str(store().root), key, self.version, host.current().id, self.threads)
+
+    def evidence(self, dataset: str) -> Evidence:
+        """A dataset's test labels and its variants' stored test predictions, for paired tests (read once
+        per version of the results)."""
+        keys = tuple(self.table.loc[self.table["dataset"] == dataset, "key"])
+        return _evidence(str(store().root), self.version, dataset, keys)
 
 
 def store() -> Store:
@@ -69,6 +78,24 @@ def _load(root: str, version: int, host_id: str, threads: int) -> Results:
 @st.cache_resource(show_spinner=False, max_entries=256)
 def _variant(root: str, key: str, version: int | None, host_id: str, threads: int) -> VariantRecord:
     return record.load(Store(root), key, host_id, threads)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _evidence(root: str, version: int | None, dataset: str, keys: tuple[str, ...]) -> Evidence:
+    s = Store(root)
+    found = {}
+    for key in keys:
+        try:
+            preds = s.read_predictions(key)
+        except (CacheError, OSError):  # damaged or gone: that variant is compared by its interval
+            preds = None
+        if preds is not None:
+            found[key] = preds
+    try:
+        truth = {dataset: datasets.test_labels(dataset)} if found else {}
+    except (DatasetError, OSError):  # the data is not on this machine: intervals only
+        truth = {}
+    return Evidence(truth, found)
 
 
 def load_results(threads: int = 1) -> Results:
