@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer.present import figures, links, results
+from explorer.present import figures, links, results, significance
 from pages.ui import captions, loading, sharing
 
 st.title("Compare variants")
@@ -40,9 +40,13 @@ if len(picked) < 2:
 sharing.write_link("compare", {"keys": ",".join(labels[p] for p in picked)},
                   "A link to this comparison (the first variant is the reference):")
 rows = results.compare(res.table, [labels[p] for p in picked])
+by_key = res.table.set_index("key", drop=False)
+first = by_key.loc[labels[picked[0]]].to_dict()
+paired = [res.evidence(first["dataset"]).paired(first, by_key.loc[labels[p]].to_dict()) for p in picked]
 table = pd.DataFrame({
     "accuracy (95 % interval)": results.texts(rows, "accuracy"),
-    "Δ accuracy (pts)": rows["delta_pts"].map("{:+.2f}".format),
+    "Δ accuracy vs first": ["—" if i == 0 else significance.delta_text(t, d) for i, (t, d) in
+                            enumerate(zip(paired, rows["delta_pts"]))],
     "balanced accuracy": results.texts(rows, "balanced_accuracy"),
     "macro F1": results.texts(rows, "macro_f1"),
     "p50 µs": rows["p50_us"].map("{:.1f}".format),
@@ -55,6 +59,9 @@ table = pd.DataFrame({
     "MACs": rows["macs"].map("{:,}".format),
 })
 st.dataframe(table.T, width="stretch")
+st.caption("Δ accuracy: the difference from the first variant, with its 95 % interval and McNemar's exact test on "
+           "the test images one gets right and the other wrong (p < 0.05: significant; otherwise the two tie). "
+           "Variants on other test splits, or without stored predictions, are compared by their intervals only.")
 st.caption(captions.host_caption() + (
     " Some of these latencies were measured on another host (the worker is measuring this one): "
     + ", ".join(p for p in picked if not rows.loc[p, "measured_here"]) + "."

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.data import datasets, uploads
+from explorer.measure.uncertainty import accuracy_interval
 from pages.ui import loading
 
 st.title("Datasets")
@@ -38,6 +39,12 @@ for name, tab in zip(names, tabs):
         left.dataframe(counts, width="stretch")
         imgs = [s.squeeze(-1) if s.shape[-1] == 1 else s for s in samples]
         right.image(imgs, caption=list(info.class_names)[:len(imgs)], width=64, clamp=True)
+        n_test = int(counts["test"].sum())
+        resolution = accuracy_interval(round(0.9 * n_test), n_test)  # at a typical 90 % accuracy
+        (st.warning if resolution.half_width > 0.01 else st.caption)(
+            f"Test split: {n_test:,} images. An accuracy near 90 % measured on them has a 95 % interval of "
+            f"±{resolution.half_width * 100:.1f} points, so variants closer than about that cannot be told apart"
+            + (" — a small split: more images narrow it." if resolution.half_width > 0.01 else "."))
         ratio = datasets.imbalance_ratio(counts["train"].to_numpy())
         st.metric("Imbalance ratio (training split)", f"{ratio:,.1f} : 1",
                   help="Images of the largest class per image of the smallest; 1 : 1 is balanced")

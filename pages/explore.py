@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.present import figures, links, results
+from explorer.present import figures, links, results, significance
 from explorer.measure import host
 from explorer.run import preview
 from explorer import record
@@ -94,14 +94,24 @@ def knobs_ui() -> dict:
     return v
 
 
+SMALL_SPLIT_HALF_WIDTH = 0.01  # ±1 point: beyond it, a test split is said to be too small to rank close variants
+
+
 def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     """The measured figures, with ratios against the fp32 unpruned model of the same architecture."""
     lat, bl = v.latency, base.latency if base else None
     st.subheader(v.label)
     c = st.columns(4)
     sure = results.intervals_of(v)
-    c[0].metric("Test accuracy", sure["accuracy"].text(), f"{(v.accuracy - base.accuracy) * 100:+.2f} pts" if base else None,
-                help=f"95 % Wilson interval over the {v.test_images:,} test images")
+    paired = None
+    if base is not None:
+        paired = significance.Evidence.read(loading.store(), v.dataset, [base.key, v.key]).paired(
+            {"key": base.key, "dataset": base.dataset}, {"key": v.key, "dataset": v.dataset})
+    delta = None if base is None else (f"{(v.accuracy - base.accuracy) * 100:+.1f} pts"
+                                       + ("" if paired is None else " (significant)" if paired.significant else " (a tie)"))
+    c[0].metric("Test accuracy", sure["accuracy"].text(), delta,
+                help=f"95 % Wilson interval over the {v.test_images:,} test images. Against the baseline: "
+                     + (significance.delta_text(paired, (v.accuracy - base.accuracy) * 100) if base else "none built"))
     if lat:
         c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs", f"{bl.p50_us / lat.p50_us:.2f}× speed-up" if bl else None,
                     delta_color="off", help=captions.latency_text(lat, 2))
@@ -121,6 +131,10 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     c[1].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
     weakest, recall = v.weakest_class
     c[2].metric(f"Weakest class: {weakest}", f"{recall:.3f}", help="The recall of the class recognized worst")
+    if sure["accuracy"].half_width > SMALL_SPLIT_HALF_WIDTH:
+        st.warning(f"Small test split: {v.test_images:,} images give this accuracy a 95 % interval of "
+                   f"±{sure['accuracy'].half_width * 100:.1f} points, so variants closer than that cannot be told "
+                   "apart here (a larger upload narrows it).")
     st.caption(captions.host_caption() + " p50: " + captions.latency_text(lat, 2) + ".")
     captions.why_lines(v, loading.load_results())
 

@@ -235,7 +235,10 @@ def test_compare_page_shows_ratios_per_class_and_latency(cache):
     specs = chart_specs(at)
     assert len(specs[0]["data"]) == 2 and len(values(specs[0]["data"][0]["y"])) == 10  # per-class bars
     assert specs[1]["data"][0]["type"] == "histogram"
-    assert "speed-up vs first" in at.dataframe[0].value.index
+    table = at.dataframe[0].value
+    assert "speed-up vs first" in table.index
+    delta = table.loc["Δ accuracy vs first"].iloc[1]  # paired by image: McNemar's p and its verdict
+    assert "McNemar p = " in delta and " pts" in delta and ("significant" in delta or "a tie" in delta)
 
 
 def test_details_page_shows_one_variant(cache):
@@ -262,6 +265,9 @@ def test_data_page_lists_datasets_with_counts(cache):
     assert [t.label for t in at.tabs][:3] == ["fashion-mnist", "fashion-mnist-imbalanced", "digits"]
     assert at.dataframe[0].value["test"].sum() == 10_000
     assert at.metric[0].value == "1.0 : 1" and at.metric[1].value == "20.0 : 1"  # the imbalanced view
+    small = [w.value for w in at.warning if "Test split: 359 images" in w.value]  # digits: said plainly
+    assert small and "±3.1 points" in small[0]
+    assert any("Test split: 10,000 images" in c.value and "±0.6 points" in c.value for c in at.caption)
 
 
 def test_results_pages_do_not_import_tensorflow(cache):

@@ -8,7 +8,7 @@ stored predictions); otherwise, or for seed groups, by whether their 95 % interv
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,27 @@ class Evidence:
 
     truth: Mapping[str, np.ndarray] = field(default_factory=dict)
     predictions: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, store, dataset: str, keys: Sequence[str]) -> Evidence:
+        """The dataset's test labels and the stored predictions of these variants (an explorer.store.cache
+        Store); a variant without readable predictions is left out (it is compared by its interval)."""
+        from explorer.data import datasets
+        from explorer.store.cache import CacheError
+
+        found = {}
+        for key in keys:
+            try:
+                preds = store.read_predictions(key)
+            except (CacheError, OSError):
+                preds = None
+            if preds is not None:
+                found[key] = preds
+        try:
+            truth = {dataset: datasets.test_labels(dataset)} if found else {}
+        except (datasets.DatasetError, OSError):  # the data is not on this machine: intervals only
+            truth = {}
+        return cls(truth, found)
 
     def paired(self, a: Mapping, b: Mapping) -> Paired | None:
         """B against A image by image, when both are single builds scored on the same test split."""
@@ -74,3 +95,10 @@ def tied_with(df: pd.DataFrame, winner: str, candidates: pd.Series, evidence: Ev
     best = rows.loc[winner].to_dict()
     return [r["key"] for r in df[candidates].to_dict("records")
             if r["key"] != winner and not significantly_better(r, best, evidence, y)]
+
+
+def delta_text(paired: Paired | None, delta_pts: float) -> str:
+    """A difference in accuracy for people: with McNemar's verdict when the images could be paired."""
+    if paired is None:
+        return f"{delta_pts:+.1f} pts (not paired: compare the intervals)"
+    return paired.text()

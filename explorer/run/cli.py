@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from explorer.run import grid, search
 from explorer.measure import host
-from explorer.present import pareto, results
+from explorer.present import pareto, results, significance
 from explorer import record
 from explorer.store.cache import Store
 from explorer.store.index import ResultsIndex
@@ -110,6 +110,8 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
     here = df["measured_here"].astype(bool)
     shown = df[SHOWN].copy()
     shown["accuracy"] = results.texts(df)  # with its 95 % interval, at the precision that supports
+    if "front" in df:
+        shown.insert(1, "front", df["front"])
     if not here.all():
         shown["latency_from"] = np.where(here, "this host", df["latency_host"].fillna("not measured"))
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.float_format", "{:.4g}".format):
@@ -243,14 +245,22 @@ def cmd_list(args) -> int:
 
 
 def cmd_pareto(args) -> int:
-    df = _table(_store(args))
+    df = _table(_store(args)).dropna(subset=[args.x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     if df.empty:
         _print(df)
         return 0
-    front = df[results.front(df, args.x, args.y)].sort_values(args.x)
-    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}):")
+    store = _store(args)
+    shown = []
+    for dataset, part in df.groupby("dataset"):
+        part = part.reset_index(drop=True)
+        evidence = significance.Evidence.read(store, dataset, list(part["key"]))
+        status = significance.front_status(part, args.x, args.y, evidence)
+        shown.append(part.assign(front=status)[status != significance.DOMINATED])
+    front = pd.concat(shown).sort_values(["dataset", args.x])
+    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}); "
+          "front = on it, tied = not significantly less accurate than the front variants at least as fast:")
     _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.")
     return 0
 

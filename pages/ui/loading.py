@@ -13,10 +13,8 @@ from explorer import record
 from explorer.measure import host
 from explorer.present import results
 from explorer.record import VariantRecord
-from explorer.data import datasets
-from explorer.data.datasets import DatasetError
 from explorer.present.significance import Evidence
-from explorer.store.cache import CacheError, Problem, Store
+from explorer.store.cache import Problem, Store
 from explorer.store.index import ResultsIndex
 
 
@@ -82,20 +80,7 @@ def _variant(root: str, key: str, version: int | None, host_id: str, threads: in
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _evidence(root: str, version: int | None, dataset: str, keys: tuple[str, ...]) -> Evidence:
-    s = Store(root)
-    found = {}
-    for key in keys:
-        try:
-            preds = s.read_predictions(key)
-        except (CacheError, OSError):  # damaged or gone: that variant is compared by its interval
-            preds = None
-        if preds is not None:
-            found[key] = preds
-    try:
-        truth = {dataset: datasets.test_labels(dataset)} if found else {}
-    except (DatasetError, OSError):  # the data is not on this machine: intervals only
-        truth = {}
-    return Evidence(truth, found)
+    return Evidence.read(Store(root), dataset, keys)
 
 
 def load_results(threads: int = 1) -> Results:
