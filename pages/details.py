@@ -58,6 +58,13 @@ c[1].metric("Balanced accuracy", sure["balanced_accuracy"].text(),
             help="Mean recall over classes; 95 % bootstrap interval over the test images")
 c[2].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
 c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=captions.latency_text(lat, 2))
+group = results.replicate_groups(res.table)
+replicates = res.table[group == group[res.table["key"] == key].iloc[0]].sort_values("seed")
+if len(replicates) > 1:
+    pooled = results.interval(results.group_seeds(replicates).iloc[0])
+    st.caption(f"**{len(replicates)} seed replicates** of this variant: {pooled.text()} — the mean, and the range a "
+               "new seed's accuracy falls in (their spread and the test split's sampling combined). Each: "
+               + "; ".join(f"seed {r['seed']}: {results.interval(r).text()}" for r in replicates.to_dict("records")))
 c = st.columns(4)
 c[0].metric("Size", f"{v.size_kb:,.0f} KB")
 c[1].metric("Gzipped", f"{v.gzip_kb:,.0f} KB")

@@ -94,6 +94,7 @@ def knobs_ui() -> dict:
     return v
 
 
+REPEAT_SEEDS = 3  # "Repeat with 3 seeds": as NAS-Bench-101/201 train every architecture
 SMALL_SPLIT_HALF_WIDTH = 0.01  # ±1 point: beyond it, a test split is said to be too small to rank close variants
 
 
@@ -277,9 +278,24 @@ if st.session_state.get("shown") == key:
             st.caption("This is the baseline (fp32, no pruning or clustering) of its architecture.")
         else:
             delta_card(shown, load_record(base_spec))
-        if st.button("Open in Details"):
+        left, right = st.columns(2)
+        if left.button("Open in Details"):
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")
+        others = [spec.replace(seed=spec.seed + i) for i in range(1, REPEAT_SEEDS)]
+        missing = [o for o in others if not loading.store().has("variants", o.key())]
+        if right.button(f"Repeat with {REPEAT_SEEDS} seeds", disabled=not missing,
+                        help="Train the same variant with other seeds: the charts then show it as one point, the "
+                             "mean with the range a new seed falls in, instead of one draw"
+                             + ("" if missing else f" (all {REPEAT_SEEDS} are built)")):
+            try:
+                for other in missing:
+                    ex.submit(JobRequest.build(other, ex.store), jobs.requester())
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.toast(f"Queued {len(missing)} more seed{'s' if len(missing) > 1 else ''}: the Pareto page groups "
+                         "them with this one as they land")
 
 st.subheader("Where it lands")
 where_it_lands(spec, cached)

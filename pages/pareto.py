@@ -83,6 +83,7 @@ with st.sidebar:
     quants = st.multiselect("quantization", all_quants, key=f"quants:{dataset}")
     df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
 
+df = results.group_seeds(df)  # replicates of one variant (other seeds) are one point
 unplaced = int(df[x].isna().sum())  # no latency from any host yet: the worker is measuring them
 df = df.dropna(subset=[x]).reset_index(drop=True)
 if unplaced:
@@ -152,7 +153,7 @@ with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
     acc_format = f"%.{min(results.interval(r, q).decimals for r in df.to_dict('records') for q in results.Y_AXES)}f"
     shown = df.assign(front=status)[["label", "front", "accuracy", "accuracy_lo", "accuracy_hi", "balanced_accuracy",
                                        "balanced_accuracy_lo", "balanced_accuracy_hi", "macro_f1", "macro_f1_lo",
-                                       "macro_f1_hi", "test_images", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
+                                       "macro_f1_hi", "seeds", "test_images", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
                                        "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
                                        "nonzero_params", "sparsity_real", "macs", "key"]]
     st.dataframe(shown, hide_index=True, width="stretch",

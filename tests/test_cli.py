@@ -117,3 +117,14 @@ def test_on_a_new_host_the_cli_shows_other_hosts_figures_labelled_and_never_fail
     assert "Wrote" in capsys.readouterr().out and (tmp_path / "view.html").stat().st_size > 100_000
     assert cli.main(["--cache", newcomer_cache, "search", "--trials", "1", "--study", "new-host", "--quant", "fp32"]) == 0
     assert "fashion-mnist-d2w32-fc128-fp32" in capsys.readouterr().out  # the cached base, timed here
+
+
+def test_seeds_build_replicates_that_list_as_one_row_with_their_interval(tmp_path, capsys):
+    cache = str(tmp_path / "cache")
+    quick = [f if f != "12" else "2" for f in TINY_FLAGS]  # 2 epochs: the replicates, not the accuracy, are tested
+    assert cli.main(["--cache", cache, "sweep", *quick, "--quant", "fp32", "--seeds", "2"]) == 0
+    assert "2 variants in" in capsys.readouterr().err
+    assert cli.main(["--cache", cache, "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("digits-d1w8-fc32") == 1 and "×2 seeds" in out
+    assert "(2 seeds)" in out  # the accuracy is the mean with the range a new seed falls in

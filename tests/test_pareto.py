@@ -161,3 +161,26 @@ def test_the_front_does_not_rank_noise_and_the_budget_answer_names_the_ties():
     answer = budget_answer(df, "p50_us", "µs", 20.0, tied=lambda w, m: tied_with(df, w, m, evidence))
     assert answer.winner == "b" and "**statistically tied with it**: a" in answer.text
     assert "accuracy 0.85 ± 0.02" in answer.text  # with its interval, at its precision
+
+
+def test_seed_replicates_group_into_one_row_holding_each_seed():
+    import pandas as pd
+
+    from explorer.measure.uncertainty import accuracy_interval
+    from explorer.present.results import COLUMNS, group_seeds
+
+    rows = []
+    for seed, correct in ((0, 8963), (1, 8930), (2, 9024), (0, 8700)):
+        acc = accuracy_interval(correct, 10_000)
+        rows.append({**{c: 0 for c in COLUMNS}, "key": f"k{seed}{correct}", "label": f"v-seed{seed}", "seed": seed,
+                     "dataset": "fashion-mnist", "depth": 2 if correct != 8700 else 3, "accuracy": acc.value,
+                     "accuracy_lo": acc.lo, "accuracy_hi": acc.hi, "balanced_accuracy": acc.value,
+                     "balanced_accuracy_lo": acc.lo, "balanced_accuracy_hi": acc.hi, "macro_f1": acc.value,
+                     "macro_f1_lo": acc.lo, "macro_f1_hi": acc.hi, "p50_us": 30.0 + seed, "p50_lo_us": 29.0 + seed,
+                     "p50_hi_us": 31.0 + seed, "noisy": False, "measured_here": True})
+    grouped = group_seeds(pd.DataFrame(rows))
+    assert len(grouped) == 2 and sorted(grouped["seeds"]) == [1, 3]
+    g = grouped[grouped["seeds"] == 3].iloc[0]
+    assert g["accuracy"] == pytest.approx((0.8963 + 0.8930 + 0.9024) / 3) and g["label"] == "v-seed0 ×3 seeds"
+    assert g["accuracy_lo"] < 0.8930 and g["accuracy_hi"] > 0.9024 and g["replicates"].count(",") == 2
+    assert (g["p50_us"], g["p50_lo_us"], g["p50_hi_us"]) == (31.0, 29.0, 33.0)

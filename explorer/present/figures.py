@@ -42,8 +42,9 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
     df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""),
-                   y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi).text()}" if f"{y}_lo" in df else f"{v:.4g}"
-                           for v, lo, hi in zip(df[y], df.get(f"{y}_lo", df[y]), df.get(f"{y}_hi", df[y]))])
+                   y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi, int(n)).text()}" if f"{y}_lo" in df
+                           else f"{v:.4g}" for v, lo, hi, n in zip(df[y], df.get(f"{y}_lo", df[y]),
+                                                                 df.get(f"{y}_hi", df[y]), df.get("seeds", 1 + 0 * df[y]))])
     has_ci = f"{y}_lo" in df
     here = df["measured_here"].astype(bool)
     named = set()

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, interval_columns
+from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, interval_columns, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
@@ -117,3 +117,42 @@ def intervals_of(v: VariantRecord) -> dict[str, Interval]:
 def texts(df: pd.DataFrame, metric: str = "accuracy") -> list[str]:
     """Each row's metric with its interval, at the precision the interval supports ('0.896 ± 0.006')."""
     return [interval(r, metric).text() for r in df.to_dict("records")]
+
+
+REPLICATE_FIELDS = [c for c in SPEC_COLUMNS if c != "seed"]  # what makes two builds replicates of one variant
+
+
+def replicate_groups(df: pd.DataFrame) -> pd.Series:
+    """A label per row naming its replicate group: rows that differ only in their seed share it."""
+    return df[REPLICATE_FIELDS].astype(str).agg("|".join, axis=1)
+
+
+def group_seeds(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant whatever its number of seeds: replicates become one row with the mean of each
+    accuracy and the interval a new seed's accuracy falls in (seed spread and test sampling combined,
+    explorer.measure.uncertainty.replicate_interval), the mean p50 and the widest of their latency intervals;
+    `seeds` says how many, `replicates` lists their keys (the first one's key and fields stand for the group)."""
+    if df.empty:
+        return df.assign(seeds=pd.Series(dtype=int), replicates=pd.Series(dtype=str))
+    group = replicate_groups(df)
+    sizes = group.map(group.value_counts())
+    out = [df[sizes == 1].assign(seeds=1, replicates=df.loc[sizes == 1, "key"])]
+    merged = []
+    for _, g in df[sizes > 1].groupby(group[sizes > 1], sort=False):
+        g = g.sort_values("seed")
+        row = g.iloc[0].to_dict()
+        for m in Y_AXES:
+            test_half = float(((g[f"{m}_hi"] - g[f"{m}_lo"]) / 2).mean())
+            iv = replicate_interval(g[m].to_numpy(float), test_half)
+            row.update({m: iv.value, f"{m}_lo": iv.lo, f"{m}_hi": iv.hi})
+        timed = g.dropna(subset=["p50_us"])
+        if len(timed):
+            row.update(p50_us=float(timed["p50_us"].mean()), p50_lo_us=float(timed["p50_lo_us"].min()),
+                       p50_hi_us=float(timed["p50_hi_us"].max()), noisy=bool(timed["noisy"].any()),
+                       measured_here=bool(timed["measured_here"].all()))
+        row.update(seeds=len(g), replicates=",".join(g["key"]), label=f"{row['label']} ×{len(g)} seeds")
+        merged.append(row)
+    if merged:
+        out.append(pd.DataFrame(merged))
+    return pd.concat(out, ignore_index=True).sort_values(["dataset", "accuracy"], ascending=[True, False],
+                                                        ignore_index=True)

@@ -129,6 +129,7 @@ def cmd_sweep(args) -> int:
         specs = grid.preset(args.preset)
     else:
         specs = grid.expand(_axes(args))
+    specs = [s.replace(seed=s.seed + i) for s in specs for i in range(args.seeds)]  # replicates: seed, seed+1, …
     store = _store(args)
     bar = Bar(len(specs))
     start = time.perf_counter()
@@ -143,7 +144,7 @@ def cmd_sweep(args) -> int:
              len(specs), time.perf_counter() - start, trained)
     keys = {s.key() for s in specs}
     df = _table(store)
-    _print(df[df["key"].isin(keys)])
+    _print(results.group_seeds(df[df["key"].isin(keys)]))
     return 0
 
 
@@ -240,12 +241,12 @@ def _axes(args) -> dict:
 
 
 def cmd_list(args) -> int:
-    _print(_table(_store(args)))
+    _print(results.group_seeds(_table(_store(args))))
     return 0
 
 
 def cmd_pareto(args) -> int:
-    df = _table(_store(args)).dropna(subset=[args.x])
+    df = results.group_seeds(_table(_store(args)).dropna(subset=[args.x]))
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     if df.empty:
@@ -313,7 +314,7 @@ def cmd_report(args) -> int:
         df = df[df["depth"].isin(args.depth)]
     if args.quant:
         df = df[df["quant"].isin(args.quant)]
-    df = df.dropna(subset=[args.x]).reset_index(drop=True)
+    df = results.group_seeds(df.dropna(subset=[args.x]).reset_index(drop=True))
     if df.empty:
         raise ValueError(f"no measured variants of dataset {dataset!r} match these filters")
     front = results.front(df, args.x)
@@ -377,6 +378,9 @@ def parser() -> argparse.ArgumentParser:
         sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     sweep.add_argument("--threads", type=_threads, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
+    sweep.add_argument("--seeds", type=int, default=1, choices=range(1, 11), metavar="N",
+                       help="build each variant with N seeds (its seed, +1, …): shown as one point, the mean with the "
+                            "range a new seed falls in")
     prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
