@@ -70,6 +70,7 @@ class Latency(LatencyStats):
     p50_ci_us: tuple[float, float] | None = None  # 95 %; None for records older than the interval
     block_p50s_us: tuple[float, ...] = ()
     block_spread: float | None = None
+    outlying_blocks: int = 0  # blocks set aside as bursts from other processes (not in the percentiles or interval)
     attempts: int | None = None
     noisy: bool = False
     pinned_core: int | None = None
@@ -90,7 +91,7 @@ class Latency(LatencyStats):
             p99_us=d["p99_us"], mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
             throughput_ips=d.get("throughput_ips", float("nan")), measured_at=d.get("measured_at", ""),
             p50_ci_us=tuple(ci) if ci else None, block_p50s_us=tuple(d.get("block_p50s_us", ())),
-            block_spread=d.get("block_spread"), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
+            block_spread=d.get("block_spread"), outlying_blocks=int(d.get("outlying_blocks", 0)), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
             pinned_core=d.get("pinned_core"), loadavg_1m=d.get("loadavg_1m"), other_cpu_share=d.get("other_cpu_share"),
             hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
             ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),

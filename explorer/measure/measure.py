@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from explorer.measure import stats
+from explorer.measure import pool, stats
 from explorer.spec import package_versions
 
 
@@ -84,7 +82,7 @@ def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: 
                       cm.tolist(), preds.astype(np.uint8))
 
 
-def _timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -> list[int]:
+def timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -> list[int]:
     """Nanoseconds of each invoke(), for at least min_runs runs and min_seconds (at most max_seconds)."""
     samples: list[int] = []
     clock = time.perf_counter_ns
@@ -100,7 +98,7 @@ def _timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -
             return samples
 
 
-def _ready(model: bytes, image: np.ndarray, threads: int, xnnpack: bool, warmup: int):
+def ready(model: bytes, image: np.ndarray, threads: int, xnnpack: bool, warmup: int):
     interp = interpreter(model, threads, xnnpack=xnnpack)
     interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, image[None]))
     for _ in range(warmup):
@@ -112,56 +110,55 @@ def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
                     min_runs: int = 200, min_seconds: float = 0.3, max_seconds: float = 10.0,
                     xnnpack: bool = True) -> np.ndarray:
     """Per-run batch-1 latencies in microseconds, in one block."""
-    invoke = _ready(model, image, threads, xnnpack, warmup)
-    return np.asarray(_timed_runs(invoke, min_runs, min_seconds, max_seconds), dtype=np.float64) / 1e3
+    invoke = ready(model, image, threads, xnnpack, warmup)
+    return np.asarray(timed_runs(invoke, min_runs, min_seconds, max_seconds), dtype=np.float64) / 1e3
 
 
 @dataclass(frozen=True)
 class BlockedSamples:
     """The samples of the accepted attempt, with its blocks' medians and how far they disagree."""
 
-    samples_us: np.ndarray
-    block_p50s_us: list[float]
+    samples_us: np.ndarray  # of the blocks kept: every block but the outlying ones
+    block_p50s_us: list[float]  # every block's, outlying ones included
+    outlying: list[bool]  # per block: set aside as a burst from another process (stats.outlying_blocks)
     spread: float
     attempts: int
     noisy: bool
 
 
-def _block_in_child(folder: Path, threads: int, warmup: int, runs: int, seconds: float, max_seconds: float,
-                    xnnpack: bool) -> np.ndarray:
-    """One block timed in a fresh process (it inherits the caller's CPU pinning)."""
-    out = subprocess.run([sys.executable, "-m", "explorer.measure.measure", str(folder), str(threads), str(warmup), str(runs),
-                          str(seconds), str(max_seconds), str(int(xnnpack))],
-                         capture_output=True, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    return np.frombuffer(out.stdout, dtype=np.int64).astype(np.float64) / 1e3
-
-
 def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30, blocks: int = 6,
                     min_runs: int = 300, min_seconds: float = 0.36, max_seconds: float = 10.0,
                     tolerance: float = 0.03, max_attempts: int = 3, xnnpack: bool = True) -> BlockedSamples:
-    """Time in `blocks` blocks, each in a fresh process; accept when their p50s agree within `tolerance`.
+    """Time in `blocks` blocks, each in a different process of the timing pool (explorer.measure.pool);
+    accept when the blocks' p50s agree within `tolerance`, once outlying blocks are set aside.
 
-    A fresh process per block samples what one process cannot: how the interpreter's memory happens to
-    be laid out, which moves a p50 by 1-3 % from one process to the next on this CPU. When max_attempts
-    attempts all disagree, every block of every attempt is kept (a steadier p50 from more processes) and
-    the result is marked noisy.
+    A block whose p50 lies far from the others' (stats.outlying_blocks: a burst from another process,
+    typically 2x slower) does not decide the attempt; when max_attempts attempts all disagree, every block
+    of every attempt is kept (a steadier p50 from more processes) and the result is marked noisy.
     """
     per_runs, per_seconds = -(-min_runs // blocks), min_seconds / blocks
+    core = next(iter(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1 else None
     kept: list[np.ndarray] = []
+    timing = pool.shared()
     with tempfile.TemporaryDirectory(prefix="explorer-timing-") as tmp:
         folder = Path(tmp)
         (folder / "model.tflite").write_bytes(model)
         np.save(folder / "image.npy", image)
+        request = {"folder": tmp, "core": core, "threads": threads, "warmup": warmup, "runs": per_runs,
+                   "seconds": per_seconds, "max_seconds": max_seconds / blocks, "xnnpack": xnnpack}
         for attempt in range(1, max_attempts + 1):
-            parts = [_block_in_child(folder, threads, warmup, per_runs, per_seconds, max_seconds / blocks, xnnpack)
-                     for _ in range(blocks)]
+            parts = [timing.block(i, request) for i in range(blocks)]
             kept.extend(parts)
-            spread = stats.block_spread([float(np.median(p)) for p in parts])
+            p50s = [float(np.median(p)) for p in parts]
+            clean = [v for v, out in zip(p50s, stats.outlying_blocks(p50s)) if not out]
+            spread = stats.block_spread(clean)
             if spread <= tolerance:
                 kept = parts
                 break
     p50s = [float(np.median(p)) for p in kept]
-    return BlockedSamples(np.concatenate(kept), p50s, spread, attempt, spread > tolerance)
+    out = stats.outlying_blocks(p50s)
+    return BlockedSamples(np.concatenate([p for p, o in zip(kept, out) if not o]), p50s, out, spread, attempt,
+                          spread > tolerance)
 
 
 def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,
@@ -196,23 +193,11 @@ def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dic
     """The full latency record of one model on this host: percentiles, p50 interval, blocks, throughput."""
     run = blocked_samples(model, images[0], threads=threads, **kwargs)
     summary = stats.summarize_latency(run.samples_us)
+    clean = [v for v, o in zip(run.block_p50s_us, run.outlying) if not o]
     return {**summary.to_dict(), "threads": threads,
-            "p50_ci_us": list(stats.blocks_interval(run.block_p50s_us, summary.p50_us)),
+            "p50_ci_us": list(stats.blocks_interval(clean, summary.p50_us)),
             "block_p50s_us": [round(v, 3) for v in run.block_p50s_us], "block_spread": run.spread,
+            "outlying_blocks": int(sum(run.outlying)),
             "attempts": run.attempts, "noisy": run.noisy,
             "throughput_ips": throughput(model, images, threads=threads),
             "samples_us": np.round(_thinned(run.samples_us, KEPT_SAMPLES), 2).tolist()}
-
-
-def _child(argv: list[str]) -> None:
-    """`python -m explorer.measure.measure FOLDER THREADS WARMUP RUNS SECONDS MAX_SECONDS XNNPACK`: one block's
-    samples (int64 nanoseconds) on stdout."""
-    folder = Path(argv[0])
-    threads, warmup, runs = int(argv[1]), int(argv[2]), int(argv[3])
-    seconds, max_seconds, xnnpack = float(argv[4]), float(argv[5]), argv[6] == "1"
-    invoke = _ready((folder / "model.tflite").read_bytes(), np.load(folder / "image.npy"), threads, xnnpack, warmup)
-    sys.stdout.buffer.write(np.asarray(_timed_runs(invoke, runs, seconds, max_seconds), dtype=np.int64).tobytes())
-
-
-if __name__ == "__main__":
-    _child(sys.argv[1:])

@@ -57,6 +57,23 @@ def blocks_interval(block_p50s: list[float], p50: float, run_to_run: float = RUN
     return min(mid - half, p50), max(mid + half, p50)
 
 
+BURST = 0.05  # a block at least this much slower than the blocks' median (and beyond their scatter) is a burst
+
+
+def outlying_blocks(block_p50s: list[float]) -> list[bool]:
+    """Per block, whether its p50 is a burst: slower than the blocks' median by more than BURST and by more
+    than 4 scaled median absolute deviations. Another process waking on the measuring core makes a whole
+    block about 2x slower while every other block agrees; Student's t over all blocks would then widen
+    the interval around a median that every clean block agreed on. Only slow blocks can be bursts, and
+    fewer than half of them can be (the median is a clean block's)."""
+    arr = np.asarray(block_p50s, dtype=np.float64)
+    if arr.size < 3:
+        return [False] * int(arr.size)
+    mid = float(np.median(arr))
+    mad = 1.4826 * float(np.median(np.abs(arr - mid)))
+    return [bool(v - mid > max(BURST * mid, 4 * mad)) for v in arr]
+
+
 def block_spread(block_p50s: list[float]) -> float:
     """How far the blocks' medians disagree, relative to their median: (max - min) / median."""
     arr = np.asarray(block_p50s, dtype=np.float64)
