@@ -26,7 +26,9 @@ COLOURS = ("native", "grey")  # the dataset's own channels, or converted to one 
 IMAGE_SIZE_RANGE = (8, 224)  # image_size: 0 (the dataset's own) or a side in this range
 # Fields added after the shipped cache was built: at these values they are left out of the stored spec
 # and of every key, so adding them did not change any existing key.
-NEUTRAL = {"image_size": 0, "colour": "native"}
+NEUTRAL = {"image_size": 0, "colour": "native", "precision": "full"}
+PRECISION_AUTO = "auto"  # chosen from this host's op profiles when built (explorer.measure.precision)
+_LAYER_LIST = re.compile(r"^[a-z][a-z0-9_]{0,31}(\+[a-z][a-z0-9_]{0,31}){0,15}$")  # conv1+dense: kept in float
 
 # Bumped whenever the training/conversion recipe changes in a way that changes results.
 RECIPE_VERSION = 3  # 3: training levers, early stopping, softmax-free int8; 2: seeded weights
@@ -90,6 +92,7 @@ class VariantSpec:
     schedule: str = "constant"  # pruning schedule: constant, or polynomial decay from 0
     clusters: int = 0  # weight clustering: 0 = off, else number of shared weight values
     quant: str = "fp32"  # TFLite conversion mode, see QUANT_MODES
+    precision: str = "full"  # int8 modes: "full", "auto" (this host's profiles choose) or layers kept float, "conv1+dense"
     epochs: int = 5  # base training epochs (at most; see patience and min_steps)
     patience: int = 10  # early stopping: epochs without a better validation accuracy (0 = off); best weights kept
     min_steps: int = 1500  # small datasets train more epochs, up to this many batches (0 = exactly epochs)
@@ -124,6 +127,12 @@ class VariantSpec:
         ):
             raise SpecError("clusters", f"must be 0 (off) or a whole number from {lo} to {hi}", self.clusters)
         _check_choice("quant", self.quant, QUANT_MODES)
+        if not isinstance(self.precision, str) or not (self.precision in ("full", PRECISION_AUTO)
+                                                       or _LAYER_LIST.match(self.precision)):
+            raise SpecError("precision", "must be full, auto, or layer names joined by '+' (e.g. conv1+dense)",
+                            self.precision)
+        if self.precision != "full" and self.quant not in ("int8", "qat-int8"):
+            raise SpecError("precision", "applies to full-integer modes only (int8, qat-int8)", self.precision)
         # Canonical float form, so 0.5 and 0.50000000001 from a slider are one cache entry.
         for name in ("sparsity", "channels", "dropout"):
             object.__setattr__(self, name, round(float(getattr(self, name)), 4))
@@ -156,13 +165,14 @@ class VariantSpec:
 
     def base_fields(self) -> dict[str, Any]:
         d = self.to_dict()
-        for name in ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs"):
-            d.pop(name)
+        for name in ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs", "precision"):
+            d.pop(name, None)
         return d
 
     def tuned_fields(self) -> dict[str, Any]:
         d = self.to_dict()
         d.pop("quant")
+        d.pop("precision", None)
         if not self.is_tuned:  # no fine-tune: these fields do not change the weights
             d.pop("schedule")
             d.pop("tune_epochs")
@@ -171,6 +181,8 @@ class VariantSpec:
     def variant_fields(self) -> dict[str, Any]:
         d = self.tuned_fields()
         d["quant"] = self.quant
+        if self.precision != "full":
+            d["precision"] = self.precision
         if self.quant == "qat-int8":
             d["tune_epochs"] = self.tune_epochs
         return d
@@ -218,6 +230,8 @@ class VariantSpec:
         if self.clusters:
             parts.append(f"c{self.clusters}")
         parts.append(self.quant)
+        if self.precision != "full":
+            parts.append(f"float-{self.precision}")
         extras = [("e", self.epochs, defaults.epochs), ("lr", self.learning_rate, defaults.learning_rate),
                   ("b", self.batch_size, defaults.batch_size), ("seed", self.seed, defaults.seed),
                   ("pat", self.patience, defaults.patience), ("ms", self.min_steps, defaults.min_steps)]

@@ -8,12 +8,12 @@ from explorer.models import architecture
 from explorer.data import datasets
 from explorer.present import figures, links, results, significance
 from explorer.measure import host
-from explorer.run import preview
+from explorer.run import pipeline, preview
 from explorer import record
 from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, PRECISION_AUTO, SpecError, VariantSpec
 from pages.ui import captions, jobs, knobs, loading, sharing
 
 MAX_EPOCHS = jobs.max_epochs()
@@ -30,7 +30,7 @@ def knobs_ui() -> dict:
     names = datasets.available()
     if state.get("k_dataset") not in names:
         state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
-    for name in ("image_size", "colour", "width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "epochs",
+    for name in ("image_size", "colour", "width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "precision", "epochs",
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
@@ -72,6 +72,17 @@ def knobs_ui() -> dict:
                                  disabled=v["sparsity"] == 0)
         v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters")
         v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant")
+        int8 = v["quant"] in ("int8", "qat-int8")
+        layers = ["full", PRECISION_AUTO, *(f"conv{i}" for i in range(1, state.get("k_depth", BOUNDS["depth"][1]) + 1)), "dense", "logits"]
+        if state["k_precision"] not in layers or not int8:
+            state["k_precision"] = "full"
+        v["precision"] = st.selectbox(
+            "int8 precision per layer", layers, key="k_precision", disabled=not int8,
+            format_func=lambda p: {"full": "full int8", PRECISION_AUTO: "auto: from this host's op profiles"}.get(
+                p, f"keep {p} in float"),
+            help="Full int8 quantizes every layer. Some layers run slower in int8 than in float on some CPUs (a first "
+                 "convolution with one input channel, on AVX-512 Xeons): 'auto' keeps in float the layers that the "
+                 "int8 and fp32 siblings' op profiles, measured on this host, show slower in int8")
         st.header("Training")
         v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
         v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
@@ -216,9 +227,10 @@ if params:  # a link: the variant's fields that differ from the defaults
 sharing.show_link_problems(st.session_state.get("explore_link_problems", []))
 values = knobs_ui()
 try:
-    spec = VariantSpec(**values)
-    info = datasets.info_for(spec)
-    layers = architecture.check(spec, info.input_shape, info.num_classes)
+    asked = VariantSpec(**values)
+    info = datasets.info_for(asked)
+    layers = architecture.check(asked, info.input_shape, info.num_classes)
+    spec = pipeline.resolve_precision(asked, loading.store())  # "auto" becomes this host's choice
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")
     st.stop()
@@ -231,7 +243,12 @@ if cached:
     except CacheError as exc:  # the worker's build replaces a damaged entry (stages are reused)
         st.warning(f"The cached copy is damaged ({exc}); building it again replaces it.")
         cached = False
-sharing.write_link("explore", links.spec_params(spec), "A link to these knobs:")
+sharing.write_link("explore", links.spec_params(asked), "A link to these knobs:")
+if asked.precision == PRECISION_AUTO:
+    st.caption(f":material/memory: Per-layer precision **auto** on this host: "
+               + ("full int8 (no layer is slower in int8 here)." if spec.precision == "full" else
+                  f"keep **{spec.precision.replace('+', ', ')}** in float (slower in int8 here, by the int8 and fp32 "
+                  "siblings' op profiles)."))
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
          + (":material/check_circle: In the cache: loads instantly." if cached

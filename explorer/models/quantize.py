@@ -56,10 +56,13 @@ def without_softmax(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name=model.name)
 
 
-def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None) -> bytes:
+def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None,
+              keep_float: tuple[str, ...] = ()) -> bytes:
     """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images).
 
-    Full-integer models end at their logits unless softmax=True (see without_softmax)."""
+    Full-integer models end at their logits unless softmax=True (see without_softmax). keep_float names
+    layers a full-integer model keeps in float (per-layer precision, explorer.measure.precision); such a
+    model takes and gives float tensors."""
     keep_softmax = mode not in INT8_MODES if softmax is None else softmax
     if not keep_softmax:
         model = without_softmax(model)
@@ -80,4 +83,25 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
         # The converter asks for mean/std of quantized inputs only to warn: ours come from the calibration
         # images, so the warning would reach users for a model that is right.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-        return converter.convert()
+        full = converter.convert()
+        if not keep_float or mode not in INT8_MODES:
+            return full
+        return _with_float_layers(converter, full, keep_float, calibration[:CALIBRATION_IMAGES].astype(np.float32))
+
+
+def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: np.ndarray) -> bytes:
+    """The full-int8 conversion again, with the ops of these layers denylisted (kept float) through the
+    converter's own QuantizationDebugger; the ops are found by their output tensors' names (.../conv1/...)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=full)
+    names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
+    outputs = [names[o["outputs"][0]] for o in interp._get_ops_details()]
+    deny = [n for n in outputs if any(f"/{layer}/" in n for layer in layers)]
+    missing = [layer for layer in layers if not any(f"/{layer}/" in n for n in deny)]
+    if missing:
+        raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
+    debug = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=lambda: ([img[None]] for img in sample[:64]),
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=deny))
+    return debug.get_nondebug_quantized_model()

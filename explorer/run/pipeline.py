@@ -20,10 +20,10 @@ import numpy as np
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, profile
+from explorer.measure import gate, host, measure, precision, profile
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
-from explorer.spec import VariantSpec, library_versions
+from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
 
@@ -221,7 +221,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
     t0 = time.perf_counter()
     with gate.machine().shared():  # CPU work: never while a latency is being measured
-        tflite = quantize.to_tflite(m, spec.quant, data.x_train)
+        tflite = quantize.to_tflite(m, spec.quant, data.x_train, keep_float=float_layers_of(spec))
     report.seconds["convert"] = time.perf_counter() - t0
     reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
     t0 = time.perf_counter()
@@ -266,6 +266,33 @@ def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
     return np.random.default_rng(0).random((LATENCY_IMAGES, *input_shape), dtype=np.float32)
 
 
+def float_layers_of(spec: VariantSpec) -> tuple[str, ...]:
+    """The layers a resolved spec keeps in float (resolve_precision turns "auto" into them first)."""
+    if spec.precision == PRECISION_AUTO:
+        raise ValueError("precision auto must be resolved on the target host first (resolve_precision)")
+    return () if spec.precision == "full" else tuple(spec.precision.split("+"))
+
+
+def resolve_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> VariantSpec:
+    """A spec with precision "auto" made concrete for a host (default: this one): the layers its int8 and
+    fp32 siblings' op profiles, measured there, show slower in int8 (explorer.measure.precision), or "full".
+    The same spec may so resolve differently on two hosts, and its key says which layers."""
+    if spec.precision != PRECISION_AUTO:
+        return spec
+    here = host_id or host.current().id
+    int8, fp32 = spec.replace(precision="full"), spec.replace(quant="fp32", precision="full")
+    found = {}
+    for name, sib in (("int8", int8), ("fp32", fp32)):
+        lat = store.read_latency(sib.key(), here) if store.has("variants", sib.key()) else None
+        if lat is None or not lat.get("ops"):
+            raise SpecError("precision", f"auto needs the {name} sibling ({sib.label()}) built and measured on this "
+                                         "host first (or name the layers to keep float)", spec.precision)
+        found[name] = Latency.from_dict(lat)
+    layers = VariantRecord.from_meta(store.verify("variants", int8.key())).layers
+    chosen = precision.float_layers(layers, found["int8"].ops, found["fp32"].ops)
+    return spec.replace(precision="+".join(chosen) or "full")
+
+
 def add_predictions(store: Store, key: str) -> bool:
     """Give a variant built before predictions were kept its test predictions, from its own model (no
     training; the accuracy they give must be the stored one). Returns whether it had none."""
@@ -306,6 +333,13 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     store = store or Store()
     info = datasets.info_for(spec)
     architecture.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
+    spec = resolve_precision(spec, store)
+    weighted = {lp.name for lp in architecture.plan(spec, info.input_shape, info.num_classes)
+                if lp.kind in precision.OPS_OF_KIND}
+    unknown = sorted(set(float_layers_of(spec)) - weighted)
+    if unknown:
+        raise SpecError("precision", f"no layer {', '.join(unknown)} with weights here; the layers are "
+                                     f"{', '.join(sorted(weighted))}", spec.precision)
     key = spec.key()
     report = BuildReport()
     reporter = _Reporter(_stage_shares(spec, store, reuse), on_progress)

@@ -29,7 +29,7 @@ def preview_fields(spec: VariantSpec, threads: int = 1) -> dict:
     """What determines a variant's latency: architecture, quantization, threads, host (and versions, in the key)."""
     return {"dataset": spec.dataset, "depth": spec.depth, "width": spec.width, "conv": spec.conv,
             "dense": spec.dense, "quant": spec.quant, "threads": threads, "host": host.current().id,
-            "litert": measure.litert_version()}
+            "litert": measure.litert_version(), **({"precision": spec.precision} if spec.precision != "full" else {})}
 
 
 def preview_key(spec: VariantSpec, threads: int = 1) -> str:
@@ -80,7 +80,7 @@ def untrained_tflite(spec: VariantSpec) -> bytes:
         qk = tfmot.quantization.keras
         m = qk.quantize_apply(qk.quantize_annotate_model(m))
     calibration = datasets.load_for(spec).x_train[:quantize.CALIBRATION_IMAGES]
-    return quantize.to_tflite(m, spec.quant, calibration)
+    return quantize.to_tflite(m, spec.quant, calibration, keep_float=pipeline.float_layers_of(spec))
 
 
 def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs) -> Preview:

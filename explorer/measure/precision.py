@@ -1,0 +1,48 @@
+"""Per-layer precision chosen by measurement: which layers a full-int8 model should keep in float on a host.
+
+The int8 and fp32 siblings' op profiles, measured on the host being targeted, say what each layer costs
+in either precision. A layer whose int8 op is slower than its float op by more than what keeping it float
+adds (a quantize or dequantize at its borders, QUANTIZE_COST) is kept float. On the Intel Xeon of the
+shared records that is the first convolution (one input channel: 30.1 µs in int8, 4.3 µs in fp32); on the
+AMD EPYC that built the shipped cache, nothing. Pure: no TensorFlow, no LiteRT.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from explorer.record import Layer, OpTime
+
+# Op names of the layers that carry weights, by the layer plan's kinds (explorer.models.architecture).
+OPS_OF_KIND = {"conv": ("CONV_2D",), "separable": ("DEPTHWISE_CONV_2D", "CONV_2D"), "dense": ("FULLY_CONNECTED",),
+               "logits": ("FULLY_CONNECTED",)}
+QUANTIZE_COST = 0.1  # share of the layer's float time a float island costs in quantize/dequantize ops, at least …
+QUANTIZE_MIN_US = 1.0  # … this many µs: keeping the logits float (int8 0.9 µs, float ~0) measured slower on the EPYC
+
+
+def layer_ops(layers: Sequence[Layer], ops: Sequence[OpTime]) -> dict[str, list[OpTime]]:
+    """The ops of each weighted layer, in order: the k-th CONV_2D op is the k-th convolution's, and so on
+    (a separable layer owns a depthwise and a pointwise op)."""
+    pending: dict[str, list[OpTime]] = {}
+    for op in ops:
+        pending.setdefault(op.name, []).append(op)
+    out: dict[str, list[OpTime]] = {}
+    for layer in layers:
+        names = OPS_OF_KIND.get(layer.kind, ())
+        mine = [pending[n].pop(0) for n in names if pending.get(n)]
+        if mine:
+            out[layer.name] = mine
+    return out
+
+
+def float_layers(layers: Sequence[Layer], int8_ops: Sequence[OpTime], fp32_ops: Sequence[OpTime]) -> list[str]:
+    """The layers slower in int8 than in float on the host whose profiles these are, by more than keeping
+    them float costs; in the network's order (empty: full int8 is the faster choice everywhere)."""
+    q, f = layer_ops(layers, int8_ops), layer_ops(layers, fp32_ops)
+    keep = []
+    for layer in layers:
+        if layer.name in q and layer.name in f:
+            int8_us, float_us = sum(o.us for o in q[layer.name]), sum(o.us for o in f[layer.name])
+            if int8_us - float_us > max(QUANTIZE_COST * float_us, QUANTIZE_MIN_US):
+                keep.append(layer.name)
+    return keep

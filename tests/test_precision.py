@@ -1,0 +1,79 @@
+"""Per-layer precision: chosen from a host's measured op profiles, converted with layers kept in float."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer.measure.precision import float_layers, layer_ops
+from explorer.record import Latency, VariantRecord
+from explorer.spec import SpecError, VariantSpec
+from explorer.store.cache import Store
+from support import FAST_LATENCY, REPO, TINY
+
+INTEL = REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core"
+
+
+def _shipped(label: str) -> VariantRecord:
+    for meta in (REPO / "cached_models" / "variants").glob("*/meta.json"):
+        m = json.loads(meta.read_text())
+        if m["label"] == label:
+            return VariantRecord.from_meta(m)
+    raise KeyError(label)
+
+
+def _intel(v: VariantRecord) -> Latency:
+    return Latency.from_dict(json.loads((INTEL / "latency" / f"{v.key}.json").read_text()))
+
+
+def test_on_the_intel_hosts_profiles_auto_keeps_the_first_convolution_in_float():
+    for arch in ("d1w32-fc128", "d2w32-fc128", "d3w32-fc128", "d2w32-fc128-ch0.5", "d2w32-fc128-sep"):
+        int8, fp32 = _shipped(f"fashion-mnist-{arch}-int8"), _shipped(f"fashion-mnist-{arch}-fp32")
+        assert float_layers(int8.layers, _intel(int8).ops, _intel(fp32).ops) == ["conv1"], arch
+    int8 = _shipped("fashion-mnist-d2w32-fc128-int8")
+    ops = layer_ops(int8.layers, _intel(int8).ops)
+    assert [o.name for o in ops["conv1"]] == ["CONV_2D"] and ops["conv1"][0].us == pytest.approx(30.1, abs=0.5)
+    assert float_layers(int8.layers, _intel(int8).ops, _intel(int8).ops) == []  # equal costs: full int8
+
+
+def test_auto_resolves_per_host_and_the_key_says_which_layers(tmp_path):
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
+    intel_id = None
+    for rec in (INTEL / "latency").glob("*.json"):
+        intel_id = json.loads(rec.read_text())["host"]["id"]
+        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
+        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{intel_id}.json")
+    from explorer.run.pipeline import resolve_precision
+
+    store = Store(cache)
+    auto = VariantSpec(quant="int8", precision="auto")
+    resolved = resolve_precision(auto, store, intel_id)
+    assert resolved.precision == "conv1" and resolved.key() != VariantSpec(quant="int8").key()
+    assert "float-conv1" in resolved.label()
+    with pytest.raises(SpecError, match="auto needs the int8 sibling"):
+        resolve_precision(auto, store, "a-host-that-measured-nothing")
+    with pytest.raises(SpecError, match="full-integer modes only"):
+        VariantSpec(quant="dynamic", precision="conv1")
+    assert VariantSpec(quant="int8").to_dict().get("precision") is None  # full: every shipped key unchanged
+
+
+@pytest.mark.slow
+def test_a_layer_kept_in_float_converts_float_and_keeps_the_accuracy(store):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from explorer.run import pipeline
+    from explorer.store.cache import TFLITE
+
+    full, _ = pipeline.ensure(VariantSpec(**TINY, quant="int8"), store, latency_kwargs=FAST_LATENCY)
+    mixed, _ = pipeline.ensure(VariantSpec(**TINY, quant="int8", precision="conv1"), store, latency_kwargs=FAST_LATENCY)
+    interp = Interpreter(model_content=store.file_path("variants", mixed.key, TFLITE).read_bytes())
+    dtypes = {d["index"]: d["dtype"] for d in interp.get_tensor_details()}
+    first, *rest = interp._get_ops_details()
+    assert first["op_name"] == "CONV_2D" and dtypes[first["outputs"][0]] == np.float32  # kept float
+    assert any(op["op_name"] == "QUANTIZE" for op in rest)  # then int8
+    assert abs(mixed.accuracy - full.accuracy) < 0.03
+    with pytest.raises(SpecError, match="no layer conv3 with weights here"):
+        pipeline.ensure(VariantSpec(**TINY, quant="int8", precision="conv3"), store)
