@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from benchmarks import (accuracy_levers, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
+from benchmarks import (accuracy_levers, accuracy_truth, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, preview, results_scale, search_hypervolume, small_data, stage_reuse, worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
@@ -32,6 +32,9 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "accuracy_levers": ("13. Accuracy levers and class imbalance", accuracy_levers),
     "search_hypervolume": ("14. Search vs random vs the default grid, at equal wall time", search_hypervolume),
     "results_scale": ("15. Results that scale with search: server time per Pareto view", results_scale),
+    "accuracy_truth": ("16. Accuracy you can trust: intervals that hold further seeds", accuracy_truth),
+    "new_host_measure_all": ("17. A new host measured in about a minute", new_host),
+    "mixed_precision": ("18. Per-layer precision chosen by this host's op profiles", mixed_precision),
 }
 
 

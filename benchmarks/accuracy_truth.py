@@ -1,0 +1,123 @@
+"""Accuracy you can trust (issue #21): how often the app's intervals hold a further seed's accuracy.
+
+For each spec (d1 int8, the default d2 fp32, the shipped lever recipe) with SEEDS seeds built on
+Fashion-MNIST: the seeds' SD, the test split's 95 % half-width, and the coverage of
+- the interval the app shows for a 3-seed point (explorer.present.results.group_seeds): over every 3 of the
+  seeds, the share of the other seeds' accuracies inside it (target >= 0.9);
+- the single-seed binomial interval: over every ordered pair of seeds, the share of one's accuracy inside
+  the other's Wilson interval (reported: what the binomial interval alone misses, seed variance).
+Then how many adjacent pairs of the shipped front differ significantly (McNemar on their stored
+predictions), and what 3 seeds cost the shipped front (its builds' recorded seconds, stage reuse applied).
+
+    $ .venv/bin/python -m benchmarks accuracy_truth
+    $ EXPLORER_BENCH_STORE=/path/to/cache .venv/bin/python -m benchmarks accuracy_truth   # reuse built seeds
+
+Seeds the store lacks are trained (about 2, 4 and 25 minutes each here); EXPLORER_BENCH_SEEDS caps how many.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.report import Row, row
+from benchmarks.worker import Sandbox
+
+SEEDS = int(os.environ.get("EXPLORER_BENCH_SEEDS", 10))
+LEVER = dict(padding="same", batchnorm=True, dropout=0.3, epochs=20, patience=5)
+
+
+def _specs():
+    from explorer.spec import VariantSpec
+
+    return {"d1 int8": VariantSpec(depth=1, quant="int8"), "d2 fp32 (default)": VariantSpec(),
+            "lever recipe (d2 int8)": VariantSpec(quant="int8", **LEVER)}
+
+
+def coverage(accuracies: list[float], n_test: int) -> dict:
+    """The coverage figures of one spec's seeds (pure: the tests call it too)."""
+    from explorer.measure.uncertainty import accuracy_interval, replicate_interval
+
+    accs = np.asarray(accuracies, dtype=float)
+    inside = total = 0
+    for triple in itertools.combinations(range(len(accs)), 3):
+        half = accuracy_interval(round(accs[list(triple)].mean() * n_test), n_test).half_width
+        iv = replicate_interval(accs[list(triple)], half)
+        others = [accs[i] for i in range(len(accs)) if i not in triple]
+        inside += sum(iv.lo <= a <= iv.hi for a in others)
+        total += len(others)
+    single = [accuracy_interval(round(a * n_test), n_test) for a in accs]
+    pairs = [(i, j) for i in range(len(accs)) for j in range(len(accs)) if i != j]
+    in_single = sum(single[i].lo <= accs[j] <= single[i].hi for i, j in pairs)
+    return {"seeds": len(accs), "accuracies": [round(float(a), 4) for a in accs],
+            "seed_sd_pts": round(float(accs.std(ddof=1)) * 100, 3),
+            "test_half_width_pts": round(single[0].half_width * 100, 3),
+            "three_seed_coverage": round(inside / total, 3) if total else None,
+            "single_seed_binomial_coverage": round(in_single / len(pairs), 3) if pairs else None}
+
+
+def _front_pairs(store) -> tuple[int, int, list[dict]]:
+    """Adjacent pairs of the shipped front on this host and how many differ significantly (McNemar)."""
+    from explorer import record
+    from explorer.measure import host
+    from explorer.present import results, significance
+
+    found, _ = record.load_all(store, host.current().id, foreign=False)
+    df = results.table([v for v in found if v.dataset == "fashion-mnist" and v.latency], host.current().id)
+    df = df[df["seed"] == 0].reset_index(drop=True)
+    front = df[results.front(df, "p50_us")].sort_values("p50_us").to_dict("records")
+    evidence = significance.Evidence.read(store, "fashion-mnist", [r["key"] for r in front])
+    pairs = []
+    for a, b in zip(front, front[1:]):
+        p = evidence.paired(a, b)
+        pairs.append({"faster": a["label"], "slower": b["label"], "diff_pts": round((b["accuracy"] - a["accuracy"]) * 100, 2),
+                      "p": None if p is None else round(p.p, 4), "significant": None if p is None else p.significant})
+    return sum(bool(p["significant"]) for p in pairs), len(pairs), pairs
+
+
+def run() -> list[Row]:
+    from explorer.run import pipeline
+    from explorer.store.cache import Store
+
+    box = None
+    if os.environ.get("EXPLORER_BENCH_STORE"):
+        root = Path(os.environ["EXPLORER_BENCH_STORE"])
+        store = Store(root, root.parent / "user_data" / "stages")
+    else:
+        box = Sandbox()
+        store = Store(box.cache, box.data / "stages")
+    rows, table = [], {}
+    try:
+        for name, spec in _specs().items():
+            accs, n_test, seconds = [], 0, []
+            for seed in range(SEEDS):
+                s = spec.replace(seed=seed)
+                if not store.has("variants", s.key()) and os.environ.get("EXPLORER_BENCH_TRAIN", "1") == "0":
+                    continue
+                v, _ = pipeline.ensure(s, store, measure_missing=False)
+                accs.append(v.accuracy)
+                n_test = v.test_images
+                seconds.append(sum(t for k, t in v.build_seconds.items() if k != "measure"))
+            if len(accs) < 4:
+                rows.append(row(f"{name}: only {len(accs)} seeds built", len(accs), "seeds",
+                                note="too few for the 3-seed coverage (EXPLORER_BENCH_TRAIN=1 trains them)"))
+                continue
+            table[name] = {**coverage(accs, n_test), "build_seconds_mean": round(float(np.mean(seconds)), 1)}
+        covered = [t["three_seed_coverage"] for t in table.values()]
+        rows.insert(0, row("accuracy_truth", min(covered) if covered else float("nan"), "share", ">=", 0.9,
+                           detail={"specs": table},
+                           note="lowest over the specs: share of further seeds' accuracies inside the app's 3-seed "
+                                "interval; " + "; ".join(f"{k}: {t['three_seed_coverage']} ({t['seeds']} seeds, SD "
+                                                         f"{t['seed_sd_pts']} pts, single-seed binomial "
+                                                         f"{t['single_seed_binomial_coverage']})" for k, t in table.items())))
+        shipped = Store(Path(__file__).resolve().parent.parent / "cached_models")
+        significant, pairs, detail = _front_pairs(shipped)
+        rows.append(row("shipped front: adjacent pairs significantly different", significant, f"of {pairs}",
+                        detail={"pairs": detail}, note="McNemar's exact test on the stored test predictions"))
+        return rows
+    finally:
+        if box is not None:
+            box.close()
