@@ -106,10 +106,13 @@ def live(study: str) -> None:
     if best:
         st.success(f"Best under the constraints: {len(best)} variants on the front; most accurate "
                    f"**{max(best, key=lambda t: t.val_accuracy).label}**.")
-    st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "val accuracy": t.val_accuracy,
-                                "test accuracy": t.test_accuracy, "p50 µs": t.p50_us, "size KB": t.size_kb,
+    text = lambda iv, value: iv.text() if iv else f"{value:.4f}"  # noqa: E731
+    st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "val accuracy": text(t.val_interval, t.val_accuracy),
+                                "test accuracy": text(t.test_interval, t.test_accuracy), "p50 µs": t.p50_us, "size KB": t.size_kb,
                                 "feasible": t.feasible, "trained": t.trained} for t in reversed(done)]),
                  hide_index=True, width="stretch")
+    st.caption("Accuracies with their 95 % intervals. The front is chosen on the validation split: with a small "
+               "split, the pick's validation accuracy is optimistic, and its test accuracy tells the truth.")
 
 
 if watch:

@@ -46,6 +46,7 @@ def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constr
                        o.p50_us < t.p50_us and o.val_accuracy >= t.val_accuracy for o in feasible)
     assert max(feasible, key=lambda t: t.val_accuracy).val_accuracy == max(t.val_accuracy for t in best)
     assert all(0 < t.val_accuracy <= 1 and t.p50_us > 0 for t in out)
+    assert all(t.val_interval.lo <= t.val_accuracy <= t.val_interval.hi and t.test_interval.n == 1 for t in out)  # intervals
 
 
 def test_a_study_resumes_by_name_without_rebuilding_and_stops_on_request(counted):

@@ -210,7 +210,8 @@ def cmd_search(args) -> int:
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
              args.study, len(done), sum(not t.feasible for t in done), time.perf_counter() - start)
-    print(pd.DataFrame([{"variant": t.label, "val_accuracy": t.val_accuracy, "test_accuracy": t.test_accuracy,
+    print(pd.DataFrame([{"variant": t.label, "val_accuracy": t.val_interval.text() if t.val_interval else t.val_accuracy,
+                         "test_accuracy": t.test_interval.text() if t.test_interval else t.test_accuracy,
                          "p50_us": t.p50_us, "size_kb": t.size_kb, "trial": t.number} for t in best]).to_string(index=False)
           if best else "No feasible trial yet.")
     return 0

@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from explorer.measure.uncertainty import Interval, accuracy_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import SpecError, VariantSpec
@@ -137,6 +138,17 @@ class TrialResult:
     size_kb: float
     feasible: bool
     trained: bool  # this trial trained a stage (else everything came from the cache)
+    val_images: int | None = None  # the splits' sizes (None: a trial stored before they were kept)
+    test_images: int | None = None
+
+    @property
+    def val_interval(self) -> Interval | None:
+        """Validation accuracy with its 95 % interval: selection on a small split is optimistic."""
+        return accuracy_interval(round(self.val_accuracy * self.val_images), self.val_images) if self.val_images else None
+
+    @property
+    def test_interval(self) -> Interval | None:
+        return accuracy_interval(round(self.test_accuracy * self.test_images), self.test_images) if self.test_images else None
 
 
 SAMPLERS = ("tpe", "random")
@@ -199,20 +211,21 @@ def storage_url() -> str:
     return f"sqlite:///{paths.state_dir() / 'search.sqlite3'}"
 
 
-def validation_accuracy(store: Store, variant: VariantRecord) -> float:
-    """The converted model's accuracy on the validation split (what the search optimizes)."""
+def validation_accuracy(store: Store, variant: VariantRecord) -> tuple[float, int]:
+    """The converted model's accuracy on the validation split (what the search optimizes), and its size."""
     from explorer.data import datasets
     from explorer.measure import measure
 
     data = datasets.load_for(variant.spec)
     model = store.file_path("variants", variant.key, TFLITE).read_bytes()
-    return measure.evaluate(model, data.x_val, data.y_val, data.info.num_classes).accuracy
+    return measure.evaluate(model, data.x_val, data.y_val, data.info.num_classes).accuracy, len(data.y_val)
 
 
 def _result(trial) -> TrialResult:
     a = trial.user_attrs
     return TrialResult(trial.number, a["key"], a["label"], trial.values[0], a["test_accuracy"], trial.values[1],
-                       a["size_kb"], all(c <= 0 for c in trial.constraints.values()), a["trained"])
+                       a["size_kb"], all(c <= 0 for c in trial.constraints.values()), a["trained"],
+                       a.get("val_images"), a.get("test_images"))
 
 
 def results(study) -> list[TrialResult]:
@@ -325,13 +338,14 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                 trial, spec = pending.pop(future)
                 try:
                     variant, report = builds.land(spec, future.result())
-                    accuracy = validation_accuracy(store, variant)
+                    accuracy, val_images = validation_accuracy(store, variant)
                 except Exception:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     raise
                 for name, value in (("key", variant.key), ("label", variant.label),
                                     ("test_accuracy", variant.accuracy), ("size_kb", variant.size_kb),
-                                    ("trained", bool(getattr(report, "trained", False)))):
+                                    ("trained", bool(getattr(report, "trained", False))),
+                                    ("val_images", val_images), ("test_images", variant.test_images)):
                     trial.set_user_attr(name, value)
                 for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
                     trial.set_constraint(name, value)
