@@ -394,3 +394,37 @@ def test_an_uploaded_dataset_can_be_deleted_from_the_data_page(cache):
     assert not at.exception
     assert "throwaway" not in datasets.available()
     assert "throwaway" not in [t.label for t in at.tabs]
+
+
+def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verdict(tmp_path, monkeypatch):
+    """The shipped cache as a new machine sees it: only the Intel host's records (real data), none of its own."""
+    import shutil
+
+    import streamlit as st
+
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
+    for rec in (REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core" / "latency").glob("*.json"):
+        other = json.loads(rec.read_text())["host"]["id"]
+        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
+        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{other}.json")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(cache))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "user_data"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    try:
+        at = open_page()
+        hollow = [len(values(t["x"])) for t in chart_specs(at)[0]["data"] if t["name"].endswith("(other host)")]
+        assert sum(hollow) == 58  # every fashion-mnist variant, drawn with the other host's figures
+        assert at.success and "Nothing fits" not in at.success[0].value  # the default budget fits the data
+        key = next(m["key"] for m in Store(cache).variants()[0] if m["label"] == "fashion-mnist-d2w32-fc128-ch0.5-int8")
+        at.session_state["detail_key"] = key
+        at.switch_page(str(REPO / "pages" / "details.py")).run()
+        assert not at.exception
+        lines = " ".join(c.value for c in at.caption)
+        assert "**int8** — Not measured against its sibling without int8" in lines  # no ✓ predicted
+        assert "Int8 is faster" not in lines and "Int8 is slower" not in lines
+    finally:
+        stop_workers(tmp_path / "user_data")
+        st.cache_data.clear()
+        st.cache_resource.clear()
