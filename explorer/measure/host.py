@@ -16,25 +16,35 @@ from typing import Iterator
 from explorer.spec import package_versions
 
 
+# CPU features that change which kernels XNNPACK runs (x86 and ARM, as /proc/cpuinfo spells them): two CPUs
+# sold under one model name ("AMD EPYC") with different sets of these time the same model 2-10x apart.
+KERNEL_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+                          "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16", "asimd", "asimddp", "asimdhp", "fphp",
+                          "i8mm", "sve", "sve2"})
+
+
 @dataclass(frozen=True)
 class Host:
     cpu: str
     cores: int
     machine: str
     system: str
+    generation: str = ""  # x86 "family/model/stepping", ARM "implementer/part"; "" where unknown
+    features: tuple[str, ...] = ()  # the KERNEL_FLAGS this CPU has, sorted
 
     @property
     def id(self) -> str:
-        """Hosts with the same CPU model, core count and OS give comparable latencies."""
-        raw = f"{self.cpu}|{self.cores}|{self.machine}|{self.system}"
+        """Hosts with the same CPU (model name, generation, kernel-relevant features), core count and OS give
+        comparable latencies; one model name alone does not tell two generations apart."""
+        raw = f"{self.cpu}|{self.cores}|{self.machine}|{self.system}|{self.generation}|{','.join(self.features)}"
         return hashlib.sha256(raw.encode()).hexdigest()[:12]
 
     @property
     def label(self) -> str:
-        return f"{self.cpu} ({self.cores} cores)"
+        return f"{self.cpu} ({f'{self.generation}, ' if self.generation else ''}{self.cores} cores)"
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "id": self.id, "label": self.label}
+        return {**asdict(self), "features": list(self.features), "id": self.id, "label": self.label}
 
 
 def _cpu_model() -> str:
@@ -46,6 +56,20 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def parse_generation(cpuinfo: str) -> str:
+    """x86 'cpu family/model/stepping' (e.g. 25/1/1, an EPYC Milan) or ARM 'CPU implementer/part'."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if ":" in line:
+            name, value = (part.strip() for part in line.split(":", 1))
+            fields.setdefault(name, value)
+    x86 = [fields.get(k) for k in ("cpu family", "model", "stepping")]
+    if all(x86):
+        return "/".join(x86)
+    arm = [fields.get(k) for k in ("CPU implementer", "CPU part")]
+    return "/".join(arm) if all(arm) else ""
 
 
 def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
@@ -69,7 +93,13 @@ def cpu_flags() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def current() -> Host:
-    return Host(_cpu_model(), os.cpu_count() or 1, platform.machine(), platform.system())
+    try:
+        with open("/proc/cpuinfo") as f:
+            generation = parse_generation(f.read())
+    except OSError:
+        generation = ""
+    return Host(_cpu_model(), os.cpu_count() or 1, platform.machine(), platform.system(), generation,
+                tuple(sorted(cpu_flags() & KERNEL_FLAGS)))
 
 
 def measurement_context(threads: int) -> dict:

@@ -162,7 +162,7 @@ def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
 
 
 def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,
-               seconds: float = 0.3) -> float:
+               seconds: float = 0.1) -> float:
     """Images per second at a fixed batch size, after one warm-up batch."""
     interp = interpreter(model, threads, batch)
     chunk = images[:batch]

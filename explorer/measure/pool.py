@@ -32,13 +32,14 @@ class TimingPool:
         self._lock = threading.Lock()
 
     def _proc(self, i: int) -> subprocess.Popen:
-        p = self._procs[i]
-        if p is None or p.poll() is not None:
-            p = subprocess.Popen([sys.executable, "-m", "explorer.measure.pool"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            self._procs[i] = p
-        return p
+        """Process i, (re)started if needed; on first use every process starts at once (their imports overlap)."""
+        for j in range(self.size) if all(p is None for p in self._procs) else (i,):
+            p = self._procs[j]
+            if p is None or p.poll() is not None:
+                self._procs[j] = subprocess.Popen([sys.executable, "-m", "explorer.measure.pool"], stdin=subprocess.PIPE,
+                                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        return self._procs[i]
 
     def block(self, i: int, request: dict) -> np.ndarray:
         """The samples (µs) of one block, timed by pool process i % size (see _serve for the request)."""

@@ -82,8 +82,8 @@ def truncated(model: bytes, n_ops: int) -> bytes:
     return bytes(builder.Output())
 
 
-def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 15, runs: int = 200,
-            warmup: int = 50) -> Profile:
+def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 5, runs: int = 100,
+            warmup: int = 20) -> Profile:
     """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them."""
     graph = ops(model)
     interps = []

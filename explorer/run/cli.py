@@ -133,16 +133,16 @@ def cmd_sweep(args) -> int:
     store = _store(args)
     bar = Bar(len(specs))
     start = time.perf_counter()
-    trained = 0
+    trained, keys = 0, set()
     for i, spec in enumerate(specs):
         _wait_for_worker(spec.key(), lambda f, msg, i=i: bar.show(i, f, msg))
-        _, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
-                                    threads=args.threads, reuse=not args.no_reuse)
+        built, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
+                                        threads=args.threads, reuse=not args.no_reuse)
         trained += report.trained
+        keys.add(built.key)  # precision "auto" resolves to this host's choice: its key is the built one
     bar.close()
     log.info("%d variants in %.0f s (%d needed training, the rest came from the cache)",
              len(specs), time.perf_counter() - start, trained)
-    keys = {s.key() for s in specs}
     df = _table(store)
     _print(results.group_seeds(df[df["key"].isin(keys)]))
     return 0
