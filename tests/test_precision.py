@@ -75,5 +75,30 @@ def test_a_layer_kept_in_float_converts_float_and_keeps_the_accuracy(store):
     assert first["op_name"] == "CONV_2D" and dtypes[first["outputs"][0]] == np.float32  # kept float
     assert any(op["op_name"] == "QUANTIZE" for op in rest)  # then int8
     assert abs(mixed.accuracy - full.accuracy) < 0.03
-    with pytest.raises(SpecError, match="no layer conv3 with weights here"):
+    with pytest.raises(SpecError, match="no layer conv3 here"):
         pipeline.ensure(VariantSpec(**TINY, quant="int8", precision="conv3"), store)
+
+
+def test_where_int8_is_slow_through_and_through_auto_keeps_every_layer_float():
+    from explorer.record import Layer, OpTime
+
+    layers = [Layer("conv1", "separable", (1, 26, 26, 32), 0, 0), Layer("pool1", "pool", (1, 13, 13, 32), 0, 0),
+              Layer("flatten", "flatten", (1, 5408), 0, 0), Layer("logits", "logits", (1, 10), 0, 0)]
+    op = lambda i, name, us: OpTime(i, name, (1,), True, us)  # noqa: E731
+    int8 = [op(0, "DEPTHWISE_CONV_2D", 9.0), op(1, "CONV_2D", 6.0), op(2, "MAX_POOL_2D", 3.0), op(3, "RESHAPE", 0.1),
+            op(4, "FULLY_CONNECTED", 20.0)]
+    fp32 = [op(0, "DEPTHWISE_CONV_2D", 3.0), op(1, "CONV_2D", 7.0), op(2, "MAX_POOL_2D", 2.0), op(3, "RESHAPE", 0.1),
+            op(4, "FULLY_CONNECTED", 9.0)]
+    assert float_layers(layers, int8, fp32) == ["conv1", "pool1", "flatten", "logits"]  # fp32 beats any mix
+    fp32_slow_dense = fp32[:4] + [op(4, "FULLY_CONNECTED", 30.0)]
+    assert float_layers(layers, int8, fp32_slow_dense) == ["conv1"]  # only the layer slower in int8
+
+
+def test_float_layers_merge_into_one_island_only_across_pooling():
+    from explorer.measure.precision import _islands
+    from explorer.models import architecture
+
+    plan = architecture.plan(VariantSpec(depth=3), (28, 28, 1), 10)
+    assert _islands(plan, ["conv1", "conv2"]) == ["conv1", "pool1", "conv2"]  # one island, no int8 pool between
+    assert _islands(plan, ["conv1", "dense"]) == ["conv1", "dense"]  # int8 convolutions lie between: two islands
+    assert _islands(plan, ["conv3", "dense"]) == ["conv3", "pool3", "flatten", "dense"]

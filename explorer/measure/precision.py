@@ -16,6 +16,7 @@ from explorer.record import Layer, OpTime
 # Op names of the layers that carry weights, by the layer plan's kinds (explorer.models.architecture).
 OPS_OF_KIND = {"conv": ("CONV_2D",), "separable": ("DEPTHWISE_CONV_2D", "CONV_2D"), "dense": ("FULLY_CONNECTED",),
                "logits": ("FULLY_CONNECTED",)}
+FLOAT_ALL_KINDS = ("conv", "separable", "pool", "flatten", "dense", "logits")  # every layer that becomes an op
 QUANTIZE_COST = 0.1  # share of the layer's float time a float island costs in quantize/dequantize ops, at least …
 QUANTIZE_MIN_US = 1.0  # … this many µs: keeping the logits float (int8 0.9 µs, float ~0) measured slower on the EPYC
 
@@ -37,12 +38,40 @@ def layer_ops(layers: Sequence[Layer], ops: Sequence[OpTime]) -> dict[str, list[
 
 def float_layers(layers: Sequence[Layer], int8_ops: Sequence[OpTime], fp32_ops: Sequence[OpTime]) -> list[str]:
     """The layers slower in int8 than in float on the host whose profiles these are, by more than keeping
-    them float costs; in the network's order (empty: full int8 is the faster choice everywhere)."""
+    them float costs; in the network's order (empty: full int8 is the faster choice everywhere).
+
+    When the fp32 sibling is faster than the int8 one would be even with those layers in float (the int8
+    kernels are slow on this CPU through and through), every layer is kept float: a float model in an
+    int8 variant's clothes, never slower than the fp32 sibling."""
     q, f = layer_ops(layers, int8_ops), layer_ops(layers, fp32_ops)
-    keep = []
+    keep, saved = [], 0.0
     for layer in layers:
         if layer.name in q and layer.name in f:
             int8_us, float_us = sum(o.us for o in q[layer.name]), sum(o.us for o in f[layer.name])
-            if int8_us - float_us > max(QUANTIZE_COST * float_us, QUANTIZE_MIN_US):
+            cost = max(QUANTIZE_COST * float_us, QUANTIZE_MIN_US)
+            if int8_us - float_us > cost:
                 keep.append(layer.name)
-    return keep
+                saved += int8_us - float_us - cost
+    if sum(o.us for o in fp32_ops) < sum(o.us for o in int8_ops) - saved:
+        return [layer.name for layer in layers if layer.kind in FLOAT_ALL_KINDS]
+    return _islands(layers, keep)
+
+
+def _islands(layers: Sequence[Layer], keep: list[str]) -> list[str]:
+    """The kept layers, with the pooling and flattening between two of them when nothing else lies between:
+    one float island instead of two, each of which would quantize and dequantize a feature map."""
+    order = [lp for lp in layers if lp.kind in FLOAT_ALL_KINDS]
+    out: list[str] = []
+    between: list[str] = []
+    for lp in order:
+        if lp.name in keep:
+            out += between if out and out[-1] != "|" else []
+            out.append(lp.name)
+            between = []
+        elif lp.kind in ("pool", "flatten"):
+            between.append(lp.name)
+        else:
+            between = []
+            if out and out[-1] != "|":
+                out.append("|")  # an int8 layer ends the island
+    return [n for n in out if n != "|"]

@@ -37,7 +37,7 @@ def build(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     layers = [kl.InputLayer(input_shape=input_shape, name="image")]
     for layer in architecture.plan(spec, input_shape, num_classes):
         layers.append(makers[layer.kind](layer.output_shape[-1], layer.name))
-    return keras.Sequential(layers, name=spec.label().replace("-", "_").replace(".", "p"))
+    return keras.Sequential(layers, name=spec.label().replace("-", "_").replace(".", "p").replace("+", "_"))
 
 
 def save_weights(m: keras.Model, path: Path) -> None:

@@ -334,12 +334,12 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     info = datasets.info_for(spec)
     architecture.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     spec = resolve_precision(spec, store)
-    weighted = {lp.name for lp in architecture.plan(spec, info.input_shape, info.num_classes)
-                if lp.kind in precision.OPS_OF_KIND}
-    unknown = sorted(set(float_layers_of(spec)) - weighted)
+    named = {lp.name for lp in architecture.plan(spec, info.input_shape, info.num_classes)
+             if lp.kind in precision.FLOAT_ALL_KINDS}
+    unknown = sorted(set(float_layers_of(spec)) - named)
     if unknown:
-        raise SpecError("precision", f"no layer {', '.join(unknown)} with weights here; the layers are "
-                                     f"{', '.join(sorted(weighted))}", spec.precision)
+        raise SpecError("precision", f"no layer {', '.join(unknown)} here; the layers are "
+                                     f"{', '.join(sorted(named))}", spec.precision)
     key = spec.key()
     report = BuildReport()
     reporter = _Reporter(_stage_shares(spec, store, reuse), on_progress)
