@@ -110,7 +110,7 @@ elif st.button("Re-measure on this host", help="Time it again in the worker, whi
     measuring.request_measurements(res, [key], force=True)
     st.toast("Queued: the figures update when the worker has measured it")
 
-st.subheader("Can each speed lever work here?")
+st.subheader("Does each speed lever pay off here?")
 captions.why_lines(v, res)
 if lat and lat.ops:
     st.subheader("Where the time goes")

@@ -79,8 +79,8 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
         # they may belong to it (explorer.present.significance.front_status).
         maybe = df[tied]
         fig.add_trace(go.Scatter(x=maybe[x], y=maybe[y], mode="markers", name="tied with the front",
-                                 marker=dict(size=sizes[maybe.index] + 10, color="rgba(0,0,0,0)",
-                                             line=dict(width=1.5, color="#444"), symbol="circle-open-dot"),
+                                 marker=dict(size=sizes[maybe.index] + 10, color="#444", line=dict(width=1.5),
+                                             symbol="circle-open"),  # an open symbol is drawn in its colour
                                  hoverinfo="skip"))
     if highlight is not None and highlight in set(df["key"]):
         row = df[df["key"] == highlight].iloc[0]
