@@ -57,3 +57,24 @@ def stop_workers(data_dir: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+INTEL_RECORDS = REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core" / "latency"
+
+
+def intel_only_cache(dest: Path) -> tuple[Path, str]:
+    """A copy of the shipped cache as a new machine sees it: every latency measured on another host (the Intel
+    Xeon's real records), none on this one; variants shipped after that host measured are left out.
+    Returns the folder and that host's id."""
+    import json
+
+    shutil.copytree(REPO / "cached_models", dest, ignore=shutil.ignore_patterns("latency"))
+    other = ""
+    for rec in INTEL_RECORDS.glob("*.json"):
+        other = json.loads(rec.read_text())["host"]["id"]
+        (dest / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
+        shutil.copy(rec, dest / "variants" / rec.stem / "latency" / f"{other}.json")
+    for entry in (dest / "variants").iterdir():
+        if not (INTEL_RECORDS / f"{entry.name}.json").exists():
+            shutil.rmtree(entry)
+    return dest, other

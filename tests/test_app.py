@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from support import FAST_LATENCY, REPO, TINY, stop_workers, wait_until
+from support import FAST_LATENCY, REPO, TINY, intel_only_cache, stop_workers, wait_until
 from explorer.measure import host
 from explorer.present.pareto import default_budget
 from explorer.run import pipeline
@@ -398,16 +398,9 @@ def test_an_uploaded_dataset_can_be_deleted_from_the_data_page(cache):
 
 def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verdict(tmp_path, monkeypatch):
     """The shipped cache as a new machine sees it: only the Intel host's records (real data), none of its own."""
-    import shutil
-
     import streamlit as st
 
-    cache = tmp_path / "cache"
-    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
-    for rec in (REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core" / "latency").glob("*.json"):
-        other = json.loads(rec.read_text())["host"]["id"]
-        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
-        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{other}.json")
+    cache, _ = intel_only_cache(tmp_path / "cache")
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(cache))
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "user_data"))
     st.cache_data.clear()

@@ -86,21 +86,11 @@ def test_bad_threads_and_a_missing_cache_folder_stop_before_any_work(tmp_path, c
 
 @pytest.fixture
 def newcomer_cache(tmp_path):
-    """The shipped cache as a new machine sees it: every latency measured on another host (the Intel host's
-    real records), none on this one."""
-    import json
-    import shutil
-
     from explorer.measure import host
-    from support import REPO
+    from support import intel_only_cache
 
-    cache = tmp_path / "cache"
-    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
-    for rec in (REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core" / "latency").glob("*.json"):
-        other = json.loads(rec.read_text())["host"]["id"]
-        assert other != host.current().id
-        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
-        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{other}.json")
+    cache, other = intel_only_cache(tmp_path / "cache")
+    assert other != host.current().id
     return str(cache)
 
 

@@ -1,7 +1,6 @@
 """Per-layer precision: chosen from a host's measured op profiles, converted with layers kept in float."""
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from explorer.measure.precision import float_layers, layer_ops
 from explorer.record import Latency, VariantRecord
 from explorer.spec import SpecError, VariantSpec
 from explorer.store.cache import Store
-from support import FAST_LATENCY, REPO, TINY
+from support import FAST_LATENCY, REPO, TINY, intel_only_cache
 
 INTEL = REPO / "tests" / "data" / "hosts" / "intel-xeon-avx512-amx-2core"
 
@@ -39,13 +38,7 @@ def test_on_the_intel_hosts_profiles_auto_keeps_the_first_convolution_in_float()
 
 
 def test_auto_resolves_per_host_and_the_key_says_which_layers(tmp_path):
-    cache = tmp_path / "cache"
-    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
-    intel_id = None
-    for rec in (INTEL / "latency").glob("*.json"):
-        intel_id = json.loads(rec.read_text())["host"]["id"]
-        (cache / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
-        shutil.copy(rec, cache / "variants" / rec.stem / "latency" / f"{intel_id}.json")
+    cache, intel_id = intel_only_cache(tmp_path / "cache")
     from explorer.run.pipeline import resolve_precision
 
     store = Store(cache)

@@ -78,7 +78,7 @@ def test_no_line_contradicts_its_measurement_on_either_host(shipped):
     checked = 0
     for label, v in records.items():
         for lever, s in siblings(v.spec).items():
-            if s.label() not in records or lever in ("pruning", "clustering", "channels"):
+            if s.label() not in records or lever in ("pruning", "clustering", "channels") or v.key not in intel:
                 continue
             mine, theirs = intel[v.key], intel[records[s.label()].key]
             r = _on_intel(records, intel, label)[lever]
@@ -114,3 +114,13 @@ def test_channel_pruning_reports_the_macs_it_removes_and_threads_follow_the_host
     assert not _why(VariantSpec(), cores=1)["threads"].works
     assert "1 of 2 cores" in _why(VariantSpec())["threads"].sentence
     assert "clustering" in _why(VariantSpec(clusters=16)) and "clustering" not in _why(VariantSpec())
+
+
+def test_a_layer_kept_in_float_is_judged_against_full_int8(shipped):
+    records, _ = shipped
+    v = records["fashion-mnist-d2w32-fc128-int8-float-conv1"]
+    sibs = siblings(v.spec)
+    assert sibs["int8"].label() == "fashion-mnist-d2w32-fc128-fp32"
+    assert sibs["precision"].label() == "fashion-mnist-d2w32-fc128-int8"
+    r = _why(v.spec)["precision"]
+    assert r.works is None and r.sentence.startswith("Not measured against its sibling without keeping conv1 in float")

@@ -38,7 +38,9 @@ def siblings(spec: VariantSpec) -> dict[str, VariantSpec]:
     """Per lever the variant uses, the same variant without it: what its measured effect is relative to."""
     out = {}
     if spec.quant != "fp32":
-        out[spec.quant] = spec.replace(quant="fp32")
+        out[spec.quant] = spec.replace(quant="fp32", precision="full")
+    if spec.precision != "full":
+        out["precision"] = spec.replace(precision="full")
     if spec.channels:
         out["channels"] = spec.replace(channels=0.0)
     if spec.sparsity:
@@ -127,6 +129,8 @@ def _explanation(lever: str, spec: VariantSpec, flags: frozenset[str], machine: 
             return f"{spec.sparsity:.0%} zeros can take XNNPACK's sparse path for the 1×1 convolutions here."
         return (f"{spec.sparsity:.0%} zeros: XNNPACK's sparse path needs {'; '.join(blockers)}, so dense kernels "
                 "multiply every zero and only the gzipped file shrinks.")
+    if lever == "precision":
+        return "Per-layer precision: the float layers skip int8 kernels that are slow on some CPUs, at the cost of a quantize op."
     if lever == "clustering":
         return f"{spec.clusters} shared values per kernel: TFLite still stores and multiplies every weight."
     return ""
@@ -150,7 +154,8 @@ def reasons(spec: VariantSpec, *, flags: frozenset[str], machine: str, cores: in
     for lever, sibling in sibs.items():
         why = _explanation(lever, spec, flags, machine, layer_kinds, falls, macs, unpruned_macs)
         theirs = (sibling_latency or {}).get(lever)
-        name = {"channels": "channel pruning", "pruning": "pruning", "clustering": "clustering"}.get(lever, lever)
+        name = {"channels": "channel pruning", "pruning": "pruning", "clustering": "clustering",
+                "precision": f"keeping {spec.precision.replace('+', ', ')} in float"}.get(lever, lever)
         what = sibling.label().removeprefix(f"{spec.dataset}-")
         if latency is None or theirs is None:
             out.append(Reason(lever, None, f"Not measured against its sibling without {name} ({what}) on this "
