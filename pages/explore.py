@@ -176,7 +176,7 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
     """The Pareto chart of the spec's dataset, with this variant: its point if built, else its previewed
     latency as a band (accuracy is unknown until it is trained)."""
     res = loading.load_results()
-    df = res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True)
+    df = results.group_seeds(res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True))
     band = None
     if not cached:
         made = preview.read(spec)
