@@ -409,6 +409,8 @@ def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verd
         at = open_page()
         hollow = [len(values(t["x"])) for t in chart_specs(at)[0]["data"] if t["name"].endswith("(other host)")]
         assert sum(hollow) == 58  # every fashion-mnist variant, drawn with the other host's figures
+        title = chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"]
+        assert "measured on another host (hollow)" in title and host.current().label not in title
         assert at.success and "Nothing fits" not in at.success[0].value  # the default budget fits the data
         key = next(m["key"] for m in Store(cache).variants()[0] if m["label"] == "fashion-mnist-d2w32-fc128-ch0.5-int8")
         at.session_state["detail_key"] = key

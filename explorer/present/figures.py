@@ -98,7 +98,11 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                       # stretched the axis past it (to -20 µs)
                       annotation_position="top right" if df.empty or preview["p50"] <= df[x].median()
                       else "top left")
-    x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and x.endswith("_us") else "")
+    timed = x.endswith("_us")
+    # the axis names this host only for the points it measured: before its first measurement, none
+    x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and timed and here.any() else "") + (
+        (" (hollow: another host)" if here.any() else " — measured on another host (hollow)")
+        if timed and not here.all() else "")
     fig.update_layout(xaxis_title=x_title, yaxis_title=METRICS[y].title, legend_title="quantization",
                       margin=dict(l=10, r=10, t=40, b=10), height=height, clickmode="event+select")
     if log_x:
