@@ -49,9 +49,18 @@ def test_full_int8_runs_every_op_in_xnnpack_without_its_softmax():
 @pytest.mark.slow
 @pytest.mark.parametrize("quant", ["fp32", "int8"])
 def test_op_times_add_up_to_the_measured_latency_within_15_percent(quant):
+    """The profile and the latency are timed one after the other; a burst from another process during one of
+    them (a shared CI machine) parts them, so up to three measurements are taken and one must agree. A
+    profile that does not add up (a systematic error) fails all three."""
     v, _ = _model(VariantSpec(depth=2, quant=quant))
-    lat = pipeline.measure_latency(SHIPPED, v, min_runs=300, min_seconds=0.2, warmup=30, blocks=3)
-    assert len(lat.ops) == len(profile.ops(SHIPPED.file_path("variants", v.key, TFLITE).read_bytes()))
-    assert abs(lat.ops_sum_us - lat.p50_us) <= 0.15 * lat.p50_us, (lat.ops_sum_us, lat.p50_us)
+    tried = []
+    for _ in range(3):
+        lat = pipeline.measure_latency(SHIPPED, v, min_runs=300, min_seconds=0.2, warmup=30, blocks=3)
+        assert len(lat.ops) == len(profile.ops(SHIPPED.file_path("variants", v.key, TFLITE).read_bytes()))
+        tried.append((round(lat.ops_sum_us, 1), round(lat.p50_us, 1), lat.other_cpu_share))
+        if abs(lat.ops_sum_us - lat.p50_us) <= 0.15 * lat.p50_us:
+            break
+    else:
+        pytest.fail(f"op sum vs p50 (and other processes' CPU share) in three measurements: {tried}")
     conv = max(lat.ops, key=lambda o: o.us)
     assert conv.name == "CONV_2D"  # the second conv does most of the work in this network
