@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.ui import jobs
+from pages.ui import jobs, roles
 
 # The icon is a local file: a :material/…: favicon would be fetched from fonts.gstatic.com.
 st.set_page_config(page_title="CNN speed–accuracy explorer", page_icon=str(Path(__file__).parent / "docs" / "icon.png"),
@@ -23,5 +23,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+roles.banner()  # first: an owner token in the address is taken out before a page reads its link
 jobs.jobs_sidebar()
 page.run()

@@ -35,10 +35,11 @@ SIZES = (56, 10_000)
 VIEWS = 5
 
 
-def _fill(root: Path, n: int, rng: np.random.Generator, start: int = 0) -> None:
-    """n synthetic entries under root/variants, made from the shipped ones (see the module docstring)."""
+def fill(root: Path, n: int, rng: np.random.Generator, start: int = 0, source: Path = REPO_ROOT / "cached_models") -> None:
+    """n synthetic entries under root/variants, made from the ones in source that this host measured (see the
+    module docstring)."""
     here = host.current().id
-    shipped = sorted((REPO_ROOT / "cached_models" / "variants").glob(f"*/latency/{here}.json"))
+    shipped = sorted((source / "variants").glob(f"*/latency/{here}.json"))
     bases = [(json.loads((p.parent.parent / "meta.json").read_text()), json.loads(p.read_text())) for p in shipped]
     for i in range(start, start + n):
         meta, lat = bases[i % len(bases)]
@@ -99,13 +100,13 @@ def _measure(n: int, folder: Path, rng: np.random.Generator) -> Row:
     from explorer.store.cache import Store
     from explorer.store.index import ResultsIndex
 
-    _fill(folder / "cache", n, rng)
+    fill(folder / "cache", n, rng)
     st.cache_data.clear()
     st.cache_resource.clear()
     build, _ = _cpu(lambda: ResultsIndex(Store(folder / "cache")).refresh())
     _views(n)  # the index is built, the imports are warm
     views, first, harness, at = _views(n)
-    _fill(folder / "cache", 1, rng, start=n)  # a search trial lands: the session's next view
+    fill(folder / "cache", 1, rng, start=n)  # a search trial lands: the session's next view
     after_new, _ = _cpu(at.run)
     old = _old_read(folder / "cache")
     cpu = statistics.median(c for c, _ in views)

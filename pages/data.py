@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer.data import datasets, uploads
 from explorer.measure.uncertainty import accuracy_interval
-from pages.ui import loading
+from pages.ui import actions, loading, roles
 
 st.title("Datasets")
 
@@ -52,22 +52,26 @@ for name, tab in zip(names, tabs):
             st.warning(f"Classes are imbalanced in training ({ratio:,.1f} : 1): the rare classes tend to be recognized "
                        "worse. See balanced accuracy and the weakest class on Explore, Pareto (y axis) and Compare; "
                        "the remedy to try is **class weights: balanced** on Explore.")
-        if name not in datasets.BUILTIN:
+        if name not in datasets.BUILTIN and roles.access().can_act:
             with st.expander(":material/delete: Delete this dataset"):
                 n = int((loading.load_results().table["dataset"] == name).sum())
                 sure = st.checkbox(f"Delete **{name}** and its {n} cached variant{'s' if n != 1 else ''}",
                                    key=f"sure-{name}")
                 if st.button("Delete", key=f"delete-{name}", disabled=not sure, type="primary"):
-                    gone = uploads.delete(name, loading.store())
-                    summary.clear()
-                    st.toast(f"Deleted {name} and {gone} variants")
-                    st.rerun()
+                    gone = actions.delete_dataset(name)
+                    if gone is not None:
+                        summary.clear()
+                        st.toast(f"Deleted {name} and {gone} variants")
+                        st.rerun()
 
 st.header("Upload your own")
 st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images keep their own size "
          f"(the most common one among them, at most {uploads.Limits().max_side} pixels a side) and colour; "
          "each variant picks its input size and grey or colour on Explore. "
          "The split is 70/15/15, stratified, with a fixed seed.")
+if not roles.access().can_act:
+    st.caption(":material/visibility: Uploading needs the owner's link on this shared server.")
+    st.stop()
 with st.form("upload"):
     new_name = st.text_input("Dataset name", placeholder="my-dataset")
     file = st.file_uploader("Zip of class folders", type=["zip"])
@@ -76,11 +80,8 @@ if submitted:
     if not new_name.strip() or file is None:
         st.error("Give the dataset a name and choose a zip file.")
     else:
-        try:
-            report = uploads.import_zip(new_name.strip(), file.getvalue())
-        except uploads.UploadError as exc:
-            st.error(f"Upload refused: {exc}")
-        else:
+        report = actions.import_upload(new_name.strip(), file.getvalue())
+        if report is not None:
             st.success(f"Imported **{report.info.name}**: " + ", ".join(f"{c} ({n})" for c, n in report.class_counts.items()))
             if report.skipped:
                 st.warning(f"Skipped {len(report.skipped)} files that are not readable images: "

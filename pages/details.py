@@ -8,7 +8,7 @@ import streamlit as st
 from explorer.present import figures, links, results
 from explorer.measure import host
 from explorer.store.cache import TFLITE
-from pages.ui import captions, knobs, loading, measuring, sharing
+from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing
 
 st.title("Variant details")
 res = loading.load_results()
@@ -106,9 +106,9 @@ else:
     st.info("Not measured on any host yet.")
 if lat is None or not here:
     measuring.request_measurements(res, [key])
-elif st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
-    measuring.request_measurements(res, [key], force=True)
-    st.toast("Queued: the figures update when the worker has measured it")
+elif roles.access().can_act and st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
+    if actions.remeasure(res, [key]):
+        st.toast("Queued: the figures update when the worker has measured it")
 
 st.subheader("Does each speed lever pay off here?")
 captions.why_lines(v, res)

@@ -14,7 +14,7 @@ from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
 from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, PRECISION_AUTO, SpecError, VariantSpec
-from pages.ui import captions, jobs, knobs, loading, sharing
+from pages.ui import actions, captions, jobs, knobs, loading, roles, sharing
 
 MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
@@ -261,16 +261,21 @@ if job is not None and job.live:
     ex.progress(job.id)  # reaps a job whose worker died
     job = ex.queue.get(job.id)
 live = job is not None and job.live
-if st.button("Load" if cached else "Train and measure", type="primary", disabled=live):
+can_build = roles.access().can_act
+if not cached and not can_build:
+    st.caption(":material/visibility: Building needs the owner's link on this shared server; its latency preview "
+               "is below.")
+elif st.button("Load" if cached else "Train and measure", type="primary", disabled=live):
     if cached:
         st.session_state["shown"] = key
     else:
         try:
-            job = ex.submit(JobRequest.build(spec, ex.store), jobs.requester())
-            live = True
+            queued = actions.build([spec])
         except ValueError as exc:
             st.error(str(exc))
             st.stop()
+        if queued:
+            job, live = queued[0], True
 
 if live:
     build_progress(job.id)
@@ -301,18 +306,18 @@ if st.session_state.get("shown") == key:
             st.switch_page("pages/details.py")
         others = [spec.replace(seed=spec.seed + i) for i in range(1, REPEAT_SEEDS)]
         missing = [o for o in others if not loading.store().has("variants", o.key())]
-        if right.button(f"Repeat with {REPEAT_SEEDS} seeds", disabled=not missing,
-                        help="Train the same variant with other seeds: the charts then show it as one point, the "
-                             "mean with the range a new seed falls in, instead of one draw"
-                             + ("" if missing else f" (all {REPEAT_SEEDS} are built)")):
+        if can_build and right.button(f"Repeat with {REPEAT_SEEDS} seeds", disabled=not missing,
+                                      help="Train the same variant with other seeds: the charts then show it as one "
+                                           "point, the mean with the range a new seed falls in, instead of one draw"
+                                           + ("" if missing else f" (all {REPEAT_SEEDS} are built)")):
             try:
-                for other in missing:
-                    ex.submit(JobRequest.build(other, ex.store), jobs.requester())
+                queued = actions.build(missing)
             except ValueError as exc:
                 st.error(str(exc))
             else:
-                st.toast(f"Queued {len(missing)} more seed{'s' if len(missing) > 1 else ''}: the Pareto page groups "
-                         "them with this one as they land")
+                if queued:
+                    st.toast(f"Queued {len(missing)} more seed{'s' if len(missing) > 1 else ''}: the Pareto page "
+                             "groups them with this one as they land")
 
 st.subheader("Where it lands")
 where_it_lands(spec, cached)

@@ -5,7 +5,7 @@ import streamlit as st
 from explorer.present import figures, links, pareto, report, results, significance
 from explorer.measure import host
 from explorer.measure.uncertainty import INTERVAL_COLUMNS
-from pages.ui import captions, loading, measuring, sharing
+from pages.ui import actions, captions, loading, measuring, roles, sharing
 
 
 st.title("Speed–accuracy Pareto front")
@@ -111,11 +111,12 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)
-    st.header("Measurements")
-    if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
-                 "while nothing trains"):
-        n = measuring.request_measurements(res, list(res.table["key"]), force=True)
-        st.toast(f"Queued {n} measurements")
+    if roles.access().can_act:
+        st.header("Measurements")
+        if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
+                     "while nothing trains"):
+            n = actions.remeasure(res, list(res.table["key"]))
+            st.toast(f"Queued {n} measurements")
 answer = pareto.budget_answer(df, x, unit, budget, y, tied=lambda w, fits: significance.tied_with(df, w, fits, evidence, y))
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 

@@ -7,6 +7,8 @@ from explorer.data import datasets
 from explorer.present import figures
 from explorer.run import grid, search
 from explorer.spec import QUANT_MODES, VariantSpec
+from pages.ui import actions, roles
+from pages.ui.quotas import Quotas
 
 DEFAULTS = VariantSpec()
 
@@ -21,56 +23,64 @@ st.write("Pick the values to try; the search (multi-objective TPE, seeded) build
          "it shows on the Pareto page too, and a trial whose stages exist costs seconds. It runs in its own "
          "process: leave the page, come back, it goes on; Stop keeps every finished trial and the study resumes.")
 
-with st.form("search"):
-    left, right = st.columns(2)
-    with left:
-        name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
-        dataset = st.selectbox("dataset", datasets.available(), key="s_dataset")
-        depth = st.multiselect("depth", [1, 2, 3], default=[1, 2, 3], key="s_depth")
-        width = st.multiselect("width", [8, 16, 32, 64], default=[32], key="s_width",
-                               help="32 is the shipped width: its trained bases come with the app, so its trials only fine-tune")
-        channels = st.multiselect("channel pruning", [0.0, 0.25, 0.5], default=[0.0, 0.25, 0.5], key="s_channels")
-        quant = st.multiselect("quantization", QUANT_MODES, default=["fp32", "dynamic", "int8"], key="s_quant")
-        epochs = st.multiselect("epochs (at most: early stopping may end sooner)", [1, 2, 5, 10, 20, 30], default=[5],
-                                key="s_epochs")
-        levers = st.multiselect(
-            "accuracy levers, each tried off and on", list(grid.LEVERS), key="s_levers",
-            format_func=lambda f: f"{f} {_arg(grid.LEVERS[f])}",
-            help="Each one picked is tried at its default (" + ", ".join(f"{f} {_arg(getattr(DEFAULTS, f))}" for f in
-                 grid.LEVERS) + ") and at its lever value. The shipped lever recipe is all four with 20 epochs: "
-                 "when the space holds it, the search starts from it (and from the default variant)")
-    with right:
-        minutes = st.number_input("budget (minutes)", 0.5, 600.0, 10.0, key="s_minutes")
-        trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
-        min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
-        max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
-        max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
-        ray = st.text_input("build trials on a Ray cluster (empty: on this machine)", key="s_ray",
-                            placeholder="local, auto, host:6379 or ray://host:10001",
-                            help="'local' starts a Ray cluster on this machine (one trial per core); an address joins "
-                                 "a running one. Latency is always measured here, on the machine you target.")
-    start = st.form_submit_button("Start", type="primary")
 
-if start:
-    chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant, "epochs": epochs}
-    empty = [k for k, v in chosen.items() if not v]
-    chosen |= {f: [getattr(DEFAULTS, f), grid.LEVERS[f]] for f in levers}
-    args = ["--dataset", dataset, "--budget", f"{minutes * 60:g}"]
-    for flag, values in chosen.items():
-        args += [f"--{flag}", *map(_arg, values)]
-    for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
-                        ("--max-size", max_size)):
-        if value:
-            args += [flag, f"{value:g}"]
-    if ray.strip():
-        args += ["--ray", ray.strip()]
-    try:
+def search_form() -> None:
+    """The study's space, budget and constraints; Start (only for sessions that may act)."""
+    with st.form("search"):
+        left, right = st.columns(2)
+        with left:
+            name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
+            dataset = st.selectbox("dataset", datasets.available(), key="s_dataset")
+            depth = st.multiselect("depth", [1, 2, 3], default=[1, 2, 3], key="s_depth")
+            width = st.multiselect("width", [8, 16, 32, 64], default=[32], key="s_width",
+                                   help="32 is the shipped width: its trained bases come with the app, so its trials only fine-tune")
+            channels = st.multiselect("channel pruning", [0.0, 0.25, 0.5], default=[0.0, 0.25, 0.5], key="s_channels")
+            quant = st.multiselect("quantization", QUANT_MODES, default=["fp32", "dynamic", "int8"], key="s_quant")
+            epochs = st.multiselect("epochs (at most: early stopping may end sooner)", [1, 2, 5, 10, 20, 30], default=[5],
+                                    key="s_epochs")
+            levers = st.multiselect(
+                "accuracy levers, each tried off and on", list(grid.LEVERS), key="s_levers",
+                format_func=lambda f: f"{f} {_arg(grid.LEVERS[f])}",
+                help="Each one picked is tried at its default (" + ", ".join(f"{f} {_arg(getattr(DEFAULTS, f))}" for f in
+                     grid.LEVERS) + ") and at its lever value. The shipped lever recipe is all four with 20 epochs: "
+                     "when the space holds it, the search starts from it (and from the default variant)")
+        with right:
+            cap = 600.0 if roles.access().owner else Quotas.from_env().member_search_minutes  # a visitor's is capped
+            minutes = st.number_input("budget (minutes)", 0.5, cap, min(10.0, cap), key="s_minutes")
+            trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
+            min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
+            max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
+            max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
+            address = actions.ray_address()
+            on_ray = address is not None and st.checkbox(
+                f"build trials on the Ray cluster at {address}", key="s_ray",
+                help="The server's own configuration (EXPLORER_RAY_ADDRESS). Latency is always measured here, on "
+                     "the machine you target.")
+        start = st.form_submit_button("Start", type="primary")
+
+    if start:
+        chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant, "epochs": epochs}
+        empty = [k for k, v in chosen.items() if not v]
+        chosen |= {f: [getattr(DEFAULTS, f), grid.LEVERS[f]] for f in levers}
+        args = ["--dataset", dataset, "--budget", f"{minutes * 60:g}"]
+        for flag, values in chosen.items():
+            args += [f"--{flag}", *map(_arg, values)]
+        for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
+                            ("--max-size", max_size)):
+            if value:
+                args += [flag, f"{value:g}"]
         if empty:
-            raise ValueError(f"pick at least one value of {', '.join(empty)}")
-        search.start(name.strip(), args)
-        st.session_state["s_watch"] = name.strip()
-    except ValueError as exc:
-        st.error(str(exc))
+            st.error(f"pick at least one value of {', '.join(empty)}")
+        elif actions.start_search(name.strip(), args, minutes, on_ray):
+            st.session_state["s_watch"] = name.strip()
+
+
+can_search = roles.access().can_act
+if not can_search:
+    st.caption(":material/visibility: Starting or stopping a search needs the owner's link on this shared server; "
+               "the studies run so far are below.")
+else:
+    search_form()
 
 try:
     known = search.studies()
@@ -92,7 +102,7 @@ def live(study: str) -> None:
     st.subheader(f"Study **{study}** — {state}, {len(done)} trials ({sum(not t.feasible for t in done)} infeasible)")
     if view.run:
         st.caption(f"Trials are built in {view.run['builds']}; latency is measured on this machine.")
-    if alive and st.button("Stop after this trial", key="s_stop"):
+    if alive and roles.access().can_act and st.button("Stop after this trial", key="s_stop"):
         search.request_stop(study)
         st.toast("Stopping after the current trial: finished trials stay, the study resumes by name")
     error = None if alive else search.last_error(study)

@@ -6,12 +6,20 @@
 (pandas, plotly and the engine's results modules: about half a second here). Importing them first
 takes that off the first view; everything else is `streamlit run app.py`.
 
+Listening beyond this machine (`--server.address 0.0.0.0`), visitors are viewers: it prints the owner's
+link (with a token, as Jupyter does) that lets its holder build, upload, delete and search; `--open`
+(a trusted room) lets every visitor act, within the quotas. See pages/ui/roles.py.
+
 It also tells Streamlit that app.py's st.navigation defines the pages. Otherwise, because a folder named
 pages/ sits beside app.py, the first visitor after a start who opens a page's own address (/explore)
 gets Streamlit's old folder-based navigation: every file of pages/ listed as a page.
 """
 
+import os
+import secrets
+import socket
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +31,40 @@ import explorer.present.pareto  # noqa: E402,F401
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.web import cli  # noqa: E402
 
+from pages.ui import roles  # noqa: E402
+
+
+def option(args: list[str], name: str, default: str) -> str:
+    """A Streamlit option as given on the command line (--name value or --name=value), else config.toml's."""
+    for i, a in enumerate(args):
+        if a == f"--{name}" and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    section, key = name.split(".")
+    config = ROOT / ".streamlit" / "config.toml"
+    return str(tomllib.loads(config.read_text()).get(section, {}).get(key, default)) if config.exists() else default
+
+
+def announce(address: str, port: str) -> None:
+    """Who may act on this server, said once at start (the owner link is printed only here)."""
+    if roles.loopback(address):
+        return
+    if roles.open_room():
+        print("Open room (--open): every visitor may build, upload, delete and search, within the quotas.", flush=True)
+        return
+    os.environ.setdefault(roles.TOKEN_ENV, secrets.token_urlsafe(32))
+    shown = socket.gethostname() if address in ("", "0.0.0.0", "::") else address
+    print("Visitors are viewers. Your owner link (anyone holding it can act; share the view links instead):\n"
+          f"    http://{shown}:{port}/?token={os.environ[roles.TOKEN_ENV]}", flush=True)
+
+
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    if "--open" in args:
+        args.remove("--open")
+        os.environ[roles.OPEN_ENV] = "1"
+    announce(option(args, "server.address", ""), option(args, "server.port", "8501"))
     PagesManager.uses_pages_directory = False  # what st.navigation sets on its first call
-    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *args]
     sys.exit(cli.main())

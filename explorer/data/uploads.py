@@ -39,6 +39,7 @@ class Limits:
     min_images_per_class: int = 5  # so every split of a 70/15/15 stratified split gets one
     max_side: int = 224  # images are kept at their most common size, scaled down to at most this a side
     max_stored_bytes: int = 256 * 2**20  # and smaller still if the decoded dataset would exceed this
+    max_disk_bytes: int | None = None  # what the server's disk budget has left for the stored dataset
 
 
 class UploadError(ValueError):
@@ -180,6 +181,9 @@ def _store(name, images, labels, class_names, skipped, limits) -> ImportReport:
     x = np.stack([np.asarray(img.convert(mode).resize(size, Image.Resampling.BILINEAR), dtype=np.uint8)
                   .reshape(size[1], size[0], channels) for img in images])
     y = np.array([class_names.index(c) for c in labels], dtype=np.int64)
+    if limits.max_disk_bytes is not None and x.nbytes + y.nbytes > limits.max_disk_bytes:
+        raise UploadError(f"stored, it would take up to {(x.nbytes + y.nbytes) / 2**20:,.1f} MiB, and the disk budget "
+                          f"for this app's data has {limits.max_disk_bytes / 2**20:,.1f} MiB left")
     info = datasets.DatasetInfo(name, (size[1], size[0], channels), tuple(class_names),
                                 f"uploaded zip: {len(x):,} images, {len(class_names)} classes, "
                                 f"kept at {size[0]}x{size[1]}{' RGB' if colour else ' grey'}")

@@ -1,0 +1,105 @@
+"""Every action of the app that changes what is stored or starts work, each checked against the session's
+role (pages/ui/roles.py) and the quotas (pages/ui/quotas.py) before it runs.
+
+The pages draw the action widgets only for sessions that may act, and they act only through these
+functions, so a refused action says why on the page and leaves everything stored as it was.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from explorer.data import datasets, uploads
+from explorer.models import architecture
+from explorer.run import search
+from explorer.run.executors import JobRequest
+from explorer.spec import VariantSpec
+from explorer.store import paths
+from pages.ui import jobs, measuring, roles
+from pages.ui.loading import Results, store
+from pages.ui.quotas import Quotas, build_bytes, builds_refusal, disk_refusal, search_minutes_refusal, used_bytes
+
+
+def _used() -> int:
+    s = store()
+    folders = {s.root.resolve(), s.stages_root.resolve(), paths.state_dir().resolve()}
+    return used_bytes(*(f for f in folders if not any(o != f and o in f.parents for o in folders)))
+
+
+def _refuse(message: str | None) -> bool:
+    if message:
+        st.error(message)
+    return message is not None
+
+
+def ray_address() -> str | None:
+    """The Ray cluster search trials may be built on: the server's own configuration, never a visitor's text."""
+    return os.environ.get("EXPLORER_RAY_ADDRESS") or None
+
+
+def build(specs: list[VariantSpec]) -> list:
+    """Queue builds for this session; [] when refused (the reason is on the page)."""
+    if not specs or not roles.allowed("Building"):
+        return []
+    q, me, quotas = jobs.executor().queue, jobs.requester(), Quotas.from_env()
+    mine = sum(1 for j in q.jobs(("queued", "running"), kind="build") if j.waited_by(me))
+    if _refuse(builds_refusal(mine, len(specs), quotas)):
+        return []
+    needed = 0
+    for spec in specs:
+        info = datasets.info_for(spec)
+        needed += build_bytes(architecture.total_params(architecture.check(spec, info.input_shape, info.num_classes)))
+    if _refuse(disk_refusal(needed, _used(), quotas, "This build" if len(specs) == 1 else f"These {len(specs)} builds")):
+        return []
+    ex = jobs.executor()
+    return [ex.submit(JobRequest.build(spec, ex.store), me) for spec in specs]
+
+
+def import_upload(name: str, data: bytes) -> uploads.ImportReport | None:
+    """Import an uploaded zip as a dataset; None when refused (the reason is on the page)."""
+    if not roles.allowed("Importing a dataset"):
+        return None
+    quotas, used = Quotas.from_env(), _used()
+    left = max(0, quotas.disk_bytes - used)
+    if _refuse(disk_refusal(len(data), used, quotas, "This upload")):
+        return None
+    try:
+        return uploads.import_zip(name, data, uploads.Limits(max_disk_bytes=left))
+    except uploads.UploadError as exc:
+        st.error(f"Upload refused: {exc}")
+        return None
+
+
+def delete_dataset(name: str) -> int | None:
+    """Delete an uploaded dataset and its variants; None when refused."""
+    if not roles.allowed("Deleting a dataset"):
+        return None
+    try:
+        return uploads.delete(name, store())
+    except uploads.UploadError as exc:
+        st.error(str(exc))
+        return None
+
+
+def start_search(name: str, args: list[str], minutes: float, on_ray: bool) -> bool:
+    """Start a search study; False when refused (the reason is on the page)."""
+    if not roles.allowed("Searching"):
+        return False
+    if _refuse(search_minutes_refusal(minutes, roles.access().owner, Quotas.from_env())):
+        return False
+    address = ray_address()
+    try:
+        search.start(name, args + (["--ray", address] if on_ray and address else []))
+    except ValueError as exc:
+        st.error(str(exc))
+        return False
+    return True
+
+
+def remeasure(res: Results, keys: list[str]) -> int:
+    """Time variants again on this host, measured or not; 0 when refused."""
+    if not roles.allowed("Re-measuring"):
+        return 0
+    return measuring.request_measurements(res, keys, force=True)
