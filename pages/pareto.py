@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from explorer.present import figures, links, pareto, report, results, significance
+from explorer.present import links, pareto, report, results, significance
 from explorer.measure import host
 from explorer.measure.uncertainty import INTERVAL_COLUMNS
-from pages.ui import actions, captions, loading, measuring, roles, sharing
+from pages.ui import actions, captions, loading, measuring, pareto_screen, roles, sharing
 
 
 st.title("Speed–accuracy Pareto front")
@@ -13,7 +13,7 @@ answer_slot = st.empty()  # the budget's answer, in one sentence above the chart
 # The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
 # (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
 chart_slot = st.empty()
-chart_slot.plotly_chart(figures.placeholder(), key="pareto_placeholder")
+chart_slot.plotly_chart(pareto_screen.placeholder(), key="pareto_placeholder")
 cores = host.current().cores
 threads = st.session_state.get("threads", 1) if cores > 1 else 1
 res = loading.load_results(threads)
@@ -81,22 +81,16 @@ with st.sidebar:
     st.session_state.setdefault(f"quants:{dataset}", all_quants)
     depths = st.multiselect("depth", all_depths, key=f"depths:{dataset}")
     quants = st.multiselect("quantization", all_quants, key=f"quants:{dataset}")
-    df = df[df["depth"].isin(depths) & df["quant"].isin(quants)].reset_index(drop=True)
 
-df = results.group_seeds(df)  # replicates of one variant (other seeds) are one point
-unplaced = int(df[x].isna().sum())  # no latency from any host yet: the worker is measuring them
-df = df.dropna(subset=[x]).reset_index(drop=True)
+here = host.current()
+shown = pareto_screen.table(res, here.id, dataset, [int(d) for d in depths], list(quants), x)
+df, unplaced = shown.df, shown.unplaced  # unplaced: no latency from any host yet (the worker is measuring them)
 if unplaced:
     st.caption(f"{unplaced} variant{'s are' if unplaced > 1 else ' is'} not on the chart yet: never measured on any host.")
 if df.empty:
     chart_slot.empty()
     st.warning("No variant matches these filters.")
     st.stop()
-
-evidence = res.evidence(dataset)
-status = significance.front_status(df, x, y, evidence)
-front = status == significance.FRONT
-tied = status == significance.TIED
 
 unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
@@ -117,7 +111,10 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
                      "while nothing trains"):
             n = actions.remeasure(res, list(res.table["key"]))
             st.toast(f"Queued {n} measurements")
-answer = pareto.budget_answer(df, x, unit, budget, y, tied=lambda w, fits: significance.tied_with(df, w, fits, evidence, y))
+screen = pareto_screen.screen(res, here.id, shown, dataset, [int(d) for d in depths], list(quants), x, y, log_x,
+                             budget, here.label)
+status, answer = screen.status, screen.answer
+front, tied = status == significance.FRONT, status == significance.TIED
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
@@ -129,9 +126,8 @@ with st.sidebar:
                        lambda: report.render(df, front, x, answer, res.variant, log_x=log_x, y=y),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
-fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=host.current().label, tied=tied)
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
-event = chart_slot.plotly_chart(fig, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
+event = chart_slot.plotly_chart(screen.figure, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front"
            + (f", and {int(tied.sum())} more are statistically tied with it (ringed: no front variant at least as fast "
               "is significantly more accurate, by McNemar's test on the same test images or non-overlapping "
@@ -149,9 +145,9 @@ if points and points[0].get("customdata"):
     st.session_state["detail_key"] = points[0]["customdata"][0]
     st.switch_page("pages/details.py")
 
-with st.expander(f"All {len(df)} variants: table and CSV", expanded=False):
-    # accuracy at the precision its interval supports (the widest interval shown decides)
-    acc_format = f"%.{min(results.interval(r, q).decimals for r in df.to_dict('records') for q in results.Y_AXES)}f"
+# The table is drawn when asked: its data and the browser's table component cost every view otherwise.
+if st.toggle(f"Show all {len(df)} variants as a table (and CSV)", key="pareto_table"):
+    acc_format = screen.acc_format  # accuracy at the precision its interval supports (the widest interval decides)
     shown = df.assign(front=status)[["label", "front", "accuracy", "accuracy_lo", "accuracy_hi", "balanced_accuracy",
                                        "balanced_accuracy_lo", "balanced_accuracy_hi", "macro_f1", "macro_f1_lo",
                                        "macro_f1_hi", "seeds", "test_images", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",

@@ -75,6 +75,8 @@ def test_pareto_page_plots_every_variant_with_front_table_and_budget(cache):
     assert markers(fig) == len(SPECS)
     assert any(t["name"] == "Pareto front" for t in fig["data"])
     assert "measured on" in fig["layout"]["xaxis"]["title"]["text"]
+    assert not at.dataframe  # drawn when asked: its data would cost every view
+    at.toggle(key="pareto_table").set_value(True).run()
     assert len(at.dataframe[0].value) == len(SPECS)
     assert at.get("download_button")
     at.number_input(key="budget:digits:p50_us").set_value(1e6).run()

@@ -32,11 +32,23 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     return len(requests)
 
 
-@st.fragment(run_every=1.5)
+BUSY_POLL_S, QUIET_POLL_S = 1.5, 10.0
+
+
 def measuring_status(res: Results) -> None:
     """On a host that has not measured everything: once the page is drawn, ask the worker to time the
     rest in the background (starting it sooner would compete with the browser's first paint on a small
-    machine); then say how far it is, and redraw the page as results land."""
+    machine); then say how far it is, and redraw the page as results land (a build of another session
+    included). It polls every 1.5 s while there is something to measure, else every 10 s; each poll is
+    two cheap reads (the results' version, the queue's count) and draws nothing new unless they changed."""
+    try:
+        busy = bool(res.unmeasured_here) or executor().queue.count_live("measure") > 0
+    except QueueError:
+        busy = False
+    st.fragment(_status, run_every=BUSY_POLL_S if busy else QUIET_POLL_S)(res)
+
+
+def _status(res: Results) -> None:
     opened = st.session_state.setdefault("opened_at", time.monotonic())
     flag = f"measure_requested:{res.threads}"
     if res.unmeasured_here and not st.session_state.get(flag):
