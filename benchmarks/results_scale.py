@@ -111,7 +111,7 @@ def _measure(n: int, folder: Path, rng: np.random.Generator) -> Row:
     old = _old_read(folder / "cache")
     cpu = statistics.median(c for c, _ in views)
     wall = statistics.median(w for _, w in views)
-    return row(f"pareto_view_cpu_s_at_{n}", cpu, "s", "<=", 0.1 if n < 1000 else 1.0,
+    return row(f"pareto_view_cpu_s_at_{n}", cpu, "s",
                note=f"median of {VIEWS} views (wall {wall:.3f} s); a new session's first view "
                     f"{first:.3f} s, of which AppTest's own {harness:.3f} s; after one new entry: "
                     f"{after_new:.3f} s; building the index from scratch {build:.2f} s; the old way "
@@ -131,7 +131,9 @@ def run() -> list[Row]:
                 rows.append(_measure(n, folder, rng))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    rows.append(row("results_scale", rows[-1].value, "s", "<=", 1.0,
-                    note=f"server CPU per Pareto view at {SIZES[-1]:,} variants; at {SIZES[0]}: {rows[0].value:.3f} s",
+    rows.append(row("results_scale", rows[-1].value, "s",
+                    note=f"the Pareto page's script alone, in AppTest, at {SIZES[-1]:,} variants; at {SIZES[0]}: "
+                         f"{rows[0].value:.3f} s. Not what a view costs the server (static files, the session, "
+                         "the websocket, polling): that is server_per_view, measured from a real browser",
                     detail={str(r.detail["variants"]): r.detail for r in rows}))
     return rows

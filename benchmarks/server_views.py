@@ -72,14 +72,16 @@ def rss_mb(pid: int) -> float:
 class Server:
     """scripts/serve.py on a free port, with the cache and user data given; its pid for /proc."""
 
-    def __init__(self, cache: Path, data: Path, *extra: str):
+    def __init__(self, cache: Path, data: Path, *extra: str, address: str = "127.0.0.1", env: dict | None = None,
+                 log: Path | None = None):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache), "EXPLORER_DATA_DIR": str(data)}
+        env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache), "EXPLORER_DATA_DIR": str(data), **(env or {})}
+        out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 -- the server's lifetime
         self.proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "serve.py"), "--server.port",
-                                      str(self.port), "--server.address", "127.0.0.1", *extra],
-                                     cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      str(self.port), "--server.address", address, *extra],
+                                     cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -107,6 +109,29 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+def rerun_over_websocket(server: Server, reruns: int, query: str = "") -> list[float]:
+    """One session, as a browser's websocket speaks to the server: `reruns` full runs of the page, one after
+    the other (each waits for the server's "script finished"); returns the server's RSS (MB) after each."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    done = {ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR}
+    rss = []
+    with connect(f"ws://127.0.0.1:{server.port}/_stcore/stream", max_size=None) as ws:
+        for _ in range(reruns):
+            msg = BackMsg()
+            msg.rerun_script.query_string = query
+            ws.send(msg.SerializeToString())
+            while True:
+                forward = ForwardMsg()
+                forward.ParseFromString(ws.recv(timeout=120))
+                if forward.WhichOneof("type") == "script_finished" and forward.script_finished in done:
+                    break
+            rss.append(rss_mb(server.proc.pid))
+    return rss
 
 
 def _view(server: Server, page, path: str = "", ready: str | None = None, reload: bool = False) -> float:
