@@ -134,6 +134,11 @@ def test_a_viewer_sees_no_action_and_the_owner_link_unlocks_them_across_pages(up
     for page, action in ACTIONS.items():
         viewer = _open(page)
         assert action not in _labels(viewer), page
+    explore = _open("explore")
+    explore.radio(key="k_depth").set_value(1)
+    explore.radio(key="k_conv").set_value("separable").run()  # not in the shipped cache
+    assert "Train and measure" not in _labels(explore)
+    assert any("Building needs the owner" in c.value for c in explore.caption)
     data = _open("data")
     assert "Delete" not in _labels(data) and not any("Delete" in e.label for e in data.expander)
     for token in ("wrong", "", "x" * 10_240):
