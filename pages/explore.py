@@ -252,7 +252,8 @@ if asked.precision == PRECISION_AUTO:
 st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
          f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
          + (":material/check_circle: In the cache: loads instantly." if cached
-            else ":material/construction: Not built yet: it will be trained on this machine."))
+            else ":material/construction: Not built yet" + (": it will be trained on this machine."
+                                                            if roles.access().can_act else ".")))
 
 ex = jobs.executor()
 ex.ensure_worker()  # TensorFlow loads in the worker while the knobs are being picked
