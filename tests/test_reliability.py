@@ -211,7 +211,7 @@ def test_server_restart_during_a_build_shows_it_running_then_failed_when_the_wor
 
 def test_two_sessions_build_one_variant_one_cancels_the_other_gets_it(app_env):
     store = app_env
-    spec = VariantSpec(**{**TINY, "dataset": "fashion-mnist", "epochs": 3, "seed": 42})  # ~10 s: time to cancel
+    spec = VariantSpec(**{**TINY, "dataset": "fashion-mnist", "epochs": 2, "seed": 42})  # seconds: time to cancel
     alice, bob = app_session(spec), app_session(spec)
     next(b for b in alice.button if b.label == "Train and measure").click().run()
     bob.run()  # bob opens the same variant: he sees the running build (and the button is disabled)

@@ -72,14 +72,23 @@ def fallbacks(model: bytes) -> list[str]:
 def truncated(model: bytes, n_ops: int) -> bytes:
     """The model cut after its first n_ops ops (in execution order): same tensors and weights, output at the
     n-th op's output."""
+    return prefixes(model, [n_ops])[0]
+
+
+def prefixes(model: bytes, cuts: list[int]) -> list[bytes]:
+    """The model cut after each of `cuts` ops; the flatbuffer is unpacked once for all of them (unpacking
+    takes most of a cut's time)."""
     m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
     graph = m.subgraphs[0]
-    graph.operators = graph.operators[:n_ops]
-    graph.outputs = list(graph.operators[-1].outputs)
+    operators, out = graph.operators, []
     m.signatureDefs = []  # they name the original output
-    builder = flatbuffers.Builder(len(model) + 1024)
-    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    for n_ops in cuts:
+        graph.operators = operators[:n_ops]
+        graph.outputs = list(graph.operators[-1].outputs)
+        builder = flatbuffers.Builder(len(model) + 1024)
+        builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+        out.append(bytes(builder.Output()))
+    return out
 
 
 def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 5, runs: int = 100,
@@ -87,8 +96,8 @@ def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 5, 
     """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them."""
     graph = ops(model)
     interps = []
-    for op in graph:
-        interp = measure.interpreter(truncated(model, op.index + 1), threads)
+    for op, cut in zip(graph, prefixes(model, [op.index + 1 for op in graph])):
+        interp = measure.interpreter(cut, threads)
         interp.set_tensor(interp.get_input_details()[0]["index"], measure.to_input(interp, image[None]))
         for _ in range(warmup):
             interp.invoke()
