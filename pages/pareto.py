@@ -13,7 +13,8 @@ answer_slot = st.empty()  # the budget's answer, in one sentence above the chart
 # The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
 # (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
 chart_slot = st.empty()
-chart_slot.plotly_chart(pareto_screen.placeholder(), key="pareto_placeholder")
+if "pareto_drawn" not in st.session_state:  # later runs keep the last chart until the new one replaces it
+    chart_slot.plotly_chart(pareto_screen.placeholder(), key="pareto_placeholder")
 cores = host.current().cores
 threads = st.session_state.get("threads", 1) if cores > 1 else 1
 res = loading.load_results(threads)
@@ -127,6 +128,7 @@ with st.sidebar:
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
+st.session_state["pareto_drawn"] = True
 event = chart_slot.plotly_chart(screen.figure, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front"
            + (f", and {int(tied.sum())} more are statistically tied with it (ringed: no front variant at least as fast "

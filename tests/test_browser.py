@@ -131,9 +131,11 @@ def test_a_pareto_link_opens_the_same_view_in_a_fresh_browser_and_a_details_link
         page.goto(f"{server}/?dataset=fashion-mnist&x=gzip_kb&quant=int8&budget=200")
         page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=60_000)
         page.wait_for_timeout(1000)
-        names, title = page.evaluate("""() => { const p = document.querySelector('.js-plotly-plot');
-            return [p._fullData.filter(t => t.mode === 'markers' && t._length > 0).map(t => t.name),
-                    p._fullLayout.xaxis.title.text]; }""")
+        # the worker measures the shipped variants on this new host meanwhile: each landing redraws the chart
+        names, title = page.wait_for_function("""() => { const p = document.querySelector('.js-plotly-plot');
+            if (!p || !p._fullData || !p._fullLayout) return null;
+            const names = p._fullData.filter(t => t.mode === 'markers' && t._length > 0).map(t => t.name);
+            return names.length ? [names, p._fullLayout.xaxis.title.text] : null; }""", timeout=60_000).json_value()
         budget = page.get_by_label("Budget: best accuracy under … KB").input_value()
         address = page.url
         page.goto(f"{server}/details?key=0123456789abcdef")

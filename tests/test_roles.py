@@ -152,6 +152,16 @@ def test_a_viewer_sees_no_action_and_the_owner_link_unlocks_them_across_pages(up
         owner.run()
         assert ACTIONS[page] in _labels(owner), page
         assert page != "data" or "Delete" in _labels(owner)
+        # a Ray address is the server's configuration: no text box, not even for the owner
+        assert page != "search" or [t.key for t in owner.text_input] == ["s_name"]
+
+
+@pytest.mark.slow
+def test_the_search_page_offers_only_the_servers_ray_address(shared_server, monkeypatch):
+    monkeypatch.setenv("EXPLORER_RAY_ADDRESS", "ray://head.example:10001")
+    at = _open("search", TOKEN)
+    assert [c.label for c in at.checkbox] == ["build trials on the Ray cluster at ray://head.example:10001"]
+    assert not any("ray" in (t.key or "") for t in at.text_input)
 
 
 @pytest.mark.slow
