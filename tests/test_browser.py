@@ -59,7 +59,7 @@ def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
 
     Depth 1 with separable convolutions is not in the shipped cache: the chart shows its measured latency
     as a band (accuracy unknown), measured by the worker from the untrained architecture."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -68,8 +68,17 @@ def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
         page.goto(f"{server}/explore")  # a page's own address, first visit after the server started
         page.wait_for_selector("button:has-text('Load'), button:has-text('Train and measure')", timeout=60_000)
         nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
-        page.get_by_role("radiogroup", name="depth (conv blocks)").get_by_text("1", exact=True).click()
-        page.get_by_role("radiogroup", name="convolution").get_by_text("separable", exact=True).click()
+        # each click waits for the rerun it caused: a click that lands while the page is still being drawn can
+        # be superseded by that run's redraw of the radio
+        for group, option, label in (("depth (conv blocks)", "1", "-d1w32-fc128-fp32"),
+                                     ("convolution", "separable", "-d1w32-fc128-sep-fp32")):
+            for _ in range(3):
+                page.get_by_role("radiogroup", name=group).get_by_text(option, exact=True).click()
+                try:
+                    page.wait_for_selector(f"text=fashion-mnist{label}", timeout=15_000)
+                    break
+                except PlaywrightTimeout:  # the click was superseded: click again
+                    continue
         page.wait_for_selector("text=Not built yet", timeout=30_000)
         page.wait_for_function("""() => [...document.querySelectorAll('.js-plotly-plot')].some(
             p => (p.layout.annotations || []).some(a => a.text.includes('latency measured, not trained')))""",
