@@ -3,11 +3,8 @@
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -21,36 +18,20 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = SANDBOX / "artifacts"  # never the checkout; set EXPLORER_SCREENSHOT to keep a copy
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
+    """The app as `make run` serves it (scripts/serve.py), on the sandbox's cache and user data."""
     if CHROMIUM is None:
         pytest.skip("BROWSER TEST SKIPPED: no Chromium found (install Debian's 'chromium' package)")
     pytest.importorskip("playwright.sync_api", reason="BROWSER TEST SKIPPED: playwright is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "serve.py"),  # as `make run` serves it
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    from benchmarks.server_views import Server
+    from explorer.store import paths
+
+    served = Server(paths.cache_dir(), paths.state_dir())
     try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("the Streamlit server did not answer its health check within 60 s")
-        yield url
+        yield served.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        served.stop()
         stop_workers(SANDBOX / "user_data")
 
 
