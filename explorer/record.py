@@ -170,6 +170,7 @@ class VariantRecord:
     built_at: str
     history: Mapping[str, Mapping[str, list[float]]] = field(default_factory=dict)  # stage -> Keras history
     fallback_ops: tuple[str, ...] | None = None  # ops XNNPACK did not take at build time (None: not recorded)
+    intervals: Mapping[str, float] | None = None  # 95 % interval columns, computed once at build (None: older entry)
     latency: Latency | None = None
 
     # -- derived -------------------------------------------------------------------------------
@@ -257,6 +258,7 @@ class VariantRecord:
             versions=dict(build.get("versions", {})), built_on=dict(build.get("host", {})),
             built_at=build.get("built_at", ""), history=dict(meta.get("history", {})),
             fallback_ops=tuple(m["fallback_ops"]) if m.get("fallback_ops") is not None else None,
+            intervals=dict(m["intervals"]) if m.get("intervals") else None,
             latency=Latency.from_dict(latency) if latency else None)
 
     def to_meta(self) -> dict:
@@ -272,6 +274,7 @@ class VariantRecord:
                 "size_bytes": self.size_bytes, "gzip_bytes": self.gzip_bytes, "params": self.params,
                 "nonzero_params": self.nonzero_params, "layer_sparsity": dict(self.layer_sparsity), "macs": self.macs,
                 "fallback_ops": list(self.fallback_ops) if self.fallback_ops is not None else None,
+                **({"intervals": dict(self.intervals)} if self.intervals else {}),
             },
             "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
                         "macs": lp.macs} for lp in self.layers],

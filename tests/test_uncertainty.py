@@ -70,3 +70,26 @@ def test_a_replicate_interval_combines_the_seeds_spread_with_the_test_split():
     assert all(r.lo <= s <= r.hi for s in seeds)  # a further seed falls inside
     assert "(3 seeds)" in r.text()
     assert replicate_interval([0.9], test_half).half_width == pytest.approx(test_half)
+
+
+def test_a_record_keeps_its_intervals_from_build_and_an_older_one_gets_them_from_its_confusion_matrix():
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from explorer.measure.uncertainty import INTERVAL_COLUMNS, record_interval_columns
+    from explorer.record import VariantRecord
+
+    meta_path = next((Path(__file__).resolve().parent.parent / "cached_models" / "variants").glob("*/meta.json"))
+    meta = json.loads(meta_path.read_text())
+    meta["metrics"].pop("intervals", None)  # as an entry built before intervals were stored
+    old = VariantRecord.from_meta(meta)
+    computed = record_interval_columns(old)
+    assert computed == interval_columns(old.confusion)
+    built = dataclasses.replace(old, intervals=computed)
+    again = VariantRecord.from_meta({**built.to_meta(), "key": built.key})
+    assert again.intervals == computed and record_interval_columns(again) == computed
+    stored = dict(computed, accuracy_lo=0.5)  # what was stored is what is shown: the bootstrap is not redone
+    assert record_interval_columns(dataclasses.replace(old, intervals=stored))["accuracy_lo"] == 0.5
+    partial = {c: 0.0 for c in INTERVAL_COLUMNS[:2]}  # an incomplete set is recomputed, never half-used
+    assert record_interval_columns(dataclasses.replace(old, intervals=partial)) == computed

@@ -163,6 +163,15 @@ def interval_columns(confusion: Sequence[Sequence[int]]) -> dict[str, float]:
             "macro_f1_lo": cls["macro_f1"].lo, "macro_f1_hi": cls["macro_f1"].hi}
 
 
+def record_interval_columns(record) -> dict[str, float]:
+    """A variant record's interval columns: those it stored at build (the bootstrap costs ~14 ms, so a
+    rebuilt results index of thousands of entries does not redo it), else computed from its confusion matrix
+    (entries built before intervals were stored get them without retraining)."""
+    stored = record.intervals or {}
+    return {c: float(stored[c]) for c in INTERVAL_COLUMNS} if all(c in stored for c in INTERVAL_COLUMNS) \
+        else interval_columns(record.confusion)
+
+
 def intervals_differ(a: Interval, b: Interval) -> bool:
     """Whether two intervals do not overlap (the test when no image-by-image predictions exist)."""
     return a.hi < b.lo or b.hi < a.lo

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, interval_columns, replicate_interval
+from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, record_interval_columns, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
@@ -68,7 +68,7 @@ def row_of(variant: Mapping[str, Any], latency: Mapping[str, Any] | None, host_i
 def row(variant: VariantRecord, host_id: str | None = None) -> dict:
     """A full record's row (the pages' fallback when the results index cannot be read: the same figures)."""
     lat = variant.latency
-    return row_of({**variant.summary(), **interval_columns(variant.confusion)}, lat.summary() if lat else None, host_id)
+    return row_of({**variant.summary(), **record_interval_columns(variant)}, lat.summary() if lat else None, host_id)
 
 
 def table_of(rows: list[dict]) -> pd.DataFrame:
@@ -110,7 +110,7 @@ def interval(r: Mapping[str, Any], metric: str = "accuracy") -> Interval:
 
 def intervals_of(v: VariantRecord) -> dict[str, Interval]:
     """A whole record's accuracy, balanced accuracy and macro F1 with their 95 % intervals (Y_AXES)."""
-    cols = interval_columns(v.confusion)
+    cols = record_interval_columns(v)
     return {m: Interval(getattr(v, m), cols[f"{m}_lo"], cols[f"{m}_hi"]) for m in Y_AXES}
 
 

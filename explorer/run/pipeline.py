@@ -20,7 +20,7 @@ import numpy as np
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, precision, profile
+from explorer.measure import gate, host, measure, precision, profile, uncertainty
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
@@ -240,7 +240,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         stages={"base": spec.base_key(), "tuned": spec.tuned_key()}, build_seconds=dict(report.seconds),
         versions=library_versions(), built_on=host.current().to_dict(),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history,
-        fallback_ops=tuple(profile.fallbacks(tflite)))
+        fallback_ops=tuple(profile.fallbacks(tflite)), intervals=uncertainty.interval_columns(ev.confusion))
     return built, tflite, ev.predictions.tobytes()
 
 

@@ -20,7 +20,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from explorer.measure.uncertainty import interval_columns
+from explorer.measure.uncertainty import record_interval_columns
 from explorer.record import Latency, VariantRecord
 from explorer.store import paths
 from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Problem, Store, latency_name, pick_latency
@@ -102,7 +102,7 @@ class ResultsIndex:
         summary = problem = None
         try:
             v = VariantRecord.from_meta(self.store.verify("variants", key))
-            summary = json.dumps({**v.summary(), **interval_columns(v.confusion)})
+            summary = json.dumps({**v.summary(), **record_interval_columns(v)})
         except CacheError as exc:
             problem = str(exc)
         except (KeyError, TypeError, ValueError) as exc:  # intact files, but not a variant record
