@@ -48,6 +48,9 @@ def search_form() -> None:
             cap = 600.0 if roles.access().owner else Quotas.from_env().member_search_minutes  # a visitor's is capped
             minutes = st.number_input("budget (minutes)", 0.5, cap, min(10.0, cap), key="s_minutes")
             trials = st.number_input("at most this many trials (0: no limit)", 0, 10_000, 0, key="s_trials")
+            seeds = st.number_input("seeds per trial", 1, 10, 1, key="s_seeds",
+                                    help="Build each trial with this many seeds and score the mean: fewer trials in the "
+                                         "budget, but differences smaller than one seed's noise stop deciding the front")
             min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
             max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
             max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
@@ -66,7 +69,7 @@ def search_form() -> None:
         for flag, values in chosen.items():
             args += [f"--{flag}", *map(_arg, values)]
         for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
-                            ("--max-size", max_size)):
+                            ("--max-size", max_size), ("--seeds", seeds if seeds > 1 else 0)):
             if value:
                 args += [flag, f"{value:g}"]
         if empty:

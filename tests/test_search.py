@@ -124,6 +124,21 @@ def test_a_bad_space_is_refused_before_anything_runs():
         search.Space({"width": []})
 
 
+def test_a_study_with_seeds_scores_each_trial_on_its_seeds_mean_and_converts_them_without_training(counted):
+    store, build, calls = counted
+    out = search.run(SPACE, study_name="seeded", trials=2, store=store, builds=build, seeds=2)
+    assert len(out) == 2 and calls["built"] == 4 and calls["trained"] == 2  # the base's two seeds; then conversions
+    for t in out:
+        spec = VariantSpec.from_dict(store.verify("variants", t.key)["spec"])
+        assert spec.seed == 0 and store.has("variants", spec.replace(seed=1).key())  # the other seed is cached too
+        assert t.seeds == 2 and len(t.test_seeds) == 2
+        assert t.val_accuracy == pytest.approx(sum(t.val_seeds) / 2)
+        assert t.test_accuracy == pytest.approx(sum(t.test_seeds) / 2)
+        assert t.val_interval.n == 2 and t.val_interval.lo <= min(t.val_seeds) <= max(t.val_seeds) <= t.val_interval.hi
+    with pytest.raises(ValueError, match="1 to 10 seeds"):
+        search.run(SPACE, study_name="seeded", trials=1, store=store, builds=build, seeds=0)
+
+
 def test_the_cli_searches_resumes_by_name_and_prints_the_front(tmp_path, monkeypatch, capsys):
     from explorer.run import cli
 
@@ -162,6 +177,7 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     at.multiselect(key="s_epochs").set_value([2])
     at.multiselect(key="s_levers").set_value(["dropout"])  # tried off and on
     at.number_input(key="s_trials").set_value(2)
+    at.number_input(key="s_seeds").set_value(2)  # each trial: two seeds, scored on their mean
     at.button[0].click().run()  # the form's Start
     assert not at.exception and not at.error
     wait_until(lambda: at.run() and "stopped, 2 trials" in " ".join(s.value for s in at.subheader),
@@ -170,6 +186,7 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     assert any("Trials are built in this process" in c.value for c in at.caption)
     frame = at.dataframe[0].value
     assert len(frame) == 2 and set(frame["variant"].str.startswith("digits-d1w8"))== {True}
+    assert frame["val accuracy"].str.endswith("(2 seeds)").all()
     store = Store(tmp_path / "cache")
     assert all(store.has("variants", t.key) for t in search.load("page").trials)  # on the Pareto page too
     searched = optuna.load_study(study_name="page", storage=search.storage_url()).trials[0].params

@@ -170,6 +170,10 @@ def _wait_for_worker(key: str, show) -> None:
         time.sleep(1.0)
 
 
+def _seeds_option(parser, help_text: str) -> None:
+    parser.add_argument("--seeds", type=int, default=1, choices=range(1, 11), metavar="N", help=help_text)
+
+
 def _duration(text: str) -> float:
     """--budget: seconds, or a number with s, m or h (90s, 10m, 1.5h)."""
     units = {"s": 1, "m": 60, "h": 3600}
@@ -205,7 +209,8 @@ def cmd_search(args) -> int:
                  args.ray, builds.resources.get("CPU", 0), builds.parallelism, host.current().label)
     start = time.perf_counter()
     done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
-                      seed=args.sampler_seed, sampler=args.sampler, store=store, builds=builds, on_trial=shown)
+                      seed=args.sampler_seed, sampler=args.sampler, store=store, builds=builds, on_trial=shown,
+                      seeds=args.seeds)
     bar.close()
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
@@ -379,9 +384,8 @@ def parser() -> argparse.ArgumentParser:
         sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     sweep.add_argument("--threads", type=_threads, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
-    sweep.add_argument("--seeds", type=int, default=1, choices=range(1, 11), metavar="N",
-                       help="build each variant with N seeds (its seed, +1, …): shown as one point, the mean with the "
-                            "range a new seed falls in")
+    _seeds_option(sweep, "build each variant with N seeds (its seed, +1, …): shown as one point, the mean with the "
+                         "range a new seed falls in")
     prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
@@ -401,6 +405,8 @@ def parser() -> argparse.ArgumentParser:
                            "latency is still measured on this machine")
     srch.add_argument("--sampler", default="tpe", choices=search.SAMPLERS, help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
+    _seeds_option(srch, "build each trial with N seeds and score their mean (N times the training; for small "
+                        "differences, or a small validation split)")
     sub.add_parser("list", help="print every cached variant")
     par = sub.add_parser("pareto", help="print the non-dominated variants")
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))

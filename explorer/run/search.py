@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from explorer.measure.uncertainty import Interval, accuracy_interval
+from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import SpecError, VariantSpec
@@ -140,15 +140,29 @@ class TrialResult:
     trained: bool  # this trial trained a stage (else everything came from the cache)
     val_images: int | None = None  # the splits' sizes (None: a trial stored before they were kept)
     test_images: int | None = None
+    val_seeds: tuple[float, ...] = ()  # each seed's accuracy when the trial was built with several (means above)
+    test_seeds: tuple[float, ...] = ()
+
+    @property
+    def seeds(self) -> int:
+        return max(len(self.val_seeds), 1)
+
+    @staticmethod
+    def _interval(mean: float, per_seed: tuple[float, ...], images: int | None) -> Interval | None:
+        if not images:
+            return None
+        binomial = accuracy_interval(round(mean * images), images)
+        return replicate_interval(per_seed, binomial.half_width) if len(per_seed) > 1 else binomial
 
     @property
     def val_interval(self) -> Interval | None:
-        """Validation accuracy with its 95 % interval: selection on a small split is optimistic."""
-        return accuracy_interval(round(self.val_accuracy * self.val_images), self.val_images) if self.val_images else None
+        """Validation accuracy with its 95 % interval (seeds' spread included): selection on a small split is
+        optimistic."""
+        return self._interval(self.val_accuracy, self.val_seeds, self.val_images)
 
     @property
     def test_interval(self) -> Interval | None:
-        return accuracy_interval(round(self.test_accuracy * self.test_images), self.test_images) if self.test_images else None
+        return self._interval(self.test_accuracy, self.test_seeds, self.test_images)
 
 
 SAMPLERS = ("tpe", "random")
@@ -225,7 +239,8 @@ def _result(trial) -> TrialResult:
     a = trial.user_attrs
     return TrialResult(trial.number, a["key"], a["label"], trial.values[0], a["test_accuracy"], trial.values[1],
                        a["size_kb"], all(c <= 0 for c in trial.constraints.values()), a["trained"],
-                       a.get("val_images"), a.get("test_images"))
+                       a.get("val_images"), a.get("test_images"), tuple(a.get("val_seeds", ())),
+                       tuple(a.get("test_seeds", ())))
 
 
 def results(study) -> list[TrialResult]:
@@ -285,18 +300,22 @@ class LocalBuilds:
 def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
         budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None,
         builds: Builds | None = None, on_trial: Callable[[TrialResult], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, guided: bool = True) -> list[TrialResult]:
+        should_stop: Callable[[], bool] | None = None, guided: bool = True, seeds: int = 1) -> list[TrialResult]:
     """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
     variant of the space has been tried; returns every finished trial of the study. A trial started before
     the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
     an untried variant is queued in its place (samplers repeat themselves on a small space). With builds
     that run several trials at once (a Ray cluster), that many are in flight, each landing as it ends.
     Guided (the default), a new study starts from the known recipes (Space.starts) and a trained trial's
-    conversions go next (Space.siblings); unguided, the sampler alone picks every trial (a baseline)."""
+    conversions go next (Space.siblings); unguided, the sampler alone picks every trial (a baseline).
+    With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached
+    variant) and scored on their means: a study that compares small differences ranks less noise."""
     import optuna
 
     if trials is None and budget_s is None:
         raise ValueError("give a trial count, a time budget, or both")
+    if not 1 <= seeds <= 10:
+        raise ValueError(f"seeds: build each trial with 1 to 10 seeds, not {seeds}")
     store = store or Store()
     builds = builds or LocalBuilds(store)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -311,7 +330,8 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
             study.enqueue_trial(params, user_attrs={GUIDED: "start"})
     tried = {t.key for t in results(study)}  # finished, and (below) in flight
     rng = np.random.default_rng(seed)
-    pending: dict[Future, tuple[Any, VariantSpec]] = {}
+    pending: dict[Future, tuple[Any, VariantSpec]] = {}  # one build (a trial's seed) in flight each
+    landed: dict[int, list[tuple[VariantRecord, Any, float, int]]] = {}  # trial number -> its seeds so far
 
     def may_start() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
         stop = bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
@@ -330,27 +350,43 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                     continue
                 tried.add(spec.key())
                 started += 1
-                pending[builds.submit(spec)] = (trial, spec)
+                landed[trial.number] = []
+                for i in range(seeds):
+                    replicate = spec.replace(seed=spec.seed + i)
+                    pending[builds.submit(replicate)] = (trial, replicate)
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 trial, spec = pending.pop(future)
+                if trial.number not in landed:  # another seed of this trial failed: it is told already
+                    continue
                 try:
                     variant, report = builds.land(spec, future.result())
-                    accuracy, val_images = validation_accuracy(store, variant)
+                    landed[trial.number].append((variant, report, *validation_accuracy(store, variant)))
                 except Exception:
+                    del landed[trial.number]
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     raise
-                for name, value in (("key", variant.key), ("label", variant.label),
-                                    ("test_accuracy", variant.accuracy), ("size_kb", variant.size_kb),
-                                    ("trained", bool(getattr(report, "trained", False))),
-                                    ("val_images", val_images), ("test_images", variant.test_images)):
+                if len(landed[trial.number]) < seeds:
+                    continue
+                replicates = sorted(landed.pop(trial.number), key=lambda r: r[0].spec.seed)
+                variant, report = replicates[0][:2]  # the trial's own seed names it
+                accuracy = float(np.mean([r[2] for r in replicates]))
+                test_accuracy = float(np.mean([r[0].accuracy for r in replicates]))
+                p50 = float(np.mean([r[0].latency.p50_us for r in replicates]))
+                trained = any(getattr(r[1], "trained", False) for r in replicates)
+                attrs = {"key": variant.key, "label": variant.label, "test_accuracy": test_accuracy,
+                         "size_kb": variant.size_kb, "trained": trained, "val_images": replicates[0][3],
+                         "test_images": variant.test_images}
+                if seeds > 1:
+                    attrs |= {"val_seeds": [r[2] for r in replicates], "test_seeds": [r[0].accuracy for r in replicates]}
+                for name, value in attrs.items():
                     trial.set_user_attr(name, value)
-                for name, value in constraints.values(accuracy, variant.latency.p50_us, variant.size_kb).items():
+                for name, value in constraints.values(accuracy, p50, variant.size_kb).items():
                     trial.set_constraint(name, value)
-                study.tell(trial, [accuracy, variant.latency.p50_us])
-                if guided and getattr(report, "trained", False):
+                study.tell(trial, [accuracy, p50])
+                if guided and trained:
                     for params in space.siblings(trial.params, tried):
                         study.enqueue_trial(params, user_attrs={GUIDED: "conversion"})
                 if on_trial:
