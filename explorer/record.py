@@ -172,6 +172,7 @@ class VariantRecord:
     fallback_ops: tuple[str, ...] | None = None  # ops XNNPACK did not take at build time (None: not recorded)
     intervals: Mapping[str, float] | None = None  # 95 % interval columns, computed once at build (None: older entry)
     latency: Latency | None = None
+    has_model: bool = True  # False: a seed replicate kept as evidence (its accuracy and predictions, no model)
 
     # -- derived -------------------------------------------------------------------------------
     @property
@@ -234,7 +235,7 @@ class VariantRecord:
                 "size_kb": self.size_kb,
                 "gzip_kb": self.gzip_kb, "params": self.params, "nonzero_params": self.nonzero_params,
                 "sparsity_real": self.real_sparsity, "macs": self.macs, "tensorflow": self.versions.get("tensorflow"),
-                "built_at": self.built_at}
+                "built_at": self.built_at, "has_model": self.has_model}
 
     def build_info(self) -> dict:
         """How it was built, for people."""
@@ -243,7 +244,8 @@ class VariantRecord:
 
     # -- stored form ---------------------------------------------------------------------------
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any], latency: Mapping[str, Any] | None = None) -> VariantRecord:
+    def from_meta(cls, meta: Mapping[str, Any], latency: Mapping[str, Any] | None = None,
+                  has_model: bool = True) -> VariantRecord:
         m, ds, build = meta["metrics"], meta["dataset"], meta["build"]
         return cls(
             key=meta["key"], spec=VariantSpec.from_dict(meta["spec"]), dataset=ds["name"],
@@ -259,7 +261,7 @@ class VariantRecord:
             built_at=build.get("built_at", ""), history=dict(meta.get("history", {})),
             fallback_ops=tuple(m["fallback_ops"]) if m.get("fallback_ops") is not None else None,
             intervals=dict(m["intervals"]) if m.get("intervals") else None,
-            latency=Latency.from_dict(latency) if latency else None)
+            latency=Latency.from_dict(latency) if latency else None, has_model=has_model)
 
     def to_meta(self) -> dict:
         """The stored form (meta.json, less the key and file checksums, which the store adds)."""
@@ -289,16 +291,22 @@ def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tup
     from explorer.store.cache import Problem
 
     metas, problems = store.variants()
+    evidence, damaged = store.variants("evidence")
+    have = {m["key"] for m in metas}
     read = store.latency_or_foreign if foreign else store.read_latency
     found = []
-    for meta in metas:
+    for meta in [*metas, *(m for m in evidence if m["key"] not in have)]:  # a variant supersedes its evidence
         try:
-            found.append(VariantRecord.from_meta(meta, read(meta["key"], host_id, threads)))
+            found.append(VariantRecord.from_meta(meta, read(meta["key"], host_id, threads)) if meta["key"] in have
+                         else VariantRecord.from_meta(meta, has_model=False))
         except (KeyError, TypeError, ValueError) as exc:  # intact files, but not a variant record
             problems.append(Problem(meta["key"], f"meta.json is not a variant record ({type(exc).__name__}: {exc})"))
-    return found, problems
+    return found, problems + damaged
 
 
 def load(store, key: str, host_id: str, threads: int = 1) -> VariantRecord:
-    """One verified variant with this host's latency, else another host's (CacheError if missing or damaged)."""
+    """One verified variant with this host's latency, else another host's; or a seed replicate kept as
+    evidence (no model, no latency). CacheError if missing or damaged."""
+    if store.kind_of(key) == "evidence":
+        return VariantRecord.from_meta(store.verify("evidence", key), has_model=False)
     return VariantRecord.from_meta(store.verify("variants", key), store.latency_or_foreign(key, host_id, threads))

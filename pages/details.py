@@ -102,9 +102,13 @@ if lat:
              f"mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · {lat.throughput_ips:,.0f} images/s at batch 64")
     with st.expander("How it was measured"):
         st.json(lat.provenance())
+elif not v.has_model:
+    st.info("A seed replicate kept without its model (as the shipped cache keeps further seeds): its accuracy and "
+            "test predictions count in its seed point, whose latency is measured on the first seed's model. "
+            "Build it from Explore to get its model.")
 else:
     st.info("Not measured on any host yet.")
-if lat is None or not here:
+if v.has_model and (lat is None or not here):
     measuring.request_measurements(res, [key])
 elif roles.access().can_act and st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
     if actions.remeasure(res, [key]):
@@ -139,8 +143,9 @@ with st.expander("How it was built"):
 
 s = loading.store()
 d1, d2 = st.columns(2)
-d1.download_button("Download .tflite", s.file_path("variants", key, TFLITE).read_bytes(),
-                   f"{v.label}.tflite", "application/octet-stream")
+if v.has_model:
+    d1.download_button("Download .tflite", s.file_path("variants", key, TFLITE).read_bytes(),
+                       f"{v.label}.tflite", "application/octet-stream")
 d2.download_button("Download metadata (JSON)",
                    lambda: json.dumps({**v.to_meta(), "key": key, "latency": lat.to_dict() if lat else None}, indent=1),
                    f"{v.label}.json", "application/json")

@@ -176,7 +176,7 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
     """The Pareto chart of the spec's dataset, with this variant: its point if built, else its previewed
     latency as a band (accuracy is unknown until it is trained)."""
     res = loading.load_results()
-    df = results.group_seeds(res.table[res.table["dataset"] == spec.dataset].dropna(subset=["p50_us"]).reset_index(drop=True))
+    df = results.group_seeds(res.table[res.table["dataset"] == spec.dataset]).dropna(subset=["p50_us"]).reset_index(drop=True)
     band = None
     if not cached:
         made = preview.read(spec)
@@ -306,7 +306,7 @@ if st.session_state.get("shown") == key:
             st.session_state["detail_key"] = key
             st.switch_page("pages/details.py")
         others = [spec.replace(seed=spec.seed + i) for i in range(1, REPEAT_SEEDS)]
-        missing = [o for o in others if not loading.store().has("variants", o.key())]
+        missing = [o for o in others if not any(loading.store().has(k, o.key()) for k in ("variants", "evidence"))]
         if can_build and right.button(f"Repeat with {REPEAT_SEEDS} seeds", disabled=not missing,
                                       help="Train the same variant with other seeds: the charts then show it as one "
                                            "point, the mean with the range a new seed falls in, instead of one draw"

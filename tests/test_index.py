@@ -38,7 +38,7 @@ def test_the_index_gives_the_table_reading_every_entry_gives(shipped, tmp_path, 
     for foreign in (True, False):
         direct = results.table(record.load_all(store, host_id, foreign=foreign)[0], host_id)
         pd.testing.assert_frame_equal(_indexed(index, host_id, foreign), direct)
-    assert len(direct) == len(store.variant_keys()) > 50
+    assert len(direct) == len(store.variant_keys()) + len(store.variant_keys("evidence")) > 50
 
 
 def test_changes_are_picked_up_and_only_changed_entries_are_read_again(shipped, tmp_path, monkeypatch):
@@ -79,3 +79,41 @@ def test_a_missing_or_damaged_index_file_is_rebuilt_from_the_entries(shipped, tm
 def test_an_empty_cache_has_an_empty_index(tmp_path):
     index = ResultsIndex(Store(tmp_path / "nothing"), tmp_path / "index.sqlite3")
     assert index.rows("host") == ([], [])
+
+
+def test_a_seed_replicate_kept_as_evidence_counts_in_its_seed_point_without_a_model_or_a_measurement(shipped, tmp_path,
+                                                                                                    capsys):
+    """The shipped cache keeps further seeds as evidence: accuracy and predictions, no model, no latency."""
+    from explorer.run import cli
+    from explorer.store.cache import CacheError
+    from pages.ui.loading import Results
+
+    store, host_id = shipped
+    table = results.table(record.load_all(store, host_id)[0], host_id)
+    seeds = table[table["label"].str.startswith("fashion-mnist-d2w32-fc128-fp32")].sort_values("seed")
+    assert list(seeds["seed"]) == [0, 1, 2]
+    first, lean = seeds["key"].iloc[0], seeds["key"].iloc[-1]
+    if store.has("variants", lean):  # the shipped cache may hold it as a full variant: make it evidence here
+        predictions = store.read_predictions(lean)
+        store.keep_as_evidence(lean)
+        assert (store.read_predictions(lean) == predictions).all()
+    assert not store.has("variants", lean) and store.has("evidence", lean)
+    assert sorted(p.name for p in (store.root / "evidence" / lean).iterdir()) == ["meta.json", "predictions.u8"]
+
+    index = ResultsIndex(store, tmp_path / "index.sqlite3")
+    for shown in (_indexed(index, "a-new-host"), results.table(record.load_all(store, "a-new-host")[0], "a-new-host")):
+        row = shown.set_index("key").loc[lean]
+        assert not row["has_model"] and pd.isna(row["p50_us"]) and row["accuracy_lo"] < row["accuracy"]
+        point = results.group_seeds(shown).set_index("key").loc[first]
+        assert point["seeds"] == 3 and lean in point["replicates"]
+        assert point["p50_us"] == pytest.approx(shown.set_index("key").loc[seeds["key"].iloc[:2], "p50_us"].mean())
+        assert lean not in Results(shown, []).unmeasured_here  # never queued for timing: it has no model
+        assert first in Results(shown, []).unmeasured_here
+    assert record.load(store, lean, host_id).has_model is False
+    assert cli.main(["--cache", str(store.root), "measure", "--key", lean]) != 0
+    assert "kept without its model" in capsys.readouterr().err
+    with pytest.raises(CacheError, match="no test predictions"):
+        bare = store.variant_keys()[0]
+        store.write("variants", "0" * 16, {k: v for k, v in store.read_meta("variants", bare).items()
+                                            if k not in ("key", "files")}, lambda d: (d / "model.tflite").write_bytes(b"x"))
+        store.keep_as_evidence("0" * 16)

@@ -208,7 +208,7 @@ def delete(name: str, store) -> int:
         raise UploadError(f"there is no uploaded dataset named {name!r}")
     gone = [v.key for v in record.load_all(store, "", foreign=False)[0] if v.dataset == name]
     for key in gone:
-        store.remove("variants", key)
+        store.remove(store.kind_of(key), key)
     trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")
     os.rename(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)

@@ -22,7 +22,7 @@ SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field,
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS, "test_images",
             *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
-            "latency_host", "tensorflow", "built_at"])
+            "latency_host", "tensorflow", "built_at", "has_model"])
 
 
 @dataclass(frozen=True)

@@ -129,15 +129,21 @@ def cmd_sweep(args) -> int:
         specs = grid.preset(args.preset)
     else:
         specs = grid.expand(_axes(args))
-    specs = [s.replace(seed=s.seed + i) for s in specs for i in range(args.seeds)]  # replicates: seed, seed+1, …
+    # replicates: seed, seed+1, …; with --seeds-as-evidence the further ones keep no model (and need no latency)
+    specs = [(s.replace(seed=s.seed + i), args.seeds_as_evidence and i > 0) for s in specs for i in range(args.seeds)]
     store = _store(args)
     bar = Bar(len(specs))
     start = time.perf_counter()
     trained, keys = 0, set()
-    for i, spec in enumerate(specs):
+    for i, (spec, lean) in enumerate(specs):
+        if lean and store.has("evidence", spec.key()):
+            keys.add(spec.key())
+            continue
         _wait_for_worker(spec.key(), lambda f, msg, i=i: bar.show(i, f, msg))
         built, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
-                                        threads=args.threads, reuse=not args.no_reuse)
+                                        threads=args.threads, reuse=not args.no_reuse, measure_missing=not lean)
+        if lean:
+            store.keep_as_evidence(built.key)
         trained += report.trained
         keys.add(built.key)  # precision "auto" resolves to this host's choice: its key is the built one
     bar.close()
@@ -252,7 +258,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_pareto(args) -> int:
-    df = results.group_seeds(_table(_store(args)).dropna(subset=[args.x]))
+    df = results.group_seeds(_table(_store(args))).dropna(subset=[args.x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     if df.empty:
@@ -279,10 +285,14 @@ def cmd_measure(args) -> int:
     found, problems = record.load_all(store, host.current().id, foreign=False, threads=args.threads)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
+    evidence = {v.key for v in found if not v.has_model}
+    found = [v for v in found if v.has_model]
     if args.key:
         unknown = sorted(set(args.key) - {v.key for v in found})
         if unknown:
-            raise ValueError(f"no intact cached variant with key {unknown[0]} (see 'python -m explorer list')")
+            raise ValueError(f"{unknown[0]} is a seed replicate kept without its model (its seed point's latency is "
+                             "its first seed's): nothing to time" if unknown[0] in evidence else
+                             f"no intact cached variant with key {unknown[0]} (see 'python -m explorer list')")
         todo = [v for v in found if v.key in args.key]
     else:
         todo = [v for v in found if args.all or v.latency is None]
@@ -320,7 +330,7 @@ def cmd_report(args) -> int:
         df = df[df["depth"].isin(args.depth)]
     if args.quant:
         df = df[df["quant"].isin(args.quant)]
-    df = results.group_seeds(df.dropna(subset=[args.x]).reset_index(drop=True))
+    df = results.group_seeds(df).dropna(subset=[args.x]).reset_index(drop=True)
     if df.empty:
         raise ValueError(f"no measured variants of dataset {dataset!r} match these filters")
     front = results.front(df, args.x)
@@ -386,6 +396,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
     _seeds_option(sweep, "build each variant with N seeds (its seed, +1, …): shown as one point, the mean with the "
                          "range a new seed falls in")
+    sweep.add_argument("--seeds-as-evidence", action="store_true",
+                       help="keep only the first seed's model: the further seeds keep their accuracy and test "
+                            "predictions, and the point's latency is the first seed's (how the shipped cache holds seeds)")
     prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
     for flag, (_, typ, choices) in AXES.items():
         prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())

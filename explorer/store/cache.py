@@ -2,6 +2,8 @@
 
 Layout under the cache root (cached_models/ by default: the shipped cache holds final variants only):
     variants/<key>/model.tflite, meta.json, latency/<host id>.json   final variants
+    evidence/<key>/meta.json, predictions.u8   seed replicates kept without their model (the shipped cache's
+                 further seeds: their accuracy and predictions count, their latency is their first seed's)
     .tmp/   entries being written
 and under the stages root (user_data/stages/ by default; <root>/stages for a cache folder named
 explicitly, so tests and `--cache DIR` stay self-contained):
@@ -34,7 +36,8 @@ import numpy as np
 
 from explorer.store import paths
 
-KINDS = ("base", "tuned", "variants")
+KINDS = ("base", "tuned", "variants", "evidence")
+RESULT_KINDS = ("variants", "evidence")  # under the cache root; the others are stages
 META = "meta.json"
 TFLITE = "model.tflite"  # a variant's converted model
 WEIGHTS = "weights.npz"  # a stage's Keras weights (explorer.models.model reads and writes them)
@@ -169,7 +172,7 @@ class Store:
 
     # -- paths ---------------------------------------------------------------------------------
     def _base(self, kind: str) -> Path:
-        return self.root if kind == "variants" else self.stages_root
+        return self.root if kind in RESULT_KINDS else self.stages_root
 
     def entry_dir(self, kind: str, key: str) -> Path:
         if kind not in KINDS:
@@ -181,7 +184,7 @@ class Store:
     def found_dir(self, kind: str, key: str) -> Path:
         """Where an entry is read from: the writable folder, else (stages only) the shipped one if it has it."""
         own = self.entry_dir(kind, key)
-        if kind != "variants" and self.shipped_stages is not None and not (own / META).is_file():
+        if kind not in RESULT_KINDS and self.shipped_stages is not None and not (own / META).is_file():
             shipped = self.shipped_stages / kind / key
             if (shipped / META).is_file():
                 return shipped
@@ -293,13 +296,34 @@ class Store:
             files = {**meta["files"], name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
             write_json_atomic(folder / META, {**meta, "files": files})
 
+    def keep_as_evidence(self, key: str) -> None:
+        """Turn a variant into evidence: its meta.json and test predictions stay (under evidence/), its model
+        and latencies go. For the shipped cache's further seeds, which would otherwise cost a model each:
+        their accuracy counts in a seed point, whose latency is measured on its first seed's model."""
+        meta = self.verify("variants", key)
+        if PREDICTIONS not in meta["files"]:
+            raise CacheError(f"variants entry {key}: no test predictions to keep as evidence")
+        data = self.file_path("variants", key, PREDICTIONS).read_bytes()
+        self.write("evidence", key, {k: v for k, v in meta.items() if k not in ("key", "files")},
+                   lambda d: (d / PREDICTIONS).write_bytes(data))
+        self.remove("variants", key)
+
+    def kind_of(self, key: str) -> str:
+        """Where a result lives: 'variants' (a model), else 'evidence' (CacheError if neither has it)."""
+        for kind in RESULT_KINDS:
+            if self.has(kind, key):
+                return kind
+        raise CacheError(f"variants entry {key} does not exist")
+
     def read_predictions(self, key: str) -> np.ndarray | None:
-        """A variant's stored test predictions (uint8), or None if it has none (built before they were kept)."""
-        meta = self.read_meta("variants", key)
+        """A variant's (or evidence's) stored test predictions (uint8), or None if it has none (built before
+        they were kept)."""
+        kind = self.kind_of(key)
+        meta = self.read_meta(kind, key)
         rec = meta["files"].get(PREDICTIONS)
         if rec is None:
             return None
-        data = self.file_path("variants", key, PREDICTIONS).read_bytes()
+        data = self.file_path(kind, key, PREDICTIONS).read_bytes()
         if len(data) != rec.get("bytes") or hashlib.sha256(data).hexdigest() != rec.get("sha256"):
             raise CacheError(f"variants entry {key}: {PREDICTIONS} does not match its checksum (damaged file)")
         return np.frombuffer(data, dtype=np.uint8)
@@ -307,16 +331,17 @@ class Store:
     def file_path(self, kind: str, key: str, name: str) -> Path:
         return self.found_dir(kind, key) / name
 
-    def variant_keys(self) -> list[str]:
-        folder = self.root / "variants"
-        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    def variant_keys(self, kind: str = "variants") -> list[str]:
+        folder = self.root / kind
+        return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.isalnum()) if folder.is_dir() else []
 
-    def variants(self) -> tuple[list[dict], list[Problem]]:
-        """Every intact variant's meta, and the damaged ones with the reason (skipped, not raised)."""
+    def variants(self, kind: str = "variants") -> tuple[list[dict], list[Problem]]:
+        """Every intact variant's (or kind='evidence': evidence's) meta, and the damaged ones with the reason
+        (skipped, not raised)."""
         good, bad = [], []
-        for key in self.variant_keys():
+        for key in self.variant_keys(kind):
             try:
-                good.append(self.verify("variants", key))
+                good.append(self.verify(kind, key))
             except CacheError as exc:
                 bad.append(Problem(key, str(exc)))
         return good, bad

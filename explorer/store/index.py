@@ -1,4 +1,5 @@
-"""The results index: every variant's table figures, and its latency records' summaries, in one SQLite file.
+"""The results index: every variant's table figures, and its latency records' summaries, in one SQLite file
+(seed replicates kept as evidence too: their figures, no model, no latency).
 
 A view of the results (Pareto, the CLI's list) then reads one table instead of every entry's meta.json
 (checksummed) and latency JSONs (2,000 samples each): a search leaves thousands of variants.
@@ -25,7 +26,7 @@ from explorer.record import Latency, VariantRecord
 from explorer.store import paths
 from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Problem, Store, latency_name, pick_latency
 
-SCHEMA = 2  # 2: accuracy intervals in the summaries
+SCHEMA = 3  # 3: evidence entries (has_model); 2: accuracy intervals in the summaries
 TABLES = """
 CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, summary TEXT, problem TEXT);
 CREATE TABLE IF NOT EXISTS latencies (key TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL,
@@ -75,12 +76,13 @@ class ResultsIndex:
 
     def refresh(self) -> int:
         """Bring the index up to date with the entries; returns its version (changes when anything did)."""
-        folder = self.store.root / "variants"
-        try:
-            with os.scandir(folder) as it:
-                now = {e.name: _fingerprint(e.path) for e in it if e.is_dir() and e.name.isalnum()}
-        except FileNotFoundError:
-            now = {}
+        now: dict[str, str] = {}
+        for kind in ("evidence", "variants"):  # a variant supersedes evidence of the same key
+            try:
+                with os.scandir(self.store.root / kind) as it:
+                    now |= {e.name: f"{kind}|{_fingerprint(e.path)}" for e in it if e.is_dir() and e.name.isalnum()}
+            except FileNotFoundError:
+                pass
         with closing(self._connect()) as db:
             known = dict(db.execute("SELECT key, fingerprint FROM entries"))
             changed = [k for k, fp in now.items() if known.get(k) != fp]
@@ -100,8 +102,9 @@ class ResultsIndex:
 
     def _index(self, db: sqlite3.Connection, key: str, fingerprint: str) -> None:
         summary = problem = None
+        kind = fingerprint.split("|", 1)[0]
         try:
-            v = VariantRecord.from_meta(self.store.verify("variants", key))
+            v = VariantRecord.from_meta(self.store.verify(kind, key), has_model=kind == "variants")
             summary = json.dumps({**v.summary(), **record_interval_columns(v)})
         except CacheError as exc:
             problem = str(exc)

@@ -27,8 +27,10 @@ class Results:
 
     @property
     def unmeasured_here(self) -> list[str]:
-        """Variants with no latency from this host yet (they show another host's, or none)."""
-        return list(self.table.loc[~self.table["measured_here"].astype(bool), "key"])
+        """Variants with no latency from this host yet (they show another host's, or none); evidence (seed
+        replicates without a model) is never measured: its seed point's latency is its first seed's."""
+        t = self.table
+        return list(t.loc[~t["measured_here"].astype(bool) & t["has_model"].fillna(True).astype(bool), "key"])
 
     @property
     def labels(self) -> dict[str, str]:
