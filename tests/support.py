@@ -72,6 +72,8 @@ def intel_only_cache(dest: Path) -> tuple[Path, str]:
     other = ""
     for rec in INTEL_RECORDS.glob("*.json"):
         other = json.loads(rec.read_text())["host"]["id"]
+        if not (dest / "variants" / rec.stem).is_dir():  # kept as evidence since (a further seed: no model)
+            continue
         (dest / "variants" / rec.stem / "latency").mkdir(exist_ok=True)
         shutil.copy(rec, dest / "variants" / rec.stem / "latency" / f"{other}.json")
     for entry in (dest / "variants").iterdir():
