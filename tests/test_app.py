@@ -425,3 +425,29 @@ def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verd
         stop_workers(tmp_path / "user_data")
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def test_a_seed_kept_as_evidence_is_one_point_with_its_sibling_and_its_details_have_no_model(cache, tmp_path, monkeypatch):
+    import shutil
+
+    import streamlit as st
+
+    root = tmp_path / "cache"
+    shutil.copytree(cache.root, root, ignore=shutil.ignore_patterns(".tmp"))
+    store = Store(root)
+    spec = SPECS[0].replace(seed=1)
+    pipeline.ensure(spec, store, measure_missing=False)
+    store.keep_as_evidence(spec.key())
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(root))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = open_page("pareto")
+    assert markers(chart_specs(at)[0]) == len(SPECS)  # the replicate joined its seed-0 sibling's point
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["detail_key"] = spec.key()
+    at.run()
+    at.switch_page(str(REPO / "pages" / "details.py")).run()
+    assert not at.exception
+    assert any("kept without its model" in i.value for i in at.info)
+    assert any("2 seed replicates" in c.value for c in at.caption)
+    assert [b.label for b in at.get("download_button")] == ["Download metadata (JSON)"]  # no model to download
