@@ -13,14 +13,9 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterator
 
+from explorer.measure import agent
+from explorer.measure.agent import KERNEL_FLAGS, parse_cpu_flags, parse_generation  # noqa: F401 (re-exported)
 from explorer.spec import package_versions
-
-
-# CPU features that change which kernels XNNPACK runs (x86 and ARM, as /proc/cpuinfo spells them): two CPUs
-# sold under one model name ("AMD EPYC") with different sets of these time the same model 2-10x apart.
-KERNEL_FLAGS = frozenset({"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
-                          "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16", "asimd", "asimddp", "asimdhp", "fphp",
-                          "i8mm", "sve", "sve2"})
 
 
 @dataclass(frozen=True)
@@ -47,59 +42,23 @@ class Host:
         return {**asdict(self), "features": list(self.features), "id": self.id, "label": self.label}
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return " ".join(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def parse_generation(cpuinfo: str) -> str:
-    """x86 'cpu family/model/stepping' (e.g. 25/1/1, an EPYC Milan) or ARM 'CPU implementer/part'."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if ":" in line:
-            name, value = (part.strip() for part in line.split(":", 1))
-            fields.setdefault(name, value)
-    x86 = [fields.get(k) for k in ("cpu family", "model", "stepping")]
-    if all(x86):
-        return "/".join(x86)
-    arm = [fields.get(k) for k in ("CPU implementer", "CPU part")]
-    return "/".join(arm) if all(arm) else ""
-
-
-def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
-    """The feature flags of /proc/cpuinfo's text, as the kernel spells them ('flags' on x86, 'Features' on
-    ARM: avx512_vnni, avx512_fp16, amx_int8, asimddp, asimdhp); empty if it lists none."""
-    for line in cpuinfo.splitlines():
-        if line.split(":", 1)[0].strip() in ("flags", "Features"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
-
-
 @lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
     """This CPU's feature flags (parse_cpu_flags); empty if unknown."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return parse_cpu_flags(f.read())
-    except OSError:
-        return frozenset()
+    return parse_cpu_flags(agent._cpuinfo())
+
+
+def from_facts(facts: dict) -> Host:
+    """The host a measuring agent described (explorer.measure.agent.facts), here or on a target."""
+    h = facts["host"]
+    return Host(h["cpu"], int(h["cores"]), h["machine"], h["system"], h["generation"], tuple(sorted(h["features"])))
 
 
 @lru_cache(maxsize=1)
 def current() -> Host:
-    try:
-        with open("/proc/cpuinfo") as f:
-            generation = parse_generation(f.read())
-    except OSError:
-        generation = ""
-    return Host(_cpu_model(), os.cpu_count() or 1, platform.machine(), platform.system(), generation,
-                tuple(sorted(cpu_flags() & KERNEL_FLAGS)))
+    """This machine, described as its measuring agent describes it (so a target that is this machine has
+    this machine's id)."""
+    return from_facts(agent.facts())
 
 
 def measurement_context(threads: int) -> dict:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from explorer.measure import pool, stats
+from explorer.measure.agent import interpreter, ready, timed_runs, to_input  # noqa: F401 (the harness's core)
 from explorer.spec import package_versions
 
 
@@ -33,27 +31,6 @@ class Evaluation:
 
 def litert_version() -> str:
     return package_versions(("ai-edge-litert",))["ai-edge-litert"]
-
-
-def interpreter(model: bytes, threads: int = 1, batch: int = 1, xnnpack: bool = True) -> Interpreter:
-    """An allocated interpreter whose input takes `batch` images (XNNPACK delegate on by default)."""
-    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interp = Interpreter(model_content=model, num_threads=threads, experimental_op_resolver_type=resolver)
-    if batch != 1:
-        shape = list(interp.get_input_details()[0]["shape"])
-        interp.resize_tensor_input(interp.get_input_details()[0]["index"], [batch, *shape[1:]])
-    interp.allocate_tensors()
-    return interp
-
-
-def to_input(interp: Interpreter, images: np.ndarray) -> np.ndarray:
-    """Images in [0, 1] as the model's input type (quantized for full-integer models)."""
-    detail = interp.get_input_details()[0]
-    if detail["dtype"] == np.float32:
-        return images.astype(np.float32)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(images / scale + zero), info.min, info.max).astype(detail["dtype"])
 
 
 def predict(model: bytes, images: np.ndarray, batch: int = 256, threads: int = 1) -> np.ndarray:
@@ -82,30 +59,6 @@ def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: 
                       cm.tolist(), preds.astype(np.uint8))
 
 
-def timed_runs(invoke, min_runs: int, min_seconds: float, max_seconds: float) -> list[int]:
-    """Nanoseconds of each invoke(), for at least min_runs runs and min_seconds (at most max_seconds)."""
-    samples: list[int] = []
-    clock = time.perf_counter_ns
-    start = clock()
-    min_ns, max_ns = min_seconds * 1e9, max_seconds * 1e9
-    while True:
-        t0 = clock()
-        invoke()
-        t1 = clock()
-        samples.append(t1 - t0)
-        elapsed = t1 - start
-        if (len(samples) >= min_runs and elapsed >= min_ns) or elapsed >= max_ns:
-            return samples
-
-
-def ready(model: bytes, image: np.ndarray, threads: int, xnnpack: bool, warmup: int):
-    interp = interpreter(model, threads, xnnpack=xnnpack)
-    interp.set_tensor(interp.get_input_details()[0]["index"], to_input(interp, image[None]))
-    for _ in range(warmup):
-        interp.invoke()
-    return interp.invoke
-
-
 def latency_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30,
                     min_runs: int = 200, min_seconds: float = 0.3, max_seconds: float = 10.0,
                     xnnpack: bool = True) -> np.ndarray:
@@ -128,33 +81,35 @@ class BlockedSamples:
 
 def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup: int = 30, blocks: int = 6,
                     min_runs: int = 300, min_seconds: float = 0.36, max_seconds: float = 10.0,
-                    tolerance: float = 0.03, max_attempts: int = 3, xnnpack: bool = True) -> BlockedSamples:
-    """Time in `blocks` blocks, each in a different process of the timing pool (explorer.measure.pool);
-    accept when the blocks' p50s agree within `tolerance`, once outlying blocks are set aside.
+                    tolerance: float = 0.03, max_attempts: int = 3, xnnpack: bool = True,
+                    timing: pool.TimingPool | None = None, core: int | str | None = None) -> BlockedSamples:
+    """Time in `blocks` blocks, each in a different process of the timing pool (explorer.measure.pool; a
+    target's pool runs on the target); accept when the blocks' p50s agree within `tolerance`, once outlying
+    blocks are set aside. The processes are pinned to `core` (default: the one core the caller is pinned
+    to, if it is; a target's agent is told "last").
 
     A block whose p50 lies far from the others' (stats.outlying_blocks: a burst from another process,
     typically 2x slower) does not decide the attempt; when max_attempts attempts all disagree, every block
     of every attempt is kept (a steadier p50 from more processes) and the result is marked noisy.
     """
     per_runs, per_seconds = -(-min_runs // blocks), min_seconds / blocks
-    core = next(iter(os.sched_getaffinity(0))) if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1 else None
+    if timing is None:
+        timing = pool.shared()
+        if hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1:
+            core = next(iter(os.sched_getaffinity(0)))
     kept: list[np.ndarray] = []
-    timing = pool.shared()
-    with tempfile.TemporaryDirectory(prefix="explorer-timing-") as tmp:
-        folder = Path(tmp)
-        (folder / "model.tflite").write_bytes(model)
-        np.save(folder / "image.npy", image)
-        request = {"folder": tmp, "core": core, "threads": threads, "warmup": warmup, "runs": per_runs,
-                   "seconds": per_seconds, "max_seconds": max_seconds / blocks, "xnnpack": xnnpack}
-        for attempt in range(1, max_attempts + 1):
-            parts = [timing.block(i, request) for i in range(blocks)]
-            kept.extend(parts)
-            p50s = [float(np.median(p)) for p in parts]
-            clean = [v for v, out in zip(p50s, stats.outlying_blocks(p50s)) if not out]
-            spread = stats.block_spread(clean)
-            if spread <= tolerance:
-                kept = parts
-                break
+    payload = pool.Payload(model, image)
+    params = {"core": core, "threads": threads, "warmup": warmup, "runs": per_runs, "seconds": per_seconds,
+              "max_seconds": max_seconds / blocks, "xnnpack": xnnpack}
+    for attempt in range(1, max_attempts + 1):
+        parts = [timing.block(i, payload, params) for i in range(blocks)]
+        kept.extend(parts)
+        p50s = [float(np.median(p)) for p in parts]
+        clean = [v for v, out in zip(p50s, stats.outlying_blocks(p50s)) if not out]
+        spread = stats.block_spread(clean)
+        if spread <= tolerance:
+            kept = parts
+            break
     p50s = [float(np.median(p)) for p in kept]
     out = stats.outlying_blocks(p50s)
     return BlockedSamples(np.concatenate([p for p, o in zip(kept, out) if not o]), p50s, out, spread, attempt,
@@ -190,7 +145,8 @@ def _thinned(samples: np.ndarray, n: int) -> np.ndarray:
 
 
 def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dict:
-    """The full latency record of one model on this host: percentiles, p50 interval, blocks, throughput."""
+    """The full latency record of one model on this host (or, with timing=a target's pool, on the target;
+    throughput is then not measured): percentiles, p50 interval, blocks, throughput."""
     run = blocked_samples(model, images[0], threads=threads, **kwargs)
     summary = stats.summarize_latency(run.samples_us)
     clean = [v for v, o in zip(run.block_p50s_us, run.outlying) if not o]
@@ -199,5 +155,5 @@ def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dic
             "block_p50s_us": [round(v, 3) for v in run.block_p50s_us], "block_spread": run.spread,
             "outlying_blocks": int(sum(run.outlying)),
             "attempts": run.attempts, "noisy": run.noisy,
-            "throughput_ips": throughput(model, images, threads=threads),
+            "throughput_ips": throughput(model, images, threads=threads) if kwargs.get("timing") is None else None,
             "samples_us": np.round(_thinned(run.samples_us, KEPT_SAMPLES), 2).tolist()}

@@ -3,69 +3,178 @@
 A block timed in its own process samples how the interpreter's memory happens to be laid out, which moves a
 p50 by 1-3 % from one process to the next; starting a fresh Python for every block cost about 0.35 s each
 (six per model), most of a new host's wait. The pool keeps `size` processes with LiteRT loaded: a model's
-blocks go to distinct ones (the layout still varies between them), pinned to the core the caller names, and
-each builds a fresh interpreter per block. A process that dies is replaced and its block run again once.
+blocks go to distinct ones (the layout still varies between them), pinned to the core the request names,
+and each builds a fresh interpreter per block. A process that dies is replaced and its block run again once.
 
-    $ python -m explorer.measure.pool     # one pool process: JSON requests on stdin, int64 nanoseconds out
+Each process is a measuring agent (explorer.measure.agent --serve). Here they run on this machine; a
+measurement target's pool starts them through its transport (explorer.measure.targets), the agent's
+source sent ahead of the requests: the same protocol, the same blocks, on the target's CPU.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
-from pathlib import Path
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
+from explorer.measure.agent import GREETING
+
 SIZE = 6  # as many as a measurement has blocks
+LOCAL = (sys.executable, "-m", "explorer.measure.agent", "--serve")
+MAX_SAMPLES = 50_000_000  # a block's sample count beyond this is not the agent speaking
+
+
+class AgentError(RuntimeError):
+    """A timing process could not answer: what it said on stderr, or why it could not be reached."""
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A model and the image it is timed on, sent once to each process that times it."""
+
+    model: bytes
+    image: np.ndarray = field(compare=False)
+
+    @cached_property
+    def image_bytes(self) -> bytes:
+        return np.ascontiguousarray(self.image).tobytes()
+
+    @cached_property
+    def sha(self) -> str:
+        return hashlib.sha256(self.model + self.image_bytes).hexdigest()
 
 
 class TimingPool:
-    def __init__(self, size: int = SIZE):
-        self.size = size
+    """`size` agent processes started with `command` (default: this Python, here); `preamble` is written to
+    each one first (a target's bootstrap reads the agent's source from it)."""
+
+    def __init__(self, size: int = SIZE, command: tuple[str, ...] = LOCAL, preamble: bytes = b"",
+                 timeout_s: float = 120.0):
+        self.size, self.command, self.preamble, self.timeout_s = size, tuple(command), preamble, timeout_s
         self._procs: list[subprocess.Popen | None] = [None] * size
+        self._held: list[str | None] = [None] * size  # the payload each process holds
         self._lock = threading.Lock()
+
+    def _start(self, j: int) -> None:
+        err = tempfile.TemporaryFile()  # a file, not a pipe: LiteRT logs a line per interpreter, never read
+        try:
+            p = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        except OSError as exc:
+            raise AgentError(f"could not start {self.command[0]!r}: {exc.strerror or exc}") from exc
+        p.explorer_stderr = err  # type: ignore[attr-defined]
+        if self.preamble:
+            p.stdin.write(self.preamble)
+        self._procs[j], self._held[j] = p, None
 
     def _proc(self, i: int) -> subprocess.Popen:
         """Process i, (re)started if needed; on first use every process starts at once (their imports overlap)."""
         for j in range(self.size) if all(p is None for p in self._procs) else (i,):
             p = self._procs[j]
             if p is None or p.poll() is not None:
-                self._procs[j] = subprocess.Popen([sys.executable, "-m", "explorer.measure.pool"], stdin=subprocess.PIPE,
-                                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                self._start(j)
         return self._procs[i]
 
-    def block(self, i: int, request: dict) -> np.ndarray:
-        """The samples (µs) of one block, timed by pool process i % size (see _serve for the request)."""
+    def _ask(self, i: int, request: dict, body: bytes = b"") -> subprocess.Popen:
+        """Send a request to process i (after checking its greeting, on its first request)."""
+        p = self._proc(i)
+        if not getattr(p, "explorer_greeted", False):
+            first = p.stdout.readline()
+            if first != GREETING:
+                raise ValueError(f"not the agent's greeting on stdout: {first[:80]!r}")
+            p.explorer_greeted = True  # type: ignore[attr-defined]
+        p.stdin.write(json.dumps(request).encode() + b"\n" + body)
+        p.stdin.flush()
+        return p
+
+    def _watch(self, j: int) -> threading.Timer:
+        """Kill process j if it has not answered within timeout_s (a hung transport ends as an error)."""
+        p = self._procs[j]
+        timer = threading.Timer(self.timeout_s, lambda: p is not None and p.poll() is None and p.kill())
+        timer.daemon = True
+        timer.start()
+        return timer
+
+    def block(self, i: int, payload: Payload, params: dict) -> np.ndarray:
+        """The samples (µs) of one block, timed by pool process i % size (params: see explorer.measure.agent)."""
+        j = i % self.size
         with self._lock:
             for attempt in (1, 2):
-                p = self._proc(i % self.size)
                 try:
-                    p.stdin.write((json.dumps(request) + "\n").encode())
-                    p.stdin.flush()
-                    (n,) = struct.unpack("<q", _read(p.stdout, 8))
+                    send = self._held[j] != payload.sha or self._procs[j] is None or self._procs[j].poll() is not None
+                    request = {**params, "op": "block", "sha": payload.sha, "image_shape": list(payload.image.shape),
+                               "image_dtype": str(payload.image.dtype),
+                               "model_bytes": len(payload.model) if send else 0,
+                               "image_bytes": len(payload.image_bytes) if send else 0}
+                    self._proc(j)
+                    watch = self._watch(j)
+                    try:
+                        p = self._ask(j, request, payload.model + payload.image_bytes if send else b"")
+                        self._held[j] = payload.sha
+                        (n,) = struct.unpack("<q", _read(p.stdout, 8))
+                        if n > MAX_SAMPLES:
+                            raise ValueError(f"not the agent's answer on stdout (a count of {n})")
+                        answer = p.stdout.readline() if n < 0 else _read(p.stdout, 8 * n)
+                    finally:
+                        watch.cancel()
                     if n < 0:
-                        raise RuntimeError("the timing process could not time this model")
-                    return np.frombuffer(_read(p.stdout, 8 * n), dtype=np.int64).astype(np.float64) / 1e3
-                except (OSError, EOFError, struct.error):
-                    p.kill()
-                    self._procs[i % self.size] = None
+                        self._held[j] = None
+                        why = json.loads(answer or b'{"error": "no reason given"}')["error"]
+                        if "payload not held" in why and attempt == 1:
+                            continue
+                        raise AgentError(f"the agent could not time this model: {why}")
+                    return np.frombuffer(answer, dtype=np.int64).astype(np.float64) / 1e3
+                except (OSError, EOFError, struct.error, ValueError) as exc:
+                    why = self._died(j)
                     if attempt == 2:
-                        raise
+                        raise AgentError(f"the timing process failed ({exc})" + (f"; it said: {why}" if why else "")) from exc
         raise AssertionError("unreachable")
 
+    def facts(self) -> dict:
+        """The machine the agents run on, as explorer.measure.agent.facts describes it."""
+        with self._lock:
+            self._proc(0)
+            watch = self._watch(0)
+            try:
+                return json.loads(self._ask(0, {"op": "facts"}).stdout.readline())
+            except (OSError, ValueError) as exc:
+                why = self._died(0)
+                raise AgentError(f"{exc}" + (f"; it said: {why}" if why else "")) from exc
+            finally:
+                watch.cancel()
+
+    def _died(self, j: int) -> str:
+        """Stop process j and return the end of what it wrote on stderr (why it ended, if it says)."""
+        p, self._procs[j], self._held[j] = self._procs[j], None, None
+        if p is None:
+            return ""
+        p.kill()
+        p.wait()
+        err = p.explorer_stderr  # type: ignore[attr-defined]
+        err.seek(0)
+        lines = [ln for ln in err.read().decode(errors="replace").splitlines()
+                 if ln.strip() and "XNNPACK delegate" not in ln]
+        err.close()
+        return " / ".join(lines[-3:])
+
     def close(self) -> None:
-        for p in self._procs:
-            if p is not None and p.poll() is None:
-                p.kill()
+        for j, p in enumerate(self._procs):
+            if p is not None:
+                if p.poll() is None:
+                    p.kill()
                 p.wait()
-        self._procs = [None] * self.size
+                p.explorer_stderr.close()  # type: ignore[attr-defined]
+        self._procs, self._held = [None] * self.size, [None] * self.size
 
 
 def _read(stream, n: int) -> bytes:
@@ -85,30 +194,3 @@ def shared() -> TimingPool:
         _shared = TimingPool()
         atexit.register(_shared.close)
     return _shared
-
-
-def _serve() -> None:
-    """Answer requests {folder, core, threads, warmup, runs, seconds, max_seconds, xnnpack} until stdin closes:
-    pin to `core` (when given), time one block of folder/model.tflite on folder/image.npy."""
-    from explorer.measure import measure
-
-    out = sys.stdout.buffer
-    for line in sys.stdin:
-        r = json.loads(line)
-        try:
-            if r.get("core") is not None and hasattr(os, "sched_setaffinity"):
-                os.sched_setaffinity(0, {r["core"]})
-            folder = Path(r["folder"])
-            invoke = measure.ready((folder / "model.tflite").read_bytes(), np.load(folder / "image.npy"),
-                                   r["threads"], r["xnnpack"], r["warmup"])
-            samples = np.asarray(measure.timed_runs(invoke, r["runs"], r["seconds"], r["max_seconds"]), dtype=np.int64)
-        except Exception:  # noqa: BLE001 - a model LiteRT refuses: say so, keep serving
-            out.write(struct.pack("<q", -1))
-            out.flush()
-            continue
-        out.write(struct.pack("<q", samples.size) + samples.tobytes())
-        out.flush()
-
-
-if __name__ == "__main__":
-    _serve()
