@@ -79,6 +79,7 @@ class Latency(LatencyStats):
     hostname: str = ""
     python: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
+    target: str = ""  # the measurement target it was taken through ("": this machine's worker)
     ops: tuple[OpTime, ...] = ()  # where the time goes, op by op, measured with it (empty before format 3)
     ops_total_us: float | None = None  # the whole model's p50 in the op-timing run
     samples_us: tuple[float, ...] = ()
@@ -89,11 +90,13 @@ class Latency(LatencyStats):
         return cls(
             host=dict(d["host"]), p50_us=d["p50_us"], p90_us=d["p90_us"],
             p99_us=d["p99_us"], mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
-            throughput_ips=d.get("throughput_ips", float("nan")), measured_at=d.get("measured_at", ""),
+            throughput_ips=float("nan") if d.get("throughput_ips") is None else d["throughput_ips"],  # None: not taken
+            measured_at=d.get("measured_at", ""),
             p50_ci_us=tuple(ci) if ci else None, block_p50s_us=tuple(d.get("block_p50s_us", ())),
             block_spread=d.get("block_spread"), outlying_blocks=int(d.get("outlying_blocks", 0)), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
             pinned_core=d.get("pinned_core"), loadavg_1m=d.get("loadavg_1m"), other_cpu_share=d.get("other_cpu_share"),
             hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
+            target=d.get("target", ""),
             ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),
             samples_us=tuple(d.get("samples_us", ())))
 

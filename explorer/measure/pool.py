@@ -73,9 +73,12 @@ class TimingPool:
         except OSError as exc:
             raise AgentError(f"could not start {self.command[0]!r}: {exc.strerror or exc}") from exc
         p.explorer_stderr = err  # type: ignore[attr-defined]
-        if self.preamble:
-            p.stdin.write(self.preamble)
         self._procs[j], self._held[j] = p, None
+        if self.preamble:
+            try:
+                p.stdin.write(self.preamble)
+            except BrokenPipeError:
+                pass  # it ended at once (e.g. a refused connection): its first answer says why
 
     def _proc(self, i: int) -> subprocess.Popen:
         """Process i, (re)started if needed; on first use every process starts at once (their imports overlap)."""
@@ -143,15 +146,17 @@ class TimingPool:
     def facts(self) -> dict:
         """The machine the agents run on, as explorer.measure.agent.facts describes it."""
         with self._lock:
-            self._proc(0)
-            watch = self._watch(0)
+            watch = None
             try:
+                self._proc(0)
+                watch = self._watch(0)
                 return json.loads(self._ask(0, {"op": "facts"}).stdout.readline())
             except (OSError, ValueError) as exc:
                 why = self._died(0)
                 raise AgentError(f"{exc}" + (f"; it said: {why}" if why else "")) from exc
             finally:
-                watch.cancel()
+                if watch is not None:
+                    watch.cancel()
 
     def _died(self, j: int) -> str:
         """Stop process j and return the end of what it wrote on stderr (why it ended, if it says)."""

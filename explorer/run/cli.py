@@ -279,10 +279,17 @@ def cmd_pareto(args) -> int:
 
 
 def cmd_measure(args) -> int:
+    from explorer.measure import targets
     from explorer.run import pipeline
 
     store = _store(args)
-    found, problems = record.load_all(store, host.current().id, foreign=False, threads=args.threads)
+    target = targets.get(args.target) if args.target else None
+    if target is not None and not target.is_local:
+        where = host.from_facts(targets.check(target))
+        log.info("Target %s: %s", target.name, where.label)
+    else:
+        target, where = None, host.current()
+    found, problems = record.load_all(store, where.id, foreign=False, threads=args.threads)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
     evidence = {v.key for v in found if not v.has_model}
@@ -298,9 +305,32 @@ def cmd_measure(args) -> int:
         todo = [v for v in found if args.all or v.latency is None]
     bar = Bar(len(todo))
     for i, variant in enumerate(todo):
-        pipeline.measure_latency(store, variant, args.threads, lambda f, msg, i=i: bar.show(i, f, msg))
+        pipeline.measure_latency(store, variant, args.threads, lambda f, msg, i=i: bar.show(i, f, msg), target=target)
     bar.close()
-    log.info("Measured %d variants on %s.", len(todo), host.current().label)
+    log.info("Measured %d variants on %s.", len(todo), where.label)
+    return 0
+
+
+def cmd_targets(args) -> int:
+    """Add, list, remove or check the places latency is measured (explorer.measure.targets)."""
+    from explorer.measure import targets
+
+    if args.action == "add":
+        if not args.address:
+            raise ValueError("targets add NAME ADDRESS: give the address (ssh://user@host, command:…)")
+        targets.add(targets.Target(args.name, args.address, args.python))
+        log.info("Added target %s; 'python -m explorer targets check %s' reaches its agent.", args.name, args.name)
+    elif args.action == "remove":
+        targets.remove(args.name)
+    elif args.action == "check":
+        target = targets.get(args.name)
+        facts = targets.check(target) if not target.is_local else None
+        where = host.from_facts(facts) if facts else host.current()
+        print(f"{target.name}: {where.label}, {where.machine} {where.system}, host id {where.id}"
+              + (f"; Python {facts['python']}, ai-edge-litert {facts['versions']['ai-edge-litert']}" if facts else ""))
+    else:
+        print(pd.DataFrame([{"target": t.name, "address": t.address, "python": t.python}
+                            for t in targets.load().values()]).to_string(index=False))
     return 0
 
 
@@ -429,6 +459,13 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=_threads, default=1)
+    meas.add_argument("--target", help="measure on this target (see 'targets'; default: this machine)")
+    tgt = sub.add_parser("targets", help="the places latency is measured: add, list, remove, check")
+    tgt.add_argument("action", choices=["add", "list", "remove", "check"])
+    tgt.add_argument("name", nargs="?", default="local")
+    tgt.add_argument("address", nargs="?", help="ssh://[user@]host[:port], or command:<words> (a command that "
+                                                "runs a shell command string there, as ssh does)")
+    tgt.add_argument("--python", default="python3", help="the target's Python, with ai-edge-litert and numpy")
     sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
@@ -457,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
                     "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict,
-                    "search": cmd_search}
+                    "search": cmd_search, "targets": cmd_targets}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
         print(f"error: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ import numpy as np
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, precision, profile, uncertainty
+from explorer.measure import gate, host, measure, precision, profile, targets, uncertainty
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
@@ -310,13 +310,19 @@ def add_predictions(store: Store, key: str) -> bool:
 
 
 def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
-                    on_progress: Callable[[float, str], None] | None = None, **latency_kwargs) -> Latency:
-    """Time a cached variant on this host, in isolation, and record it in the entry's latency/ folder."""
+                    on_progress: Callable[[float, str], None] | None = None, target: targets.Target | None = None,
+                    **latency_kwargs) -> Latency:
+    """Time a cached variant on this host, in isolation (or on a measurement target, through its agent), and
+    record it in the entry's latency/ folder under the host it was measured on."""
+    remote = target is not None and not target.is_local
     if on_progress:
-        on_progress(0.0, f"Measuring batch-1 latency of {variant.label} on {host.current().label}")
+        on_progress(0.0, f"Measuring batch-1 latency of {variant.label} on "
+                         + (f"target {target.name}" if remote else host.current().label))
     model = store.file_path("variants", variant.key, TFLITE).read_bytes()
-    lat = time_isolated(model, latency_images(variant.input_shape), threads, **latency_kwargs)
-    store.write_latency(variant.key, host.current().id, lat.to_dict(), threads)
+    images = latency_images(variant.input_shape)
+    lat = (targets.measure_latency(target, model, images, threads, **latency_kwargs) if remote
+           else time_isolated(model, images, threads, **latency_kwargs))
+    store.write_latency(variant.key, lat.host_id, lat.to_dict(), threads)
     if on_progress:
         on_progress(1.0, f"p50 {lat.p50_us:.1f} µs" + (" (noisy)" if lat.noisy else ""))
     return lat

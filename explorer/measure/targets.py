@@ -1,0 +1,178 @@
+"""Measurement targets: named places where latency is measured, each through a transport to its agent.
+
+A target is `local` (this machine's worker, the default), `ssh://[user@]host[:port]` (the system ssh, with
+the user's keys and ~/.ssh/config; no password is ever stored), or `command:<words>`: any command that
+runs a shell command string on the target the way ssh does (`docker exec -i NAME sh -c`, or `sh -c` for
+this machine, which is how the tests reach a fresh virtual environment through the same code path).
+Nothing is passed through a local shell: the transport's words are an argv, and the one string the remote
+shell sees is built here, quoted, from the target's python and the agent's bootstrap.
+
+On the target, the agent (explorer.measure.agent: numpy and ai-edge-litert only) is sent as source on
+stdin; each of the timing pool's processes is one connection. Its records are filed under the target's
+own host id, from the facts its agent reports, exactly like a host's here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from explorer.measure import agent, host, measure, pool
+from explorer.record import Latency
+from explorer.store import paths
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+SSH = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]{0,63})@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+                 r"(?::(?P<port>[0-9]{1,5}))?$")
+PYTHON = re.compile(r"^[A-Za-z0-9_./+-]{1,200}$")
+LOCAL = "local"
+
+
+class TargetError(ValueError):
+    """A target that cannot be added or reached; the message says why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    address: str  # local, ssh://[user@]host[:port], or command:<words>
+    python: str = "python3"  # the target's interpreter, with ai-edge-litert and numpy
+
+    def __post_init__(self) -> None:
+        if not NAME.match(self.name):
+            raise TargetError(f"target name {self.name!r}: use 1-40 lower-case letters, digits, '-' or '_'")
+        if not PYTHON.match(self.python):
+            raise TargetError(f"python {self.python!r}: a path or command name without spaces or shell characters")
+        self.prefix()  # checks the address
+
+    @property
+    def is_local(self) -> bool:
+        return self.address == LOCAL
+
+    def prefix(self) -> tuple[str, ...]:
+        """The transport's argv, to which the remote command string is appended as one word."""
+        if self.is_local:
+            return ()
+        m = SSH.match(self.address)
+        if m:
+            port = int(m["port"] or 22)
+            if not 0 < port < 65536:
+                raise TargetError(f"{self.address}: port {port} is not a TCP port")
+            login = f"{m['user']}@{m['host']}" if m["user"] else m["host"]
+            return ("ssh", "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", str(port), "--", login)
+        if self.address.startswith("command:"):
+            words = shlex.split(self.address[len("command:"):])
+            if not words:
+                raise TargetError(f"{self.address}: name the command (e.g. command:docker exec -i NAME sh -c)")
+            return tuple(words)
+        raise TargetError(f"{self.address!r}: a target is local, ssh://[user@]host[:port] or command:<words>")
+
+    def pool(self, size: int = pool.SIZE) -> pool.TimingPool:
+        """Timing processes on the target: each runs the agent's source, sent first, through the transport."""
+        if self.is_local:
+            return pool.TimingPool(size)
+        source = Path(agent.__file__).read_bytes()
+        remote = shlex.join([self.python, "-c", agent.BOOTSTRAP, str(len(source)), "--serve"])
+        return pool.TimingPool(size, (*self.prefix(), remote), preamble=source)
+
+
+def check(target: Target) -> dict:
+    """The target's facts, from its agent (TargetError with the reason when it cannot be reached)."""
+    timing = target.pool(size=1)
+    try:
+        facts = timing.facts()
+    except pool.AgentError as exc:
+        raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
+    finally:
+        timing.close()
+    if facts["versions"].get("ai-edge-litert") in (None, "unknown"):
+        raise TargetError(f"target {target.name}: ai-edge-litert is not installed for {target.python} there "
+                          "(pip install ai-edge-litert numpy)")
+    return facts
+
+
+def _reason(text: str) -> str:
+    """A transport's failure in a user's words, with what it said."""
+    low = text.lower()
+    for needle, why in (("no module named 'ai_edge_litert'", "ai-edge-litert is not installed for its python"),
+                        ("no module named 'numpy'", "numpy is not installed for its python"),
+                        ("connection refused", "the connection was refused"),
+                        ("could not resolve hostname", "its host name does not resolve"),
+                        ("permission denied", "ssh refused the login (keys?)"),
+                        ("not found", "a command was not found")):
+        if needle in low:
+            return f"{why} ({text})"
+    return text
+
+
+def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> Latency:
+    """A model's latency on the target, by the same blocked protocol as here (its agent pinned to its last
+    core where its OS allows), filed under the target's host: its facts, not this machine's."""
+    if target.is_local:
+        raise TargetError("the local target is measured by the worker (explorer.run.pipeline)")
+    timing = target.pool()
+    try:
+        facts = timing.facts()
+        timed = measure.latency(model, images, threads=threads, timing=timing, core="last", **kwargs)
+    except pool.AgentError as exc:
+        raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
+    finally:
+        timing.close()
+    context = {"host": host.from_facts(facts).to_dict(), "hostname": facts["hostname"], "threads": threads,
+               "versions": facts["versions"], "python": facts["python"], "target": target.name,
+               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return Latency.from_measurement(timed, context)
+
+
+# -- the user's targets (one file in the user-data folder; this module reads and writes it) -------------
+def _file() -> Path:
+    return paths.state_dir() / "targets.json"
+
+
+def load() -> dict[str, Target]:
+    """The user's targets by name, `local` first (always there)."""
+    try:
+        stored = json.loads(_file().read_text()).get("targets", [])
+    except FileNotFoundError:
+        stored = []
+    except ValueError as exc:
+        raise TargetError(f"{_file()} is not valid JSON ({exc}): fix or remove it") from exc
+    out = {LOCAL: Target(LOCAL, LOCAL)}
+    for t in stored:
+        out[t["name"]] = Target(t["name"], t["address"], t.get("python", "python3"))
+    return out
+
+
+def _save(targets: dict[str, Target]) -> None:
+    from explorer.store.cache import write_json_atomic
+
+    _file().parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(_file(), {"targets": [asdict(t) for n, t in targets.items() if n != LOCAL]})
+
+
+def add(target: Target) -> None:
+    targets = load()
+    if target.name in targets:
+        raise TargetError(f"there is a target named {target.name} already (remove it first)")
+    _save({**targets, target.name: target})
+
+
+def remove(name: str) -> None:
+    targets = load()
+    if name == LOCAL or name not in targets:
+        raise TargetError(f"no target named {name!r} to remove" if name != LOCAL else "the local target stays")
+    del targets[name]
+    _save(targets)
+
+
+def get(name: str) -> Target:
+    targets = load()
+    if name not in targets:
+        raise TargetError(f"no target named {name!r}: add it with 'python -m explorer targets add'")
+    return targets[name]
