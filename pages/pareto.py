@@ -15,10 +15,12 @@ answer_slot = st.empty()  # the budget's answer, in one sentence above the chart
 chart_slot = st.empty()
 if "pareto_drawn" not in st.session_state:  # later runs keep the last chart until the new one replaces it
     chart_slot.plotly_chart(pareto_screen.placeholder(), key="pareto_placeholder")
-cores = host.current().cores
+target = pareto_screen.target_picker()  # where the latencies on the chart were measured (None: this machine)
+here = target.host if target else host.current()
+cores = host.current().cores if target is None else 1  # a target is timed at 1 thread
 threads = st.session_state.get("threads", 1) if cores > 1 else 1
-res = loading.load_results(threads)
-measuring.measuring_status(res)
+res = loading.load_results(threads, here.id)
+measuring.measuring_status(res, auto=target is None)  # this host measures its own in the background
 loading.show_problems(res)
 df = res.table
 if df.empty:
@@ -83,7 +85,6 @@ with st.sidebar:
     depths = st.multiselect("depth", all_depths, key=f"depths:{dataset}")
     quants = st.multiselect("quantization", all_quants, key=f"quants:{dataset}")
 
-here = host.current()
 shown = pareto_screen.table(res, here.id, dataset, [int(d) for d in depths], list(quants), x)
 df, unplaced = shown.df, shown.unplaced  # unplaced: no latency from any host yet (the worker is measuring them)
 if unplaced:
@@ -108,8 +109,14 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
                              key=budget_key)
     if roles.access().can_act:
         st.header("Measurements")
-        if st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
-                     "while nothing trains"):
+        if target is not None:
+            missing = len(res.unmeasured_here)
+            if st.button(f"Measure on target {target.name}", disabled=not missing,
+                         help=f"Queue the {missing} variants {target.name} has not timed in the worker: each model is "
+                              "sent to its agent and timed there, blocks in fresh processes, as here"):
+                st.toast(f"Queued {actions.measure_on_target(res, target.name)} measurements on {target.name}")
+        elif st.button("Re-measure all on this host", help="Time every variant again in the worker, one at a time, "
+                       "while nothing trains"):
             n = actions.remeasure(res, list(res.table["key"]))
             st.toast(f"Queued {n} measurements")
 screen = pareto_screen.screen(res, here.id, shown, dataset, [int(d) for d in depths], list(quants), x, y, log_x,
@@ -130,7 +137,8 @@ with st.sidebar:
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
 st.session_state["pareto_drawn"] = True
 event = chart_slot.plotly_chart(screen.figure, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
-st.caption(captions.host_caption(threads) + f" {int(front.sum())} of {len(df)} variants are on the front"
+st.caption(captions.host_caption(threads, here, target.name if target else None)
+           + f" {int(front.sum())} of {len(df)} variants are on the front"
            + (f", and {int(tied.sum())} more are statistically tied with it (ringed: no front variant at least as fast "
               "is significantly more accurate, by McNemar's test on the same test images or non-overlapping "
               "intervals)" if tied.any() else "") + ". "

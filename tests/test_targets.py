@@ -2,12 +2,14 @@
 transport's code path in a fresh virtual environment holding only ai-edge-litert and numpy; bad targets fail
 with their reason and store nothing."""
 
+import base64
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from explorer import record
@@ -38,13 +40,24 @@ def test_an_ssh_address_becomes_an_argv_for_the_system_ssh_and_bad_ones_are_refu
     assert remote.command[-1].startswith("python3 -c 'import sys;") and remote.command[-1].endswith(" --serve")
 
 
-def test_targets_are_kept_in_user_data_added_listed_and_removed(tmp_path, monkeypatch):
+def test_targets_are_kept_in_user_data_with_their_facts_added_listed_and_removed(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
-    assert list(targets.load()) == ["local"]
-    targets.add(Target("pi", "ssh://pi@raspberrypi"))
+    assert list(targets.load()) == ["local"] and targets.get("local").host == host.current()
+    facts = {"host": {"cpu": "Cortex-A76", "cores": 4, "machine": "aarch64", "system": "Linux",
+                      "generation": "0x41/0xd0b", "features": ["asimd", "asimddp"]}, "hostname": "pi",
+             "python": "3.11.2", "versions": {"ai-edge-litert": "2.3.0", "numpy": "2.4.6"}}
+    monkeypatch.setattr(targets, "check", lambda t: facts)  # a device this machine cannot reach
+    added = targets.add(Target("pi", "ssh://pi@raspberrypi"))
+    assert added.host.label == "Cortex-A76 (0x41/0xd0b, 4 cores)" and added.host.id != host.current().id
     with pytest.raises(TargetError, match="already"):
         targets.add(Target("pi", "ssh://other"))
-    assert targets.get("pi").address == "ssh://pi@raspberrypi" and list(targets.load()) == ["local", "pi"]
+    assert targets.get("pi").host == added.host and list(targets.load()) == ["local", "pi"]
+    with pytest.raises(TargetError, match="not been reached"):
+        Target("new", "ssh://x").host
+    monkeypatch.setattr(targets, "check", lambda t: (_ for _ in ()).throw(TargetError("refused")))
+    with pytest.raises(TargetError, match="refused"):
+        targets.add(Target("gone", "ssh://gone"))  # not reachable: not kept
+    assert "gone" not in targets.load()
     targets.remove("pi")
     with pytest.raises(TargetError):
         targets.remove("local")
@@ -117,3 +130,44 @@ def test_bad_targets_fail_with_their_reason_and_store_nothing(agent_env, tmp_pat
         with pytest.raises(TargetError, match=reason):
             pipeline.measure_latency(store, variant, target=target, **FAST_LATENCY)
     assert sorted(p.name for p in (root / "variants" / variant.key / "latency").iterdir()) == before  # nothing kept
+
+
+@pytest.mark.slow
+def test_the_pareto_page_shows_a_targets_own_latencies_and_offers_to_measure_the_rest(tmp_path, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    root = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", root, ignore=shutil.ignore_patterns("stages"))
+    store = Store(root)
+    facts = {"host": {"cpu": "Cortex-A76", "cores": 4, "machine": "aarch64", "system": "Linux",
+                      "generation": "0x41/0xd0b", "features": ["asimd", "asimddp"]}, "hostname": "pi",
+             "python": "3.11.2", "versions": {"ai-edge-litert": "2.3.0", "numpy": "2.4.6"}}
+    pi = host.from_facts(facts)
+    measured = [v for v in record.load_all(store, "x")[0] if v.has_model and v.dataset == "fashion-mnist"][:5]
+    for v in measured:  # as if its agent had timed five of them
+        store.write_latency(v.key, pi.id, {**v.latency.to_dict(), "host": pi.to_dict(), "target": "pi",
+                                           "p50_us": v.latency.p50_us * 3})
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(root))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(targets, "check", lambda t: facts)
+    targets.add(Target("pi", "ssh://pi@raspberrypi"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(str(REPO / "pages" / "pareto.py")).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="target").options == ["this machine", "pi"]
+    at.sidebar.selectbox(key="target").set_value("pi").run()
+    assert not at.exception
+    caption = " ".join(c.value for c in at.caption)
+    assert "**Cortex-A76 (0x41/0xd0b, 4 cores)**" in caption and "target **pi**" in caption
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    count = lambda t: len(t["x"]) if isinstance(t["x"], list) else len(base64.b64decode(t["x"]["bdata"])) // np.dtype(  # noqa: E731
+        t["x"]["dtype"]).itemsize
+    filled = sum(count(t) for t in chart["data"] if t.get("name") in ("fp32", "dynamic", "float16", "int8", "qat-int8"))
+    hollow = sum(count(t) for t in chart["data"] if "(other host)" in str(t.get("name")))
+    assert 1 <= filled <= len(measured) and hollow > 10  # its own figures filled; the others another host's
+    button = next(b for b in at.sidebar.button if b.label.startswith("Measure on target pi"))
+    assert not button.disabled  # the rest: queued in the worker, through the agent

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,6 +43,17 @@ class Target:
     name: str
     address: str  # local, ssh://[user@]host[:port], or command:<words>
     python: str = "python3"  # the target's interpreter, with ai-edge-litert and numpy
+    facts: dict | None = field(default=None, compare=False)  # its agent's answer when last checked
+
+    @property
+    def host(self) -> host.Host:
+        """The machine its records are filed under (this one for local; else from its last check)."""
+        if self.is_local:
+            return host.current()
+        if self.facts is None:
+            raise TargetError(f"target {self.name} has not been reached yet: 'python -m explorer targets check "
+                              f"{self.name}'")
+        return host.from_facts(self.facts)
 
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
@@ -145,7 +156,7 @@ def load() -> dict[str, Target]:
         raise TargetError(f"{_file()} is not valid JSON ({exc}): fix or remove it") from exc
     out = {LOCAL: Target(LOCAL, LOCAL)}
     for t in stored:
-        out[t["name"]] = Target(t["name"], t["address"], t.get("python", "python3"))
+        out[t["name"]] = Target(t["name"], t["address"], t.get("python", "python3"), t.get("facts"))
     return out
 
 
@@ -156,11 +167,25 @@ def _save(targets: dict[str, Target]) -> None:
     write_json_atomic(_file(), {"targets": [asdict(t) for n, t in targets.items() if n != LOCAL]})
 
 
-def add(target: Target) -> None:
+def add(target: Target) -> Target:
+    """Reach the target's agent, then keep the target with its facts (nothing is kept if it cannot be reached)."""
     targets = load()
     if target.name in targets:
         raise TargetError(f"there is a target named {target.name} already (remove it first)")
-    _save({**targets, target.name: target})
+    checked = replace(target, facts=check(target))
+    _save({**targets, target.name: checked})
+    return checked
+
+
+def refresh(name: str) -> Target:
+    """Check a target again and keep its new facts (a new OS or LiteRT on the device: a new host id)."""
+    targets = load()
+    target = get(name)
+    if target.is_local:
+        return target
+    checked = replace(target, facts=check(target))
+    _save({**targets, name: checked})
+    return checked
 
 
 def remove(name: str) -> None:

@@ -283,12 +283,8 @@ def cmd_measure(args) -> int:
     from explorer.run import pipeline
 
     store = _store(args)
-    target = targets.get(args.target) if args.target else None
-    if target is not None and not target.is_local:
-        where = host.from_facts(targets.check(target))
-        log.info("Target %s: %s", target.name, where.label)
-    else:
-        target, where = None, host.current()
+    target = targets.refresh(args.target) if args.target else None
+    where = target.host if target is not None else host.current()
     found, problems = record.load_all(store, where.id, foreign=False, threads=args.threads)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
@@ -318,18 +314,18 @@ def cmd_targets(args) -> int:
     if args.action == "add":
         if not args.address:
             raise ValueError("targets add NAME ADDRESS: give the address (ssh://user@host, command:…)")
-        targets.add(targets.Target(args.name, args.address, args.python))
-        log.info("Added target %s; 'python -m explorer targets check %s' reaches its agent.", args.name, args.name)
+        added = targets.add(targets.Target(args.name, args.address, args.python))
+        log.info("Added target %s: %s, host id %s.", added.name, added.host.label, added.host.id)
     elif args.action == "remove":
         targets.remove(args.name)
     elif args.action == "check":
-        target = targets.get(args.name)
-        facts = targets.check(target) if not target.is_local else None
-        where = host.from_facts(facts) if facts else host.current()
+        target = targets.refresh(args.name)
+        where, facts = target.host, target.facts
         print(f"{target.name}: {where.label}, {where.machine} {where.system}, host id {where.id}"
               + (f"; Python {facts['python']}, ai-edge-litert {facts['versions']['ai-edge-litert']}" if facts else ""))
     else:
-        print(pd.DataFrame([{"target": t.name, "address": t.address, "python": t.python}
+        print(pd.DataFrame([{"target": t.name, "address": t.address, "python": t.python,
+                             "host": t.host.label if t.is_local or t.facts else "not reached"}
                             for t in targets.load().values()]).to_string(index=False))
     return 0
 

@@ -37,9 +37,13 @@ class JobRequest:
         return cls("build", spec.key(), spec.label(), {"spec": spec.to_dict(), **_where(store)})
 
     @classmethod
-    def measure(cls, key: str, label: str, store: Store, force: bool = False, threads: int = 1) -> JobRequest:
-        payload = {**_where(store), "force": force} | ({"threads": threads} if threads > 1 else {})
-        return cls("measure", key, label if threads == 1 else f"{label} ({threads} threads)", payload)
+    def measure(cls, key: str, label: str, store: Store, force: bool = False, threads: int = 1,
+                target: str | None = None) -> JobRequest:
+        """Time a cached variant here, or on a measurement target (explorer.measure.targets) by name."""
+        payload = ({**_where(store), "force": force} | ({"threads": threads} if threads > 1 else {})
+                   | ({"target": target} if target and target != "local" else {}))
+        suffix = (f" ({threads} threads)" if threads > 1 else "") + (f" on {target}" if "target" in payload else "")
+        return cls("measure", key, label + suffix, payload)
 
     @classmethod
     def preview(cls, spec: VariantSpec) -> JobRequest:

@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from explorer.measure import gate, host
+from explorer.measure import gate, host, targets
 from explorer.store import paths
 from explorer.run import pipeline
 from explorer import record
@@ -81,13 +81,16 @@ def run_measure(queue: Queue, job: Job) -> None:
     try:
         store = store_of(job)
         threads = int(job.payload.get("threads", 1))
-        if not job.payload.get("force") and store.read_latency(job.key, host.current().id, threads) is not None:
-            queue.finish(job.id, "done", "Already measured on this host")
+        target = targets.get(job.payload["target"]) if "target" in job.payload else None
+        where = target.host if target is not None else host.current()
+        if not job.payload.get("force") and store.read_latency(job.key, where.id, threads) is not None:
+            queue.finish(job.id, "done", f"Already measured on {target.name if target else 'this host'}")
             return
         if not queue.wanted(job.id):
             raise Cancelled()
-        lat = pipeline.measure_latency(store, record.load(store, job.key, host.current().id), threads,
-                                       on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg))
+        lat = pipeline.measure_latency(store, record.load(store, job.key, where.id), threads,
+                                       on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg),
+                                       target=target)
         lo, hi = lat.p50_ci_us
         queue.finish(job.id, "done", f"p50 {lat.p50_us:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"
                      + (" — noisy" if lat.noisy else ""))

@@ -98,6 +98,14 @@ def start_search(name: str, args: list[str], minutes: float, on_ray: bool) -> bo
     return True
 
 
+def measure_on_target(res: Results, target: str) -> int:
+    """Queue the variants the target has not measured (its host's records) in the worker's measure lane;
+    0 when refused."""
+    if not roles.allowed("Measuring on a target"):
+        return 0
+    return measuring.request_measurements(res, res.unmeasured_here, target=target)
+
+
 def remeasure(res: Results, keys: list[str]) -> int:
     """Time variants again on this host, measured or not; 0 when refused."""
     if not roles.allowed("Re-measuring"):

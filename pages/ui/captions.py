@@ -10,10 +10,10 @@ from explorer.spec import VariantSpec
 from pages.ui.loading import Results
 
 
-def host_caption(threads: int = 1) -> str:
-    h = host.current()
+def host_caption(threads: int = 1, h: host.Host | None = None, target: str | None = None) -> str:
+    h = h or host.current()
     return (f"Latencies: batch 1, {threads} thread{'s' if threads > 1 else ''}, LiteRT (XNNPACK) on **{h.label}** "
-            f"(host id `{h.id}`).")
+            f"(host id `{h.id}`" + (f", target **{target}**" if target else "") + ").")
 
 
 def why_lines(v: VariantRecord, res: Results) -> None:

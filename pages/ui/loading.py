@@ -85,9 +85,10 @@ def _evidence(root: str, version: int | None, dataset: str, keys: tuple[str, ...
     return Evidence.read(Store(root), dataset, keys)
 
 
-def load_results(threads: int = 1) -> Results:
-    """Every variant, with latencies at `threads` interpreter threads (1: the default view)."""
-    root, here, version = str(store().root), host.current().id, results_version()
+def load_results(threads: int = 1, host_id: str | None = None) -> Results:
+    """Every variant, with latencies at `threads` interpreter threads (1: the default view), as measured on
+    this host (or on the host of a measurement target: host_id), else another host's."""
+    root, here, version = str(store().root), host_id or host.current().id, results_version()
     st.session_state["results_checked_at"] = time.monotonic()
     return _load(root, version, here, threads) if version is not None else _results(root, here, threads, None)
 

@@ -13,7 +13,7 @@ from pages.ui.loading import Results, results_version
 
 
 def request_measurements(res: Results, keys: list[str] | None = None, force: bool = False,
-                         background: bool = False) -> int:
+                         background: bool = False, target: str | None = None) -> int:
     """Ask the worker to time variants on this host (default: those not measured here yet); returns how many.
 
     Latency belongs to a machine: until this host has measured a variant, the pages show the figure
@@ -23,7 +23,7 @@ def request_measurements(res: Results, keys: list[str] | None = None, force: boo
     labels = res.labels
     try:
         ex = executor()
-        requests = [JobRequest.measure(k, labels[k], ex.store, force, res.threads) for k in keys]
+        requests = [JobRequest.measure(k, labels[k], ex.store, force, res.threads, target) for k in keys]
         ex.submit_many(requests, requester(), background=background)
     except (OSError, QueueError) as exc:  # e.g. a full or read-only disk: say so, show what we have
         st.error(f"Could not queue the measurements ({getattr(exc, 'strerror', None) or exc}); "
@@ -36,7 +36,7 @@ BUSY_POLL_S, QUIET_POLL_S = 1.5, 10.0
 REDRAW_WHILE_MEASURING_S = 5.0  # a new host lands a result every ~0.8 s; a redraw per landing cost ~0.35 CPU-s
 
 
-def measuring_status(res: Results) -> None:
+def measuring_status(res: Results, auto: bool = True) -> None:
     """On a host that has not measured everything: once the page is drawn, ask the worker to time the
     rest in the background (starting it sooner would compete with the browser's first paint on a small
     machine); then say how far it is, and redraw the page as results land (a build of another session
@@ -45,16 +45,16 @@ def measuring_status(res: Results) -> None:
     While the worker is still measuring, the page is redrawn at most every 5 s (results landing at once
     are drawn together); the last ones are drawn as soon as they land."""
     try:
-        busy = bool(res.unmeasured_here) or executor().queue.count_live("measure") > 0
+        busy = (auto and bool(res.unmeasured_here)) or executor().queue.count_live("measure") > 0
     except QueueError:
         busy = False
-    st.fragment(_status, run_every=BUSY_POLL_S if busy else QUIET_POLL_S)(res)
+    st.fragment(_status, run_every=BUSY_POLL_S if busy else QUIET_POLL_S)(res, auto)
 
 
-def _status(res: Results) -> None:
+def _status(res: Results, auto: bool) -> None:
     opened = st.session_state.setdefault("opened_at", time.monotonic())
     flag = f"measure_requested:{res.threads}"
-    if res.unmeasured_here and not st.session_state.get(flag):
+    if auto and res.unmeasured_here and not st.session_state.get(flag):
         if time.monotonic() - opened < 1.0:
             st.caption(f":material/timer: {len(res.unmeasured_here)} variants have no latency from this host yet: "
                        "they are drawn hollow, with another host's figures, and will be measured in the background.")
