@@ -58,6 +58,11 @@ class OpTime:
         return cls(d["index"], d["name"], tuple(d["output_shape"]), bool(d["delegated"]), float(d["us"]))
 
 
+def _number(value: Any) -> float:
+    """A stored figure, NaN where the measurement lacks it (stored as null)."""
+    return float("nan") if value is None else value
+
+
 @dataclass(frozen=True)
 class Latency(LatencyStats):
     """Batch-1 latency of one model on one host: the percentiles (LatencyStats), the p50's interval, and
@@ -80,6 +85,8 @@ class Latency(LatencyStats):
     python: str = ""
     versions: Mapping[str, str] = field(default_factory=dict)
     target: str = ""  # the measurement target it was taken through ("": this machine's worker)
+    lacks: tuple[str, ...] = ()  # figures the target's tool does not report (NaN or empty here)
+    tool: Mapping[str, Any] = field(default_factory=dict)  # what a target's own tool printed (adb: benchmark_model)
     ops: tuple[OpTime, ...] = ()  # where the time goes, op by op, measured with it (empty before format 3)
     ops_total_us: float | None = None  # the whole model's p50 in the op-timing run
     samples_us: tuple[float, ...] = ()
@@ -88,15 +95,15 @@ class Latency(LatencyStats):
     def from_dict(cls, d: Mapping[str, Any]) -> Latency:
         ci = d.get("p50_ci_us")
         return cls(
-            host=dict(d["host"]), p50_us=d["p50_us"], p90_us=d["p90_us"],
-            p99_us=d["p99_us"], mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
-            throughput_ips=float("nan") if d.get("throughput_ips") is None else d["throughput_ips"],  # None: not taken
+            host=dict(d["host"]), p50_us=d["p50_us"], p90_us=_number(d["p90_us"]),
+            p99_us=_number(d["p99_us"]), mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
+            throughput_ips=_number(d.get("throughput_ips")),
             measured_at=d.get("measured_at", ""),
             p50_ci_us=tuple(ci) if ci else None, block_p50s_us=tuple(d.get("block_p50s_us", ())),
             block_spread=d.get("block_spread"), outlying_blocks=int(d.get("outlying_blocks", 0)), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),
             pinned_core=d.get("pinned_core"), loadavg_1m=d.get("loadavg_1m"), other_cpu_share=d.get("other_cpu_share"),
             hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
-            target=d.get("target", ""),
+            target=d.get("target", ""), lacks=tuple(d.get("lacks", ())), tool=dict(d.get("tool", {})),
             ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),
             samples_us=tuple(d.get("samples_us", ())))
 
@@ -112,6 +119,10 @@ class Latency(LatencyStats):
         d["p50_ci_us"] = list(self.p50_ci_us) if self.p50_ci_us else None
         d["block_p50s_us"], d["samples_us"] = list(self.block_p50s_us), list(self.samples_us)
         d["ops"] = [{**dataclasses.asdict(o), "output_shape": list(o.output_shape)} for o in self.ops]
+        d["lacks"], d["tool"] = list(self.lacks), dict(self.tool)
+        for name in ("p90_us", "p99_us", "throughput_ips"):  # lacking: null, not NaN (JSON has none)
+            if d[name] != d[name]:
+                d[name] = None
         return d
 
     @property

@@ -97,9 +97,14 @@ if lat:
                    f"process, disagreed by {lat.block_spread:.1%} (more than 3 %) after {lat.attempts} attempts. "
                    f"Either the machine was busy (other processes used {lat.other_cpu_share:.0%} of it), or this "
                    "model's speed depends on how its memory happens to be laid out; the interval shows how much.")
-    st.plotly_chart(figures.latency_histogram([v.label], [list(lat.samples_us)]), key="detail_latency")
-    st.write(f"p50 {captions.latency_text(lat, 2)} · p90 {lat.p90_us:.1f} µs · p99 {lat.p99_us:.1f} µs · "
-             f"mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · {lat.throughput_ips:,.0f} images/s at batch 64")
+    if lat.samples_us:
+        st.plotly_chart(figures.latency_histogram([v.label], [list(lat.samples_us)]), key="detail_latency")
+    shown = lambda value, text: "not reported" if value != value else text  # noqa: E731 (NaN: the tool lacks it)
+    st.write(f"p50 {captions.latency_text(lat, 2)} · p90 {shown(lat.p90_us, f'{lat.p90_us:.1f} µs')} · "
+             f"p99 {shown(lat.p99_us, f'{lat.p99_us:.1f} µs')} · mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · "
+             f"{shown(lat.throughput_ips, f'{lat.throughput_ips:,.0f} images/s at batch 64')}"
+             + (f" · measured on target **{lat.target}**" + (f" by {lat.tool['name']}" if lat.tool else "")
+                if lat.target else ""))
     with st.expander("How it was measured"):
         st.json(lat.provenance())
 elif not v.has_model:

@@ -171,3 +171,70 @@ def test_the_pareto_page_shows_a_targets_own_latencies_and_offers_to_measure_the
     assert 1 <= filled <= len(measured) and hollow > 10  # its own figures filled; the others another host's
     button = next(b for b in at.sidebar.button if b.label.startswith("Measure on target pi"))
     assert not button.disabled  # the rest: queued in the worker, through the agent
+
+
+ADB = REPO / "tests" / "data" / "adb"
+
+
+def test_benchmark_model_output_is_parsed_from_both_formats():
+    from explorer.measure import adb
+
+    new = adb.parse((ADB / "benchmark_model-2.16.txt").read_text())  # percentiles printed
+    assert (new.count, new.avg_us, new.median_us, new.p5_us, new.p95_us) == (8466, 117.12, 113.0, 110.0, 136.0)
+    assert (new.min_us, new.max_us, new.std_us, new.init_us, new.first_us) == (108.0, 495.0, 17.0, 4117.0, 412.0)
+    old = adb.parse((ADB / "benchmark_model-2.4.txt").read_text())  # no percentiles: the timed phase's average
+    assert (old.count, old.avg_us, old.median_us, old.init_us) == (8101, 123.35, None, 5031.0)
+    with pytest.raises(adb.AdbError, match="printed no timings"):
+        adb.parse("ERROR: Could not open '/data/local/tmp/x.tflite'.\nFailed to initialize the interpreter")
+
+
+@pytest.fixture
+def fake_adb(tmp_path, monkeypatch):
+    device = tmp_path / "device"
+    device.mkdir()
+    monkeypatch.setenv("EXPLORER_ADB", str(ADB / "fake_adb.py"))
+    monkeypatch.setenv("FAKE_ADB_DIR", str(device))
+    monkeypatch.setenv("FAKE_ADB_SERIAL", "R58M123ABC")
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", str(ADB / "benchmark_model-2.16.txt"))
+    root = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", root, ignore=shutil.ignore_patterns("stages"))
+    store = Store(root)
+    variant = next(v for v in record.load_all(store, "x")[0] if v.has_model)
+    return store, variant, device
+
+
+def test_an_android_target_is_timed_by_benchmark_model_and_its_record_says_what_it_lacks(fake_adb, monkeypatch):
+    from explorer.run import pipeline
+
+    store, variant, device = fake_adb
+    phone = Target("phone", "adb://R58M123ABC")
+    facts = targets.check(phone)
+    assert facts["host"]["system"] == "Android" and facts["host"]["features"] == ["asimd", "asimddp", "asimdhp", "fphp"]
+    lat = pipeline.measure_latency(store, variant, target=phone)
+    assert lat.host_id == host.from_facts(facts).id != host.current().id
+    stored = json.loads(store.latency_path(variant.key, lat.host_id).read_text())
+    assert stored["p50_us"] == 113.0 and stored["runs"] == 3 * 8466 and stored["p90_us"] is None
+    assert stored["tool"]["p50_from"] == "median" and set(stored["lacks"]) >= {"p90_us", "p99_us", "ops"}
+    assert stored["p50_ci_us"][0] <= 113.0 <= stored["p50_ci_us"][1]
+    assert list(device.iterdir()) == []  # the pushed model is removed from the device
+    monkeypatch.setenv("FAKE_ADB_OUTPUT", str(ADB / "benchmark_model-2.4.txt"))
+    assert pipeline.measure_latency(store, variant, target=phone).p50_us == 123.35  # the average, marked
+    assert record.load(store, variant.key, lat.host_id).latency.tool["p50_from"].startswith("average")
+
+
+def test_a_bad_android_target_fails_with_its_reason_and_stores_nothing(fake_adb, monkeypatch):
+    from explorer.run import pipeline
+
+    store, variant, device = fake_adb
+    before = sorted(p.name for p in (store.root / "variants" / variant.key / "latency").iterdir())
+    for env, value, reason in (("FAKE_ADB_SERIAL", "OTHER", "device 'R58M123ABC' not found"),
+                               ("FAKE_ADB_NO_BINARY", "1", "no benchmark_model at"),
+                               ("FAKE_ADB_OUTPUT", "crash", "Segmentation fault"),
+                               ("FAKE_ADB_OUTPUT", str(ADB / "fake_adb.py"), "printed no timings")):
+        with monkeypatch.context() as m:
+            m.setenv(env, value)
+            with pytest.raises(TargetError, match=reason):
+                pipeline.measure_latency(store, variant, target=Target("phone", "adb://R58M123ABC"))
+    assert sorted(p.name for p in (store.root / "variants" / variant.key / "latency").iterdir()) == before
+    with pytest.raises(TargetError, match="adb://SERIAL"):
+        Target("phone", "adb://R58;reboot")

@@ -1,7 +1,8 @@
 """Measurement targets: named places where latency is measured, each through a transport to its agent.
 
 A target is `local` (this machine's worker, the default), `ssh://[user@]host[:port]` (the system ssh, with
-the user's keys and ~/.ssh/config; no password is ever stored), or `command:<words>`: any command that
+the user's keys and ~/.ssh/config; no password is ever stored), `adb://SERIAL` (an Android device: LiteRT's
+benchmark_model binary there, explorer.measure.adb), or `command:<words>`: any command that
 runs a shell command string on the target the way ssh does (`docker exec -i NAME sh -c`, or `sh -c` for
 this machine, which is how the tests reach a fresh virtual environment through the same code path).
 Nothing is passed through a local shell: the transport's words are an argv, and the one string the remote
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.measure import agent, host, measure, pool
+from explorer.measure import adb, agent, host, measure, pool
 from explorer.record import Latency
 from explorer.store import paths
 
@@ -42,8 +43,9 @@ class TargetError(ValueError):
 class Target:
     name: str
     address: str  # local, ssh://[user@]host[:port], or command:<words>
-    python: str = "python3"  # the target's interpreter, with ai-edge-litert and numpy
+    python: str = "python3"  # the target's interpreter, with ai-edge-litert and numpy (ssh, command)
     facts: dict | None = field(default=None, compare=False)  # its agent's answer when last checked
+    binary: str = adb.DEVICE_DIR + "/benchmark_model"  # LiteRT's benchmark tool on an Android device (adb)
 
     @property
     def host(self) -> host.Host:
@@ -58,13 +60,26 @@ class Target:
     def __post_init__(self) -> None:
         if not NAME.match(self.name):
             raise TargetError(f"target name {self.name!r}: use 1-40 lower-case letters, digits, '-' or '_'")
-        if not PYTHON.match(self.python):
-            raise TargetError(f"python {self.python!r}: a path or command name without spaces or shell characters")
-        self.prefix()  # checks the address
+        for what, value in (("python", self.python), ("binary", self.binary)):
+            if not PYTHON.match(value):
+                raise TargetError(f"{what} {value!r}: a path or command name without spaces or shell characters")
+        if self.is_adb:
+            if not adb.SERIAL.match(self.serial):
+                raise TargetError(f"{self.address}: adb://SERIAL, the serial 'adb devices' lists")
+        else:
+            self.prefix()  # checks the address
 
     @property
     def is_local(self) -> bool:
         return self.address == LOCAL
+
+    @property
+    def is_adb(self) -> bool:
+        return self.address.startswith("adb://")
+
+    @property
+    def serial(self) -> str:
+        return self.address[len("adb://"):]
 
     def prefix(self) -> tuple[str, ...]:
         """The transport's argv, to which the remote command string is appended as one word."""
@@ -82,7 +97,8 @@ class Target:
             if not words:
                 raise TargetError(f"{self.address}: name the command (e.g. command:docker exec -i NAME sh -c)")
             return tuple(words)
-        raise TargetError(f"{self.address!r}: a target is local, ssh://[user@]host[:port] or command:<words>")
+        raise TargetError(f"{self.address!r}: a target is local, ssh://[user@]host[:port], adb://SERIAL or "
+                          "command:<words>")
 
     def pool(self, size: int = pool.SIZE) -> pool.TimingPool:
         """Timing processes on the target: each runs the agent's source, sent first, through the transport."""
@@ -95,6 +111,11 @@ class Target:
 
 def check(target: Target) -> dict:
     """The target's facts, from its agent (TargetError with the reason when it cannot be reached)."""
+    if target.is_adb:
+        try:
+            return adb.facts(target.serial, target.binary)
+        except adb.AdbError as exc:
+            raise TargetError(f"target {target.name}: {exc}") from exc
     timing = target.pool(size=1)
     try:
         facts = timing.facts()
@@ -127,6 +148,12 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
     core where its OS allows), filed under the target's host: its facts, not this machine's."""
     if target.is_local:
         raise TargetError("the local target is measured by the worker (explorer.run.pipeline)")
+    if target.is_adb:
+        try:
+            facts, timed = check(target), adb.latency(target.serial, target.binary, model, threads)
+        except adb.AdbError as exc:
+            raise TargetError(f"target {target.name}: {exc}") from exc
+        return Latency.from_measurement(timed, _context(target, facts, threads))
     timing = target.pool()
     try:
         facts = timing.facts()
@@ -135,10 +162,14 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
     finally:
         timing.close()
-    context = {"host": host.from_facts(facts).to_dict(), "hostname": facts["hostname"], "threads": threads,
-               "versions": facts["versions"], "python": facts["python"], "target": target.name,
-               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    return Latency.from_measurement(timed, context)
+    return Latency.from_measurement(timed, _context(target, facts, threads))
+
+
+def _context(target: Target, facts: dict, threads: int) -> dict:
+    """Where and how a target's measurement was taken (the host its record is filed under)."""
+    return {"host": host.from_facts(facts).to_dict(), "hostname": facts["hostname"], "threads": threads,
+            "versions": facts["versions"], "python": facts["python"], "target": target.name,
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 # -- the user's targets (one file in the user-data folder; this module reads and writes it) -------------
@@ -156,7 +187,8 @@ def load() -> dict[str, Target]:
         raise TargetError(f"{_file()} is not valid JSON ({exc}): fix or remove it") from exc
     out = {LOCAL: Target(LOCAL, LOCAL)}
     for t in stored:
-        out[t["name"]] = Target(t["name"], t["address"], t.get("python", "python3"), t.get("facts"))
+        out[t["name"]] = Target(t["name"], t["address"], t.get("python", "python3"), t.get("facts"),
+                                t.get("binary", Target.binary))
     return out
 
 

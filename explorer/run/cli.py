@@ -314,7 +314,7 @@ def cmd_targets(args) -> int:
     if args.action == "add":
         if not args.address:
             raise ValueError("targets add NAME ADDRESS: give the address (ssh://user@host, command:…)")
-        added = targets.add(targets.Target(args.name, args.address, args.python))
+        added = targets.add(targets.Target(args.name, args.address, args.python, binary=args.binary))
         log.info("Added target %s: %s, host id %s.", added.name, added.host.label, added.host.id)
     elif args.action == "remove":
         targets.remove(args.name)
@@ -459,9 +459,11 @@ def parser() -> argparse.ArgumentParser:
     tgt = sub.add_parser("targets", help="the places latency is measured: add, list, remove, check")
     tgt.add_argument("action", choices=["add", "list", "remove", "check"])
     tgt.add_argument("name", nargs="?", default="local")
-    tgt.add_argument("address", nargs="?", help="ssh://[user@]host[:port], or command:<words> (a command that "
-                                                "runs a shell command string there, as ssh does)")
+    tgt.add_argument("address", nargs="?", help="ssh://[user@]host[:port], adb://SERIAL, or command:<words> (a "
+                                                "command that runs a shell command string there, as ssh does)")
     tgt.add_argument("--python", default="python3", help="the target's Python, with ai-edge-litert and numpy")
+    tgt.add_argument("--binary", default="/data/local/tmp/benchmark_model",
+                     help="adb targets: where LiteRT's benchmark_model is on the device")
     sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
