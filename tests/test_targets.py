@@ -238,3 +238,31 @@ def test_a_bad_android_target_fails_with_its_reason_and_stores_nothing(fake_adb,
     assert sorted(p.name for p in (store.root / "variants" / variant.key / "latency").iterdir()) == before
     with pytest.raises(TargetError, match="adb://SERIAL"):
         Target("phone", "adb://R58;reboot")
+
+
+@pytest.mark.slow
+def test_a_ray_target_times_on_the_node_with_its_resource_and_says_when_none_offers_it(tmp_path):
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    from explorer.run import pipeline
+
+    root = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", root, ignore=shutil.ignore_patterns("stages"))
+    store = Store(root)
+    variant = next(v for v in record.load_all(store, "x")[0] if v.has_model)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        node = cluster.add_node(num_cpus=1, resources={"phone": 1})  # a second node, the one to measure on
+        phone = Target("phone", f"ray:{cluster.address}#phone")
+        facts = targets.check(phone)
+        assert host.from_facts(facts).id == host.current().id  # both local nodes are this machine
+        lat = pipeline.measure_latency(store, variant, target=phone, **FAST_LATENCY)
+        stored = json.loads(store.latency_path(variant.key, lat.host_id).read_text())
+        assert stored["target"] == "phone" and stored["p50_us"] > 0 and len(stored["block_p50s_us"]) == 3
+        assert facts["ray_node"] == node.node_id  # on the node with the resource, not the head
+        with pytest.raises(TargetError, match="offers the resource 'watch'"):
+            targets.check(Target("watch", f"ray:{cluster.address}#watch"))
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

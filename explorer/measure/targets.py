@@ -2,7 +2,8 @@
 
 A target is `local` (this machine's worker, the default), `ssh://[user@]host[:port]` (the system ssh, with
 the user's keys and ~/.ssh/config; no password is ever stored), `adb://SERIAL` (an Android device: LiteRT's
-benchmark_model binary there, explorer.measure.adb), or `command:<words>`: any command that
+benchmark_model binary there, explorer.measure.adb), `ray:host:port#RESOURCE` (the node of a Ray cluster
+that offers that custom resource, explorer.measure.ray_agents), or `command:<words>`: any command that
 runs a shell command string on the target the way ssh does (`docker exec -i NAME sh -c`, or `sh -c` for
 this machine, which is how the tests reach a fresh virtual environment through the same code path).
 Nothing is passed through a local shell: the transport's words are an argv, and the one string the remote
@@ -31,6 +32,8 @@ from explorer.store import paths
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 SSH = re.compile(r"^ssh://(?:(?P<user>[A-Za-z0-9._][A-Za-z0-9._-]{0,63})@)?(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
                  r"(?::(?P<port>[0-9]{1,5}))?$")
+RAY = re.compile(r"^ray:(?P<client>//)?(?P<hostport>[A-Za-z0-9][A-Za-z0-9.-]{0,252}:[0-9]{1,5})"
+                 r"#(?P<resource>[A-Za-z_][A-Za-z0-9_-]{0,63})$")
 PYTHON = re.compile(r"^[A-Za-z0-9_./+-]{1,200}$")
 LOCAL = "local"
 
@@ -66,6 +69,8 @@ class Target:
         if self.is_adb:
             if not adb.SERIAL.match(self.serial):
                 raise TargetError(f"{self.address}: adb://SERIAL, the serial 'adb devices' lists")
+        elif self.is_ray:
+            self.ray_node()
         else:
             self.prefix()  # checks the address
 
@@ -80,6 +85,18 @@ class Target:
     @property
     def serial(self) -> str:
         return self.address[len("adb://"):]
+
+    @property
+    def is_ray(self) -> bool:
+        return self.address.startswith("ray:")
+
+    def ray_node(self) -> tuple[str, str]:
+        """(the cluster's address, the custom resource its node offers) of ray:host:port#R or ray://host:port#R."""
+        m = RAY.match(self.address)
+        if not m:
+            raise TargetError(f"{self.address}: ray:host:6379#RESOURCE, or ray://host:10001#RESOURCE through Ray "
+                              "Client (RESOURCE: the custom resource the node was started with)")
+        return ("ray://" if m["client"] else "") + m["hostport"], m["resource"]
 
     def prefix(self) -> tuple[str, ...]:
         """The transport's argv, to which the remote command string is appended as one word."""
@@ -97,13 +114,21 @@ class Target:
             if not words:
                 raise TargetError(f"{self.address}: name the command (e.g. command:docker exec -i NAME sh -c)")
             return tuple(words)
-        raise TargetError(f"{self.address!r}: a target is local, ssh://[user@]host[:port], adb://SERIAL or "
-                          "command:<words>")
+        raise TargetError(f"{self.address!r}: a target is local, ssh://[user@]host[:port], adb://SERIAL, "
+                          "ray:host:port#RESOURCE or command:<words>")
 
     def pool(self, size: int = pool.SIZE) -> pool.TimingPool:
-        """Timing processes on the target: each runs the agent's source, sent first, through the transport."""
+        """Timing processes on the target: each runs the agent's source, sent first, through the transport
+        (on a Ray node: actors, explorer.measure.ray_agents)."""
         if self.is_local:
             return pool.TimingPool(size)
+        if self.is_ray:
+            from explorer.measure.ray_agents import RayAgents
+
+            try:
+                return RayAgents(*self.ray_node(), size=size)
+            except (ConnectionError, ValueError) as exc:
+                raise pool.AgentError(str(exc)) from exc
         source = Path(agent.__file__).read_bytes()
         remote = shlex.join([self.python, "-c", agent.BOOTSTRAP, str(len(source)), "--serve"])
         return pool.TimingPool(size, (*self.prefix(), remote), preamble=source)
@@ -116,13 +141,15 @@ def check(target: Target) -> dict:
             return adb.facts(target.serial, target.binary)
         except adb.AdbError as exc:
             raise TargetError(f"target {target.name}: {exc}") from exc
-    timing = target.pool(size=1)
+    timing = None
     try:
+        timing = target.pool(size=1)
         facts = timing.facts()
     except pool.AgentError as exc:
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
     finally:
-        timing.close()
+        if timing is not None:
+            timing.close()
     if facts["versions"].get("ai-edge-litert") in (None, "unknown"):
         raise TargetError(f"target {target.name}: ai-edge-litert is not installed for {target.python} there "
                           "(pip install ai-edge-litert numpy)")
@@ -154,14 +181,16 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         except adb.AdbError as exc:
             raise TargetError(f"target {target.name}: {exc}") from exc
         return Latency.from_measurement(timed, _context(target, facts, threads))
-    timing = target.pool()
+    timing = None
     try:
+        timing = target.pool()
         facts = timing.facts()
         timed = measure.latency(model, images, threads=threads, timing=timing, core="last", **kwargs)
     except pool.AgentError as exc:
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
     finally:
-        timing.close()
+        if timing is not None:
+            timing.close()
     return Latency.from_measurement(timed, _context(target, facts, threads))
 
 

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from explorer.measure.ray_agents import reachable
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
 from explorer.store import paths
@@ -51,23 +52,12 @@ def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str,
                 "report": dataclasses.asdict(report)}
 
 
-def _answers(address: str, timeout_s: float = 5.0) -> None:
-    """ConnectionError unless something listens at a host:port address (Ray itself retries for minutes)."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"a cluster address is host:port or ray://host:port (got {address!r})")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise ConnectionError(f"nothing answers at {host}:{port} ({exc.strerror or exc})") from exc
-
-
 def connect(address: str) -> dict:
     """Join (or, for 'local', start) the cluster; returns its resources (e.g. {'CPU': 2.0, ...})."""
     import ray
 
     if address not in ("local", "auto"):
-        _answers(address)
+        reachable(address)
     if not ray.is_initialized():
         quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         if address == "local":  # its tasks share this machine's user data, so its CPU gate (see the module doc)
