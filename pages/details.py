@@ -8,10 +8,11 @@ import streamlit as st
 from explorer.present import figures, links, results
 from explorer.measure import host
 from explorer.store.cache import TFLITE
-from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing
+from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing, target_view
 
 st.title("Variant details")
-res = loading.load_results()
+target = target_view.target_picker()  # whose latency to show: this machine's, or a measurement target's
+res = loading.load_results(host_id=target.host.id if target else None)
 loading.show_problems(res)
 if res.table.empty:
     st.info("No variants in the cache yet.")
@@ -57,7 +58,8 @@ c[0].metric("Test accuracy", sure["accuracy"].text(),
 c[1].metric("Balanced accuracy", sure["balanced_accuracy"].text(),
             help="Mean recall over classes; 95 % bootstrap interval over the test images")
 c[2].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
-c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured", help=captions.latency_text(lat, 2))
+c[3].metric("Latency p50", f"{lat.p50_us:.1f} µs" if lat else "not measured",
+            help=captions.latency_text(lat, 2, res.host_id))
 group = results.replicate_groups(res.table)
 replicates = res.table[group == group[res.table["key"] == key].iloc[0]].sort_values("seed")
 if len(replicates) > 1:
@@ -86,8 +88,9 @@ with right:
     st.subheader("Confusion matrix (test split)")
     st.plotly_chart(figures.confusion([list(r) for r in v.confusion], list(v.class_names)), key="confusion_chart")
 
-here = v.measured_here(host.current().id)
-st.subheader("Latency on this host" if here or not lat else f"Latency measured on another host: {lat.host_label}")
+here = v.measured_here(res.host_id)
+st.subheader(("Latency on this host" if target is None else f"Latency on target {target.name}") if here or not lat
+             else f"Latency measured on another host: {lat.host_label}")
 if lat:
     if not here:
         st.warning(f"This host ({host.current().label}) has not measured this variant yet; the figures below "
@@ -100,7 +103,7 @@ if lat:
     if lat.samples_us:
         st.plotly_chart(figures.latency_histogram([v.label], [list(lat.samples_us)]), key="detail_latency")
     shown = lambda value, text: "not reported" if value != value else text  # noqa: E731 (NaN: the tool lacks it)
-    st.write(f"p50 {captions.latency_text(lat, 2)} · p90 {shown(lat.p90_us, f'{lat.p90_us:.1f} µs')} · "
+    st.write(f"p50 {captions.latency_text(lat, 2, res.host_id)} · p90 {shown(lat.p90_us, f'{lat.p90_us:.1f} µs')} · "
              f"p99 {shown(lat.p99_us, f'{lat.p99_us:.1f} µs')} · mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · "
              f"{shown(lat.throughput_ips, f'{lat.throughput_ips:,.0f} images/s at batch 64')}"
              + (f" · measured on target **{lat.target}**" + (f" by {lat.tool['name']}" if lat.tool else "")
@@ -113,7 +116,10 @@ elif not v.has_model:
             "Build it from Explore to get its model.")
 else:
     st.info("Not measured on any host yet.")
-if v.has_model and (lat is None or not here):
+if target is not None:
+    if v.has_model and not here and roles.access().can_act and st.button(f"Measure on target {target.name}"):
+        st.toast(f"Queued {actions.measure_on_target(res, target.name, [key])} on {target.name}")
+elif v.has_model and (lat is None or not here):
     measuring.request_measurements(res, [key])
 elif roles.access().can_act and st.button("Re-measure on this host", help="Time it again in the worker, while nothing trains"):
     if actions.remeasure(res, [key]):

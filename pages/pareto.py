@@ -5,7 +5,7 @@ import streamlit as st
 from explorer.present import links, pareto, report, results, significance
 from explorer.measure import host
 from explorer.measure.uncertainty import INTERVAL_COLUMNS
-from pages.ui import actions, captions, loading, measuring, pareto_screen, roles, sharing
+from pages.ui import actions, captions, loading, measuring, pareto_screen, roles, sharing, target_view
 
 
 st.title("Speed–accuracy Pareto front")
@@ -15,7 +15,7 @@ answer_slot = st.empty()  # the budget's answer, in one sentence above the chart
 chart_slot = st.empty()
 if "pareto_drawn" not in st.session_state:  # later runs keep the last chart until the new one replaces it
     chart_slot.plotly_chart(pareto_screen.placeholder(), key="pareto_placeholder")
-target = pareto_screen.target_picker()  # where the latencies on the chart were measured (None: this machine)
+target = target_view.target_picker()  # where the latencies on the chart were measured (None: this machine)
 here = target.host if target else host.current()
 cores = host.current().cores if target is None else 1  # a target is timed at 1 thread
 threads = st.session_state.get("threads", 1) if cores > 1 else 1

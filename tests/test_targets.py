@@ -171,6 +171,13 @@ def test_the_pareto_page_shows_a_targets_own_latencies_and_offers_to_measure_the
     assert 1 <= filled <= len(measured) and hollow > 10  # its own figures filled; the others another host's
     button = next(b for b in at.sidebar.button if b.label.startswith("Measure on target pi"))
     assert not button.disabled  # the rest: queued in the worker, through the agent
+    at.switch_page(str(REPO / "pages" / "details.py"))
+    at.session_state["detail_key"] = measured[0].key
+    at.run()
+    assert not at.exception and at.sidebar.selectbox(key="target").value == "pi"
+    assert any(h.value == "Latency on target pi" for h in at.subheader)
+    p50 = at.metric[3]
+    assert p50.value == f"{measured[0].latency.p50_us * 3:.1f} µs" and "another host" not in p50.proto.help  # its own
 
 
 ADB = REPO / "tests" / "data" / "adb"
@@ -266,3 +273,22 @@ def test_a_ray_target_times_on_the_node_with_its_resource_and_says_when_none_off
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_the_cli_searches_with_the_latency_objective_measured_on_a_target_and_prints_its_front(
+        agent_env, tmp_path, monkeypatch, capsys):
+    from explorer.run import cli, search
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    cache = str(tmp_path / "cache")
+    assert cli.main(["targets", "add", "venv", "command:sh -c", "--python", str(agent_env)]) == 0
+    assert cli.main(["--cache", cache, "search", "--dataset", "digits", "--depth", "1", "--width", "4",
+                     "--quant", "fp32", "--epochs", "2", "--min-steps", "0", "--learning-rate", "0.01",
+                     "--batch-size", "32", "--trials", "1", "--study", "far", "--target", "venv"]) == 0
+    trial = search.load("far").trials[0]
+    rec = json.loads(Store(tmp_path / "cache").latency_path(trial.key, host.current().id).read_text())
+    assert rec["target"] == "venv" and rec["p50_us"] == pytest.approx(trial.p50_us)  # timed by its agent
+    capsys.readouterr()
+    assert cli.main(["--cache", cache, "pareto", "--target", "venv"]) == 0
+    assert trial.label in capsys.readouterr().out

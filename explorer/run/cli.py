@@ -92,10 +92,11 @@ def _threads(text: str) -> int:
     return value
 
 
-def _table(store: Store, foreign: bool = True) -> pd.DataFrame:
-    """The results from the results index: with this host's latencies, else (foreign=True, as the pages do)
-    another host's, which _print labels; foreign=False leaves NaN where this host has not measured yet."""
-    here = host.current().id
+def _table(store: Store, foreign: bool = True, here: str | None = None) -> pd.DataFrame:
+    """The results from the results index: with this host's latencies (or those of the host `here`, a
+    target's), else (foreign=True, as the pages do) another host's, which _print labels; foreign=False
+    leaves NaN where that host has not measured yet."""
+    here = here or host.current().id
     found, problems = ResultsIndex(store).rows(here, foreign=foreign)
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
@@ -214,9 +215,15 @@ def cmd_search(args) -> int:
         log.info("Ray cluster %s: %g CPUs, %d trials at a time; latency is measured here, on %s",
                  args.ray, builds.resources.get("CPU", 0), builds.parallelism, host.current().label)
     start = time.perf_counter()
+    target = None
+    if args.target:
+        from explorer.measure import targets
+
+        target = targets.refresh(args.target)
+        log.info("Latency is measured on target %s: %s", target.name, target.host.label)
     done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
                       seed=args.sampler_seed, sampler=args.sampler, store=store, builds=builds, on_trial=shown,
-                      seeds=args.seeds)
+                      seeds=args.seeds, target=target)
     bar.close()
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
@@ -257,8 +264,15 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _target_host(args) -> str | None:
+    """The host id of --target (its last check's), or None for this machine."""
+    from explorer.measure import targets
+
+    return targets.get(args.target).host.id if getattr(args, "target", None) else None
+
+
 def cmd_pareto(args) -> int:
-    df = results.group_seeds(_table(_store(args))).dropna(subset=[args.x])
+    df = results.group_seeds(_table(_store(args), here=_target_host(args))).dropna(subset=[args.x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     if df.empty:
@@ -444,6 +458,7 @@ def parser() -> argparse.ArgumentParser:
                            "latency is still measured on this machine")
     srch.add_argument("--sampler", default="tpe", choices=search.SAMPLERS, help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
+    srch.add_argument("--target", help="measure the latency objective on this target (see 'targets')")
     _seeds_option(srch, "build each trial with N seeds and score their mean (N times the training; for small "
                         "differences, or a small validation split)")
     sub.add_parser("list", help="print every cached variant")
@@ -451,6 +466,7 @@ def parser() -> argparse.ArgumentParser:
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
     par.add_argument("--y", default="accuracy", choices=sorted(results.METRICS))
     par.add_argument("--dataset")
+    par.add_argument("--target", help="the latencies measured on this target (see 'targets')")
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")

@@ -30,7 +30,7 @@ import numpy as np
 
 from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
-from explorer.record import VariantRecord
+from explorer.record import Latency, VariantRecord
 from explorer.spec import SpecError, VariantSpec
 from explorer.store import paths
 from explorer.store.cache import TFLITE, Store, pid_alive
@@ -300,7 +300,8 @@ class LocalBuilds:
 def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
         budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None,
         builds: Builds | None = None, on_trial: Callable[[TrialResult], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, guided: bool = True, seeds: int = 1) -> list[TrialResult]:
+        should_stop: Callable[[], bool] | None = None, guided: bool = True, seeds: int = 1,
+        target=None) -> list[TrialResult]:
     """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
     variant of the space has been tried; returns every finished trial of the study. A trial started before
     the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
@@ -309,7 +310,8 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     Guided (the default), a new study starts from the known recipes (Space.starts) and a trained trial's
     conversions go next (Space.siblings); unguided, the sampler alone picks every trial (a baseline).
     With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached
-    variant) and scored on their means: a study that compares small differences ranks less noise."""
+    variant) and scored on their means: a study that compares small differences ranks less noise.
+    With a measurement target (explorer.measure.targets), the latency objective is measured there."""
     import optuna
 
     if trials is None and budget_s is None:
@@ -317,7 +319,8 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
     if not 1 <= seeds <= 10:
         raise ValueError(f"seeds: build each trial with 1 to 10 seeds, not {seeds}")
     store = store or Store()
-    builds = builds or LocalBuilds(store)
+    remote = target is not None and not target.is_local
+    builds = builds or LocalBuilds(store, measure_missing=not remote)  # a target's latency is taken there
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name=study_name, storage=storage_url(), sampler=make_sampler(sampler, seed),
                                 directions=["maximize", "minimize"], load_if_exists=True)
@@ -374,7 +377,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                 variant, report = replicates[0][:2]  # the trial's own seed names it
                 accuracy = float(np.mean([r[2] for r in replicates]))
                 test_accuracy = float(np.mean([r[0].accuracy for r in replicates]))
-                p50 = float(np.mean([r[0].latency.p50_us for r in replicates]))
+                p50 = float(np.mean([_latency(store, r[0], target if remote else None).p50_us for r in replicates]))
                 trained = any(getattr(r[1], "trained", False) for r in replicates)
                 attrs = {"key": variant.key, "label": variant.label, "test_accuracy": test_accuracy,
                          "size_kb": variant.size_kb, "trained": trained, "val_images": replicates[0][3],
@@ -396,6 +399,16 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
             future.cancel()
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return results(study)
+
+
+def _latency(store: Store, variant: VariantRecord, target) -> Latency:
+    """The variant's latency here, or on the target (measured there unless it has its record)."""
+    if target is None:
+        return variant.latency
+    from explorer.run import pipeline
+
+    found = store.read_latency(variant.key, target.host.id)
+    return Latency.from_dict(found) if found else pipeline.measure_latency(store, variant, target=target)
 
 
 # -- running a study from the app: a detached process, stopped by a flag file --------------------------

@@ -98,12 +98,12 @@ def start_search(name: str, args: list[str], minutes: float, on_ray: bool) -> bo
     return True
 
 
-def measure_on_target(res: Results, target: str) -> int:
-    """Queue the variants the target has not measured (its host's records) in the worker's measure lane;
-    0 when refused."""
+def measure_on_target(res: Results, target: str, keys: list[str] | None = None) -> int:
+    """Queue variants (default: those the target has not measured, by its host's records) in the worker's
+    measure lane, to be timed on the target; 0 when refused."""
     if not roles.allowed("Measuring on a target"):
         return 0
-    return measuring.request_measurements(res, res.unmeasured_here, target=target)
+    return measuring.request_measurements(res, res.unmeasured_here if keys is None else keys, target=target)
 
 
 def remeasure(res: Results, keys: list[str]) -> int:

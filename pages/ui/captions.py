@@ -35,8 +35,9 @@ def why_lines(v: VariantRecord, res: Results) -> None:
         st.caption(f"{icon} **{reason.lever}** — {reason.sentence}")
 
 
-def latency_text(lat: Latency | None, digits: int = 1) -> str:
-    """p50 with its 95 % interval, and where it was measured when that is not this host."""
+def latency_text(lat: Latency | None, digits: int = 1, here: str | None = None) -> str:
+    """p50 with its 95 % interval, and where it was measured when that is not this host (or the host
+    `here`: a measurement target's)."""
     if lat is None:
         return "not measured"
     text = f"{lat.p50_us:.{digits}f} µs"
@@ -45,7 +46,7 @@ def latency_text(lat: Latency | None, digits: int = 1) -> str:
         text += f" (95 % CI {lo:.{digits}f}–{hi:.{digits}f})"
     if lat.noisy:
         text += " — noisy"
-    if not lat.on(host.current().id):
+    if not lat.on(here or host.current().id):
         text += f" — measured on another host ({lat.host_label})"
     return text
 

@@ -24,6 +24,7 @@ class Results:
     problems: list[Problem]
     threads: int = 1  # the latencies' interpreter threads
     version: int | None = None  # the results index's version these were read at (None: read without it)
+    host_id: str = ""  # whose latencies "measured here" means: this machine's, or a measurement target's
 
     @property
     def unmeasured_here(self) -> list[str]:
@@ -38,7 +39,7 @@ class Results:
 
     def variant(self, key: str) -> VariantRecord:
         """The whole record of one variant (read on demand: a view needs only the table)."""
-        return _variant(str(store().root), key, self.version, host.current().id, self.threads)
+        return _variant(str(store().root), key, self.version, self.host_id or host.current().id, self.threads)
 
     def evidence(self, dataset: str) -> Evidence:
         """A dataset's test labels and its variants' stored test predictions, for paired tests (read once
@@ -63,10 +64,10 @@ def results_version() -> int | None:
 def _results(root: str, host_id: str, threads: int, version: int | None) -> Results:
     if version is None:
         found, problems = record.load_all(Store(root), host_id, threads=threads)
-        return Results(results.table(found, host_id), problems, threads, version)
+        return Results(results.table(found, host_id), problems, threads, version, host_id)
     found, problems = ResultsIndex(Store(root)).rows(host_id, threads)
     return Results(results.table_of([results.row_of(v, lat, host_id) for v, lat in found]), problems, threads,
-                   version)
+                   version, host_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)

@@ -81,24 +81,6 @@ def screen(res: Results, host_id: str, t: Table, dataset: str, depths: list, qua
                           float(budget), host_label, _res=res, _table=t)
 
 
-def target_picker():
-    """The measurement target whose latencies the chart shows (explorer.measure.targets), picked in the
-    sidebar when any besides this machine has been added and reached; None for this machine."""
-    from explorer.measure import targets
-
-    try:
-        known = {n: t for n, t in targets.load().items() if n != targets.LOCAL and t.facts}
-    except targets.TargetError as exc:
-        st.sidebar.error(str(exc))
-        return None
-    if not known:
-        return None
-    name = st.sidebar.selectbox("latency measured on", ["this machine", *known], key="target",
-                                help="A measurement target added with 'python -m explorer targets add': its own "
-                                     "records, measured by its agent on its CPU")
-    return known.get(name)
-
-
 @st.cache_resource(show_spinner=False)
 def placeholder():
     """The empty chart the page shows while it reads the results (made once)."""
