@@ -16,6 +16,7 @@ own host id, from the facts its agent reports, exactly like a host's here.
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
 import shlex
@@ -181,17 +182,31 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         except adb.AdbError as exc:
             raise TargetError(f"target {target.name}: {exc}") from exc
         return Latency.from_measurement(timed, _context(target, facts, threads))
-    timing = None
     try:
-        timing = target.pool()
+        timing = _pool_of(target)
         facts = timing.facts()
         timed = measure.latency(model, images, threads=threads, timing=timing, core="last", **kwargs)
     except pool.AgentError as exc:
+        _drop(target)
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
-    finally:
-        if timing is not None:
-            timing.close()
     return Latency.from_measurement(timed, _context(target, facts, threads))
+
+
+_pools: dict[Target, pool.TimingPool] = {}  # reused across models, as this machine's pool is
+
+
+def _pool_of(target: Target) -> pool.TimingPool:
+    if target not in _pools:
+        if not _pools:
+            atexit.register(lambda: [_drop(t) for t in list(_pools)])
+        _pools[target] = target.pool()
+    return _pools[target]
+
+
+def _drop(target: Target) -> None:
+    timing = _pools.pop(target, None)
+    if timing is not None:
+        timing.close()
 
 
 def _context(target: Target, facts: dict, threads: int) -> dict:
