@@ -97,6 +97,7 @@ def test_the_agent_measures_through_the_transport_in_a_bare_environment_and_file
     assert stored["target"] == "venv" and stored["p50_us"] == lat.p50_us > 0
     assert stored["versions"] == facts["versions"] and stored["pinned_core"] is None
     assert lat.p50_ci_us[0] <= lat.p50_us <= lat.p50_ci_us[1] and len(lat.block_p50s_us) == FAST_LATENCY["blocks"]
+    assert len(lat.ops) == len(stored["ops"]) >= 3 and lat.ops_total_us > 0  # the per-op profile, timed there too
 
 
 def _script(path: Path, body: str) -> str:
@@ -267,6 +268,7 @@ def test_a_ray_target_times_on_the_node_with_its_resource_and_says_when_none_off
         lat = pipeline.measure_latency(store, variant, target=phone, **FAST_LATENCY)
         stored = json.loads(store.latency_path(variant.key, lat.host_id).read_text())
         assert stored["target"] == "phone" and stored["p50_us"] > 0 and len(stored["block_p50s_us"]) == 3
+        assert stored["ops"] and stored["ops_total_us"] > 0
         assert facts["ray_node"] == node.node_id  # on the node with the resource, not the head
         with pytest.raises(TargetError, match="offers the resource 'watch'"):
             targets.check(Target("watch", f"ray:{cluster.address}#watch"))

@@ -12,6 +12,9 @@ bytes (model, then image) unless the agent holds that payload already (the reque
     {"op": "block", "sha", "model_bytes", "image_bytes", "image_shape", "image_dtype", "core", "threads",
      "warmup", "runs", "seconds", "max_seconds", "xnnpack"}
                       -> int64 n, then n int64 nanoseconds; n = -1: a JSON line {"error": why}
+    {"op": "profile", "model_sizes", "image_bytes", "image_shape", "image_dtype", "core", "threads", "rounds",
+     "runs", "warmup"}, then the models and the image
+                      -> a JSON line {"medians": rounds x models µs} (after an error: int64 -1 and its line)
 """
 
 from __future__ import annotations
@@ -149,6 +152,23 @@ def ready(model: bytes, image: np.ndarray, threads: int, xnnpack: bool, warmup: 
     return interp.invoke
 
 
+def prefix_medians(models: list[bytes], image: np.ndarray, threads: int = 1, rounds: int = 5, runs: int = 100,
+                   warmup: int = 20) -> list[list[float]]:
+    """Per round, each model's median µs over `runs` invokes, the models timed round-robin in this process so
+    that drift hits all alike (explorer.measure.profile differences a model's prefixes' medians)."""
+    invokes = [ready(m, image, threads, True, warmup) for m in models]
+    medians = np.empty((rounds, len(invokes)))
+    samples = np.empty(runs)
+    for r in range(rounds):
+        for k, invoke in enumerate(invokes):
+            for i in range(runs):
+                t0 = time.perf_counter_ns()
+                invoke()
+                samples[i] = time.perf_counter_ns() - t0
+            medians[r, k] = np.median(samples) / 1000
+    return medians.tolist()
+
+
 def pin(core) -> None:
     """Pin this process to `core`: a number, "last" (the last core it may use), or None (leave it)."""
     if core is None or not hasattr(os, "sched_setaffinity"):
@@ -176,6 +196,14 @@ def serve(inp=None, out=None) -> None:
             r = json.loads(line)
             if r.get("op") == "facts":
                 out.write(json.dumps(facts()).encode() + b"\n")
+                out.flush()
+                continue
+            if r.get("op") == "profile":  # the models (a model's prefixes) and the image follow
+                models = [_read(inp, n) for n in r["model_sizes"]]
+                image = np.frombuffer(_read(inp, r["image_bytes"]), dtype=r["image_dtype"]).reshape(r["image_shape"])
+                pin(r.get("core"))
+                medians = prefix_medians(models, image, r["threads"], r["rounds"], r["runs"], r["warmup"])
+                out.write(json.dumps({"medians": medians}).encode() + b"\n")
                 out.flush()
                 continue
             if r.get("op") != "block":

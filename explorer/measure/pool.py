@@ -143,6 +143,30 @@ class TimingPool:
                         raise AgentError(f"the timing process failed ({exc})" + (f"; it said: {why}" if why else "")) from exc
         raise AssertionError("unreachable")
 
+    def profile(self, models: list[bytes], image: np.ndarray, params: dict) -> list[list[float]]:
+        """Medians of the models timed round-robin in one process (explorer.measure.agent.prefix_medians)."""
+        raw = np.ascontiguousarray(image).tobytes()
+        request = {**params, "op": "profile", "model_sizes": [len(m) for m in models], "image_bytes": len(raw),
+                   "image_shape": list(image.shape), "image_dtype": str(image.dtype)}
+        with self._lock:
+            watch = None
+            try:
+                self._proc(0)
+                watch = self._watch(0)
+                line = self._ask(0, request, b"".join(models) + raw).stdout.readline()
+                if not line.startswith(b"{"):  # an error's -1, then its reason
+                    line = line[8:] if len(line) > 8 else self._procs[0].stdout.readline()
+                answer = json.loads(line)
+            except (OSError, ValueError) as exc:
+                why = self._died(0)
+                raise AgentError(f"the profile failed ({exc})" + (f"; it said: {why}" if why else "")) from exc
+            finally:
+                if watch is not None:
+                    watch.cancel()
+        if "error" in answer:
+            raise AgentError(f"the agent could not profile this model: {answer['error']}")
+        return answer["medians"]
+
     def facts(self) -> dict:
         """The machine the agents run on, as explorer.measure.agent.facts describes it."""
         with self._lock:

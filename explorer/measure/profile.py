@@ -12,14 +12,13 @@ No TensorFlow: the flatbuffer is edited with LiteRT's own schema.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from explorer.measure import measure
+from explorer.measure import agent, measure
 from explorer.record import OpTime
 
 
@@ -92,25 +91,14 @@ def prefixes(model: bytes, cuts: list[int]) -> list[bytes]:
 
 
 def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 5, runs: int = 100,
-            warmup: int = 20) -> Profile:
-    """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them."""
+            warmup: int = 20, timing=None) -> Profile:
+    """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them: here, or
+    in a target's agent (timing: its pool)."""
     graph = ops(model)
-    interps = []
-    for op, cut in zip(graph, prefixes(model, [op.index + 1 for op in graph])):
-        interp = measure.interpreter(cut, threads)
-        interp.set_tensor(interp.get_input_details()[0]["index"], measure.to_input(interp, image[None]))
-        for _ in range(warmup):
-            interp.invoke()
-        interps.append(interp)
-    medians = np.empty((rounds, len(interps)))
-    samples = np.empty(runs)
-    for r in range(rounds):
-        for k, interp in enumerate(interps):
-            for i in range(runs):
-                t0 = time.perf_counter_ns()
-                interp.invoke()
-                samples[i] = time.perf_counter_ns() - t0
-            medians[r, k] = np.median(samples) / 1000
+    cuts = prefixes(model, [op.index + 1 for op in graph])
+    params = {"threads": threads, "rounds": rounds, "runs": runs, "warmup": warmup, "core": "last"}
+    medians = np.asarray(agent.prefix_medians(cuts, image, threads, rounds, runs, warmup) if timing is None
+                         else timing.profile(cuts, image, params))
     prefix = np.median(medians, axis=0)
     steps = np.diff(np.concatenate([[0.0], prefix]))
     return Profile(tuple(OpTime(op.index, op.name, op.output_shape, op.delegated, round(float(us), 3))

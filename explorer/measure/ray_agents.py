@@ -5,7 +5,7 @@ cluster's address) or `ray://host:10001#pi` (through Ray Client).
 The node needs only Ray and the agent's two packages, numpy and ai-edge-litert: the actor's class is
 shipped by value and runs the agent's source (explorer.measure.agent), sent with it. Each of the pool's
 processes is one actor, so a model's blocks run in distinct processes there, as here; RayAgents answers the
-timing pool's calls (block, facts, close), so the measurement protocol is the same code.
+timing pool's calls (block, profile, facts, close), so the measurement protocol is the same code.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ class Agent:
         import ray
 
         return {**self.agent["facts"](), "ray_node": ray.get_runtime_context().get_node_id()}
+
+    def profile(self, models, raw, shape, dtype, params):
+        import numpy as np
+
+        self.agent["pin"](params.get("core"))
+        image = np.frombuffer(raw, dtype=dtype).reshape(shape)
+        return self.agent["prefix_medians"](models, image, params["threads"], params["rounds"], params["runs"],
+                                            params["warmup"])
 
     def block(self, sha, payload, params):
         import numpy as np
@@ -96,9 +104,14 @@ class RayAgents:
         self._held[j] = payload.sha
         return samples.astype(np.float64) / 1e3
 
+    def profile(self, models: list[bytes], image: np.ndarray, params: dict) -> list[list[float]]:
+        raw = np.ascontiguousarray(image).tobytes()
+        return self._get(self._actors[0].profile.remote(models, raw, list(image.shape), str(image.dtype), params))
+
     def close(self) -> None:
         import ray
 
-        for a in self._actors:
-            ray.kill(a)
+        if ray.is_initialized():  # (after ray.shutdown its actors are gone already)
+            for a in self._actors:
+                ray.kill(a)
         self._actors, self._held = [], []

@@ -10,7 +10,8 @@ Nothing is passed through a local shell: the transport's words are an argv, and 
 shell sees is built here, quoted, from the target's python and the agent's bootstrap.
 
 On the target, the agent (explorer.measure.agent: numpy and ai-edge-litert only) is sent as source on
-stdin; each of the timing pool's processes is one connection. Its records are filed under the target's
+stdin; each of the timing pool's processes is one connection. The per-op profile's prefixes are cut here
+and timed there, round-robin in one of its processes. Its records are filed under the target's
 own host id, from the facts its agent reports, exactly like a host's here.
 """
 
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.measure import adb, agent, host, measure, pool
+from explorer.measure import adb, agent, host, measure, pool, profile
 from explorer.record import Latency
 from explorer.store import paths
 
@@ -186,10 +187,12 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         timing = _pool_of(target)
         facts = timing.facts()
         timed = measure.latency(model, images, threads=threads, timing=timing, core="last", **kwargs)
+        by_op = profile.profile(model, images[0], threads, timing=timing)
     except pool.AgentError as exc:
         _drop(target)
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
-    return Latency.from_measurement(timed, _context(target, facts, threads))
+    return Latency.from_measurement(timed, _context(target, facts, threads),
+                                    ops=[asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us)
 
 
 _pools: dict[Target, pool.TimingPool] = {}  # reused across models, as this machine's pool is
