@@ -14,7 +14,7 @@ from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
 from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, PRECISION_AUTO, SpecError, VariantSpec
-from pages.ui import actions, captions, jobs, knobs, loading, roles, sharing
+from pages.ui import actions, captions, jobs, knobs, loading, roles, sharing, target_view
 
 MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
@@ -169,19 +169,21 @@ def preview_progress(job_id: int) -> None:
     job = jobs.executor().progress(job_id)
     if job is None or not job.live:
         st.rerun()
-    st.caption(f":material/timer: Measuring the untrained architecture on this host: {job.message} (a few seconds)")
+    st.caption(f":material/timer: Measuring the untrained architecture ({job.label}): {job.message} (a few seconds)")
 
 
 def where_it_lands(spec: VariantSpec, cached: bool) -> None:
     """The Pareto chart of the spec's dataset, with this variant: its point if built, else its previewed
     latency as a band (accuracy is unknown until it is trained)."""
-    res = loading.load_results()
+    target = target_view.target_picker()  # the chart and the band in a measurement target's latencies
+    here = target.host if target else host.current()
+    res = loading.load_results(host_id=here.id)
     df = results.group_seeds(res.table[res.table["dataset"] == spec.dataset]).dropna(subset=["p50_us"]).reset_index(drop=True)
     band = None
     if not cached:
-        made = preview.read(spec)
+        made = preview.read(spec, target=target)
         if made is None:
-            job = jobs.executor().submit(JobRequest.preview(spec), jobs.requester())
+            job = jobs.executor().submit(JobRequest.preview(spec, target), jobs.requester())
             preview_progress(job.id)
         else:
             lo, hi = made.latency.p50_ci_us
@@ -190,10 +192,11 @@ def where_it_lands(spec: VariantSpec, cached: bool) -> None:
         return
     front = results.front(df, "p50_us")
     fig = figures.pareto(df, front, "p50_us", highlight=spec.key() if cached else None,
-                         host_label=host.current().label, preview=band, height=420)
+                         host_label=here.label, preview=band, height=420)
     st.plotly_chart(fig, key="explore_chart", width="stretch")
     if band is not None:
-        st.caption(f"Band: **{spec.label()}** untrained, converted to {spec.quant} and timed on this host: p50 "
+        st.caption(f"Band: **{spec.label()}** untrained, converted to {spec.quant} and timed on "
+                   f"{'target ' + target.name if target else 'this host'}: p50 "
                    f"{band['p50']:.1f} µs (95 % interval {band['lo']:.1f}–{band['hi']:.1f}). Latency does not depend "
                    "on what the weights learned, so training will land it on this band; where on it (accuracy) "
                    "is what training tells.")

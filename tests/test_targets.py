@@ -15,6 +15,7 @@ import pytest
 from explorer import record
 from explorer.measure import host, targets
 from explorer.measure.targets import Target, TargetError
+from explorer.spec import VariantSpec
 from explorer.store.cache import Store
 from support import FAST_LATENCY, REPO
 
@@ -294,3 +295,25 @@ def test_the_cli_searches_with_the_latency_objective_measured_on_a_target_and_pr
     capsys.readouterr()
     assert cli.main(["--cache", cache, "pareto", "--target", "venv"]) == 0
     assert trial.label in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_preview_band_is_timed_on_the_target_through_the_worker(agent_env, tmp_path, monkeypatch):
+    from explorer.run import preview
+    from explorer.run.executors import JobRequest, LocalExecutor
+    from support import TINY, stop_workers, wait_until
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    targets.add(Target("venv", "command:sh -c", python=str(agent_env)))
+    target = targets.get("venv")
+    spec = VariantSpec(**TINY)
+    executor = LocalExecutor(Store(tmp_path / "cache"))
+    try:
+        job = executor.submit(JobRequest.preview(spec, target), "alice")
+        assert job.label.endswith(" on venv")
+        done = wait_until(lambda: (lambda j: j if not j.live else None)(executor.progress(job.id)), "the preview", 180)
+        assert done.state == "done", done.message
+    finally:
+        stop_workers(tmp_path / "data")
+    made = preview.read(spec, target=target)
+    assert made.latency.target == "venv" and made.fields["host"] == target.host.id and made.latency.p50_us > 0

@@ -46,11 +46,15 @@ class JobRequest:
         return cls("measure", key, label + suffix, payload)
 
     @classmethod
-    def preview(cls, spec: VariantSpec) -> JobRequest:
-        """The latency of spec's untrained architecture on this host (explorer.run.preview)."""
+    def preview(cls, spec: VariantSpec, target=None) -> JobRequest:
+        """The latency of spec's untrained architecture on this host, or on a measurement target
+        (explorer.run.preview)."""
         from explorer.run import preview  # no TensorFlow until a preview is run
 
-        return cls("preview", preview.preview_key(spec), spec.label(), {"spec": spec.to_dict()})
+        remote = target is not None and not target.is_local
+        return cls("preview", preview.preview_key(spec, target=target if remote else None),
+                   spec.label() + (f" on {target.name}" if remote else ""),
+                   {"spec": spec.to_dict(), **({"target": target.name} if remote else {})})
 
 
 def _where(store: Store) -> dict:

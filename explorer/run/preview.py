@@ -18,22 +18,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.data import datasets
-from explorer.measure import gate, host, measure
+from explorer.measure import gate, host, measure, targets
+from explorer.measure.targets import Target
 from explorer.store import paths
 from explorer.run import pipeline
 from explorer.store.cache import write_json_atomic
 from explorer.record import Latency
 from explorer.spec import VariantSpec, stable_key
 
-def preview_fields(spec: VariantSpec, threads: int = 1) -> dict:
-    """What determines a variant's latency: architecture, quantization, threads, host (and versions, in the key)."""
+def preview_fields(spec: VariantSpec, threads: int = 1, target: Target | None = None) -> dict:
+    """What determines a variant's latency: architecture, quantization, threads, host (this one, or a
+    measurement target's; and versions, in the key)."""
     return {"dataset": spec.dataset, "depth": spec.depth, "width": spec.width, "conv": spec.conv,
-            "dense": spec.dense, "quant": spec.quant, "threads": threads, "host": host.current().id,
+            "dense": spec.dense, "quant": spec.quant, "threads": threads,
+            "host": target.host.id if target else host.current().id,
             "litert": measure.litert_version(), **({"precision": spec.precision} if spec.precision != "full" else {})}
 
 
-def preview_key(spec: VariantSpec, threads: int = 1) -> str:
-    return stable_key(preview_fields(spec, threads))
+def preview_key(spec: VariantSpec, threads: int = 1, target: Target | None = None) -> str:
+    return stable_key(preview_fields(spec, threads, target))
 
 
 def _path(key: str) -> Path:
@@ -61,10 +64,10 @@ class Preview:
                 "seconds": self.seconds}
 
 
-def read(spec: VariantSpec, threads: int = 1) -> Preview | None:
-    """The cached preview of this spec's latency on this host, or None."""
+def read(spec: VariantSpec, threads: int = 1, target: Target | None = None) -> Preview | None:
+    """The cached preview of this spec's latency on this host (or on the target), or None."""
     try:
-        return Preview.from_dict(json.loads(_path(preview_key(spec, threads)).read_text()))
+        return Preview.from_dict(json.loads(_path(preview_key(spec, threads, target)).read_text()))
     except (FileNotFoundError, ValueError, KeyError):
         return None
 
@@ -83,29 +86,35 @@ def untrained_tflite(spec: VariantSpec) -> bytes:
     return quantize.to_tflite(m, spec.quant, calibration, keep_float=pipeline.float_layers_of(spec))
 
 
-def run(spec: VariantSpec, threads: int = 1, on_progress=None, **latency_kwargs) -> Preview:
-    """Build, convert and time the untrained architecture; store and return the preview record."""
+def run(spec: VariantSpec, threads: int = 1, on_progress=None, target: Target | None = None,
+        **latency_kwargs) -> Preview:
+    """Build, convert and time the untrained architecture (here, or on a measurement target); store and
+    return the preview record."""
     report = on_progress or (lambda fraction, message: None)
     t0 = time.perf_counter()
     report(0.0, f"Converting the untrained {spec.label()} ({spec.quant})")
     with gate.machine().shared():
         tflite = untrained_tflite(spec)
     convert_s = time.perf_counter() - t0
-    report(0.5, "Timing it on this host")
+    report(0.5, f"Timing it on {'target ' + target.name if target else 'this host'}")
     images = pipeline.latency_images(datasets.info_for(spec).input_shape)
-    lat = dataclasses.replace(pipeline.time_isolated(tflite, images, threads, **latency_kwargs), samples_us=())
-    made = Preview(lat, preview_fields(spec, threads), len(tflite),
+    timed = (targets.measure_latency(target, tflite, images, threads, **latency_kwargs) if target
+             else pipeline.time_isolated(tflite, images, threads, **latency_kwargs))
+    lat = dataclasses.replace(timed, samples_us=())
+    made = Preview(lat, preview_fields(spec, threads, target), len(tflite),
                    {"convert": round(convert_s, 2), "total": round(time.perf_counter() - t0, 2)})
-    path = _path(preview_key(spec, threads))
+    path = _path(preview_key(spec, threads, target))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, made.to_dict())
     report(1.0, f"p50 {lat.p50_us:.1f} µs (untrained)")
     return made
 
 
-def ensure(spec: VariantSpec, threads: int = 1, **latency_kwargs) -> tuple[Preview, bool]:
+def ensure(spec: VariantSpec, threads: int = 1, target: Target | None = None,
+           **latency_kwargs) -> tuple[Preview, bool]:
     """(preview, whether it was measured now): the cached one when there is one."""
-    cached = read(spec, threads)
+    target = None if target is None or target.is_local else target
+    cached = read(spec, threads, target)
     if cached is not None:
         return cached, False
-    return run(spec, threads, **latency_kwargs), True
+    return run(spec, threads, target=target, **latency_kwargs), True

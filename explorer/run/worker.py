@@ -106,7 +106,7 @@ def run_preview(queue: Queue, job: Job) -> None:
 
     try:
         spec = VariantSpec.from_dict(job.payload["spec"])
-        made, fresh = preview.ensure(spec)
+        made, fresh = preview.ensure(spec, target=targets.get(job.payload["target"]) if "target" in job.payload else None)
         queue.finish(job.id, "done", f"p50 {made.latency.p50_us:.1f} µs untrained ({'measured' if fresh else 'cached'})")
     except Exception as exc:
         traceback.print_exc()
