@@ -24,6 +24,15 @@ st.write("Pick the values to try; the search (multi-objective TPE, seeded) build
          "process: leave the page, come back, it goes on; Stop keeps every finished trial and the study resumes.")
 
 
+def _targets() -> dict:
+    from explorer.measure import targets
+
+    try:
+        return {n: t for n, t in targets.load().items() if n != targets.LOCAL}
+    except targets.TargetError:
+        return {}
+
+
 def search_form() -> None:
     """The study's space, budget and constraints; Start (only for sessions that may act)."""
     with st.form("search"):
@@ -54,6 +63,10 @@ def search_form() -> None:
             min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
             max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
             max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
+            reached = [n for n, t in _targets().items() if t.facts]
+            target = st.selectbox("latency measured on", ["this machine", *reached], key="s_target",
+                                  help="A measurement target (python -m explorer targets add): each trial's latency "
+                                       "objective is timed there, by its agent") if reached else "this machine"
             address = actions.ray_address()
             on_ray = address is not None and st.checkbox(
                 f"build trials on the Ray cluster at {address}", key="s_ray",
@@ -72,6 +85,8 @@ def search_form() -> None:
                             ("--max-size", max_size), ("--seeds", seeds if seeds > 1 else 0)):
             if value:
                 args += [flag, f"{value:g}"]
+        if target != "this machine":
+            args += ["--target", target]
         if empty:
             st.error(f"pick at least one value of {', '.join(empty)}")
         elif actions.start_search(name.strip(), args, minutes, on_ray):

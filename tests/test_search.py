@@ -1,8 +1,12 @@
 """Auto-explore: a tiny multi-objective search on digits, every trial a real cached variant."""
 
+import json
+import sys
+
 import pytest
 
 from support import FAST_LATENCY, TINY
+from explorer.measure import host
 from explorer.run import search
 from explorer.spec import SpecError, VariantSpec
 from explorer.store.cache import Store
@@ -164,6 +168,9 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
 
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    from explorer.measure import targets
+
+    targets.add(targets.Target("here", "command:sh -c", python=sys.executable))  # a target's agent, on this machine
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()
     at.switch_page(str(REPO / "pages" / "search.py")).run()
@@ -178,6 +185,7 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     at.multiselect(key="s_levers").set_value(["dropout"])  # tried off and on
     at.number_input(key="s_trials").set_value(2)
     at.number_input(key="s_seeds").set_value(2)  # each trial: two seeds, scored on their mean
+    at.selectbox(key="s_target").set_value("here")  # the latency objective timed by the target's agent
     at.button[0].click().run()  # the form's Start
     assert not at.exception and not at.error
     wait_until(lambda: at.run() and "stopped, 2 trials" in " ".join(s.value for s in at.subheader),
@@ -189,6 +197,8 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
     assert frame["val accuracy"].str.endswith("(2 seeds)").all()
     store = Store(tmp_path / "cache")
     assert all(store.has("variants", t.key) for t in search.load("page").trials)  # on the Pareto page too
+    assert {json.loads(store.latency_path(t.key, host.current().id).read_text())["target"]
+            for t in search.load("page").trials} == {"here"}
     searched = optuna.load_study(study_name="page", storage=search.storage_url()).trials[0].params
     assert set(searched) == {"quant", "dropout"}  # two values each; depth, width, channels and epochs fixed
 
