@@ -205,13 +205,15 @@ def fake_adb(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ADB_DIR", str(device))
     monkeypatch.setenv("FAKE_ADB_SERIAL", "R58M123ABC")
     monkeypatch.setenv("FAKE_ADB_OUTPUT", str(ADB / "benchmark_model-2.16.txt"))
+    shipped = Store(REPO / "cached_models")
+    key = shipped.variant_keys()[0]
     root = tmp_path / "cache"
-    shutil.copytree(REPO / "cached_models", root, ignore=shutil.ignore_patterns("stages"))
+    shutil.copytree(shipped.entry_dir("variants", key), root / "variants" / key)  # one model is enough
     store = Store(root)
-    variant = next(v for v in record.load_all(store, "x")[0] if v.has_model)
-    return store, variant, device
+    return store, record.load(store, key, "x"), device
 
 
+@pytest.mark.slow  # a stand-in adb: a Python process per adb call
 def test_an_android_target_is_timed_by_benchmark_model_and_its_record_says_what_it_lacks(fake_adb, monkeypatch):
     from explorer.run import pipeline
 
@@ -231,6 +233,7 @@ def test_an_android_target_is_timed_by_benchmark_model_and_its_record_says_what_
     assert record.load(store, variant.key, lat.host_id).latency.tool["p50_from"].startswith("average")
 
 
+@pytest.mark.slow  # a stand-in adb: a Python process per adb call
 def test_a_bad_android_target_fails_with_its_reason_and_stores_nothing(fake_adb, monkeypatch):
     from explorer.run import pipeline
 

@@ -179,7 +179,8 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         raise TargetError("the local target is measured by the worker (explorer.run.pipeline)")
     if target.is_adb:
         try:
-            facts, timed = check(target), adb.latency(target.serial, target.binary, model, threads)
+            facts = target.facts or check(target)  # (refreshed by 'targets check' and 'measure --target')
+            timed = adb.latency(target.serial, target.binary, model, threads)
         except adb.AdbError as exc:
             raise TargetError(f"target {target.name}: {exc}") from exc
         return Latency.from_measurement(timed, _context(target, facts, threads))
