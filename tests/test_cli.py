@@ -96,10 +96,13 @@ def newcomer_cache(tmp_path):
 
 def test_on_a_new_host_the_cli_shows_other_hosts_figures_labelled_and_never_fails(newcomer_cache, user_data, tmp_path,
                                                                                   capsys):
+    from pathlib import Path
+
+    n = len(list((Path(newcomer_cache) / "variants").iterdir()))  # (their further seeds: evidence, in their points)
     assert cli.main(["--cache", newcomer_cache, "list"]) == 0
     out = capsys.readouterr().out
-    assert "nan" not in out.lower() and out.count("fashion-mnist-") == 60
-    assert "latency_from" in out and "60 of 60 latencies were measured on another host" in out
+    assert "nan" not in out.lower() and out.count("fashion-mnist-") == n > 50
+    assert "latency_from" in out and f"{n} of {n} latencies were measured on another host" in out
     assert cli.main(["--cache", newcomer_cache, "pareto"]) == 0
     out = capsys.readouterr().out
     assert "Non-dominated variants" in out and "fashion-mnist-d2w32-fc128-ch0.5-dynamic" in out  # that host's fastest

@@ -73,8 +73,8 @@ def row(variant: VariantRecord, host_id: str | None = None) -> dict:
 
 def table_of(rows: list[dict]) -> pd.DataFrame:
     """Rows sorted by dataset, then accuracy (best first)."""
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    return df.sort_values(["dataset", "accuracy"], ascending=[True, False], ignore_index=True)
+    df = pd.DataFrame(rows, columns=COLUMNS)  # (ties in accuracy by key: the same order whatever read them)
+    return df.sort_values(["dataset", "accuracy", "key"], ascending=[True, False, True], ignore_index=True)
 
 
 def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
@@ -154,5 +154,5 @@ def group_seeds(df: pd.DataFrame) -> pd.DataFrame:
         merged.append(row)
     if merged:
         out.append(pd.DataFrame(merged))
-    return pd.concat(out, ignore_index=True).sort_values(["dataset", "accuracy"], ascending=[True, False],
+    return pd.concat(out, ignore_index=True).sort_values(["dataset", "accuracy", "key"], ascending=[True, False, True],
                                                         ignore_index=True)
