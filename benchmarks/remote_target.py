@@ -82,7 +82,8 @@ def run() -> list[Row]:
                 row("remote_target: highest agent/local p50", max(ratios), "ratio", "<=", 1.05),
                 row("remote_target: agent environment (ai-edge-litert, numpy and their dependencies)", size, "MiB"),
                 row("remote_target: seconds per model through the transport", float(np.median(agent_seconds)), "s",
-                    note="its six blocks, the model sent once per process, the agent started per measurement"),
+                    note="its six blocks and its per-op profile; the model sent once per process, the target's "
+                         "agents kept across models (started with the first)"),
                 row("remote_target: the shipped cache measured through the transport", whole, "s",
                     note=f"{len(everything)} models, one after another")]
         return rows
