@@ -68,7 +68,8 @@ def _status(res: Results, auto: bool) -> None:
     if since >= 1.0 and (not pending or since >= REDRAW_WHILE_MEASURING_S) and results_version() != res.version:
         st.rerun()
     if pending:
-        st.caption(f":material/timer: Measuring on this host in the background: {pending} to go. "
-                   "Points move to this host's figures as they land.")
+        where = "this host" if auto else "the target"
+        st.caption(f":material/timer: Measuring on {where} in the background: {pending} to go. "
+                   f"Points move to {where}'s figures as they land.")
 
 
