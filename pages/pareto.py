@@ -145,8 +145,9 @@ st.caption(captions.host_caption(threads, here, target.name if target else None)
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % intervals (p50 across "
            "measurement blocks; accuracy over the test images). "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
-           + (f" **{foreign} hollow points show latency measured on another host** until this host has measured "
-              "them." if foreign and x.endswith("_us") else "")
+           + (f" **{foreign} hollow points show latency measured on another host** until "
+              + (f"target {target.name} has" if target else "this host has") + " measured them."
+              if foreign and x.endswith("_us") else "")
            + (f" {noisy} measurement{'s were' if noisy > 1 else ' was'} noisy (orange rim: its blocks, each in a fresh "
               "process, disagreed by more than 3 %; see Details)." if noisy else ""))
 
