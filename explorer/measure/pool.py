@@ -146,38 +146,29 @@ class TimingPool:
     def profile(self, models: list[bytes], image: np.ndarray, params: dict) -> list[list[float]]:
         """Medians of the models timed round-robin in one process (explorer.measure.agent.prefix_medians)."""
         raw = np.ascontiguousarray(image).tobytes()
-        request = {**params, "op": "profile", "model_sizes": [len(m) for m in models], "image_bytes": len(raw),
-                   "image_shape": list(image.shape), "image_dtype": str(image.dtype)}
-        with self._lock:
-            watch = None
-            try:
-                self._proc(0)
-                watch = self._watch(0)
-                line = self._ask(0, request, b"".join(models) + raw).stdout.readline()
-                if not line.startswith(b"{"):  # an error's -1, then its reason
-                    line = line[8:] if len(line) > 8 else self._procs[0].stdout.readline()
-                answer = json.loads(line)
-            except (OSError, ValueError) as exc:
-                why = self._died(0)
-                raise AgentError(f"the profile failed ({exc})" + (f"; it said: {why}" if why else "")) from exc
-            finally:
-                if watch is not None:
-                    watch.cancel()
+        answer = self._answer({**params, "op": "profile", "model_sizes": [len(m) for m in models],
+                               "image_bytes": len(raw), "image_shape": list(image.shape),
+                               "image_dtype": str(image.dtype)}, b"".join(models) + raw, "the profile failed")
         if "error" in answer:
             raise AgentError(f"the agent could not profile this model: {answer['error']}")
         return answer["medians"]
 
     def facts(self) -> dict:
         """The machine the agents run on, as explorer.measure.agent.facts describes it."""
+        return self._answer({"op": "facts"}, b"", "no facts")
+
+    def _answer(self, request: dict, body: bytes, failed: str) -> dict:
+        """Process 0's one-line JSON answer to a request (an error's answer: its reason, after the -1)."""
         with self._lock:
             watch = None
             try:
                 self._proc(0)
                 watch = self._watch(0)
-                return json.loads(self._ask(0, {"op": "facts"}).stdout.readline())
+                line = self._ask(0, request, body).stdout.readline()
+                return json.loads(line[8:] if line.startswith(struct.pack("<q", -1)) else line)
             except (OSError, ValueError) as exc:
                 why = self._died(0)
-                raise AgentError(f"{exc}" + (f"; it said: {why}" if why else "")) from exc
+                raise AgentError(f"{failed} ({exc})" + (f"; it said: {why}" if why else "")) from exc
             finally:
                 if watch is not None:
                     watch.cancel()
