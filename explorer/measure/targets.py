@@ -47,7 +47,7 @@ class TargetError(ValueError):
 @dataclass(frozen=True)
 class Target:
     name: str
-    address: str  # local, ssh://[user@]host[:port], or command:<words>
+    address: str  # local, ssh://[user@]host[:port], adb://SERIAL, ray:host:port#RESOURCE or command:<words>
     python: str = "python3"  # the target's interpreter, with ai-edge-litert and numpy (ssh, command)
     facts: dict | None = field(default=None, compare=False)  # its agent's answer when last checked
     binary: str = adb.DEVICE_DIR + "/benchmark_model"  # LiteRT's benchmark tool on an Android device (adb)
