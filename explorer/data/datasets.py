@@ -276,18 +276,20 @@ def load(name: str) -> Dataset:
     return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)
 
 
-# Training-split sizes of the built-ins, so the defaults can be chosen without decoding them.
-_BUILTIN_TRAIN_IMAGES = {"fashion-mnist": 55_000, "fashion-mnist-imbalanced": 39_325, "digits": 1_078}
+# Split sizes (train, validation, test) of the built-ins, so the defaults are chosen without decoding them.
+_BUILTIN_SPLITS = {"fashion-mnist": (55_000, 5_000, 10_000), "fashion-mnist-imbalanced": (39_325, 5_000, 10_000),
+                   "digits": (1_078, 360, 359)}
 
 
 @functools.lru_cache(maxsize=8)
-def train_images(name: str) -> int:
-    """How many images the training split holds (an upload's labels are read, not its images)."""
+def split_sizes(name: str) -> tuple[int, int, int]:
+    """How many images the training, validation and test splits hold (an upload's labels are read, not its images)."""
     if name in BUILTIN:
-        return _BUILTIN_TRAIN_IMAGES[name]
+        return _BUILTIN_SPLITS[name]
     with np.load(user_dataset_dir(info(name).name) / "data.npz", allow_pickle=False) as npz:
         y = npz["y"].astype(np.int64)
-    return len(stratified_split(y, USER_SPLIT, SPLIT_SEED)[0])
+    train, val, test = (len(part) for part in stratified_split(y, USER_SPLIT, SPLIT_SEED))
+    return train, val, test
 
 
 @functools.lru_cache(maxsize=8)
