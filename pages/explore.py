@@ -14,7 +14,7 @@ from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
 from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, PRECISION_AUTO, SpecError, VariantSpec
-from pages.ui import actions, captions, jobs, knobs, loading, roles, sharing, target_view
+from pages.ui import actions, captions, defaults_card, jobs, knobs, loading, roles, sharing, target_view
 
 MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
@@ -30,13 +30,15 @@ def knobs_ui() -> dict:
     names = datasets.available()
     if state.get("k_dataset") not in names:
         state["k_dataset"] = DEFAULT.dataset if DEFAULT.dataset in names else names[0]
+        defaults_card.apply(state["k_dataset"])
     for name in ("image_size", "colour", "width", "conv", "padding", "dense", "head", "channels", "sparsity", "schedule", "clusters", "quant", "precision", "epochs",
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
     with st.sidebar:
         st.header("Variant")
-        dataset = st.selectbox("dataset", names, key="k_dataset")
+        dataset = st.selectbox("dataset", names, key="k_dataset", on_change=lambda: defaults_card.apply(state["k_dataset"]),
+                               help="Picking a dataset sets the training knobs to its defaults (see the card)")
         h, w, c = datasets.info(dataset).input_shape
         v = {"dataset": dataset}
         v["image_size"] = st.select_slider(
@@ -257,6 +259,7 @@ st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} paramete
          + (":material/check_circle: In the cache: loads instantly." if cached
             else ":material/construction: Not built yet" + (": it will be trained on this machine."
                                                             if roles.access().can_act else ".")))
+defaults_card.card(asked)
 
 ex = jobs.executor()
 ex.ensure_worker()  # TensorFlow loads in the worker while the knobs are being picked

@@ -17,6 +17,7 @@ from explorer.data import datasets
 from explorer.models import architecture
 from explorer.spec import VariantSpec
 
+GOVERNED = ("augment", "batchnorm", "dropout", "padding", "patience", "head", "min_steps", "epochs")  # what it may set
 SMALL_TRAIN_IMAGES = 10_000  # at most this many training images: the small-data levers apply
 SMALL_DATA_LEVERS = {"augment": True, "batchnorm": True, "dropout": 0.3, "padding": "same"}
 # A small split's validation accuracy moves by points from epoch to epoch, and augmented training is still
@@ -48,6 +49,13 @@ class Recipe:
     def spec(self, base: VariantSpec | None = None) -> VariantSpec:
         """base (VariantSpec() by default) on this dataset with the recipe's fields."""
         return (base or VariantSpec()).replace(dataset=self.dataset, **self.fields())
+
+    def reasons(self, spec: VariantSpec) -> list[tuple[str, list[tuple[Default, bool]]]]:
+        """The applied defaults grouped by reason, in order, each with whether spec still holds its value."""
+        groups: dict[str, list[tuple[Default, bool]]] = {}
+        for d in self.applied:
+            groups.setdefault(d.why, []).append((d, getattr(spec, d.field) == d.value))
+        return list(groups.items())
 
 
 def choose(dataset: str, train_images: int, val_images: int, input_shape: tuple[int, int, int],

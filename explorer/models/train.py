@@ -8,6 +8,7 @@ training adds early stopping and trains small datasets for more epochs (base_epo
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
@@ -29,9 +30,11 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.epochs, self.steps, self.on_progress, self.label = epochs, steps, on_progress, label
         self.epoch = 0
         self.every = max(1, steps // 20)
+        self.started = time.perf_counter()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.every == 0:
@@ -44,8 +47,8 @@ class _ProgressCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         self.on_progress((epoch + 1) / self.epochs,
-                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done, "
-                         f"val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
+                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done in "
+                         f"{time.perf_counter() - self.started:.1f} s, val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
 
 
 class _GateCallback(keras.callbacks.Callback):

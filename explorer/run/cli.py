@@ -36,6 +36,7 @@ from explorer.present import pareto, results, significance
 from explorer import record
 from explorer.store.cache import Store
 from explorer.store.index import ResultsIndex
+from explorer.data import recipe
 from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
 
@@ -129,7 +130,7 @@ def cmd_sweep(args) -> int:
     if args.preset:
         specs = grid.preset(args.preset)
     else:
-        specs = grid.expand(_axes(args))
+        specs = grid.expand_on_defaults(_axes(args))
     # replicates: seed, seed+1, …; with --seeds-as-evidence the further ones keep no model (and need no latency)
     specs = [(s.replace(seed=s.seed + i), args.seeds_as_evidence and i > 0) for s in specs for i in range(args.seeds)]
     store = _store(args)
@@ -194,7 +195,9 @@ def _duration(text: str) -> float:
 
 
 def cmd_search(args) -> int:
-    space = search.Space(_axes(args))
+    axes = _axes(args)
+    chosen = set(axes.get("dataset", [VariantSpec().dataset]))  # one dataset: the fields not searched are its defaults
+    space = search.Space(axes, recipe.for_dataset(chosen.pop()).spec() if len(chosen) == 1 else VariantSpec())
     limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size)
     bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True, disable=None)
 
@@ -239,7 +242,7 @@ def cmd_preview(args) -> int:
     """The latency of each spec's untrained architecture on this host, measured now (or cached)."""
     from explorer.run import preview
 
-    specs = grid.expand(_axes(args))
+    specs = grid.expand_on_defaults(_axes(args))
     rows = []
     for spec in specs:
         made, fresh = preview.ensure(spec, threads=args.threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from explorer.data import recipe
 from explorer.spec import QUANT_MODES, VariantSpec
 
 # The levers that lift accuracy, trained longer with early stopping (benchmarks/accuracy_levers.py):
@@ -56,6 +57,12 @@ def expand(axes: dict[str, list[Any]], base: VariantSpec | None = None) -> list[
     base = base or VariantSpec()
     names = list(axes)
     return [base.replace(**dict(zip(names, values))) for values in itertools.product(*(axes[n] for n in names))]
+
+
+def expand_on_defaults(axes: dict[str, list[Any]]) -> list[VariantSpec]:
+    """Every combination of the axes, each on its dataset's default recipe (explorer.data.recipe): the fields
+    the axes name win, the others are the dataset's defaults (on Fashion-MNIST, VariantSpec()'s own)."""
+    return [recipe.for_dataset(s.dataset).spec().replace(**{n: getattr(s, n) for n in axes}) for s in expand(axes)]
 
 
 def preset(name: str, base: VariantSpec | None = None) -> list[VariantSpec]:
