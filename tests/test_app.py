@@ -1,14 +1,17 @@
 """Every page driven with Streamlit's AppTest against a small real cache (digits variants)."""
 
 import base64
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from support import FAST_LATENCY, REPO, TINY, intel_only_cache, stop_workers, wait_until
@@ -455,3 +458,33 @@ def test_a_seed_kept_as_evidence_is_one_point_with_its_sibling_and_its_details_h
     assert any("kept without its model" in i.value for i in at.info)
     assert any("2 seed replicates" in c.value for c in at.caption)
     assert [b.label for b in at.get("download_button")] == ["Download metadata (JSON)"]  # no model to download
+
+
+def test_picking_a_small_upload_on_explore_applies_its_defaults_and_the_card_names_them(cache, tmp_path):
+    from explorer.data import datasets, uploads
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for cls in ("a", "b"):
+            for i in range(10):
+                png = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8), "L").save(png, "PNG")
+                zf.writestr(f"{cls}/{i}.png", png.getvalue())
+    uploads.import_zip("small-upload", buf.getvalue())
+    datasets.split_sizes.cache_clear()
+    at = open_page("explore")  # on the Pareto page's dataset (digits, small: its defaults), through the link
+    at.sidebar.selectbox(key="k_dataset").set_value("fashion-mnist").run()
+    assert at.sidebar.toggle(key="k_augment").value is False  # Fashion-MNIST: the plain recipe
+    assert any("the plain recipe" in c.value for c in at.caption)
+    at.sidebar.selectbox(key="k_dataset").set_value("small-upload").run()
+    assert not at.exception
+    assert at.sidebar.toggle(key="k_augment").value and at.sidebar.toggle(key="k_batchnorm").value
+    assert at.sidebar.radio(key="k_padding").value == "same" and at.sidebar.slider(key="k_dropout").value == 0.3
+    card = next(m.value for m in at.markdown if "Defaults for small-upload" in m.value)
+    assert "augment on" in card and "14 training images" in card and "patience 20" in card
+    at.sidebar.slider(key="k_dropout").set_value(0.0).run()
+    card = next(m.value for m in at.markdown if "Defaults for small-upload" in m.value)
+    assert "~~dropout 0.3~~ (changed)" in card
+    at.sidebar.selectbox(key="k_dataset").set_value("fashion-mnist").run()  # back: the plain recipe again
+    assert at.sidebar.toggle(key="k_augment").value is False and at.sidebar.radio(key="k_padding").value == "valid"
