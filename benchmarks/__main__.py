@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, accuracy_truth, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
-                        optimizations, preview, remote_target, results_scale, search_hypervolume, server_views, small_data, stage_reuse,
+                        optimizations, preview, remote_target, results_scale, search_hypervolume, server_views, small_data_defaults, stage_reuse,
                         worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
@@ -29,7 +29,8 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "preview": ("9. Latency preview before training", preview),
     "int8_fallback": ("10. Full int8 without the op XNNPACK cannot run", int8_fallback),
     "channel_pruning": ("11. Channel pruning: fewer filters, less work", channel_pruning),
-    "small_data": ("12. A small upload with the default recipe", small_data),
+    "small_data_defaults": ("12. Small data: defaults chosen by evidence, held on datasets nobody tuned them for",
+                            small_data_defaults),
     "accuracy_levers": ("13. Accuracy levers and class imbalance", accuracy_levers),
     "search_hypervolume": ("14. Search vs random vs the default grid, at equal wall time", search_hypervolume),
     "results_scale": ("15. Results that scale with search: server time per Pareto view", results_scale),

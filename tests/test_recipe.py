@@ -70,6 +70,10 @@ def test_a_large_input_gets_a_global_pooling_head_and_a_training_length_bounded_
     assert spec.epochs >= VariantSpec().epochs
     assert spec.epochs == VariantSpec().epochs or spec.epochs * 840 * macs <= recipe.TRAIN_BUDGET_MACS
     assert any(f"{side}x{side} input" in d.why for d in chosen.applied)
+    first = layers[0].output_shape  # a batch's first activation stays within the bound, or the batch is the smallest
+    assert spec.batch_size * 4 * first[0] * first[1] * first[2] <= recipe.BATCH_ACTIVATION_BYTES \
+        or spec.batch_size == recipe.BATCH_SIZES[-1]
+    assert (spec.batch_size < VariantSpec().batch_size) == (side > 64)
 
 
 def test_the_reasons_say_which_defaults_a_spec_still_holds():

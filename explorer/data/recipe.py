@@ -17,7 +17,7 @@ from explorer.data import datasets
 from explorer.models import architecture
 from explorer.spec import VariantSpec
 
-GOVERNED = ("augment", "batchnorm", "dropout", "padding", "patience", "head", "min_steps", "epochs")  # what it may set
+GOVERNED = ("augment", "batchnorm", "dropout", "padding", "patience", "head", "min_steps", "epochs", "batch_size")  # what it may set
 SMALL_TRAIN_IMAGES = 10_000  # at most this many training images: the small-data levers apply
 SMALL_DATA_LEVERS = {"augment": True, "batchnorm": True, "dropout": 0.3, "padding": "same"}
 # A small split's validation accuracy moves by points from epoch to epoch, and augmented training is still
@@ -26,6 +26,11 @@ SMALL_DATA_LEVERS = {"augment": True, "batchnorm": True, "dropout": 0.3, "paddin
 SMALL_DATA_PATIENCE = 20
 FLATTEN_MAX_FEATURES = 8_192  # a flatten head wider than this feeds a dense layer of over a million weights
 TRAIN_BUDGET_MACS = 1.0e12  # forward MACs of training a large-input default: about a minute on 2 cores
+# One activation of the first block for a whole batch, in float32: training keeps several alive (conv, batch
+# norm, ReLU, their gradients), so this bounds memory. Measured: a 128x128 colour build at batch 128 peaked at
+# 3.5 GB of memory.
+BATCH_ACTIVATION_BYTES = 64 * 2**20
+BATCH_SIZES = (128, 64, 32)  # the recipe's choices, largest first (positions of the batch-size knob)
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,12 @@ def choose(dataset: str, train_images: int, val_images: int, input_shape: tuple[
                                f"{layers[at].output_shape[0]:,} values to the dense layer; global average pooling "
                                f"feeds {layers[at - 1].output_shape[-1]}"))
         layers = architecture.plan(spec.replace(head="gap"), input_shape, num_classes)
+    per_image = 4 * layers[0].output_shape[0] * layers[0].output_shape[1] * layers[0].output_shape[2]
+    batch = next((b for b in BATCH_SIZES if b * per_image <= BATCH_ACTIVATION_BYTES), BATCH_SIZES[-1])
+    if batch != spec.batch_size:
+        applied.append(Default("batch_size", batch, f"a batch of {spec.batch_size} would hold "
+                               f"{spec.batch_size * per_image / 2**20:,.0f} MiB in each first-block activation; "
+                               f"{batch} holds {batch * per_image / 2**20:,.0f} MiB"))
     macs = architecture.total_macs(layers)
     if spec.min_steps * spec.batch_size * macs > TRAIN_BUDGET_MACS:  # min_steps would overrun the budget
         epochs = int(min(30, max(spec.epochs, TRAIN_BUDGET_MACS // (macs * max(1, train_images)))))
