@@ -49,10 +49,10 @@ def predict(model: bytes, images: np.ndarray, batch: int = 256, threads: int = 1
     return preds
 
 
-def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: int) -> Evaluation:
+def evaluate(model: bytes, images: np.ndarray, labels: np.ndarray, num_classes: int, batch: int = 256) -> Evaluation:
     if num_classes > 256:
         raise ValueError("predictions are stored one byte per image: at most 256 classes")
-    preds = predict(model, images)
+    preds = predict(model, images, batch)
     cm = stats.confusion_matrix(labels, preds, num_classes)
     return Evaluation(float((preds == labels).mean()),
                       [None if np.isnan(v) else float(v) for v in stats.per_class_accuracy(cm)],

@@ -123,6 +123,18 @@ def check(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
     return layers
 
 
+def largest_activation_bytes(layers: list[LayerPlan]) -> int:
+    """Bytes of the largest float32 activation one image makes: what a batch multiplies in memory."""
+    return max(4 * _product(layer.output_shape) for layer in layers)
+
+
+def _product(shape: tuple[int, ...]) -> int:
+    n = 1
+    for side in shape:
+        n *= side
+    return n
+
+
 def total_params(layers: list[LayerPlan]) -> int:
     return sum(layer.params for layer in layers)
 

@@ -26,6 +26,9 @@ from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
+# Evaluation runs in batches of at most 256 images, fewer where one activation of a batch would pass this:
+# a 128x128 colour model evaluated 256 (TFLite) and 512 (Keras) at a time peaked at 2.5 GB of memory.
+EVAL_BATCH_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -224,12 +227,13 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         tflite = quantize.to_tflite(m, spec.quant, data.x_train, keep_float=float_layers_of(spec))
     report.seconds["convert"] = time.perf_counter() - t0
     reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
+    layers = architecture.plan(spec, info.input_shape, info.num_classes)
+    batch = int(np.clip(EVAL_BATCH_BYTES // architecture.largest_activation_bytes(layers), 8, 256))
     t0 = time.perf_counter()
     with gate.machine().shared():
-        ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes)
-        keras_acc = float((m.predict(data.x_test, batch_size=512, verbose=0).argmax(1) == data.y_test).mean())
+        ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes, batch)
+        keras_acc = float((m.predict(data.x_test, batch_size=2 * batch, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
-    layers = architecture.plan(spec, info.input_shape, info.num_classes)
     built = VariantRecord(
         key=spec.key(), spec=spec, dataset=info.name, input_shape=tuple(info.input_shape),
         class_names=tuple(info.class_names), test_images=int(len(data.x_test)), accuracy=ev.accuracy,
