@@ -60,3 +60,10 @@ def test_same_padding_keeps_the_borders_and_lets_deeper_stacks_fit():
     assert architecture.max_depth(28, 28, "same") == 4 > architecture.max_depth(28, 28) == 3
     valid = architecture.plan(VariantSpec(depth=3), (28, 28, 1), 10)
     assert architecture.total_macs(layers) > 2 * architecture.total_macs(valid)
+
+
+def test_the_largest_activation_is_the_first_block_of_a_large_image_in_float32_bytes():
+    layers = architecture.plan(VariantSpec(), (28, 28, 1), 10)
+    assert architecture.largest_activation_bytes(layers) == 4 * 26 * 26 * 32
+    big = architecture.plan(VariantSpec(padding="same", head="gap"), (128, 128, 3), 8)
+    assert architecture.largest_activation_bytes(big) == 4 * 128 * 128 * 32
