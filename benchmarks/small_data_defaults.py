@@ -56,7 +56,7 @@ def _zip_for(name: str) -> bytes:
     return makers[name]()
 
 
-def grid(name: str) -> list[dict]:
+def grid() -> list[dict]:
     """The 16 lever settings (spec fields) of the grid."""
     return [dict(zip(LEVERS, values)) for values in itertools.product(*LEVERS.values())]
 
@@ -105,30 +105,53 @@ def _cell(name: str, levers: dict | str | None) -> dict:
     return result
 
 
+def _brief(c: dict) -> dict:
+    return {k: c[k] for k in ("label", "accuracy", "low", "high", "test_images", "seconds", "epochs", "peak_mib")}
+
+
+def _chosen_on(datasets: dict[str, list[dict]]) -> tuple[dict, float]:
+    """The grid cell (lever settings) with the best mean accuracy over the datasets the recipe is chosen on."""
+    means = {}
+    for i, levers in enumerate(grid()):
+        means[i] = sum(cells[i]["accuracy"] for cells in datasets.values()) / len(datasets)
+    best = max(means, key=means.get)
+    return grid()[best], means[best]
+
+
 def run() -> list[Row]:
-    table, detail = [], {}
+    from explorer.data import recipe
+
+    cells = {name: [_cell(name, levers) for levers in grid()] for name in DATASETS}
+    levers, mean = _chosen_on({n: c for n, c in cells.items() if DATASETS[n][1] == "chose"})
+    detail, held = {}, 0
     for name, (what, role) in DATASETS.items():
-        cells = [_cell(name, levers) for levers in grid(name)]
-        default = _cell(name, None)
-        best = max(cells, key=lambda c: c["accuracy"])
-        within = best["low"] <= default["accuracy"]
-        table.append(within and default["accuracy"] >= best["accuracy"] - 0.01)
-        detail[name] = {"what": what, "role": role, "images": default["test_images"], "default": default,
-                        "best_of_grid": best, "default_within_best_interval": within,
-                        "grid": sorted(((c["label"], c["accuracy"]) for c in cells), key=lambda t: -t[1])}
-    large = {name: _cell(name, None) for name in LARGE}
-    mnist = detail["real-mnist-3k"]["default"]
-    big = large["photos-128"]
+        default, before = _cell(name, None), _cell(name, BEFORE)
+        best = max(cells[name], key=lambda c: c["accuracy"])
+        within = best["low"] <= default["accuracy"] and default["accuracy"] >= best["accuracy"] - 0.01
+        held += within
+        detail[name] = {"what": what, "role": role, "default": _brief(default), "before": _brief(before),
+                        "best_of_grid": _brief(best), "default_holds": within,
+                        "grid": sorted(((c["label"], round(c["accuracy"], 4)) for c in cells[name]), key=lambda t: -t[1])}
+    large = {name: _brief(_cell(name, None)) for name in LARGE}
+    mnist, big = detail["real-mnist-3k"]["default"], large["photos-128"]
+    same = all(recipe.SMALL_DATA_LEVERS[k] == v for k, v in levers.items())
     return [
-        row("small_data_defaults", sum(table), f"of {len(table)} datasets", ">=", len(table), detail={
-            "datasets": detail, "large": large},
-            note="datasets where the default is within the best grid variant's 95 % interval and at most 1 point "
-                 "below it"),
+        row("small_data_defaults", held, f"of {len(DATASETS)} datasets", ">=", len(DATASETS), detail={
+            "datasets": detail, "large": large, "best_mean_on_chose": {"levers": levers, "accuracy": mean}},
+            note="the default within the best grid variant's 95 % interval and at most 1 point below it; the grid "
+                 f"cell best on average over the 'chose' datasets ({mean:.4f}) is "
+                 + ("the recipe's levers" if same else f"{levers}, not the recipe's")),
         row("small_data_defaults_real_mnist", mnist["accuracy"], "", ">=", 0.97,
-            note=f"{mnist['label']}, [{mnist['low']:.3f}, {mnist['high']:.3f}], never tuned on"),
+            note=f"{mnist['label']}, 95 % [{mnist['low']:.3f}, {mnist['high']:.3f}] over {mnist['test_images']} test "
+                 f"images, never tuned on; the plain recipe before: {detail['real-mnist-3k']['before']['accuracy']:.4f}"),
         row("small_data_defaults_128_seconds", big["seconds"], "s", "<=", 90,
-            note=f"128x128 colour upload, default build (train, convert, evaluate, measure); {big['label']}"),
-        row("small_data_defaults_128_peak_mib", big["peak_mib"], "MiB", "<=", 2048, note="max RSS of the build's process"),
+            note=f"128x128 colour upload of 1,200 images, its default build (train, convert, evaluate, measure): "
+                 f"{big['label']}, {big['epochs']} epochs, accuracy {big['accuracy']:.3f}"),
+        row("small_data_defaults_128_peak_mib", big["peak_mib"], "MiB", "<=", 2048,
+            note="max RSS of the build's process (importing the upload included)"),
+        row("small_data_defaults_224_seconds", large["photos-224"]["seconds"], "s",
+            note=f"224x224 colour upload of 600 images, default build: {large['photos-224']['label']}, "
+                 f"{large['photos-224']['peak_mib']:,.0f} MiB peak, accuracy {large['photos-224']['accuracy']:.3f}"),
     ]
 
 
