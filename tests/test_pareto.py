@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from explorer.present import results
 from explorer.present.pareto import best_under_budget, hypervolume, pareto_mask
 
 
@@ -184,3 +185,12 @@ def test_seed_replicates_group_into_one_row_holding_each_seed():
     assert g["accuracy"] == pytest.approx((0.8963 + 0.8930 + 0.9024) / 3) and g["label"] == "v-seed0 ×3 seeds"
     assert g["accuracy_lo"] < 0.8930 and g["accuracy_hi"] > 0.9024 and g["replicates"].count(",") == 2
     assert (g["p50_us"], g["p50_lo_us"], g["p50_hi_us"]) == (31.0, 29.0, 33.0)
+
+
+def test_a_preview_band_alone_is_drawn_within_the_axes():
+    from explorer.present import figures
+
+    empty = results.table_of([])
+    fig = figures.pareto(empty, np.zeros(0, bool), "p50_us", preview={"p50": 97.6, "lo": 94.8, "hi": 100.5, "label": "x"})
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 94.8 and 100.5 < hi and tuple(fig.layout.yaxis.range) == (0, 1)

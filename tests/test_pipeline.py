@@ -1,5 +1,7 @@
 """End to end on real data (scikit-learn digits): train, prune, quantize, convert, measure, cache."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -91,6 +93,8 @@ def test_progress_reaches_the_end_and_names_the_stages(built):
     assert {e.stage for e in events} >= {"train", "prune", "qat", "convert", "evaluate", "measure", "done"}
     assert all(0.0 <= e.fraction <= 1.0 for e in events)
     assert any("epoch" in e.message and "loss" in e.message for e in events)
+    assert any(re.search(r"epoch \d+/\d+ done in \d+\.\d s", e.message) for e in events)  # each epoch's time
+    assert any("loss" in e.message and "(last epoch" in e.message for e in events)  # kept on the batch lines
 
 
 def test_int8_is_about_four_times_smaller_and_pruning_shrinks_the_gzip(store):

@@ -31,6 +31,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.epoch = 0
         self.every = max(1, steps // 20)
         self.started = time.perf_counter()
+        self.last = ""  # the previous epoch's time, shown with every batch's line
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -42,13 +43,14 @@ class _ProgressCallback(keras.callbacks.Callback):
             done = (self.epoch + (batch + 1) / self.steps) / self.epochs
             self.on_progress(min(done, 1.0), f"{self.label}: epoch {self.epoch + 1}/{self.epochs}, "
                              f"loss {logs.get('loss', float('nan')):.3f}, "
-                             f"accuracy {logs.get('accuracy', float('nan')):.3f}")
+                             f"accuracy {logs.get('accuracy', float('nan')):.3f}{self.last}")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        seconds = time.perf_counter() - self.started
+        self.last = f" (last epoch {seconds:.1f} s)"
         self.on_progress((epoch + 1) / self.epochs,
-                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done in "
-                         f"{time.perf_counter() - self.started:.1f} s, val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
+                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done in {seconds:.1f} s, val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
 
 
 class _GateCallback(keras.callbacks.Callback):

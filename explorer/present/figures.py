@@ -98,6 +98,10 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                       # stretched the axis past it (to -20 µs)
                       annotation_position="top right" if df.empty or preview["p50"] <= df[x].median()
                       else "top left")
+        if df.empty:  # nothing else on the chart: plotly's autorange ignores shapes and drew empty axes
+            margin = max(preview["hi"] - preview["lo"], 0.1 * preview["p50"])
+            fig.update_xaxes(range=[preview["lo"] - margin, preview["hi"] + 4 * margin])
+            fig.update_yaxes(range=[0, 1])
     timed = x.endswith("_us")
     # the axis names this host only for the points it measured: before its first measurement, none
     x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and timed and here.any() else "") + (
