@@ -85,7 +85,7 @@ class VariantSpec:
     head: str = "flatten"  # or "gap": global average pooling before the dense layer
     batchnorm: bool = False  # batch normalization after every conv (folded into the conv on conversion)
     dropout: float = 0.0  # dropout rate before the dense layer and before the logits
-    augment: bool = False  # random shifts and zoom (and horizontal flips where the dataset allows) in training
+    augment: bool = False  # random shifts of up to 8 % (and horizontal flips where the dataset allows) in training
     class_weight: str = "none"  # or "balanced": each class weighs n / (classes * its count) in the loss
     channels: float = 0.0  # structured pruning: fraction of each conv's filters and the dense units removed
     sparsity: float = 0.0  # fraction of weights zeroed by magnitude pruning, 0 to 0.95

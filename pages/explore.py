@@ -93,7 +93,7 @@ def knobs_ui() -> dict:
         v["dropout"] = st.slider("dropout", *BOUNDS["dropout"], step=0.1, key="k_dropout")
         flips = " and horizontal flips" if datasets.info(dataset).flips else ""
         v["augment"] = st.toggle("data augmentation", key="k_augment",
-                                 help=f"Random shifts and zoom{flips} of the training images only")
+                                 help=f"Random shifts of up to 8 % of a side{flips}, applied to the training images only")
         v["class_weight"] = st.radio("class weights", CLASS_WEIGHTS, horizontal=True, key="k_class_weight",
                                      help="balanced: each class counts as much in the loss, however rare")
         with st.expander("Advanced"):
