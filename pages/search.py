@@ -39,7 +39,9 @@ def search_form() -> None:
         left, right = st.columns(2)
         with left:
             name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
-            dataset = st.selectbox("dataset", datasets.available(), key="s_dataset")
+            dataset = st.selectbox("dataset", datasets.available(), key="s_dataset",
+                                   help="Every field the study does not search takes this dataset's defaults (a small "
+                                        "dataset's turn the accuracy levers on: see the card on Explore)")
             depth = st.multiselect("depth", [1, 2, 3], default=[1, 2, 3], key="s_depth")
             width = st.multiselect("width", [8, 16, 32, 64], default=[32], key="s_width",
                                    help="32 is the shipped width: its trained bases come with the app, so its trials only fine-tune")

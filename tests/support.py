@@ -28,6 +28,9 @@ os.environ["EXPLORER_WORKER_IDLE_EXIT"] = "30"  # workers the tests start do not
 # A tiny variant on scikit-learn's digits: trains in a few seconds, learns for real.
 TINY = dict(dataset="digits", depth=1, width=8, dense=32, epochs=12, min_steps=0, tune_epochs=2, learning_rate=0.01,
             batch_size=32)
+# The plain recipe's levers as CLI flags: the CLI starts a dataset's variants from its defaults (digits is small,
+# so those turn augmentation, batch norm, dropout, same padding and patience 20 on); these keep TINY's.
+PLAIN_FLAGS = ["--augment", "off", "--batchnorm", "off", "--dropout", "0", "--padding", "valid", "--patience", "10"]
 FAST_LATENCY = dict(min_runs=50, min_seconds=0.05, warmup=5, blocks=3, max_attempts=1)
 
 T = TypeVar("T")

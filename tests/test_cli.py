@@ -6,12 +6,13 @@ import zipfile
 import pytest
 from PIL import Image
 
+from support import PLAIN_FLAGS
 from explorer.run import cli
 from explorer.store.cache import Store
 
 pytestmark = pytest.mark.slow
 TINY_FLAGS = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32", "--epochs", "12",
-              "--learning-rate", "0.01", "--batch-size", "32"]
+              "--learning-rate", "0.01", "--batch-size", "32", *PLAIN_FLAGS]
 
 
 def test_sweep_list_pareto_and_measure(tmp_path, capsys):
@@ -35,7 +36,7 @@ def test_sweep_list_pareto_and_measure(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["sweep", "--dataset", "digits", "--depth", "3"], "depth: 3 blocks shrink a 8x8 image below 1x1"),
+    (["sweep", "--dataset", "digits", "--depth", "4"], "depth: 4 blocks shrink a 8x8 image below 1x1"),
     (["sweep", "--sparsity", "1.0"], "sparsity: must be a number from 0.0 to 0.95"),
     (["sweep", "--dataset", "cifar"], "unknown dataset 'cifar'"),
 ])
@@ -64,15 +65,15 @@ def test_add_dataset_from_a_folder(tmp_path, monkeypatch, capsys):
 
 
 def test_preview_prints_latency_before_training_and_reuses_it(user_data, capsys):
-    flags = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32"]
+    flags = ["--dataset", "digits", "--depth", "1", "--width", "8", "--dense", "32", *PLAIN_FLAGS]
     assert cli.main(["preview", *flags, "--quant", "fp32", "int8"]) == 0
     out = capsys.readouterr().out
     assert "digits-d1w8-fc32-fp32" in out and "digits-d1w8-fc32-int8" in out and "nothing was trained" in out
     assert out.count("measured in") == 2
     assert cli.main(["preview", *flags, "--quant", "int8", "--sparsity", "0.5"]) == 0  # same latency fields
     assert "cached" in capsys.readouterr().out
-    assert cli.main(["preview", "--dataset", "digits", "--depth", "3"]) == 2  # does not fit 8x8: one clear line
-    assert "depth: 3 blocks shrink" in capsys.readouterr().err
+    assert cli.main(["preview", "--dataset", "digits", "--depth", "4"]) == 2  # does not fit 8x8: one clear line
+    assert "depth: 4 blocks shrink" in capsys.readouterr().err
 
 
 def test_bad_threads_and_a_missing_cache_folder_stop_before_any_work(tmp_path, capsys):

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from support import FAST_LATENCY, TINY
+from support import FAST_LATENCY, PLAIN_FLAGS, TINY
 from explorer.measure import host
 from explorer.run import search
 from explorer.spec import SpecError, VariantSpec
@@ -149,7 +149,7 @@ def test_the_cli_searches_resumes_by_name_and_prints_the_front(tmp_path, monkeyp
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     argv = ["--cache", str(tmp_path / "cache"), "search", "--dataset", "digits", "--depth", "1", "--width", "4", "8",
             "--quant", "fp32", "int8", "--epochs", "3", "--min-steps", "0", "--learning-rate", "0.01",
-            "--batch-size", "32", "--trials", "2", "--study", "cli"]
+            "--batch-size", "32", *PLAIN_FLAGS, "--trials", "2", "--study", "cli"]
     assert cli.main(argv) == 0
     assert cli.main(argv) == 0  # the same name: two more trials on top of the first two
     out = capsys.readouterr()
