@@ -126,6 +126,8 @@ def run() -> list[Row]:
     detail, held = {}, 0
     for name, (what, role) in DATASETS.items():
         default, before = _cell(name, None), _cell(name, BEFORE)
+        # the default is a grid cell: its build's seconds and memory are that cell's (the default loads it)
+        default = next((c for c in cells[name] if c["key"] == default["key"]), default)
         best = max(cells[name], key=lambda c: c["accuracy"])
         within = best["low"] <= default["accuracy"] and default["accuracy"] >= best["accuracy"] - 0.01
         held += within
