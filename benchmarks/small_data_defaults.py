@@ -66,6 +66,7 @@ def build(name: str, levers: dict | str | None) -> dict:
     VariantSpec()'s plain recipe when it is "before", else the grid cell) and return its figures."""
     from explorer.data import datasets, recipe, uploads
     from explorer.measure import uncertainty
+    from explorer.models import architecture
     from explorer.run import pipeline
     from explorer.store.cache import Store
     from explorer.spec import VariantSpec
@@ -75,6 +76,8 @@ def build(name: str, levers: dict | str | None) -> dict:
     chosen = recipe.for_dataset(name)
     spec = (chosen.spec() if levers is None else VariantSpec(dataset=name) if levers == BEFORE
             else chosen.spec().replace(**levers))
+    h, w, _ = datasets.info(name).input_shape  # on 8x8 digits, valid padding fits one block: the deepest that fits
+    spec = spec.replace(depth=min(spec.depth, architecture.max_depth(h, w, spec.padding)))
     t0 = time.perf_counter()
     v, _ = pipeline.ensure(spec, Store(WORK / "cache", WORK / "stages"))
     interval = uncertainty.record_interval_columns(v)
