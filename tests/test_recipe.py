@@ -73,7 +73,7 @@ def test_a_large_input_gets_a_global_pooling_head_and_a_training_length_bounded_
     first = layers[0].output_shape  # a batch's first activation stays within the bound, or the batch is the smallest
     assert spec.batch_size * 4 * first[0] * first[1] * first[2] <= recipe.BATCH_ACTIVATION_BYTES \
         or spec.batch_size == recipe.BATCH_SIZES[-1]
-    assert (spec.batch_size < VariantSpec().batch_size) == (side > 64)
+    assert (spec.batch_size < VariantSpec().batch_size) == (side > 64) and (spec.batch_size < 32) == (side > 128)
 
 
 def test_the_reasons_say_which_defaults_a_spec_still_holds():

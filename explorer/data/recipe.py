@@ -30,7 +30,7 @@ TRAIN_BUDGET_MACS = 1.0e12  # forward MACs of training a large-input default: ab
 # norm, ReLU, their gradients), so this bounds memory. Measured: a 128x128 colour build at batch 128 peaked at
 # 3.5 GB of memory.
 BATCH_ACTIVATION_BYTES = 64 * 2**20
-BATCH_SIZES = (128, 64, 32)  # the recipe's choices, largest first (positions of the batch-size knob)
+BATCH_SIZES = (128, 64, 32, 16)  # the recipe's choices, largest first (positions of the batch-size knob)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ def _within(name: str, positions: list) -> list:
 # The positions of the Explore knobs that are not free sliders (kept within the spec's declared bounds).
 KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
     "width": [8, 16, 32, 64], "dense": [32, 64, 128, 256, 512], "clusters": [0, 8, 16, 32, 64],
-    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [32, 64, 128, 256],
+    "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [16, 32, 64, 128, 256],
     "min_steps": [0, 500, 1500, 3000, 6000], "image_size": [0, 16, 28, 32, 64, 96, 128, 160, 224]}.items()}
 TUNE_EPOCHS_MAX = 10
 
