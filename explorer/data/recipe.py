@@ -4,8 +4,9 @@ size and input shape alone (pure: no TensorFlow, no images decoded).
 VariantSpec()'s own values were chosen on Fashion-MNIST's 55,000 training images. Measured on small real
 datasets (benchmarks/small_data_defaults.py, key small_data_defaults), those values overfit: the training
 accuracy reaches 1.0 while the test accuracy stays points below what the levers that generalize give. So a
-small training split turns them on, and a large input gets a head whose dense layer does not grow with the
-image and a training length bounded by its compute.
+small training split turns them on (at 7,000 training images of Fashion-MNIST the recipe and the plain values
+tie), and a large input gets a head whose dense layer does not grow with the image, a batch whose activations
+fit in memory and a training length bounded by its compute.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ SMALL_DATA_LEVERS = {"augment": True, "batchnorm": True, "dropout": 0.3, "paddin
 SMALL_DATA_PATIENCE = 20
 FLATTEN_MAX_FEATURES = 8_192  # a flatten head wider than this feeds a dense layer of over a million weights
 TRAIN_BUDGET_MACS = 1.0e12  # forward MACs of training a large-input default: about a minute on 2 cores
-# One activation of the first block for a whole batch, in float32: training keeps several alive (conv, batch
-# norm, ReLU, their gradients), so this bounds memory. Measured: a 128x128 colour build at batch 128 peaked at
+# The largest activation (the first block's) for a whole batch, in float32: training keeps several alive (conv,
+# batch norm, ReLU, their gradients), so this bounds memory. Measured: a 128x128 colour build at batch 128 peaked at
 # 3.5 GB of memory.
 BATCH_ACTIVATION_BYTES = 64 * 2**20
 BATCH_SIZES = (128, 64, 32, 16)  # the recipe's choices, largest first (positions of the batch-size knob)
@@ -83,11 +84,11 @@ def choose(dataset: str, train_images: int, val_images: int, input_shape: tuple[
                                f"{layers[at].output_shape[0]:,} values to the dense layer; global average pooling "
                                f"feeds {layers[at - 1].output_shape[-1]}"))
         layers = architecture.plan(spec.replace(head="gap"), input_shape, num_classes)
-    per_image = 4 * layers[0].output_shape[0] * layers[0].output_shape[1] * layers[0].output_shape[2]
+    per_image = architecture.largest_activation_bytes(layers)
     batch = next((b for b in BATCH_SIZES if b * per_image <= BATCH_ACTIVATION_BYTES), BATCH_SIZES[-1])
     if batch != spec.batch_size:
         applied.append(Default("batch_size", batch, f"a batch of {spec.batch_size} would hold "
-                               f"{spec.batch_size * per_image / 2**20:,.0f} MiB in each first-block activation; "
+                               f"{spec.batch_size * per_image / 2**20:,.0f} MiB in its largest activation; "
                                f"{batch} holds {batch * per_image / 2**20:,.0f} MiB"))
     macs = architecture.total_macs(layers)
     if spec.min_steps * spec.batch_size * macs > TRAIN_BUDGET_MACS:  # min_steps would overrun the budget
