@@ -83,14 +83,16 @@ def rendered_digits(n: int, seed: int = 0) -> bytes:
     return _zip(images)
 
 
-def photo_patches(n: int, side: int, seed: int = 0) -> bytes:
-    """n colour patches (side x side RGB) in 8 classes: the quadrants of scikit-learn's two bundled photos."""
+def photo_patches(n: int, side: int, seed: int = 0, photos: tuple[str, ...] = ("china", "flower")) -> bytes:
+    """n colour patches (side x side RGB), one class per quadrant of scikit-learn's bundled photos (both: 8)."""
     from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(seed)
     bunch = load_sample_images()
     quadrants = []
     for name, photo in zip(("china", "flower"), bunch.images):
+        if name not in photos:
+            continue
         h, w = photo.shape[0] // 2, photo.shape[1] // 2
         quadrants += [(f"{name}-{r}{c}", photo[r * h:(r + 1) * h, c * w:(c + 1) * w]) for r in (0, 1) for c in (0, 1)]
     images = []
