@@ -1,7 +1,7 @@
 """Small-data defaults: the default recipe against a 16-variant lever grid on small real datasets, and the
 build time and memory of large colour uploads. Key: small_data_defaults.
 
-    $ .venv/bin/python -m benchmarks small_data_defaults      # about 90 minutes on 2 cores, resumable
+    $ .venv/bin/python -m benchmarks small_data_defaults      # about 100 minutes on 2 cores, resumable
 
 Every dataset is imported as a user's upload would be (benchmarks.small_sets makes the zips). On each, the
 grid crosses the four levers that generalize (augmentation, batch norm, dropout 0.3, same padding) over the
