@@ -1,4 +1,5 @@
-"""Grids of variants for sweeps: the cartesian product of a few axes over a base spec (pure)."""
+"""Grids of variants for sweeps: the cartesian product of a few axes over a base spec (pure), or over each
+dataset's default recipe (expand_on_defaults reads the datasets' split sizes)."""
 
 from __future__ import annotations
 
