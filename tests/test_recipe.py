@@ -102,3 +102,13 @@ def test_an_upload_gets_its_defaults_and_the_cli_grid_applies_them_under_named_a
     assert photos.head == "gap" and photos.augment and photos.dropout == 0.0  # the axis wins over the default
     assert digits.augment and digits.padding == "same" and digits.head == "flatten"
     assert grid.expand_on_defaults({"depth": [1]}) == [VariantSpec(depth=1)]  # Fashion-MNIST: unchanged
+
+
+def test_a_deleted_upload_forgets_its_split_sizes_so_a_new_one_of_that_name_gets_its_own(data_dir, tmp_path):
+    from explorer.store.cache import Store
+
+    upload("again", per_class=20)
+    assert recipe.for_dataset("again").train_images == 28
+    uploads.delete("again", Store(tmp_path / "cache"))
+    upload("again", per_class=40)
+    assert recipe.for_dataset("again").train_images == 56

@@ -286,9 +286,7 @@ def split_sizes(name: str) -> tuple[int, int, int]:
     """How many images the training, validation and test splits hold (an upload's labels are read, not its images)."""
     if name in BUILTIN:
         return _BUILTIN_SPLITS[name]
-    with np.load(user_dataset_dir(info(name).name) / "data.npz", allow_pickle=False) as npz:
-        y = npz["y"].astype(np.int64)
-    train, val, test = (len(part) for part in stratified_split(y, USER_SPLIT, SPLIT_SEED))
+    train, val, test = (len(part) for part in _user_split(name)[1])
     return train, val, test
 
 
@@ -300,6 +298,12 @@ def test_labels(name: str) -> np.ndarray:
         return read_idx(fashion_mnist_dir() / FASHION_MNIST_FILES["test_y"]).astype(np.int64)
     if name in BUILTIN:
         return load(name).y_test
+    y, (_, _, test) = _user_split(name)
+    return y[test]
+
+
+def _user_split(name: str) -> tuple[np.ndarray, list[np.ndarray]]:
+    """An upload's labels (read without its images) and its train/validation/test indices."""
     with np.load(user_dataset_dir(info(name).name) / "data.npz", allow_pickle=False) as npz:
         y = npz["y"].astype(np.int64)
-    return y[stratified_split(y, USER_SPLIT, SPLIT_SEED)[2]]
+    return y, stratified_split(y, USER_SPLIT, SPLIT_SEED)

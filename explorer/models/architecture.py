@@ -11,6 +11,7 @@ Channel pruning (spec.channels) narrows every conv and the dense layer to the fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from explorer.spec import SpecError, VariantSpec
@@ -125,14 +126,7 @@ def check(spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int
 
 def largest_activation_bytes(layers: list[LayerPlan]) -> int:
     """Bytes of the largest float32 activation one image makes: what a batch multiplies in memory."""
-    return max(4 * _product(layer.output_shape) for layer in layers)
-
-
-def _product(shape: tuple[int, ...]) -> int:
-    n = 1
-    for side in shape:
-        n *= side
-    return n
+    return max(4 * math.prod(layer.output_shape) for layer in layers)
 
 
 def total_params(layers: list[LayerPlan]) -> int:
