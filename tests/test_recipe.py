@@ -42,8 +42,9 @@ def test_fashion_mnist_keeps_the_shipped_defaults():
 
 def test_a_small_training_split_turns_on_the_levers_that_generalize_and_says_why():
     small = recipe.choose("mine", 2_100, 450, (28, 28, 1), 10)
-    assert small.fields() == {**recipe.SMALL_DATA_LEVERS, "patience": recipe.SMALL_DATA_PATIENCE}
-    assert all("2,100 training images" in d.why for d in small.applied if d.field in recipe.SMALL_DATA_LEVERS)
+    flatten = recipe.SMALL_DATA_LEVERS["flatten"]
+    assert small.fields() == {**flatten, "patience": recipe.SMALL_DATA_PATIENCE}
+    assert all("2,100 training images" in d.why for d in small.applied if d.field in flatten)
     assert "450 images" in next(d.why for d in small.applied if d.field == "patience")
     spec = small.spec()
     assert spec.dataset == "mine" and spec.min_steps == VariantSpec().min_steps  # a 28x28 input keeps min_steps
@@ -76,6 +77,18 @@ def test_a_large_input_gets_a_global_pooling_head_and_a_training_length_bounded_
     assert (spec.batch_size < VariantSpec().batch_size) == (side > 64) and (spec.batch_size < 32) == (side > 128)
 
 
+def test_a_small_set_of_large_images_gets_the_global_pooling_heads_levers_and_says_which_it_left_off():
+    """The head is decided on the flatten levers (same padding); the levers are then the global-pooling head's."""
+    chosen = recipe.choose("photos", 840, 180, (64, 64, 3), 4)
+    spec = chosen.spec()
+    assert spec.head == "gap" and spec.batchnorm and spec.padding == "same"
+    assert (spec.dropout, spec.augment) == (VariantSpec().dropout, VariantSpec().augment)  # measured not to help
+    assert {d.field for d in chosen.applied} >= set(recipe.SMALL_DATA_LEVERS["gap"]) | {"head", "patience"}
+    assert "dropout and shifts do not" in next(d.why for d in chosen.applied if d.field == "batchnorm")
+    large = recipe.choose("photos", 84_000, 18_000, (64, 64, 3), 4)  # a large split: no levers, the head alone
+    assert large.spec().head == "gap" and not large.spec().batchnorm and large.spec().padding == "valid"
+
+
 def test_the_reasons_say_which_defaults_a_spec_still_holds():
     chosen = recipe.choose("mine", 700, 150, (28, 28, 1), 10)
     changed = chosen.spec().replace(dropout=0.0)
@@ -99,8 +112,9 @@ def test_an_upload_gets_its_defaults_and_the_cli_grid_applies_them_under_named_a
     assert chosen.train_images == 8 and chosen.fields()["head"] == "gap"
     specs = grid.expand_on_defaults({"dataset": ["photos", "digits"], "dropout": [0.0]})
     photos, digits = specs
-    assert photos.head == "gap" and photos.augment and photos.dropout == 0.0  # the axis wins over the default
+    assert photos.head == "gap" and photos.batchnorm and photos.padding == "same"
     assert digits.augment and digits.padding == "same" and digits.head == "flatten"
+    assert digits.dropout == 0.0 != recipe.for_dataset("digits").spec().dropout  # the axis wins over the default
     assert grid.expand_on_defaults({"depth": [1]}) == [VariantSpec(depth=1)]  # Fashion-MNIST: unchanged
 
 
