@@ -56,7 +56,7 @@ def test_augmentation_changes_training_batches_and_never_touches_validation_or_t
 
     data = datasets.load("digits")
     spec = VariantSpec(**{**TINY, "augment": True})
-    fed = train.training_data(data, spec)
+    fed = train.training_data(data, spec, epochs=1)
     x_batch, y_batch = next(iter(fed["x"]))
     assert x_batch.shape[0] == spec.batch_size and not np.allclose(x_batch.numpy(), data.x_train[:32])
 
@@ -67,6 +67,30 @@ def test_augmentation_changes_training_batches_and_never_touches_validation_or_t
     assert np.array_equal(before[0], data.x_val) and np.array_equal(before[1], data.x_test)
     # validation accuracy logged by fit equals a plain evaluation of the untouched validation split
     assert np.isclose(m.evaluate(data.x_val, data.y_val, verbose=0)[1], history["val_accuracy"][-1], atol=1e-6)
+
+
+def test_the_plain_feed_trains_exactly_as_fit_on_the_arrays_would_with_autotuning_off():
+    """Cached models trained on arrays stay reproducible: the same weights, batch for batch (and a feed in
+    another order would not give them)."""
+    from explorer.models import model as model_lib, train
+    from explorer.models.tf_runtime import keras
+
+    data = datasets.load("digits")
+    spec = VariantSpec(**TINY)
+    fed = train.training_data(data, spec, epochs=2)
+    assert fed["x"].options().autotune.enabled is False and fed["steps_per_epoch"] == -(-len(data.y_train) // 32)
+
+    def weights(**feed):
+        m = model_lib.build(spec, data.info.input_shape, 10)
+        keras.utils.set_random_seed(spec.seed)
+        m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+        m.fit(**feed, epochs=2, verbose=0)
+        return m.get_weights()
+
+    arrays = weights(x=data.x_train, y=data.y_train, batch_size=spec.batch_size, shuffle=True)
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, weights(**train.training_data(data, spec, epochs=2))))
+    unshuffled = weights(x=data.x_train, y=data.y_train, batch_size=spec.batch_size, shuffle=False)
+    assert not all(np.array_equal(a, b) for a, b in zip(arrays, unshuffled))
 
 
 def test_early_stopping_keeps_the_best_epoch_and_small_data_trains_longer():

@@ -13,7 +13,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide C++ info logs (CUDA p
 import tensorflow as tf  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 import tf_keras as keras  # noqa: E402
+from tf_keras.src.engine import data_adapter  # noqa: E402  (how fit() turns arrays into a tf.data pipeline)
 
 tf.get_logger().setLevel("ERROR")
 
-__all__ = ["tf", "keras", "tfmot"]
+__all__ = ["tf", "keras", "tfmot", "data_adapter"]

@@ -16,7 +16,7 @@ import numpy as np
 from explorer.measure import gate
 from explorer.data.datasets import Dataset
 from explorer.spec import BOUNDS
-from explorer.models.tf_runtime import keras, tf
+from explorer.models.tf_runtime import data_adapter, keras, tf
 
 # on_progress(fraction of this stage done in [0, 1], human-readable status line)
 StageProgress = Callable[[float, str], None]
@@ -96,17 +96,27 @@ def augmenter(spec, flips: bool) -> keras.Sequential:
     return keras.Sequential(layers, name="augment")
 
 
-def training_data(data: Dataset, spec):
-    """The training split as fit() takes it: arrays, or (with augmentation) a shuffled tf.data pipeline that
-    augments every batch afresh. Validation and test data never pass through here."""
+def training_data(data: Dataset, spec, epochs: int) -> dict:
+    """The training split as fit() takes it: a shuffled tf.data pipeline, which (with augmentation) augments every
+    batch afresh. Validation and test data never pass through here.
+
+    Without augmentation it is the very pipeline fit() would make of the arrays (same batches, same order, the same
+    weights: tested), with one change: tf.data's autotuning is off. Its background thread sleeps for up to a
+    minute between passes, and TensorFlow 2.21 waits for it when fit() drops the iterator: a 128x128 build sat
+    28 s after its last epoch, one run in two."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
     if not spec.augment:
-        return {"x": data.x_train, "y": data.y_train, "batch_size": spec.batch_size, "shuffle": True}
+        adapter = data_adapter.TensorLikeDataAdapter(data.x_train, data.y_train, batch_size=spec.batch_size,
+                                                     epochs=epochs, shuffle=True)
+        return {"x": adapter.get_dataset().with_options(options), "steps_per_epoch": adapter.get_size()}
     aug = augmenter(spec, data.info.flips)
     pipeline = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
                 .shuffle(len(data.x_train), seed=spec.seed, reshuffle_each_iteration=True)
                 .batch(spec.batch_size)
                 .map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-                .prefetch(tf.data.AUTOTUNE))
+                .prefetch(tf.data.AUTOTUNE)
+                .with_options(options))
     return {"x": pipeline}
 
 
@@ -131,7 +141,7 @@ def fit(model: keras.Model, data: Dataset, spec, *, epochs: int, learning_rate: 
     stepper = gate.machine().stepper()
     try:  # the gate callback comes last: progress is reported while the step still holds the gate
         history = model.fit(
-            **training_data(data, spec), validation_data=(data.x_val, data.y_val), class_weight=weights,
+            **training_data(data, spec, epochs), validation_data=(data.x_val, data.y_val), class_weight=weights,
             epochs=epochs, verbose=0,
             callbacks=[*extra, _ProgressCallback(epochs, steps, on_progress, label), _GateCallback(stepper)],
         )
