@@ -103,7 +103,7 @@ def training_data(data: Dataset, spec, epochs: int) -> dict:
     Without augmentation it is the very pipeline fit() would make of the arrays (same batches, same order, the same
     weights: tested), with one change: tf.data's autotuning is off. Its background thread sleeps for up to a
     minute between passes, and TensorFlow 2.21 waits for it when fit() drops the iterator: a 128x128 build sat
-    28 s after its last epoch, one run in two."""
+    28 to 33 s after its last epoch, about one run in two."""
     options = tf.data.Options()
     options.autotune.enabled = False
     if not spec.augment:
