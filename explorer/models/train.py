@@ -88,7 +88,9 @@ def class_weights(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
 
 def augmenter(spec, flips: bool) -> keras.Sequential:
     """Random shifts of up to 8 % (2 pixels of 28), plus horizontal flips where they keep the label.
-    (Shifts and zoom of 10 % cost the reference CNN 5 points on Fashion-MNIST in 30 epochs: 0.849 vs 0.896.)"""
+    No rotation or zoom: shifts and zoom of 10 % cost the reference CNN 5 points on Fashion-MNIST in 30 epochs
+    (0.849 vs 0.896), and on the small-data recipe, adding rotations of 5 degrees and zoom of 5 % to the shifts
+    scored 0.796 / 0.867 / 0.979 against 0.833 / 0.876 / 0.979 (Fashion-MNIST 1k, 3k, digits; three seeds each)."""
     kl = keras.layers
     layers = [kl.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=spec.seed)]
     if flips:
