@@ -7,7 +7,10 @@ Every dataset is imported as a user's upload would be (benchmarks.small_sets mak
 grid crosses the four levers that generalize (augmentation, batch norm, dropout 0.3, same padding) over the
 default architecture with the dataset's size rules (explorer.data.recipe). The recipe's levers are chosen per
 head on the datasets marked "chose" (the four cells best at seed 0 built with two more seeds, the best mean
-wins) and only reported on the others; the default must land within the best cell's interval on each. Each
+wins) and only reported on the others. On each dataset the default and the four cells best at seed 0 are built
+with two more seeds, as the app states replicates (a mean and the interval a new seed falls in): the best of 16
+single draws is biased upward, and a test split of 88 to 450 images moves a point with one or two images. The
+default's mean must land within the best finalist's interval and at most 1 point below its mean. Each
 build runs in a process of its own, so its seconds and peak memory (max RSS) are its own; the grid's builds run
 two at a time (their seconds are inflated), the large uploads' alone. Finished builds are kept in a work folder
 outside the checkout, so a rerun resumes; the default's build is named by its spec, so a change of the recipe
@@ -49,8 +52,9 @@ DATASETS = {
 # Near the threshold (explorer.data.recipe.SMALL_TRAIN_IMAGES): the plain recipe and the default only, no grid.
 NEAR_THRESHOLD = {"fmnist-10k": "Fashion-MNIST, 10,000 images (7,000 training)"}
 BEFORE = "before"  # the cell of VariantSpec()'s own values: what a small upload got before the recipe
-SEED_CHECK = (1, 2)  # further seeds: of the best cells on the 'chose' datasets, and where the default misses
-FINALISTS = 4  # the cells best at seed 0 on the 'chose' datasets (ties included) that get the further seeds
+SEED_CHECK = (1, 2)  # the further seeds of every finalist
+FINALISTS = 4  # the cells best at seed 0 that get the further seeds: over the 'chose' datasets (ties included), to
+# choose the recipe; on each dataset (grid order breaks ties), to judge the default
 LARGE = {"photos-128": (128, 1200), "photos-224": (224, 600)}  # colour uploads timed with the default recipe
 
 
@@ -160,6 +164,33 @@ def _brief(c: dict) -> dict:
     return {k: c[k] for k in ("label", "accuracy", "low", "high", "test_images", "seconds", "epochs", "peak_mib")}
 
 
+def _default_index(name: str, cells: list[dict]) -> int:
+    """Where the default stands in the dataset's grid (the recipe's levers are grid values)."""
+    key = _cell(name, None)["key"]
+    found = [i for i, c in enumerate(cells) if c["key"] == key]
+    if not found:
+        raise RuntimeError(f"{name}: the default recipe is not a cell of the lever grid")
+    return found[0]
+
+
+def _over_seeds(cells: list[dict]) -> dict:
+    """One grid cell over its seeds, as the app states replicates: the mean accuracy and the interval a new seed's
+    accuracy falls in (seed spread and the test split's sampling combined)."""
+    from explorer.measure.uncertainty import replicate_interval
+
+    accuracies = [c["accuracy"] for c in cells]
+    iv = replicate_interval(accuracies, _mean([(c["high"] - c["low"]) / 2 for c in cells]))
+    return {"label": cells[0]["label"], "accuracy": iv.value, "low": iv.lo, "high": iv.hi,
+            "seeds": [round(a, 4) for a in accuracies], "test_images": cells[0]["test_images"],
+            "seconds": _mean([c["seconds"] for c in cells]), "epochs": cells[0]["epochs"],
+            "peak_mib": max(c["peak_mib"] for c in cells)}
+
+
+def _holds(default: dict, best: dict) -> bool:
+    """The default within the best cell's interval and at most 1 point below it."""
+    return best["low"] <= default["accuracy"] and default["accuracy"] >= best["accuracy"] - 0.01
+
+
 def _mean(values: list[float]) -> float:
     return round(sum(values) / len(values), 6)
 
@@ -197,24 +228,28 @@ def run() -> list[Row]:
     chose = [n for n, (_, role) in DATASETS.items() if role == "chose"]
     # the recipe's levers per head, chosen on the 'chose' datasets of that head (a global-pooling head is another model)
     picked = {h: _chosen_on([n for n in chose if head[n] == h], cells) for h in sorted({head[n] for n in chose})}
+    default_at = {name: _default_index(name, cells[name]) for name in DATASETS}
+    finalists = {name: list(dict.fromkeys(sorted(range(len(grid())), key=lambda i: -cells[name][i]["accuracy"])
+                                          [:FINALISTS] + [default_at[name]])) for name in DATASETS}
+    _prefetch([(n, {**grid()[i], "seed": seed}) for n in DATASETS for i in finalists[n] for seed in SEED_CHECK])
     detail, held, recipe_levers = {}, 0, {}
     for name, (what, role) in DATASETS.items():
-        default, before = _cell(name, None), _cell(name, BEFORE)
-        # the default is a grid cell: its build's seconds and memory are that cell's (the default loads it)
-        default = next((c for c in cells[name] if c["key"] == default["key"]), default)
-        if role == "chose" and default in cells[name]:
-            recipe_levers[head[name]] = grid()[cells[name].index(default)]
-        best = max(cells[name], key=lambda c: c["accuracy"])
-        within = best["low"] <= default["accuracy"] and default["accuracy"] >= best["accuracy"] - 0.01
+        d = default_at[name]
+        if role == "chose":
+            recipe_levers[head[name]] = grid()[d]
+        seeded = {i: _over_seeds([cells[name][i]] + [_cell(name, {**grid()[i], "seed": seed}) for seed in SEED_CHECK])
+                  for i in finalists[name]}
+        best = max(finalists[name], key=lambda i: (seeded[i]["accuracy"], i == d))
+        default, top = seeded[d], seeded[best]
+        within = _holds(default, top)
         held += within
-        detail[name] = {"what": what, "role": role, "default": _brief(default), "before": _brief(before),
-                        "best_of_grid": _brief(best), "default_holds": within,
+        first = max(cells[name], key=lambda c: c["accuracy"])
+        detail[name] = {"what": what, "role": role, "default": default, "best_of_grid": top, "default_holds": within,
+                        "before": _brief(_cell(name, BEFORE)),
+                        "seed_0": {"default": _brief(cells[name][d]), "best": _brief(first),
+                                   "holds": _holds(cells[name][d], first)},
+                        "finalists": {seeded[i]["label"]: seeded[i]["seeds"] for i in finalists[name]},
                         "grid": sorted(((c["label"], round(c["accuracy"], 4)) for c in cells[name]), key=lambda t: -t[1])}
-        if not within:  # the best of 16 draws is biased upward: both cells again with two more seeds
-            settings = {"default": grid()[cells[name].index(default)], "best": grid()[cells[name].index(best)]}
-            detail[name]["seeds"] = {tag: [round(c["accuracy"], 4) for c in [first] + [
-                _cell(name, {**settings[tag], "seed": seed}) for seed in SEED_CHECK]]
-                for tag, first in (("default", default), ("best", best))}
     near = {name: {"what": what, "default": _brief(_cell(name, None)), "before": _brief(_cell(name, BEFORE))}
             for name, what in NEAR_THRESHOLD.items()}
     large = {name: _brief(_cell(name, None)) for name in LARGE}
@@ -227,11 +262,13 @@ def run() -> list[Row]:
             "datasets": detail, "near_threshold": near, "large": large, "best_mean_on_chose": {
                 h: {"levers": p[0], "accuracy": p[1], "finalists": p[2], "recipe": recipe_levers.get(h)}
                 for h, p in picked.items()}},
-            note="the default within the best grid variant's 95 % interval and at most 1 point below it; the grid "
+            note="over three seeds, the default's mean within the interval of the best finalist (of the four grid "
+                 "cells best at seed 0, the best mean over three seeds) and at most 1 point below its mean; the grid "
                  f"cell best over the 'chose' datasets, per head: {choice}"),
         row("small_data_defaults_real_mnist", mnist["accuracy"], "", ">=", 0.97,
-            note=f"{mnist['label']}, 95 % [{mnist['low']:.3f}, {mnist['high']:.3f}] over {mnist['test_images']} test "
-                 f"images, never tuned on; the plain recipe before: {detail['real-mnist-3k']['before']['accuracy']:.4f}"),
+            note=f"{mnist['label']}, mean of seeds {mnist['seeds']}, a new seed within [{mnist['low']:.3f}, "
+                 f"{mnist['high']:.3f}] over {mnist['test_images']} test images, never tuned on; the plain recipe "
+                 f"before: {detail['real-mnist-3k']['before']['accuracy']:.4f}"),
         row("small_data_defaults_128_seconds", big["seconds"], "s", "<=", 90,
             note=f"128x128 colour upload of 1,200 images, its default build (train, convert, evaluate, measure): "
                  f"{big['label']}, {big['epochs']} epochs, accuracy {big['accuracy']:.3f}"),
