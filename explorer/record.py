@@ -72,6 +72,7 @@ class Latency(LatencyStats):
     threads: int
     throughput_ips: float
     measured_at: str = ""
+    throughput_batch: int = 64  # the batch throughput_ips was taken at (smaller for large inputs)
     p50_ci_us: tuple[float, float] | None = None  # 95 %; None for records older than the interval
     block_p50s_us: tuple[float, ...] = ()
     block_spread: float | None = None
@@ -97,7 +98,7 @@ class Latency(LatencyStats):
         return cls(
             host=dict(d["host"]), p50_us=d["p50_us"], p90_us=_number(d["p90_us"]),
             p99_us=_number(d["p99_us"]), mean_us=d["mean_us"], min_us=d["min_us"], runs=d["runs"], threads=d.get("threads", 1),
-            throughput_ips=_number(d.get("throughput_ips")),
+            throughput_ips=_number(d.get("throughput_ips")), throughput_batch=int(d.get("throughput_batch", 64)),
             measured_at=d.get("measured_at", ""),
             p50_ci_us=tuple(ci) if ci else None, block_p50s_us=tuple(d.get("block_p50s_us", ())),
             block_spread=d.get("block_spread"), outlying_blocks=int(d.get("outlying_blocks", 0)), attempts=d.get("attempts"), noisy=bool(d.get("noisy", False)),

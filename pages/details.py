@@ -105,7 +105,7 @@ if lat:
     shown = lambda value, text: "not reported" if value != value else text  # noqa: E731 (NaN: the tool lacks it)
     st.write(f"p50 {captions.latency_text(lat, 2, res.host_id)} · p90 {shown(lat.p90_us, f'{lat.p90_us:.1f} µs')} · "
              f"p99 {shown(lat.p99_us, f'{lat.p99_us:.1f} µs')} · mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · "
-             f"{shown(lat.throughput_ips, f'{lat.throughput_ips:,.0f} images/s at batch 64')}"
+             f"{shown(lat.throughput_ips, f'{lat.throughput_ips:,.0f} images/s at batch {lat.throughput_batch}')}"
              + (f" · measured on target **{lat.target}**" + (f" by {lat.tool['name']}" if lat.tool else "")
                 if lat.target else ""))
     with st.expander("How it was measured"):

@@ -130,7 +130,7 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
         c[1].metric("Latency p50", f"{lat.p50_us:.1f} µs", f"{bl.p50_us / lat.p50_us:.2f}× speed-up" if bl else None,
                     delta_color="off", help=captions.latency_text(lat, 2))
         c[2].metric("p90 / p99", f"{lat.p90_us:.1f} / {lat.p99_us:.1f} µs")
-        c[3].metric("Throughput (batch 64)", f"{lat.throughput_ips:,.0f} img/s")
+        c[3].metric(f"Throughput (batch {lat.throughput_batch})", f"{lat.throughput_ips:,.0f} img/s")
     c = st.columns(4)
     c[0].metric("Size", f"{v.size_kb:,.1f} KB", f"{base.size_bytes / v.size_bytes:.2f}× smaller" if base else None,
                 delta_color="off")

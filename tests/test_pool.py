@@ -1,4 +1,5 @@
-"""The timing pool: a model's blocks run in distinct, reused agent processes; a process that dies is replaced."""
+"""The timing pool: a model's blocks run in distinct, reused agent processes; a process that dies is replaced.
+Throughput's batch is bounded by the memory of its activations."""
 
 import numpy as np
 import pytest
@@ -32,3 +33,20 @@ def test_blocks_run_in_distinct_reused_processes_and_a_dead_one_is_replaced():
     run = measure.blocked_samples(model, np.zeros((28, 28, 1), np.float32), blocks=3, min_runs=60, min_seconds=0.01,
                                   max_attempts=1)
     assert len(run.block_p50s_us) == 3 and len(run.outlying) == 3
+
+
+def test_throughput_batch_is_bounded_by_the_batch_s_largest_activation(monkeypatch):
+    from explorer.record import VariantRecord
+    from explorer.store.cache import Store
+
+    store = Store()  # the shipped cache, read only
+    meta = next(m for m in store.variants()[0] if m["spec"]["quant"] == "fp32")
+    record = VariantRecord.from_meta(meta)
+    model = store.file_path("variants", record.key, "model.tflite").read_bytes()
+    largest = max(int(np.prod(layer.output_shape)) for layer in record.layers) * 4  # float32 activations
+    assert measure.throughput_batch(model) == measure.THROUGHPUT_BATCH  # a 28x28 model: the full batch
+    monkeypatch.setattr(measure, "THROUGHPUT_BATCH_BYTES", 10 * largest + 1)
+    assert measure.throughput_batch(model) == 10
+    monkeypatch.setattr(measure, "THROUGHPUT_BATCH_BYTES", 10 * largest - 1)
+    assert measure.throughput_batch(model) == 9
+    assert measure.throughput(model, np.zeros((1, *record.input_shape), np.float32), 9, seconds=0.01) > 0

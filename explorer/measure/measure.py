@@ -116,8 +116,20 @@ def blocked_samples(model: bytes, image: np.ndarray, *, threads: int = 1, warmup
                           spread > tolerance)
 
 
-def throughput(model: bytes, images: np.ndarray, *, batch: int = 64, threads: int = 1,
-               seconds: float = 0.1) -> float:
+THROUGHPUT_BATCH = 64
+THROUGHPUT_BATCH_BYTES = 64 * 2**20  # a 224x224 model's batch of 64 held ~500 MB of activations
+
+
+def throughput_batch(model: bytes) -> int:
+    """The batch throughput is taken at: THROUGHPUT_BATCH images, fewer where the model's largest activation over
+    that batch would pass THROUGHPUT_BATCH_BYTES (64 at 28x28 and 64x64, 10 at 224x224)."""
+    per_image = max((int(np.prod(t["shape"])) * np.dtype(t["dtype"]).itemsize
+                     for t in interpreter(model, 1, 1).get_tensor_details()
+                     if len(t["shape_signature"]) and t["shape_signature"][0] == -1), default=1)
+    return int(np.clip(THROUGHPUT_BATCH_BYTES // per_image, 1, THROUGHPUT_BATCH))
+
+
+def throughput(model: bytes, images: np.ndarray, batch: int, *, threads: int = 1, seconds: float = 0.1) -> float:
     """Images per second at a fixed batch size, after one warm-up batch."""
     interp = interpreter(model, threads, batch)
     chunk = images[:batch]
@@ -144,6 +156,13 @@ def _thinned(samples: np.ndarray, n: int) -> np.ndarray:
     return samples if len(samples) <= n else samples[np.linspace(0, len(samples) - 1, n).astype(int)]
 
 
+def _throughput(model: bytes, images: np.ndarray, threads: int, local: bool) -> dict:
+    if not local:
+        return {"throughput_ips": None}
+    batch = throughput_batch(model)
+    return {"throughput_ips": throughput(model, images, batch, threads=threads), "throughput_batch": batch}
+
+
 def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dict:
     """The full latency record of one model on this host (or, with timing=a target's pool, on the target;
     throughput is then not measured): percentiles, p50 interval, blocks, throughput."""
@@ -155,5 +174,5 @@ def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dic
             "block_p50s_us": [round(v, 3) for v in run.block_p50s_us], "block_spread": run.spread,
             "outlying_blocks": int(sum(run.outlying)),
             "attempts": run.attempts, "noisy": run.noisy,
-            "throughput_ips": throughput(model, images, threads=threads) if kwargs.get("timing") is None else None,
+            **_throughput(model, images, threads, local=kwargs.get("timing") is None),
             "samples_us": np.round(_thinned(run.samples_us, KEPT_SAMPLES), 2).tolist()}
