@@ -1,5 +1,5 @@
 """Where the time goes: op-by-op times of a real model add up to its measured latency; delegation is read
-off the interpreter; truncation keeps the model's own ops and shapes."""
+off the interpreter; truncation keeps the model's own ops and shapes; a slow model's profile fits a time budget."""
 
 import numpy as np
 import pytest
@@ -64,3 +64,13 @@ def test_op_times_add_up_to_the_measured_latency_within_15_percent(quant):
         pytest.fail(f"op sum vs p50 (and other processes' CPU share) in three measurements: {tried}")
     conv = max(lat.ops, key=lambda o: o.us)
     assert conv.name == "CONV_2D"  # the second conv does most of the work in this network
+
+
+def test_a_slow_model_s_profile_takes_fewer_runs_to_fit_its_time_budget():
+    prefixes, rounds = 8, 5
+    assert profile.runs_within(60.0, prefixes, rounds, 100) == 100  # a 28x28 model: 0.24 s at most, unchanged
+    slow = profile.runs_within(7000.0, prefixes, rounds, 100)  # a 224x224 model: 100 runs took 24 s
+    assert slow < 100 and slow * 7000e-6 * prefixes * rounds <= profile.PROFILE_SECONDS
+    assert profile.runs_within(1e6, prefixes, rounds, 100) == profile.MIN_RUNS  # never fewer than a median needs
+    assert [profile.runs_within(us, prefixes, rounds, 100) for us in (500, 1000, 2000, 4000)] == sorted(
+        (profile.runs_within(us, prefixes, rounds, 100) for us in (500, 1000, 2000, 4000)), reverse=True)

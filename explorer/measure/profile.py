@@ -90,12 +90,26 @@ def prefixes(model: bytes, cuts: list[int]) -> list[bytes]:
     return out
 
 
+PROFILE_SECONDS = 3.0  # about what a profile may take when the model's latency is known
+MIN_RUNS = 10
+
+
+def runs_within(model_us: float, prefixes: int, rounds: int, runs: int, seconds: float = PROFILE_SECONDS) -> int:
+    """Invokes per prefix and round so the profile takes about `seconds` (every prefix costing at most the whole
+    model), between MIN_RUNS and `runs`: 100 at 28x28, 10 for a 7 ms 224x224 model, whose 100 took 24 s."""
+    return int(np.clip(seconds * 1e6 // (max(model_us, 1e-3) * prefixes * rounds), MIN_RUNS, max(runs, MIN_RUNS)))
+
+
 def profile(model: bytes, image: np.ndarray, threads: int = 1, rounds: int = 5, runs: int = 100,
-            warmup: int = 20, timing=None) -> Profile:
+            warmup: int = 20, timing=None, model_us: float | None = None) -> Profile:
     """Time every prefix of the model round-robin (rounds x runs invokes each) and difference them: here, or
-    in a target's agent (timing: its pool)."""
+    in a target's agent (timing: its pool). Given the model's latency (model_us), runs shrink to fit
+    PROFILE_SECONDS."""
     graph = ops(model)
     cuts = prefixes(model, [op.index + 1 for op in graph])
+    if model_us is not None:
+        runs = runs_within(model_us, len(cuts), rounds, runs)
+        warmup = min(warmup, runs)
     params = {"threads": threads, "rounds": rounds, "runs": runs, "warmup": warmup, "core": "last"}
     medians = np.asarray(agent.prefix_medians(cuts, image, threads, rounds, runs, warmup) if timing is None
                          else timing.profile(cuts, image, params))

@@ -188,7 +188,7 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
         timing = _pool_of(target)
         facts = timing.facts()
         timed = measure.latency(model, images, threads=threads, timing=timing, core="last", **kwargs)
-        by_op = profile.profile(model, images[0], threads, timing=timing)
+        by_op = profile.profile(model, images[0], threads, timing=timing, model_us=timed["p50_us"])
     except pool.AgentError as exc:
         _drop(target)
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc

@@ -258,7 +258,7 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
     with gate.machine().exclusive(), host.pinned_to_one_core() as core:
         before, load = host.cpu_snapshot(), os.getloadavg()[0]
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
-        by_op = profile.profile(model, images[0], threads)
+        by_op = profile.profile(model, images[0], threads, model_us=timed["p50_us"])
         after = host.cpu_snapshot()
     return Latency.from_measurement(timed, host.measurement_context(threads), pinned_core=core, loadavg_1m=load,
                                     other_cpu_share=host.other_cpu_share(before, after, host.current().cores),
