@@ -12,8 +12,8 @@ with two more seeds, as the app states replicates (a mean and the interval a new
 single draws is biased upward, and a test split of 88 to 450 images moves a point with one or two images. The
 default's mean must land within the best finalist's interval and at most 1 point below its mean. Each
 build starts from scratch (its variant and stages cleared, never a cache hit) in a process of its own, so its
-seconds and peak memory (max RSS) are its own; the grid's builds run
-two at a time (their seconds are inflated), the large uploads' alone. Finished builds are kept in a work folder
+seconds and peak memory (max RSS) are its own; the grid's builds run two at a time (their seconds are
+inflated), the large uploads' alone, three times each. Finished builds are kept in a work folder
 outside the checkout, so a rerun resumes; the default's build is named by its spec, so a change of the recipe
 builds it afresh.
 """
@@ -113,8 +113,7 @@ def build(name: str, levers: dict | str | None) -> dict:
     stages = WORK / "stages" / _digest(spec.to_dict())  # a cell is timed from scratch, as a user's first build is
     shutil.rmtree(stages, ignore_errors=True)
     store = Store(WORK / "cache", stages)
-    if store.has("variants", spec.key()):
-        store.remove("variants", spec.key())
+    store.remove("variants", spec.key())
     t0 = time.perf_counter()
     v, _ = pipeline.ensure(spec, store)
     interval = uncertainty.record_interval_columns(v)
