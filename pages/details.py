@@ -40,7 +40,7 @@ if params:  # a link: ?key=<variant key>, with the variant's fields so that a mi
         st.session_state["detail_key"] = linked[0]
 
 keys = list(res.table["key"])
-wanted = st.session_state.get("detail_key")
+wanted = st.session_state.get("detail_key", results.first_measured(res.table))
 key = st.selectbox("Variant", keys, index=keys.index(wanted) if wanted in keys else 0,
                    format_func=res.labels.get, key="detail_select")
 st.session_state["detail_key"] = key

@@ -194,3 +194,13 @@ def test_a_preview_band_alone_is_drawn_within_the_axes():
     fig = figures.pareto(empty, np.zeros(0, bool), "p50_us", preview={"p50": 97.6, "lo": 94.8, "hi": 100.5, "label": "x"})
     lo, hi = fig.layout.xaxis.range
     assert lo < 94.8 and 100.5 < hi and tuple(fig.layout.yaxis.range) == (0, 1)
+
+
+def test_pages_open_on_the_most_accurate_variant_that_has_a_latency():
+    nan = float("nan")
+    rows = [{"key": "replicate", "dataset": "d", "accuracy": 0.95, "p50_us": nan},
+            {"key": "measured", "dataset": "d", "accuracy": 0.93, "p50_us": 40.0},
+            {"key": "slower", "dataset": "d", "accuracy": 0.91, "p50_us": 20.0}]
+    assert results.first_measured(results.table_of(rows)) == "measured"
+    assert results.first_measured(results.table_of([{**rows[0]}])) == "replicate"  # none measured: the first row
+    assert results.first_measured(results.table_of([])) is None

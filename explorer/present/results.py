@@ -77,6 +77,13 @@ def table_of(rows: list[dict]) -> pd.DataFrame:
     return df.sort_values(["dataset", "accuracy", "key"], ascending=[True, False, True], ignore_index=True)
 
 
+def first_measured(df: pd.DataFrame) -> str | None:
+    """The key a page opens on: the first row with a latency (a seed kept without its model has none, and the
+    most accurate row is often one), or the first row when none has."""
+    measured = df.loc[df["p50_us"].notna(), "key"]
+    return measured.iloc[0] if len(measured) else (df["key"].iloc[0] if len(df) else None)
+
+
 def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
     """The table of full records; a latency counts as measured here when its host is host_id."""
     return table_of([row(v, host_id) for v in variants])
