@@ -49,6 +49,16 @@ def wait_until(probe: Callable[[], T], what: str, timeout: float = 120.0, every:
         time.sleep(every)
 
 
+def worker_log_tail(lines: int = 40) -> str:
+    """The end of the worker's log in this test's user data, for a failure message: a job that failed
+    because its worker stopped says why only there."""
+    from explorer.store import paths
+
+    log = paths.worker_log()
+    text = log.read_text(errors="replace") if log.exists() else "(no worker log)"
+    return "\n--- worker.log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
 def stop_workers(data_dir: Path) -> None:
     """Stop the worker processes a test's app or executor started (they run in sessions of their own)."""
     from explorer.run.queue import Queue

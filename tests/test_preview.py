@@ -2,7 +2,7 @@
 
 import pytest
 
-from support import FAST_LATENCY, TINY, wait_until
+from support import FAST_LATENCY, TINY, wait_until, worker_log_tail
 from explorer.run import preview
 from explorer.models import train
 from explorer.run.executors import JobRequest, LocalExecutor
@@ -36,6 +36,6 @@ def test_the_worker_runs_previews_from_the_queue(store, user_data):
     job = ex.submit(JobRequest.preview(spec), "alice")
     assert job.kind == "preview" and job.key == preview.preview_key(spec)
     wait_until(lambda: not ex.progress(job.id).live, "the preview job to end")
-    assert ex.progress(job.id).state == "done", ex.progress(job.id).message
+    assert ex.progress(job.id).state == "done", ex.progress(job.id).message + worker_log_tail()
     assert preview.read(spec).fields["dense"] == 16
     assert store.variants() == ([], [])

@@ -303,7 +303,7 @@ def test_the_cli_measures_on_a_target_and_prints_the_front_in_its_latencies(agen
 def test_a_preview_band_is_timed_on_the_target_through_the_worker(agent_env, tmp_path, monkeypatch):
     from explorer.run import preview
     from explorer.run.executors import JobRequest, LocalExecutor
-    from support import TINY, stop_workers, wait_until
+    from support import TINY, stop_workers, wait_until, worker_log_tail
 
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     targets.add(Target("venv", "command:sh -c", python=str(agent_env)))
@@ -314,7 +314,7 @@ def test_a_preview_band_is_timed_on_the_target_through_the_worker(agent_env, tmp
         job = executor.submit(JobRequest.preview(spec, target), "alice")
         assert job.label.endswith(" on venv")
         done = wait_until(lambda: (lambda j: j if not j.live else None)(executor.progress(job.id)), "the preview", 180)
-        assert done.state == "done", done.message
+        assert done.state == "done", done.message + worker_log_tail()
     finally:
         stop_workers(tmp_path / "data")
     made = preview.read(spec, target=target)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from support import FAST_LATENCY, TINY, wait_until
+from support import FAST_LATENCY, TINY, wait_until, worker_log_tail
 from explorer.run import pipeline
 from explorer.run.executors import JobRequest, LocalExecutor
 from explorer.spec import VariantSpec
@@ -30,7 +30,7 @@ def wait(executor, job_id, until, timeout=120):
         return wait_until(probe, f"job {job_id} to get there", timeout)
     except AssertionError as exc:  # say where the job was: queued, which stage, its message
         job = seen[0] if seen else None
-        raise AssertionError(f"{exc}; the job: {job and (job.state, job.stage, job.message, job.worker_pid)}") from None
+        raise AssertionError(f"{exc}; the job: {job and (job.state, job.stage, job.message, job.worker_pid)}{worker_log_tail()}") from None
 
 
 def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cache(executor, store):
@@ -39,7 +39,7 @@ def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cach
     spec = VariantSpec(**{**TINY, "epochs": 3, "seed": 31})
     job = executor.submit(JobRequest.build(spec, store), "alice")
     done = wait(executor, job.id, lambda j: not j.live)
-    assert done.state == "done", done.message
+    assert done.state == "done", done.message + worker_log_tail()
     assert done.worker_pid and done.worker_pid != os.getpid()  # never in the requesting process
     record = executor.result(job.id)
     assert record.key == spec.key() and record.accuracy > 0.5

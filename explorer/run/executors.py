@@ -127,7 +127,7 @@ class LocalExecutor:
         """
         if worker.running():
             return False
-        log = open(paths.state_dir() / "worker.log", "ab")
+        log = open(paths.worker_log(), "ab")
         subprocess.Popen([sys.executable, "-m", "explorer", "worker", "--idle-exit", str(self.idle_exit_s)],
                          cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)

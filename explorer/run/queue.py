@@ -281,7 +281,8 @@ class Queue:
                 if row["worker_pid"] in alive:
                     continue
                 msg = (f"The worker (pid {row['worker_pid']}) stopped during '{row['stage']}' "
-                       f"({row['fraction']:.0%}); nothing half-built was kept. Start it again to retry.")
+                       f"({row['fraction']:.0%}); nothing half-built was kept. Start it again to retry "
+                       f"(why it stopped may be in {paths.worker_log()}).")
                 db.execute("UPDATE jobs SET state = 'failed', message = ?, error = ?, finished = ?, updated = ? "
                            "WHERE id = ?", (msg, msg, now, now, row["id"]))
                 reaped.append(row["id"])

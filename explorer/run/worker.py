@@ -12,6 +12,7 @@ report: a job nobody waits for any more stops, and its cache entry is never writ
 
 from __future__ import annotations
 
+import faulthandler
 import fcntl
 import os
 import signal
@@ -133,11 +134,13 @@ class Worker:
                 self.stop.wait(POLL_S)
                 continue
             self.busy[lane] = True
+            print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: {job.kind} job {job.id} ({job.label}) started", flush=True)
             try:
                 RUNNERS[job.kind](self.queue, job)
             finally:
                 self.busy[lane] = False
                 self.last_active = time.monotonic()
+                print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: job {job.id} ended: {self.queue.get(job.id).state}", flush=True)
 
     def _warm_up(self) -> None:
         """Import TensorFlow before the first build asks — once the measurements asked for first are
@@ -200,6 +203,7 @@ def running() -> bool:
 
 
 def main(idle_exit_s: float | None) -> int:
+    faulthandler.enable()  # a crash in TensorFlow or LiteRT leaves its stack in worker.log, not just a dead pid
     worker = Worker(idle_exit_s=idle_exit_s)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
     code = worker.serve()

@@ -31,3 +31,8 @@ def stages_dir() -> Path:
 def queue_db() -> Path:
     """The durable job queue (SQLite) shared by the app, the worker and the CLI."""
     return state_dir() / "jobs.sqlite3"
+
+
+def worker_log() -> Path:
+    """What the worker process prints: its jobs, their tracebacks, and a crash's stack."""
+    return state_dir() / "worker.log"
