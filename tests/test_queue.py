@@ -81,6 +81,43 @@ def test_a_dead_workers_running_job_is_reaped_as_failed_with_its_stage(queue):
     assert queue.live_workers() == []
 
 
+def test_a_live_worker_keeps_its_job_when_its_heartbeat_looks_old_and_a_reused_pid_is_not_it(queue):
+    import sqlite3
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        queue.register_worker(proc.pid)
+        job = queue.submit("build", "k1", "v1", {}, "x")
+        queue.claim(("build",), proc.pid)
+        with sqlite3.connect(queue.path) as db:  # the wall clock stepped an hour ahead (or the machine slept)
+            db.execute("UPDATE workers SET heartbeat = heartbeat - 3600")
+        assert queue.reap() == [] and queue.get(job.id).state == "running"
+        assert queue.live_workers() == [proc.pid]
+        with sqlite3.connect(queue.path) as db:  # its row went (as an older reaper dropped silent workers)
+            db.execute("DELETE FROM workers")
+        queue.heartbeat(proc.pid)
+        assert queue.live_workers() == [proc.pid]  # its next heartbeat registered it again
+        with sqlite3.connect(queue.path) as db:  # the pid now names a process that started at another time
+            db.execute("UPDATE workers SET proc_start = proc_start - 1")
+        assert [j.id for j in queue.reap()] == [job.id] and queue.live_workers() == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_queue_from_before_process_start_times_gets_the_column(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE workers (pid INTEGER PRIMARY KEY, started REAL NOT NULL, heartbeat REAL NOT NULL)")
+        db.execute("INSERT INTO workers VALUES (?, 0, 0)", (os.getpid(),))  # registered long ago, by old code
+    old = Queue(path)
+    assert old.live_workers() == []  # no start time: judged by its heartbeat, an old one
+    old.register_worker(os.getpid())
+    assert old.live_workers() == [os.getpid()]
+
+
 def test_many_measurements_are_queued_in_one_go_without_duplicates(queue):
     items = [(f"k{i}", f"v{i}", {"force": False}) for i in range(5)]
     assert queue.submit_many("measure", items, "page") == 5

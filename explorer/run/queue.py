@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 from explorer.store import paths
-from explorer.store.cache import pid_alive
+from explorer.store.cache import pid_alive, process_started
 
 KINDS = ("build", "measure", "preview")
 LIVE = ("queued", "running")
 STATES = (*LIVE, "done", "failed", "cancelled")
-HEARTBEAT_TIMEOUT_S = 30.0  # a worker silent for this long is taken for dead
+HEARTBEAT_TIMEOUT_S = 30.0  # without /proc, a worker silent for this long is taken for dead
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS requests (
 CREATE TABLE IF NOT EXISTS workers (
     pid INTEGER PRIMARY KEY,
     started REAL NOT NULL,
-    heartbeat REAL NOT NULL
+    heartbeat REAL NOT NULL,
+    proc_start INTEGER  -- the process's start in ticks since boot (store.cache.process_started)
 );
 """
 
@@ -100,6 +101,11 @@ class Queue:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.executescript(_SCHEMA)
+            if "proc_start" not in {r[1] for r in db.execute("PRAGMA table_info(workers)")}:  # a queue from before
+                try:
+                    db.execute("ALTER TABLE workers ADD COLUMN proc_start INTEGER")
+                except sqlite3.OperationalError:  # another process added it a moment ago
+                    pass
 
     @contextmanager
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
@@ -251,22 +257,35 @@ class Queue:
     def register_worker(self, pid: int) -> None:
         now = time.time()
         with self._db(write=True) as db:
-            db.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat) VALUES (?, ?, ?)", (pid, now, now))
+            db.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat, proc_start) VALUES (?, ?, ?, ?)",
+                       (pid, now, now, process_started(pid)))
 
     def heartbeat(self, pid: int) -> None:
+        """Say the worker is alive; registers it again if its row went (a reaper judged it silent)."""
         with self._db(write=True) as db:
-            db.execute("UPDATE workers SET heartbeat = ? WHERE pid = ?", (time.time(), pid))
+            if db.execute("UPDATE workers SET heartbeat = ? WHERE pid = ?", (time.time(), pid)).rowcount:
+                return
+        self.register_worker(pid)
 
     def unregister_worker(self, pid: int) -> None:
         with self._db(write=True) as db:
             db.execute("DELETE FROM workers WHERE pid = ?", (pid,))
 
+    @staticmethod
+    def _alive(row: sqlite3.Row, now: float) -> bool:
+        """The registered process still runs: the same pid *and* start time (a reused pid is another
+        process), however long since its heartbeat — a wall clock stepped forward, or a laptop that slept,
+        does not kill a build. Without /proc, a recent heartbeat and a live pid."""
+        if row["proc_start"] is not None:
+            return pid_alive(row["pid"]) and process_started(row["pid"]) == row["proc_start"]
+        return row["heartbeat"] >= now - HEARTBEAT_TIMEOUT_S and pid_alive(row["pid"])
+
     def live_workers(self) -> list[int]:
-        """Pids of workers that are alive and have beaten their heart lately."""
-        cutoff = time.time() - HEARTBEAT_TIMEOUT_S
+        """Pids of the registered workers that still run."""
+        now = time.time()
         with self._db() as db:
-            rows = db.execute("SELECT pid, heartbeat FROM workers").fetchall()
-        return [r["pid"] for r in rows if r["heartbeat"] >= cutoff and pid_alive(r["pid"])]
+            rows = db.execute("SELECT * FROM workers").fetchall()
+        return [r["pid"] for r in rows if self._alive(r, now)]
 
     def reap(self) -> list[Job]:
         """Mark running jobs of dead workers failed, saying where they stopped; returns them.
@@ -286,5 +305,6 @@ class Queue:
                 db.execute("UPDATE jobs SET state = 'failed', message = ?, error = ?, finished = ?, updated = ? "
                            "WHERE id = ?", (msg, msg, now, now, row["id"]))
                 reaped.append(row["id"])
-            db.execute("DELETE FROM workers WHERE heartbeat < ?", (now - HEARTBEAT_TIMEOUT_S,))
+            gone = [r["pid"] for r in db.execute("SELECT * FROM workers") if not self._alive(r, now)]
+            db.executemany("DELETE FROM workers WHERE pid = ?", [(pid,) for pid in gone])
         return [self.get(i) for i in reaped]

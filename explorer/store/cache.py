@@ -129,6 +129,17 @@ def clean_stale_folders(tmp_root: Path) -> list[Path]:
     return removed
 
 
+def process_started(pid: int) -> int | None:
+    """When the process with this pid started, in clock ticks since boot (None when it is gone or there is
+    no /proc): with the pid, it names one process even after the pid is reused (pids wrap at 32,768 here),
+    and unlike wall-clock heartbeats it does not move when the clock is stepped or the machine sleeps."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
     try:
