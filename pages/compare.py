@@ -14,11 +14,7 @@ if len(res.table) < 2:
     st.stop()
 
 labels = {label: k for k, label in res.labels.items()}
-# A first what-if: the most accurate variant against the fastest one on this host.
-timed = res.table.dropna(subset=["p50_us"])  # a new host may not have measured anything yet
-best = res.table.loc[res.table["accuracy"].idxmax()]
-fastest = timed.loc[timed["p50_us"].idxmin()] if len(timed) else best
-default = [best["label"], fastest["label"]] if best["key"] != fastest["key"] else list(labels)[:2]
+default = [res.labels[k] for k in results.compare_defaults(res.table)]  # a first what-if
 params = sharing.incoming_link("compare")
 if params:  # a link: ?keys=<key>,<key>,…
     linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
@@ -43,15 +39,22 @@ rows = results.compare(res.table, [labels[p] for p in picked])
 by_key = res.table.set_index("key", drop=False)
 first = by_key.loc[labels[picked[0]]].to_dict()
 paired = [res.evidence(first["dataset"]).paired(first, by_key.loc[labels[p]].to_dict()) for p in picked]
+
+
+def shown(fmt: str):
+    """A figure as text; a missing one (a seed replicate kept without its model has no latency) as a dash."""
+    return lambda x: "—" if pd.isna(x) else fmt.format(x)
+
+
 table = pd.DataFrame({
     "accuracy (95 % interval)": results.texts(rows, "accuracy"),
     "Δ accuracy vs first": ["—" if i == 0 else significance.delta_text(t, d) for i, (t, d) in
                             enumerate(zip(paired, rows["delta_pts"]))],
     "balanced accuracy": results.texts(rows, "balanced_accuracy"),
     "macro F1": results.texts(rows, "macro_f1"),
-    "p50 µs": rows["p50_us"].map("{:.1f}".format),
-    "speed-up vs first": rows["speedup"].map("{:.2f}×".format),
-    "p99 µs": rows["p99_us"].map("{:.1f}".format),
+    "p50 µs": rows["p50_us"].map(shown("{:.1f}")),
+    "speed-up vs first": rows["speedup"].map(shown("{:.2f}×")),
+    "p99 µs": rows["p99_us"].map(shown("{:.1f}")),
     "size KB": rows["size_kb"].map("{:,.1f}".format),
     "size vs first": rows["size_ratio"].map("{:.2f}×".format),
     "gzipped KB": rows["gzip_kb"].map("{:,.1f}".format),
@@ -62,10 +65,15 @@ st.dataframe(table.T, width="stretch")
 st.caption("Δ accuracy: the difference from the first variant, with its 95 % interval and McNemar's exact test on "
            "the test images one gets right and the other wrong (p < 0.05: significant; otherwise the two tie). "
            "Variants on other test splits, or without stored predictions, are compared by their intervals only.")
-st.caption(captions.host_caption() + (
-    " Some of these latencies were measured on another host (the worker is measuring this one): "
-    + ", ".join(p for p in picked if not rows.loc[p, "measured_here"]) + "."
-    if not rows["measured_here"].all() else ""))
+elsewhere = [p for p in picked if not rows.loc[p, "measured_here"] and pd.notna(rows.loc[p, "p50_us"])]
+modelless = [p for p in picked if not by_key.loc[labels[p], "has_model"]]
+unmeasured = [p for p in picked if pd.isna(rows.loc[p, "p50_us"]) and p not in modelless]
+st.caption(captions.host_caption()
+           + (" Measured on another host (the worker is measuring this one): " + ", ".join(elsewhere) + "."
+              if elsewhere else "")
+           + (" No latency, being a seed replicate kept for its accuracy without its model (the same variant's "
+              "other seed has one): " + ", ".join(modelless) + "." if modelless else "")
+           + (" Not measured yet: " + ", ".join(unmeasured) + "." if unmeasured else ""))
 
 shown = [res.variant(labels[p]) for p in picked]
 classes = list(shown[0].class_names)

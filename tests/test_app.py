@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from support import FAST_LATENCY, REPO, TINY, intel_only_cache, stop_workers, wait_until
 from explorer.measure import host
+from explorer import record
 from explorer.present.pareto import default_budget
 from explorer.run import pipeline
 from explorer.store.cache import Store
@@ -425,6 +426,17 @@ def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verd
         lines = " ".join(c.value for c in at.caption)
         assert "**int8** — Not measured against its sibling without int8" in lines  # no ✓ predicted
         assert "Int8 is faster" not in lines and "Int8 is slower" not in lines
+        # Compare opens on two variants with a latency (the most accurate row is a seed kept without its model)
+        at.switch_page(str(REPO / "pages" / "compare.py")).run()
+        assert not at.exception
+        table = at.dataframe[0].value
+        assert not table.loc["p50 µs"].isin(["—", "nan"]).any() and float(table.loc["speed-up vs first"].iloc[1][:-1]) > 1
+        replicate = next(v for v in record.load_all(Store(cache), "x")[0] if not v.has_model)
+        at.multiselect(key="compare_pick").set_value([replicate.label, table.columns[0]]).run()
+        table = at.dataframe[0].value
+        assert list(table.loc["p50 µs"])[0] == "—" and list(table.loc["speed-up vs first"]) == ["—", "—"]
+        assert f"without its model (the same variant's other seed has one): {replicate.label}." in " ".join(
+            c.value for c in at.caption)
     finally:
         stop_workers(tmp_path / "user_data")
         st.cache_data.clear()

@@ -204,3 +204,16 @@ def test_pages_open_on_the_most_accurate_variant_that_has_a_latency():
     assert results.first_measured(results.table_of(rows)) == "measured"
     assert results.first_measured(results.table_of([{**rows[0]}])) == "replicate"  # none measured: the first row
     assert results.first_measured(results.table_of([])) is None
+
+
+def test_compare_opens_on_the_most_accurate_measured_variant_against_the_fastest_of_its_dataset():
+    nan = float("nan")
+    rows = [{"key": "replicate", "dataset": "d", "accuracy": 0.95, "p50_us": nan},
+            {"key": "measured", "dataset": "d", "accuracy": 0.93, "p50_us": 40.0},
+            {"key": "slower", "dataset": "d", "accuracy": 0.91, "p50_us": 60.0},
+            {"key": "fastest", "dataset": "d", "accuracy": 0.88, "p50_us": 20.0},
+            {"key": "other-data", "dataset": "e", "accuracy": 0.99, "p50_us": 5.0}]
+    assert results.compare_defaults(results.table_of(rows)) == ["measured", "fastest"]
+    assert results.compare_defaults(results.table_of(rows[:2])) == ["measured", "replicate"]  # it is the fastest
+    assert results.compare_defaults(results.table_of([rows[0]])) == ["replicate"]
+    assert results.compare_defaults(results.table_of([])) == []

@@ -84,6 +84,17 @@ def first_measured(df: pd.DataFrame) -> str | None:
     return measured.iloc[0] if len(measured) else (df["key"].iloc[0] if len(df) else None)
 
 
+def compare_defaults(df: pd.DataFrame) -> list[str]:
+    """The keys Compare opens on: the most accurate variant with a latency against the fastest of its dataset
+    (a what-if at a glance); the first two rows when there is no such pair."""
+    best = first_measured(df)
+    if best is None:
+        return []
+    same = df[(df["dataset"] == df.loc[df["key"] == best, "dataset"].iloc[0]) & df["p50_us"].notna()]
+    fastest = same.loc[same["p50_us"].idxmin(), "key"] if len(same) else best
+    return [best, fastest] if fastest != best else [best, *[k for k in df["key"] if k != best][:1]]
+
+
 def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
     """The table of full records; a latency counts as measured here when its host is host_id."""
     return table_of([row(v, host_id) for v in variants])
