@@ -71,17 +71,19 @@ def rss_mb(pid: int) -> float:
 
 
 class Server:
-    """scripts/serve.py on a free port, with the cache and user data given; its pid for /proc."""
+    """scripts/serve.py (plain: `streamlit run app.py`) on a free port, with the cache and user data given; its
+    pid for /proc."""
 
     def __init__(self, cache: Path, data: Path, *extra: str, address: str = "127.0.0.1", env: dict | None = None,
-                 log: Path | None = None):
+                 log: Path | None = None, plain: bool = False):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = {**os.environ, "EXPLORER_CACHE_DIR": str(cache), "EXPLORER_DATA_DIR": str(data), **(env or {})}
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 -- the server's lifetime
-        self.proc = subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "serve.py"), "--server.port",
-                                      str(self.port), "--server.address", address, *extra],
+        command = ["-m", "streamlit", "run", "app.py"] if plain else [str(REPO_ROOT / "scripts" / "serve.py")]
+        self.proc = subprocess.Popen([sys.executable, *command, "--server.port", str(self.port),
+                                      "--server.address", address, *extra],
                                      cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.time() + 90

@@ -10,9 +10,8 @@ Listening beyond this machine (`--server.address 0.0.0.0`), visitors are viewers
 link (with a token, as Jupyter does) that lets its holder build, upload, delete and search; `--open`
 (a trusted room) lets every visitor act, within the quotas. See pages/ui/roles.py.
 
-It also tells Streamlit that app.py's st.navigation defines the pages. Otherwise, because a folder named
-pages/ sits beside app.py, the first visitor after a start who opens a page's own address (/explore)
-gets Streamlit's old folder-based navigation: every file of pages/ listed as a page.
+It also tells Streamlit that app.py's st.navigation defines the pages before the first visitor (see
+pages/ui/entry.py).
 """
 
 import os
@@ -28,10 +27,9 @@ sys.path.insert(0, str(ROOT))
 import pages.ui.loading, pages.ui.jobs  # noqa: E402,F401  (pandas, streamlit, the cache, results, executor)
 import explorer.present.figures  # noqa: E402,F401  (plotly)
 import explorer.present.pareto  # noqa: E402,F401
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 from streamlit.web import cli  # noqa: E402
 
-from pages.ui import roles  # noqa: E402
+from pages.ui import entry, roles  # noqa: E402
 
 
 def static_files_from_memory() -> None:
@@ -89,7 +87,7 @@ if __name__ == "__main__":
         args.remove("--open")
         os.environ[roles.OPEN_ENV] = "1"
     announce(option(args, "server.address", ""), option(args, "server.port", "8501"))
-    PagesManager.uses_pages_directory = False  # what st.navigation sets on its first call
+    entry.use_app_navigation()
     static_files_from_memory()
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *args]
     sys.exit(cli.main())

@@ -73,6 +73,30 @@ def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
     assert "rect" in band[0] and any("fashion-mnist-d1w32-fc128-sep-fp32" in t for t in band[1])
 
 
+def test_a_plain_streamlit_run_opens_a_shared_details_link_through_app_py(tmp_path):
+    """`streamlit run app.py`, not `make run`: the first visit after the start is a page's own address. Streamlit
+    would run that page alone with the folder's navigation (app, compare, …); it runs through app.py instead."""
+    if CHROMIUM is None:
+        pytest.skip("BROWSER TEST SKIPPED: no Chromium found (install Debian's 'chromium' package)")
+    from playwright.sync_api import sync_playwright
+    from benchmarks.server_views import Server
+
+    served = Server(SANDBOX / "cached_models", tmp_path / "user_data", plain=True)
+    try:
+        with sync_playwright() as p:
+            browser = _browser(p)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{served.url}/details")
+            page.wait_for_selector("text=Variant details", timeout=60_000)
+            page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=30_000)
+            nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+            browser.close()
+    finally:
+        served.stop()
+        stop_workers(tmp_path / "user_data")
+    assert nav == ["Pareto", "Explore", "Compare", "Details", "Data", "Search"]
+
+
 def test_pareto_page_renders_one_marker_per_cached_variant(server):
     from playwright.sync_api import sync_playwright
 
