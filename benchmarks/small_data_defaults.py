@@ -300,6 +300,8 @@ def run() -> list[Row]:
     ]
 
 
+if __name__ == "__main__" and sys.argv[1:2] in (["--cell"], ["--spec"]):
+    os.environ.update(_env())  # run by hand too, its upload and stages go to WORK, never into the checkout
 if __name__ == "__main__" and sys.argv[1:2] == ["--cell"]:
     print(json.dumps(build(sys.argv[2], json.loads(sys.argv[3]))))
 if __name__ == "__main__" and sys.argv[1:2] == ["--spec"]:
