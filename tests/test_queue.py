@@ -105,6 +105,41 @@ def test_a_live_worker_keeps_its_job_when_its_heartbeat_looks_old_and_a_reused_p
         proc.wait()
 
 
+def test_a_worker_that_registers_and_claims_while_a_reaper_runs_keeps_its_job(queue, monkeypatch):
+    """A reaper runs (every page view, every progress poll) while a worker starts: it registers, then claims. Who is
+    alive must be read under the reaper's write lock, or the new worker's first job is failed as a dead one's."""
+    import threading
+
+    from explorer.run import queue as queue_module
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = queue.submit("build", "k", "v", {}, "x")
+
+    def start_worker():
+        queue.register_worker(proc.pid)
+        queue.claim(("build",), proc.pid)
+
+    starter = threading.Thread(target=start_worker)
+    real = queue_module.pid_alive
+
+    def pid_alive(pid):  # the worker starts while the reaper reads who is alive (as on a busy machine)
+        if not starter.is_alive() and starter.ident is None:
+            starter.start()
+            starter.join(timeout=1)  # under the reaper's write lock it cannot register until the reaper is done
+        return real(pid)
+
+    monkeypatch.setattr(queue_module, "pid_alive", pid_alive)
+    queue.register_worker(os.getpid())  # a row to read: the reaper checks it
+    try:
+        reaped = queue.reap()
+        starter.join()
+        assert reaped == [] and queue.get(job.id).state == "running" and queue.get(job.id).worker_pid == proc.pid
+        assert queue.reap() == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_queue_from_before_process_start_times_gets_the_column(tmp_path):
     import sqlite3
 

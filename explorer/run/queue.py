@@ -280,22 +280,26 @@ class Queue:
             return pid_alive(row["pid"]) and process_started(row["pid"]) == row["proc_start"]
         return row["heartbeat"] >= now - HEARTBEAT_TIMEOUT_S and pid_alive(row["pid"])
 
+    def _live(self, db: sqlite3.Connection) -> list[int]:
+        now = time.time()
+        return [r["pid"] for r in db.execute("SELECT * FROM workers").fetchall() if self._alive(r, now)]
+
     def live_workers(self) -> list[int]:
         """Pids of the registered workers that still run."""
-        now = time.time()
         with self._db() as db:
-            rows = db.execute("SELECT * FROM workers").fetchall()
-        return [r["pid"] for r in rows if self._alive(r, now)]
+            return self._live(db)
 
     def reap(self) -> list[Job]:
         """Mark running jobs of dead workers failed, saying where they stopped; returns them.
 
         Nothing half-written survives a dead worker: cache entries are renamed into place whole.
         """
-        alive = set(self.live_workers())
         now = time.time()
         reaped = []
         with self._db(write=True) as db:
+            # Who is alive is read under the write lock: read before it, a worker could register and claim a
+            # job in between, and that job would be failed as its worker's (CI saw it, 'starting' at 0 %).
+            alive = set(self._live(db))
             for row in db.execute("SELECT * FROM jobs WHERE state = 'running'").fetchall():
                 if row["worker_pid"] in alive:
                     continue
@@ -305,6 +309,6 @@ class Queue:
                 db.execute("UPDATE jobs SET state = 'failed', message = ?, error = ?, finished = ?, updated = ? "
                            "WHERE id = ?", (msg, msg, now, now, row["id"]))
                 reaped.append(row["id"])
-            gone = [r["pid"] for r in db.execute("SELECT * FROM workers") if not self._alive(r, now)]
-            db.executemany("DELETE FROM workers WHERE pid = ?", [(pid,) for pid in gone])
+            db.executemany("DELETE FROM workers WHERE pid = ?",
+                           [(r["pid"],) for r in db.execute("SELECT pid FROM workers") if r["pid"] not in alive])
         return [self.get(i) for i in reaped]
