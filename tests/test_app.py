@@ -430,7 +430,8 @@ def test_a_newcomers_pages_show_the_other_hosts_figures_and_never_predict_a_verd
         at.switch_page(str(REPO / "pages" / "compare.py")).run()
         assert not at.exception
         table = at.dataframe[0].value
-        assert not table.loc["p50 µs"].isin(["—", "nan"]).any() and float(table.loc["speed-up vs first"].iloc[1][:-1]) > 1
+        assert not table.loc["p50 µs"].isin(["—", "nan"]).any()
+        assert float(table.loc["speed-up vs first"].iloc[1][:-1]) > 1  # the fastest of the dataset, against the best
         replicate = next(v for v in record.load_all(Store(cache), "x")[0] if not v.has_model)
         at.multiselect(key="compare_pick").set_value([replicate.label, table.columns[0]]).run()
         table = at.dataframe[0].value

@@ -30,7 +30,8 @@ def wait(executor, job_id, until, timeout=120):
         return wait_until(probe, f"job {job_id} to get there", timeout)
     except AssertionError as exc:  # say where the job was: queued, which stage, its message
         job = seen[0] if seen else None
-        raise AssertionError(f"{exc}; the job: {job and (job.state, job.stage, job.message, job.worker_pid)}{worker_log_tail()}") from None
+        where = job and (job.state, job.stage, job.message, job.worker_pid)
+        raise AssertionError(f"{exc}; the job: {where}{worker_log_tail()}") from None
 
 
 def test_a_build_runs_in_the_worker_process_and_its_result_is_read_from_the_cache(executor, store):

@@ -134,13 +134,15 @@ class Worker:
                 self.stop.wait(POLL_S)
                 continue
             self.busy[lane] = True
-            print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: {job.kind} job {job.id} ({job.label}) started", flush=True)
+            print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: {job.kind} job {job.id} ({job.label}) started",
+                  flush=True)
             try:
                 RUNNERS[job.kind](self.queue, job)
             finally:
                 self.busy[lane] = False
                 self.last_active = time.monotonic()
-                print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: job {job.id} ended: {self.queue.get(job.id).state}", flush=True)
+                print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: job {job.id} ended: "
+                      f"{self.queue.get(job.id).state}", flush=True)
 
     def _warm_up(self) -> None:
         """Import TensorFlow before the first build asks — once the measurements asked for first are

@@ -13,12 +13,9 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 
-def use_app_navigation() -> bool:
-    """Tell Streamlit that app.py's st.navigation defines the pages (what its first call sets); True when it
-    was taking the folder for them."""
-    was = bool(PagesManager.uses_pages_directory)
+def use_app_navigation() -> None:
+    """Tell Streamlit that app.py's st.navigation defines the pages (what its first call sets)."""
     PagesManager.uses_pages_directory = False
-    return was
 
 
 def through_app() -> None:
