@@ -129,15 +129,21 @@ def clean_stale_folders(tmp_root: Path) -> list[Path]:
     return removed
 
 
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (its state first), or None without them."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split() or None
+    except (OSError, IndexError):
+        return None
+
+
 def process_started(pid: int) -> int | None:
     """When the process with this pid started, in clock ticks since boot (None when it is gone or there is
     no /proc): with the pid, it names one process even after the pid is reused (pids wrap at 32,768 here),
     and unlike wall-clock heartbeats it does not move when the clock is stepped or the machine sleeps."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
 
 
 def pid_alive(pid: int) -> bool:
@@ -148,11 +154,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         pass
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return True  # no /proc: trust kill(0)
+    fields = _proc_stat(pid)
+    return fields is None or fields[0] not in ("Z", "X")  # no /proc: trust kill(0)
 
 
 def latency_name(host_id: str, threads: int = 1) -> str:
