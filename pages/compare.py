@@ -41,7 +41,7 @@ first = by_key.loc[labels[picked[0]]].to_dict()
 paired = [res.evidence(first["dataset"]).paired(first, by_key.loc[labels[p]].to_dict()) for p in picked]
 
 
-def shown(fmt: str):
+def or_dash(fmt: str):
     """A figure as text; a missing one (a seed replicate kept without its model has no latency) as a dash."""
     return lambda x: "—" if pd.isna(x) else fmt.format(x)
 
@@ -52,9 +52,9 @@ table = pd.DataFrame({
                             enumerate(zip(paired, rows["delta_pts"]))],
     "balanced accuracy": results.texts(rows, "balanced_accuracy"),
     "macro F1": results.texts(rows, "macro_f1"),
-    "p50 µs": rows["p50_us"].map(shown("{:.1f}")),
-    "speed-up vs first": rows["speedup"].map(shown("{:.2f}×")),
-    "p99 µs": rows["p99_us"].map(shown("{:.1f}")),
+    "p50 µs": rows["p50_us"].map(or_dash("{:.1f}")),
+    "speed-up vs first": rows["speedup"].map(or_dash("{:.2f}×")),
+    "p99 µs": rows["p99_us"].map(or_dash("{:.1f}")),
     "size KB": rows["size_kb"].map("{:,.1f}".format),
     "size vs first": rows["size_ratio"].map("{:.2f}×".format),
     "gzipped KB": rows["gzip_kb"].map("{:,.1f}".format),
