@@ -58,6 +58,67 @@ class OpTime:
         return cls(d["index"], d["name"], tuple(d["output_shape"]), bool(d["delegated"]), float(d["us"]))
 
 
+@dataclass(frozen=True)
+class MemoryStep:
+    """The tensor arena while one op runs (explorer.measure.memory): what is alive, and its largest tensor."""
+
+    op: str  # the TFLite builtin, e.g. CONV_2D
+    live_bytes: int  # the buffers alive at this op, added up
+    arena_bytes: int  # the arena's extent they reach (>= live_bytes when the plan leaves gaps)
+    largest: str  # the largest tensor alive here, its shape, type and bytes
+    largest_shape: tuple[int, ...]
+    largest_dtype: str
+    largest_bytes: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MemoryStep:
+        return cls(d["op"], d["live_bytes"], d["arena_bytes"], d["largest"], tuple(d["largest_shape"]),
+                   d["largest_dtype"], d["largest_bytes"])
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Will it fit: the RAM a model needs while it runs (TFLite Micro's tensor arena: head of activations,
+    tail of persistent data) and the flash it is stored in, planned from the .tflite alone."""
+
+    head_bytes: int
+    tail_bytes: int
+    flash_bytes: int
+    steps: tuple[MemoryStep, ...] = ()  # the arena op by op
+    micro_blockers: tuple[str, ...] = ()  # why TFLite Micro cannot run it (no kernels), empty if none known
+
+    @property
+    def peak_ram_bytes(self) -> int:
+        return self.head_bytes + self.tail_bytes
+
+    @property
+    def peak_ram_kb(self) -> float:
+        return self.peak_ram_bytes / 1000
+
+    @property
+    def flash_kb(self) -> float:
+        return self.flash_bytes / 1000
+
+    @property
+    def peak_step(self) -> tuple[int, MemoryStep] | None:
+        """The op at which the most is alive (the first of ties), and its index."""
+        if not self.steps:
+            return None
+        i = max(range(len(self.steps)), key=lambda k: (self.steps[k].live_bytes, -k))
+        return i, self.steps[i]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> MemoryPlan:
+        return cls(d["head_bytes"], d["tail_bytes"], d["flash_bytes"],
+                   tuple(MemoryStep.from_dict(s) for s in d.get("steps", ())), tuple(d.get("micro_blockers", ())))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["steps"] = [{**dataclasses.asdict(s), "largest_shape": list(s.largest_shape)} for s in self.steps]
+        d["micro_blockers"] = list(self.micro_blockers)
+        return d
+
+
 def _number(value: Any) -> float:
     """A stored figure, NaN where the measurement lacks it (stored as null)."""
     return float("nan") if value is None else value
@@ -186,6 +247,7 @@ class VariantRecord:
     history: Mapping[str, Mapping[str, list[float]]] = field(default_factory=dict)  # stage -> Keras history
     fallback_ops: tuple[str, ...] | None = None  # ops XNNPACK did not take at build time (None: not recorded)
     intervals: Mapping[str, float] | None = None  # 95 % interval columns, computed once at build (None: older entry)
+    memory: MemoryPlan | None = None  # peak RAM and flash (None: built before they were planned; `explorer memory`)
     latency: Latency | None = None
     has_model: bool = True  # False: a seed replicate kept as evidence (its accuracy and predictions, no model)
 
@@ -201,6 +263,15 @@ class VariantRecord:
     @property
     def gzip_kb(self) -> float:
         return self.gzip_bytes / 1000
+
+    @property
+    def peak_ram_kb(self) -> float:
+        return self.memory.peak_ram_kb if self.memory else float("nan")
+
+    @property
+    def flash_kb(self) -> float:
+        """The flash a microcontroller stores the model in: the .tflite file's bytes."""
+        return self.size_kb
 
     @property
     def real_sparsity(self) -> float:
@@ -247,7 +318,8 @@ class VariantRecord:
         """The figures a results table shows of the variant itself, flat (latency aside; see Latency.summary)."""
         return {"key": self.key, "label": self.label, **dataclasses.asdict(self.spec), "accuracy": self.accuracy,
                 "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1, "test_images": self.test_images,
-                "size_kb": self.size_kb,
+                "size_kb": self.size_kb, "peak_ram_kb": self.peak_ram_kb, "flash_kb": self.flash_kb,
+                "micro_blockers": ", ".join(self.memory.micro_blockers) if self.memory else None,
                 "gzip_kb": self.gzip_kb, "params": self.params, "nonzero_params": self.nonzero_params,
                 "sparsity_real": self.real_sparsity, "macs": self.macs, "tensorflow": self.versions.get("tensorflow"),
                 "built_at": self.built_at, "has_model": self.has_model}
@@ -276,6 +348,7 @@ class VariantRecord:
             built_at=build.get("built_at", ""), history=dict(meta.get("history", {})),
             fallback_ops=tuple(m["fallback_ops"]) if m.get("fallback_ops") is not None else None,
             intervals=dict(m["intervals"]) if m.get("intervals") else None,
+            memory=MemoryPlan.from_dict(m["memory"]) if m.get("memory") else None,
             latency=Latency.from_dict(latency) if latency else None, has_model=has_model)
 
     def to_meta(self) -> dict:
@@ -292,6 +365,7 @@ class VariantRecord:
                 "nonzero_params": self.nonzero_params, "layer_sparsity": dict(self.layer_sparsity), "macs": self.macs,
                 "fallback_ops": list(self.fallback_ops) if self.fallback_ops is not None else None,
                 **({"intervals": dict(self.intervals)} if self.intervals else {}),
+                **({"memory": self.memory.to_dict()} if self.memory else {}),
             },
             "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
                         "macs": lp.macs} for lp in self.layers],

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from support import REPO, SANDBOX, TINY, stop_workers  # first: it points every writer at the sandbox
+from support import REPO, SANDBOX, TINY, stop_workers, tflite_micro_arena  # first: it points every writer at the sandbox
 
 
 @pytest.fixture
@@ -34,6 +34,12 @@ def pytest_terminal_summary(terminalreporter, config):
     if added:
         terminalreporter.write_sep("!", "FAILED: the test suite wrote into the checkout", red=True)
         terminalreporter.write_line("\n".join(added))
+    for line in getattr(config, "_memory_disagreements", []):
+        terminalreporter.write_sep("!", "FAILED: a memory plan disagrees with TensorFlow Lite Micro", red=True)
+        terminalreporter.write_line(line)
+    checked = getattr(config, "_memory_checked", 0)
+    if checked:
+        terminalreporter.write_line(f"memory plans held against TensorFlow Lite Micro: {checked} models the tests built")
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "BROWSER TEST SKIPPED" in str(r.longrepr)]
     if skipped:
         terminalreporter.write_sep("!", "BROWSER TEST SKIPPED: no headless Chromium/Playwright on this machine", red=True)
@@ -51,8 +57,39 @@ def pytest_sessionstart(session):
     session.config._checkout_before = _checkout_state()
 
 
+def _check_memory_plans(folders) -> tuple[int, list[str]]:
+    """Every model the tests built, planned (explorer.measure.memory) and held against TensorFlow Lite Micro's
+    allocator: the head exactly, the total within 1 %. Returns how many were checked and the disagreements."""
+    import hashlib
+
+    from explorer.measure import memory
+
+    seen, bad = set(), []
+    shipped = {hashlib.sha1(p.read_bytes()).hexdigest() for p in (REPO / "cached_models").rglob("model.tflite")}
+    for folder in folders:
+        for path in folder.rglob("model.tflite"):
+            model = path.read_bytes()
+            digest = hashlib.sha1(model).hexdigest()
+            if digest in seen or digest in shipped:  # the shipped ones: tests/test_memory.py
+                continue
+            seen.add(digest)
+            plan, ref = memory.plan(model), tflite_micro_arena(model)
+            if ref is None:
+                if not plan.micro_blockers:
+                    bad.append(f"{path}: TFLite Micro cannot load it, the plan names no reason")
+            elif plan.head_bytes != ref["head"] or abs(plan.peak_ram_bytes - ref["total"]) > 0.01 * ref["total"]:
+                bad.append(f"{path}: planned head {plan.head_bytes} / total {plan.peak_ram_bytes} B, "
+                           f"TFLite Micro {ref['head']} / {ref['total']} B")
+    return len(seen), bad
+
+
 def pytest_sessionfinish(session, exitstatus):
     stop_workers(SANDBOX / "user_data")
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    folders = [SANDBOX, *([factory.getbasetemp()] if factory is not None else [])]
+    session.config._memory_checked, session.config._memory_disagreements = _check_memory_plans(folders)
+    if session.config._memory_disagreements:
+        session.exitstatus = 1
     session.config._checkout_added = sorted(_checkout_state() - session.config._checkout_before)
     if session.config._checkout_added:
         session.exitstatus = 1

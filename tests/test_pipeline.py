@@ -155,3 +155,15 @@ def test_qat_after_fresh_pruning_converts_without_its_softmax(tmp_path):
     spec = VariantSpec(**TINY, sparsity=0.5, quant="qat-int8")
     v, report = pipeline.ensure(spec, Store(tmp_path), measure_missing=False)
     assert "qat" in report.built and v.fallback_ops == () and v.accuracy > 0.8
+
+
+def test_every_build_records_its_memory_and_int8_quarters_the_activations(built):
+    store, out, _ = built
+    by = {(v.spec.sparsity, v.spec.quant): v for v, _ in out}
+    for v in by.values():
+        assert v.memory is not None and v.memory.flash_bytes == v.size_bytes
+        assert pipeline.add_memory(store, v.key) is False  # planned at build: nothing to add
+    fp32, int8 = by[(0.0, "fp32")].memory, by[(0.0, "int8")].memory
+    # the input stays float, so "a quarter" holds for the activations after it, within the 16-byte alignment
+    assert fp32.head_bytes / 4 <= int8.head_bytes < fp32.head_bytes / 2
+    assert by[(0.5, "int8")].memory.head_bytes == int8.head_bytes  # zeros in weights change no activation

@@ -21,7 +21,8 @@ from explorer.spec import VariantSpec
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS, "test_images",
-            *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "measured_here", "size_kb", "gzip_kb", "params", "nonzero_params", "sparsity_real", "macs",
+            *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "measured_here", "size_kb", "gzip_kb",
+            "peak_ram_kb", "flash_kb", "micro_blockers", "params", "nonzero_params", "sparsity_real", "macs",
             "latency_host", "tensorflow", "built_at", "has_model"])
 
 
@@ -42,6 +43,8 @@ METRICS = {
     "p99_us": Metric("Latency p99, batch 1", "µs", True),
     "gzip_kb": Metric("Gzipped size", "KB", True),
     "size_kb": Metric("Size on disk", "KB", True),
+    "peak_ram_kb": Metric("Peak RAM (TFLite Micro arena)", "KB", True),
+    "flash_kb": Metric("Flash", "KB", True),
     "nonzero_params": Metric("Non-zero parameters", "", True),
     "macs": Metric("Multiply-accumulates per image", "", True),
     "accuracy": Metric("Test accuracy", "", False),
@@ -117,6 +120,8 @@ def compare(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         **{c: rows[c] for c in INTERVAL_COLUMNS},
         "p50_us": rows["p50_us"], "speedup": ref["p50_us"] / rows["p50_us"], "p99_us": rows["p99_us"],
         "size_kb": rows["size_kb"], "size_ratio": rows["size_kb"] / ref["size_kb"], "gzip_kb": rows["gzip_kb"],
+        "peak_ram_kb": rows["peak_ram_kb"], "ram_ratio": rows["peak_ram_kb"] / ref["peak_ram_kb"],
+        "flash_kb": rows["flash_kb"],
         "nonzero_params": rows["nonzero_params"], "macs": rows["macs"], "measured_here": rows["measured_here"],
     }).set_index(rows["label"])
 
@@ -168,6 +173,7 @@ def group_seeds(df: pd.DataFrame) -> pd.DataFrame:
             row.update(p50_us=float(timed["p50_us"].mean()), p50_lo_us=float(timed["p50_lo_us"].min()),
                        p50_hi_us=float(timed["p50_hi_us"].max()), noisy=bool(timed["noisy"].any()),
                        measured_here=bool(timed["measured_here"].all()))
+        row.update(peak_ram_kb=float(g["peak_ram_kb"].max()))  # one graph: the seed with a model has the plan
         row.update(seeds=len(g), replicates=",".join(g["key"]), label=f"{row['label']} ×{len(g)} seeds")
         merged.append(row)
     if merged:

@@ -360,6 +360,19 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_memory(args) -> int:
+    """Plan the peak RAM and flash of variants built before they were planned (from their models, no training)."""
+    from explorer.run import pipeline
+
+    store = _store(args)
+    metas, problems = store.variants()
+    for p in problems:
+        log.warning("skipped damaged entry %s: %s", p.key, p.reason)
+    added = sum(pipeline.add_memory(store, m["key"]) for m in metas)
+    log.info("Planned the memory of %d variants (%d had it already).", added, len(metas) - added)
+    return 0
+
+
 def cmd_report(args) -> int:
     """Write a self-contained HTML report of a Pareto view (the same view as the Pareto page)."""
     from explorer.present import report
@@ -484,6 +497,7 @@ def parser() -> argparse.ArgumentParser:
     tgt.add_argument("--binary", default="/data/local/tmp/benchmark_model",
                      help="adb targets: where LiteRT's benchmark_model is on the device")
     sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
+    sub.add_parser("memory", help="plan the peak RAM and flash of variants built before they were planned (no training)")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
     rep.add_argument("--dataset")
@@ -510,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
-                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict,
+                    "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict, "memory": cmd_memory,
                     "search": cmd_search, "targets": cmd_targets}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError

@@ -20,7 +20,7 @@ import numpy as np
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, precision, profile, targets, uncertainty
+from explorer.measure import gate, host, measure, memory, precision, profile, targets, uncertainty
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
@@ -244,7 +244,8 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         stages={"base": spec.base_key(), "tuned": spec.tuned_key()}, build_seconds=dict(report.seconds),
         versions=library_versions(), built_on=host.current().to_dict(),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history,
-        fallback_ops=tuple(profile.fallbacks(tflite)), intervals=uncertainty.interval_columns(ev.confusion))
+        fallback_ops=tuple(profile.fallbacks(tflite)), intervals=uncertainty.interval_columns(ev.confusion),
+        memory=memory.plan(tflite))
     return built, tflite, ev.predictions.tobytes()
 
 
@@ -310,6 +311,17 @@ def add_predictions(store: Store, key: str) -> bool:
     if ev.confusion != [list(r) for r in v.confusion]:
         raise CacheError(f"variants entry {key}: its model no longer gives its stored confusion matrix")
     store.add_file("variants", key, PREDICTIONS, ev.predictions.tobytes())
+    return True
+
+
+def add_memory(store: Store, key: str) -> bool:
+    """Give a variant built before memory was planned its peak RAM and flash, from its own model (no training).
+    Returns whether it had none."""
+    meta = store.verify("variants", key)
+    if meta["metrics"].get("memory"):
+        return False
+    plan = memory.plan(store.file_path("variants", key, TFLITE).read_bytes())
+    store.amend_meta("variants", key, lambda m: {**m, "metrics": {**m["metrics"], "memory": plan.to_dict()}})
     return True
 
 

@@ -310,6 +310,16 @@ class Store:
             files = {**meta["files"], name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}}
             write_json_atomic(folder / META, {**meta, "files": files})
 
+    def amend_meta(self, kind: str, key: str, change: Callable[[dict], dict]) -> None:
+        """Rewrite an entry's meta.json (by a rename) with a figure derived later from its files, e.g. a
+        variant's memory plan from its model; the files and their checksums stay as they are."""
+        with self.lock(kind, key):
+            meta = self.verify(kind, key)
+            new = change(meta)
+            if new.get("files") != meta["files"]:
+                raise ValueError("amend_meta changes figures, never the entry's file list")
+            write_json_atomic(self.entry_dir(kind, key) / META, new)
+
     def keep_as_evidence(self, key: str) -> None:
         """Turn a variant into evidence: its meta.json and test predictions stay (under evidence/), its model
         and latencies go. For the shipped cache's further seeds, which would otherwise cost a model each:

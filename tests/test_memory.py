@@ -1,0 +1,61 @@
+"""Peak RAM and flash planned from a .tflite alone, held against TensorFlow Lite Micro's own allocator."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import REPO, tflite_micro_arena
+
+from explorer.measure import memory
+from explorer.record import MemoryPlan
+
+SHIPPED_MODELS = sorted((REPO / "cached_models" / "variants").glob("*/model.tflite"))
+TOLERANCE = 0.01  # the tail is estimated from the graph's counts; the head is planned exactly
+
+
+def test_buffers_alive_at_different_times_share_the_arena():
+    assert memory.place([96, 64], [0, 2], [1, 3]) == [0, 0]
+
+
+def test_buffers_alive_together_are_stacked_largest_first():
+    assert memory.place([32, 96, 64], [0, 0, 0], [1, 1, 1]) == [160, 0, 96]
+
+
+def test_a_buffer_goes_into_the_first_gap_among_those_alive_with_it():
+    # b (0..3) first, at 0; a (0..1) above it; c (2..3) is not alive with a, so it takes a's place;
+    # e (2..2) is alive with b and c, so it goes above c
+    assert memory.place([64, 64, 32, 16], [0, 0, 2, 2], [1, 3, 3, 2]) == [64, 0, 64, 96]
+
+
+def test_equal_sizes_are_placed_in_reverse_tensor_order_as_tflite_micro_does():
+    assert memory.place([16, 16], [0, 0], [1, 1]) == [16, 0]
+
+
+@pytest.mark.parametrize("path", SHIPPED_MODELS, ids=lambda p: p.parent.name)
+def test_the_plan_agrees_with_tflite_micro_on_every_shipped_variant(path):
+    model = path.read_bytes()
+    plan = memory.plan(model)
+    ref = tflite_micro_arena(model)
+    if ref is None:  # TFLite Micro has no kernels for it: the plan must say why
+        assert plan.micro_blockers, "TFLite Micro refused a model the plan calls runnable"
+        return
+    assert not plan.micro_blockers
+    assert plan.head_bytes == ref["head"]
+    assert abs(plan.peak_ram_bytes - ref["total"]) <= TOLERANCE * ref["total"], (plan.tail_bytes, ref["tail"])
+    assert plan.flash_bytes == len(model)
+
+
+def test_the_peak_is_named_with_the_tensor_that_makes_it():
+    model = next(p for p in SHIPPED_MODELS if p.parent.name == "10e6f4053f13d3e4").read_bytes()  # d2 int8
+    plan = memory.plan(model)
+    i, step = plan.peak_step
+    assert step.largest == "conv1/Relu" and step.largest_shape == (1, 26, 26, 32) and step.largest_dtype == "int8"
+    assert step.live_bytes == plan.head_bytes == 27_040  # conv1's output and pool1's, alive together
+    assert plan.steps[i - 1].op == "CONV_2D" and step.op == "MAX_POOL_2D"
+
+
+def test_a_plan_round_trips_through_its_stored_form():
+    plan = memory.plan(SHIPPED_MODELS[0].read_bytes())
+    assert MemoryPlan.from_dict(plan.to_dict()) == plan
+
+
