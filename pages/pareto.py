@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer.present import links, pareto, report, results, significance
 from explorer.measure import host
+from explorer.measure.boards import BOARDS
 from explorer.measure.uncertainty import INTERVAL_COLUMNS
 from pages.ui import actions, captions, loading, measuring, pareto_screen, roles, sharing, target_view
 
@@ -28,6 +29,7 @@ if df.empty:
     st.info("No variants yet. Build one on the **Explore** page, or run `python -m explorer sweep --preset default`.")
     st.stop()
 
+NO_BOARD, CUSTOM = "none", "my limits"  # the device picker's two choices besides the boards
 DEMO_DATASET = "fashion-mnist"  # the shipped demo's, the default whenever it has variants
 params = sharing.incoming_link("pareto")
 link, link_problems = links.parse_pareto(params)
@@ -55,6 +57,11 @@ if params:
             st.session_state[f"{name}:{shown_ds}"] = have
     if link.budget is not None:
         st.session_state[f"budget:{shown_ds}:{st.session_state.get('x', 'p50_us')}"] = link.budget
+    if link.board is not None:
+        st.session_state["board"] = link.board
+    elif link.ram_kb is not None or link.flash_kb is not None:
+        st.session_state["board"] = CUSTOM
+        st.session_state["ram_limit"], st.session_state["flash_limit"] = link.ram_kb or 0.0, link.flash_kb or 0.0
     st.session_state["pareto_link_problems"] = link_problems
 sharing.show_link_problems(st.session_state.get("pareto_link_problems", []))
 
@@ -107,6 +114,20 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)
+    st.header("Device: will it fit?")
+    board = st.selectbox("board", [NO_BOARD, *BOARDS, CUSTOM], key="board",
+                         help="Fades the variants whose peak RAM (TensorFlow Lite Micro's tensor arena, planned from "
+                              "the .tflite) or flash exceeds the board's, or that TFLite Micro cannot run; the budget "
+                              "answer then names the most accurate that fits. Your firmware's own RAM comes on top.")
+    fit = pareto.Fit()
+    if board in BOARDS:
+        b = BOARDS[board]
+        st.caption(f"{b.describe()}. Source: {b.source}.")
+        fit = pareto.Fit(b.ram_kb, b.flash_kb, b.name)
+    elif board == CUSTOM:
+        ram = st.number_input("RAM limit (KB)", min_value=0.0, value=64.0, step=16.0, key="ram_limit")
+        flash = st.number_input("flash limit (KB)", min_value=0.0, value=256.0, step=64.0, key="flash_limit")
+        fit = pareto.Fit(ram or None, flash or None)
     if roles.access().can_act:
         st.header("Measurements")
         if target is not None:
@@ -120,13 +141,15 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
             n = actions.remeasure(res, list(res.table["key"]))
             st.toast(f"Queued {n} measurements")
 screen = pareto_screen.screen(res, here.id, shown, dataset, [int(d) for d in depths], list(quants), x, y, log_x,
-                             budget, here.label)
+                             budget, here.label, fit)
 status, answer = screen.status, screen.answer
 front, tied = status == significance.FRONT, status == significance.TIED
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
-                        None if quants == all_quants else tuple(quants), budget, None if y == "accuracy" else y)
+                        None if quants == all_quants else tuple(quants), budget, None if y == "accuracy" else y,
+                        board if board in BOARDS else None, fit.ram_kb if board == CUSTOM else None,
+                        fit.flash_kb if board == CUSTOM else None)
 sharing.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
@@ -145,6 +168,8 @@ st.caption(captions.host_caption(threads, here, target.name if target else None)
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % intervals (p50 across "
            "measurement blocks; accuracy over the test images). "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
+           + (f" **{int(fit.mask(df).sum())} of {len(df)} fit {fit.board or 'your limits'}** ({fit.phrase()[10:]}); "
+              "the others are faded." if fit.active else "")
            + (f" **{foreign} hollow points show latency measured on another host** until "
               + (f"target {target.name} has" if target else "this host has") + " measured them."
               if foreign and x.endswith("_us") else "")
@@ -163,6 +188,7 @@ if st.toggle(f"Show all {len(df)} variants as a table (and CSV)", key="pareto_ta
                                        "balanced_accuracy_lo", "balanced_accuracy_hi", "macro_f1", "macro_f1_lo",
                                        "macro_f1_hi", "seeds", "test_images", "p50_us", "p50_lo_us", "p50_hi_us", "p90_us",
                                        "p99_us", "noisy", "measured_here", "throughput_ips", "size_kb", "gzip_kb",
+                                       "peak_ram_kb", "flash_kb", "micro_blockers",
                                        "nonzero_params", "sparsity_real", "macs", "key"]]
     st.dataframe(shown, hide_index=True, width="stretch",
                  column_config={"label": st.column_config.TextColumn("variant", width="large"),
@@ -177,5 +203,9 @@ if st.toggle(f"Show all {len(df)} variants as a table (and CSV)", key="pareto_ta
                                 "throughput_ips": st.column_config.NumberColumn("images/s", format="%d"),
                                 "size_kb": st.column_config.NumberColumn("size KB", format="%.1f"),
                                 "gzip_kb": st.column_config.NumberColumn("gzipped KB", format="%.1f"),
+                                "peak_ram_kb": st.column_config.NumberColumn(
+                                    "peak RAM KB", format="%.1f", help="TensorFlow Lite Micro's tensor arena"),
+                                "flash_kb": st.column_config.NumberColumn("flash KB", format="%.1f"),
+                                "micro_blockers": st.column_config.TextColumn("TFLite Micro cannot run it: why"),
                                 "sparsity_real": st.column_config.NumberColumn("real sparsity", format="%.2f")})
     st.download_button("Download CSV", df.to_csv(index=False).encode(), f"variants-{dataset}.csv", "text/csv")

@@ -99,6 +99,26 @@ def test_pareto_page_plots_every_variant_with_front_table_and_budget(cache):
     assert "Nothing fits under" in at.warning[0].value
 
 
+def test_a_board_or_my_limits_fade_what_does_not_fit_and_the_answer_names_what_does(cache):
+    fp32, int8 = (record.load(cache, s.key(), "x").memory.peak_ram_kb for s in SPECS[:2])
+    assert int8 < fp32
+    at = open_page()
+    at.sidebar.selectbox(key="dataset").set_value("digits").run()
+    at.number_input(key="budget:digits:p50_us").set_value(1e6).run()
+    at.sidebar.selectbox(key="board").set_value("my limits").run()
+    at.sidebar.number_input(key="ram_limit").set_value((int8 + fp32) / 2).run()
+    answer = at.success[0].value
+    assert "that fits" in answer and f"KB of RAM" in answer and SPECS[0].label() not in answer.split(";")[0]
+    faded = [t for t in chart_specs(at)[0]["data"] if t.get("opacity") == 0.2 and t.get("x") != [None]]
+    assert [t["name"] for t in faded] == ["fp32"]
+    assert "2 of 3 fit your limits" in at.caption[-1].value or any("2 of 3 fit" in c.value for c in at.caption)
+    at.sidebar.selectbox(key="board").set_value("STM32F746").run()  # 320 KiB: the tiny models all fit
+    assert "(STM32F746)" in at.success[0].value
+    at.sidebar.selectbox(key="x").set_value("peak_ram_kb").run()
+    assert "Peak RAM" in chart_specs(at)[0]["layout"]["xaxis"]["title"]["text"]
+    assert at.query_params["board"] == ["STM32F746"] or at.query_params["board"] == "STM32F746"
+
+
 def test_pareto_page_filters_and_switches_axis(cache):
     at = open_page()
     at.sidebar.selectbox(key="dataset").set_value("digits").run()

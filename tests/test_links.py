@@ -9,19 +9,20 @@ HOSTILE = ["../../etc/passwd", "/etc/passwd", "x" * 10_000, "nan", "inf", "-1", 
 
 
 def test_a_pareto_view_round_trips_through_its_link():
-    view = links.ParetoView("fashion-mnist", "gzip_kb", True, (1, 3), ("int8", "dynamic"), 250.0)
+    view = links.ParetoView("fashion-mnist", "peak_ram_kb", True, (1, 3), ("int8", "dynamic"), 250.0,
+                            board="nRF52840", ram_kb=262.144, flash_kb=1048.576)
     parsed, problems = links.parse_pareto(links.pareto_params(view))
     assert parsed == view and problems == []
     assert links.parse_pareto({}) == (links.ParetoView(), [])
 
 
-@pytest.mark.parametrize("name", ["dataset", "x", "log", "depth", "quant", "budget"])
+@pytest.mark.parametrize("name", ["dataset", "x", "log", "depth", "quant", "budget", "board", "ram", "flash"])
 @pytest.mark.parametrize("value", HOSTILE)
 def test_every_hostile_pareto_value_is_dropped_with_a_message(name, value):
     if name == "dataset" and value in ("nan", "inf", "1e400"):
         pytest.skip("a well-formed dataset name; the page says there is no such dataset")
     parsed, problems = links.parse_pareto({name: value})
-    field = {"log": "log_x", "depth": "depths", "quant": "quants"}.get(name, name)
+    field = {"log": "log_x", "depth": "depths", "quant": "quants", "ram": "ram_kb", "flash": "flash_kb"}.get(name, name)
     assert getattr(parsed, field) is None
     assert len(problems) == 1 and f"'{name}'" in problems[0]
 

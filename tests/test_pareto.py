@@ -72,6 +72,30 @@ def test_the_budget_answer_is_one_sentence_naming_the_winner_the_cheapest_and_th
     assert nothing.winner is None and "the cheapest variant needs 10.0 µs" in nothing.text
 
 
+def test_a_device_budget_answers_the_most_accurate_that_fits_its_ram_and_flash():
+    import pandas as pd
+
+    from explorer.measure.boards import BOARDS
+    from explorer.present.pareto import Fit, budget_answer
+
+    df = pd.DataFrame({"key": ["a", "b", "c", "d"], "label": ["fast", "mid", "best", "hybrid"],
+                       "accuracy": [0.80, 0.88, 0.90, 0.95], "p50_us": [10.0, 20.0, 15.0, 5.0],
+                       "peak_ram_kb": [30.0, 60.0, 110.0, 20.0], "flash_kb": [200.0, 250.0, 900.0, 100.0],
+                       "micro_blockers": ["", "", "", "dynamic-range (hybrid) ops"]})
+    fit = Fit(ram_kb=64, flash_kb=256)
+    assert fit.mask(df).tolist() == [True, True, False, False]  # c: too much RAM; d: TFLite Micro cannot run it
+    answer = budget_answer(df, "p50_us", "µs", 20.0, fit=fit)
+    assert answer.winner == "b"
+    assert answer.text.startswith("Under 20.0 µs, that fits 64 KB of RAM and 256 KB of flash, the most accurate is "
+                                  "**mid**")
+    assert answer.text.endswith("and the most accurate shown that fits.")
+    assert budget_answer(df, "p50_us", "µs", 12.0, fit=fit).winner == "a"
+    none = budget_answer(df, "p50_us", "µs", 50.0, fit=Fit(ram_kb=10))
+    assert none.winner is None and "the smallest arena is 20.0 KB (hybrid" in none.text
+    board = BOARDS["nRF52840"]
+    assert Fit(board.ram_kb, board.flash_kb, board.name).mask(df).tolist() == [True, True, True, False]
+
+
 def test_the_front_of_a_table_takes_each_metrics_direction():
     import pandas as pd
 
@@ -91,13 +115,14 @@ def test_a_comparison_gives_ratios_to_the_first_variant():
     df = pd.DataFrame({"key": ["a", "b"], "label": ["fast", "big"], "accuracy": [0.85, 0.90],
                        "balanced_accuracy": [0.8, 0.9], "macro_f1": [0.79, 0.88], "p50_us": [10.0, 40.0], "p99_us": [12.0, 50.0], "size_kb": [100.0, 400.0],
                        "gzip_kb": [80.0, 300.0], "nonzero_params": [1000, 4000], "macs": [10, 40],
-                       "measured_here": [True, False]})
+                       "peak_ram_kb": [31.1, 111.2], "flash_kb": [100.0, 400.0], "measured_here": [True, False]})
     for m, half in (("accuracy", 0.01), ("balanced_accuracy", 0.02), ("macro_f1", 0.02)):
         df[f"{m}_lo"], df[f"{m}_hi"] = df[m] - half, df[m] + half
     out = compare(df, ["b", "a"])
     assert out.loc["fast", "accuracy_lo"] == 0.84
     assert list(out.index) == ["big", "fast"]
     assert out.loc["fast", "speedup"] == 4.0 and out.loc["fast", "size_ratio"] == 0.25
+    assert out.loc["fast", "ram_ratio"] == pytest.approx(31.1 / 111.2) and out.loc["fast", "flash_kb"] == 100.0
     assert round(out.loc["fast", "delta_pts"], 6) == -5.0 and out.loc["big", "delta_pts"] == 0
 
 

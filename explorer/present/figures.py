@@ -15,10 +15,11 @@ DEPTH_SYMBOLS = {1: "circle", 2: "square", 3: "diamond", 4: "triangle-up"}
 HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[2]} (95 % interval)<br>p50 %{customdata[3]:.1f} µs "
          "(95 % CI %{customdata[9]:.1f}–%{customdata[10]:.1f}), p99 %{customdata[4]:.1f} µs<br>"
          "size %{customdata[5]:.1f} KB, gzipped %{customdata[6]:.1f} KB<br>"
+         "peak RAM %{customdata[13]:.1f} KB (TFLite Micro arena)%{customdata[14]}<br>"
          "non-zero params %{customdata[7]:,}<br>MACs %{customdata[8]:,}<br>latency measured on %{customdata[11]}"
          "%{customdata[12]}<extra></extra>")
 HOVER_COLUMNS = ["key", "label", "y_text", "p50_us", "p99_us", "size_kb", "gzip_kb", "nonzero_params", "macs",
-                 "p50_lo_us", "p50_hi_us", "latency_host", "noisy_note"]
+                 "p50_lo_us", "p50_hi_us", "latency_host", "noisy_note", "peak_ram_kb", "fit_note"]
 FOREIGN = " (other host)"  # trace-name suffix of points whose latency was measured on another machine
 
 
@@ -31,17 +32,22 @@ def _marker_size(size_kb: pd.Series) -> np.ndarray:
 
 def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
            highlight: str | None = None, host_label: str | None = None, preview: dict | None = None,
-           tied: np.ndarray | None = None, height: int = 520) -> go.Figure:
+           tied: np.ndarray | None = None, fits: np.ndarray | None = None, fit_name: str = "",
+           height: int = 520) -> go.Figure:
     """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line.
 
     Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
     each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim. Every
     accuracy carries its 95 % interval as a vertical error bar (the table's <y>_lo and <y>_hi); the
-    variants statistically tied with the front (tied) get a dark ring.
+    variants statistically tied with the front (tied) get a dark ring. Given a device's budget (fits: per row),
+    the variants that do not fit it are faded.
     """
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
+    fade = np.zeros(len(df), dtype=bool) if fits is None else ~np.asarray(fits, dtype=bool)
     df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""),
+                   fit_note=np.where(fade, f" — <b>does not fit {fit_name}</b>", "") if fit_name else "",
+                   fade=fade,
                    y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi, int(n)).text()}" if f"{y}_lo" in df
                            else f"{v:.4g}" for v, lo, hi, n in zip(df[y], df.get(f"{y}_lo", df[y]),
                                                                  df.get(f"{y}_hi", df[y]), df.get("seeds", 1 + 0 * df[y]))])
@@ -50,8 +56,8 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     named = set()
     # One trace per look (quantization, host, depth, noisy): every marker property is then one value, not
     # one per point, which keeps a chart of thousands of variants quick to build (results_scale).
-    for (quant, is_here, depth, noisy), group in df.groupby([df["quant"], here, df["depth"], df["noisy"].astype(bool)],
-                                                             sort=False):
+    for (quant, is_here, depth, noisy, faded), group in df.groupby(
+            [df["quant"], here, df["depth"], df["noisy"].astype(bool), df["fade"]], sort=False):
         error = None
         if x == "p50_us":
             error = dict(type="data", symmetric=False, array=(group["p50_hi_us"] - group["p50_us"]).clip(lower=0),
@@ -60,6 +66,7 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
         name = quant if is_here else quant + FOREIGN
         fig.add_trace(go.Scatter(
             x=group[x], y=group[y], mode="markers", name=name, legendgroup=name, showlegend=name not in named,
+            opacity=0.2 if faded else 1.0,
             marker=dict(color=color, size=sizes[group.index],
                         symbol=DEPTH_SYMBOLS.get(depth, "circle") + ("" if is_here else "-open"),
                         line=dict(width=2.5 if noisy else 1,
@@ -70,6 +77,9 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                          color="rgba(60,60,60,0.45)") if has_ci else None,
         ))
         named.add(name)
+    if fade.any():  # a legend entry for the faded points
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"does not fit {fit_name}".strip(),
+                                 marker=dict(color="#888", size=10), opacity=0.2, hoverinfo="skip"))
     on_front = df[front].sort_values(x)
     if len(on_front):
         fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines", name="Pareto front",

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from explorer.measure.boards import BOARDS
 from explorer.present.results import METRICS, Y_AXES
 from explorer.spec import QUANT_MODES, SpecError, VariantSpec
 
@@ -21,7 +22,7 @@ MAX_KEYS = 4  # variants in a Compare link
 KEY = re.compile(r"^[0-9a-f]{16}$")
 DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 X_AXES = tuple(m for m, metric in METRICS.items() if metric.lower_is_better)
-PARETO_PARAMS = ("dataset", "x", "y", "log", "depth", "quant", "budget")
+PARETO_PARAMS = ("dataset", "x", "y", "log", "depth", "quant", "budget", "board", "ram", "flash")
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(VariantSpec))
 
 
@@ -36,6 +37,9 @@ class ParetoView:
     quants: tuple[str, ...] | None = None
     budget: float | None = None
     y: str | None = None
+    board: str | None = None  # a preset of explorer.measure.boards
+    ram_kb: float | None = None  # a device's RAM and flash limits (KB), set by the board or typed in
+    flash_kb: float | None = None
 
 
 def _value(params: Mapping[str, Any], name: str, problems: list[str]) -> str | None:
@@ -105,6 +109,21 @@ def parse_pareto(params: Mapping[str, Any]) -> tuple[ParetoView, list[str]]:
             view["budget"] = budget
         else:
             problems.append("'budget' must be a non-negative number: ignored")
+    if (v := _value(params, "board", problems)) is not None:
+        if v in BOARDS:
+            view["board"] = v
+        else:
+            problems.append(f"'board' must be one of {', '.join(BOARDS)}: ignored")
+    for name, field in (("ram", "ram_kb"), ("flash", "flash_kb")):
+        if (v := _value(params, name, problems)) is not None:
+            try:
+                kb = float(v)
+            except ValueError:
+                kb = float("nan")
+            if math.isfinite(kb) and 0 < kb <= 1e9:
+                view[field] = kb
+            else:
+                problems.append(f"'{name}' must be a positive number of KB: ignored")
     return ParetoView(**view), problems
 
 
@@ -125,6 +144,12 @@ def pareto_params(view: ParetoView) -> dict[str, str]:
         out["quant"] = ",".join(view.quants)
     if view.budget is not None:
         out["budget"] = f"{view.budget:g}"
+    if view.board is not None:
+        out["board"] = view.board
+    if view.ram_kb is not None:
+        out["ram"] = f"{view.ram_kb:.10g}"
+    if view.flash_kb is not None:
+        out["flash"] = f"{view.flash_kb:.10g}"
     return out
 
 

@@ -76,6 +76,36 @@ def default_budget(costs: Sequence[float]) -> float:
 
 
 @dataclass(frozen=True)
+class Fit:
+    """A device's memory budget (KB, as the table's peak_ram_kb and flash_kb): the variants that fit it are those
+    whose planned peak RAM and flash are within it and that TensorFlow Lite Micro can run."""
+
+    ram_kb: float | None = None
+    flash_kb: float | None = None
+    board: str = ""  # the preset it came from ("" for limits typed in)
+
+    @property
+    def active(self) -> bool:
+        return self.ram_kb is not None or self.flash_kb is not None
+
+    def mask(self, df) -> np.ndarray:
+        ok = np.ones(len(df), dtype=bool)
+        if not self.active:
+            return ok
+        if self.ram_kb is not None:
+            ok &= df["peak_ram_kb"].to_numpy(float) <= self.ram_kb  # NaN (not planned) never fits
+        if self.flash_kb is not None:
+            ok &= df["flash_kb"].to_numpy(float) <= self.flash_kb
+        return ok & df["micro_blockers"].fillna("").eq("").to_numpy()
+
+    def phrase(self) -> str:
+        """'that fits 64 KB of RAM and 256 KB of flash' (with the board's name when it came from one)."""
+        limits = [f"{v:,.0f} KB of {what}" for v, what in ((self.ram_kb, "RAM"), (self.flash_kb, "flash"))
+                  if v is not None]
+        return f"that fits {' and '.join(limits)}" + (f" ({self.board})" if self.board else "")
+
+
+@dataclass(frozen=True)
 class BudgetAnswer:
     """The best accuracy under a budget, in one sentence (markdown), and the winner's key (None: nothing fits)."""
 
@@ -84,14 +114,25 @@ class BudgetAnswer:
 
 
 def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy",
-                  tied: Callable[[str, np.ndarray], list[str]] | None = None) -> BudgetAnswer:
+                  tied: Callable[[str, np.ndarray], list[str]] | None = None, fit: Fit | None = None) -> BudgetAnswer:
     """Answer "the best y (an accuracy) under `budget` of metric x" over a results table (rows: key, label, x, y,
     and y's interval as <y>_lo, <y>_hi when known). tied(winner key, fitting mask) gives the fitting variants
     not significantly less accurate than the winner (explorer.present.significance.tied_with): the answer
-    names them instead of pretending one is best."""
-    i = best_under_budget(df[x].to_numpy(float), df[y].to_numpy(float), budget)
+    names them instead of pretending one is best. A fit (a device's RAM and flash) leaves out what does not fit it."""
+    fit = fit or Fit()
+    fitting = fit.mask(df)
+    within = f", {fit.phrase()}," if fit.active else ""
+    if not fitting.any():
+        smallest = df.loc[df["peak_ram_kb"].idxmin()] if df["peak_ram_kb"].notna().any() else None
+        return BudgetAnswer(f"No variant shown {fit.phrase()}" + (
+            f"; the smallest arena is {smallest['peak_ram_kb']:,.1f} KB ({smallest['label']}, "
+            f"{smallest['flash_kb']:,.1f} KB of flash)." if smallest is not None else "."), None)
+    cost = np.where(fitting, df[x].to_numpy(float), np.nan)
+    i = best_under_budget(cost, df[y].to_numpy(float), budget)
     if i is None:
-        return BudgetAnswer(f"Nothing fits under {budget:g} {unit}; the cheapest variant needs "
+        return BudgetAnswer(f"Nothing {fit.phrase()} is under {budget:g} {unit}; the cheapest that does needs "
+                            f"{np.nanmin(cost):.1f} {unit}." if fit.active else
+                            f"Nothing fits under {budget:g} {unit}; the cheapest variant needs "
                             f"{df[x].min():.1f} {unit}.", None)
     name = "accuracy" if y == "accuracy" else y.replace("_", " ")
     w = df.iloc[i]
@@ -101,11 +142,12 @@ def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy",
             return Interval(float(r[y]), float(r[f"{y}_lo"]), float(r[f"{y}_hi"]), int(r.get("seeds", 1) or 1)).text()
         return f"{r[y]:.4f}"
 
-    cheapest = df.loc[df[x].idxmin()]
-    best = df.loc[df[y].idxmax()]
-    fits = (df[x].to_numpy(float) <= budget)
+    pool = df[fitting]
+    cheapest = pool.loc[pool[x].idxmin()]
+    best = pool.loc[pool[y].idxmax()]
+    fits = (df[x].to_numpy(float) <= budget) & fitting
     ties = tied(str(w["key"]), fits) if tied else []
-    text = f"Under {budget:,.1f} {unit} the most accurate is **{w['label']}**: {name} {shown(w)} at {w[x]:,.1f} {unit}"
+    text = f"Under {budget:,.1f} {unit}{within} the most accurate is **{w['label']}**: {name} {shown(w)} at {w[x]:,.1f} {unit}"
     if ties:
         rows = df.set_index("key", drop=False).loc[ties].sort_values(x)
         text += (f"; **statistically tied with it**: {', '.join(rows['label'].head(4))}"
@@ -116,8 +158,8 @@ def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy",
         text += (f"; {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
                  f"{(w[y] - cheapest[y]) * 100:+.1f} points")
     if best["key"] == w["key"]:
-        text += ", and the most accurate shown."
+        text += ", and the most accurate shown" + (" that fits." if fit.active else ".")
     else:
-        text += (f"; the most accurate ({best['label']}) is {(best[y] - w[y]) * 100:.1f} "
+        text += (f"; the most accurate{' that fits' if fit.active else ''} ({best['label']}) is {(best[y] - w[y]) * 100:.1f} "
                  f"points better at {best[x] / w[x]:.2f}× the cost.")
     return BudgetAnswer(text, str(w["key"]))

@@ -45,13 +45,14 @@ def _table(res: Results, dataset: str, depths: tuple, quants: tuple, x: str) -> 
 
 
 def _screen(res: Results, table: Table, dataset: str, x: str, y: str, log_x: bool, budget: float,
-            host_label: str) -> Screen:
+            host_label: str, fit: pareto.Fit) -> Screen:
     df, evidence = table.df, res.evidence(dataset)
     status = significance.front_status(df, x, y, evidence)
     answer = pareto.budget_answer(df, x, results.METRICS[x].unit, budget, y,
-                                  tied=lambda w, fits: significance.tied_with(df, w, fits, evidence, y))
+                                  tied=lambda w, fits: significance.tied_with(df, w, fits, evidence, y), fit=fit)
     fig = figures.pareto(df, status == significance.FRONT, x, y, log_x=log_x, highlight=answer.winner,
-                         host_label=host_label, tied=status == significance.TIED)
+                         host_label=host_label, tied=status == significance.TIED,
+                         fits=fit.mask(df) if fit.active else None, fit_name=fit.board or "the limits")
     decimals = min(results.interval(r, q).decimals for r in df.to_dict("records") for q in results.Y_AXES)
     return Screen(status, answer, fig, f"%.{decimals}f")
 
@@ -64,8 +65,9 @@ def _cached_table(version: int, host_id: str, threads: int, dataset: str, depths
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def _cached_screen(version: int, host_id: str, threads: int, dataset: str, depths: tuple, quants: tuple, x: str,
-                   y: str, log_x: bool, budget: float, host_label: str, _res: Results, _table: Table) -> Screen:
-    return _screen(_res, _table, dataset, x, y, log_x, budget, host_label)
+                   y: str, log_x: bool, budget: float, host_label: str, fit: pareto.Fit, _res: Results,
+                   _table: Table) -> Screen:
+    return _screen(_res, _table, dataset, x, y, log_x, budget, host_label, fit)
 
 
 def table(res: Results, host_id: str, dataset: str, depths: list, quants: list, x: str) -> Table:
@@ -74,11 +76,12 @@ def table(res: Results, host_id: str, dataset: str, depths: list, quants: list, 
 
 
 def screen(res: Results, host_id: str, t: Table, dataset: str, depths: list, quants: list, x: str, y: str,
-           log_x: bool, budget: float, host_label: str) -> Screen:
+           log_x: bool, budget: float, host_label: str, fit: pareto.Fit | None = None) -> Screen:
+    fit = fit or pareto.Fit()
     if res.version is None:
-        return _screen(res, t, dataset, x, y, log_x, budget, host_label)
+        return _screen(res, t, dataset, x, y, log_x, budget, host_label, fit)
     return _cached_screen(res.version, host_id, res.threads, dataset, tuple(depths), tuple(quants), x, y, log_x,
-                          float(budget), host_label, _res=res, _table=t)
+                          float(budget), host_label, fit, _res=res, _table=t)
 
 
 @st.cache_resource(show_spinner=False)
