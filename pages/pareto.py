@@ -168,7 +168,7 @@ st.caption(captions.host_caption(threads, here, target.name if target else None)
            "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % intervals (p50 across "
            "measurement blocks; accuracy over the test images). "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
-           + (f" **{int(fit.mask(df).sum())} of {len(df)} fit {fit.board or 'your limits'}** ({fit.phrase()[10:]}); "
+           + (f" **{int(fit.mask(df).sum())} of {len(df)} fit {fit.board or 'your limits'}** ({fit.limits()}); "
               "the others are faded." if fit.active else "")
            + (f" **{foreign} hollow points show latency measured on another host** until "
               + (f"target {target.name} has" if target else "this host has") + " measured them."

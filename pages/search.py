@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.data import datasets
+from explorer.measure.boards import BOARDS
 from explorer.present import figures
 from explorer.run import grid, search
 from explorer.spec import QUANT_MODES, VariantSpec
@@ -65,6 +66,11 @@ def search_form() -> None:
             min_acc = st.number_input("validation accuracy at least (0: no constraint)", 0.0, 1.0, 0.0, key="s_min_acc")
             max_p50 = st.number_input("p50 at most, µs (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_p50")
             max_size = st.number_input("size at most, KB (0: no constraint)", 0.0, 1e6, 0.0, key="s_max_size")
+            board = st.selectbox("fits the board", ["any", *BOARDS], key="s_board",
+                                 help="Constraint: the planned peak RAM (TensorFlow Lite Micro's arena) and the flash "
+                                      "fit the board's, and TFLite Micro can run it")
+            max_ram = st.number_input("peak RAM at most, KB (0: no constraint; overrides the board's)", 0.0, 1e6, 0.0,
+                                      key="s_max_ram")
             reached = [n for n, t in _targets().items() if t.facts]
             target = st.selectbox("latency measured on", ["this machine", *reached], key="s_target",
                                   help="A measurement target (python -m explorer targets add): each trial's latency "
@@ -84,11 +90,13 @@ def search_form() -> None:
         for flag, values in chosen.items():
             args += [f"--{flag}", *map(_arg, values)]
         for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),
-                            ("--max-size", max_size), ("--seeds", seeds if seeds > 1 else 0)):
+                            ("--max-size", max_size), ("--max-ram", max_ram), ("--seeds", seeds if seeds > 1 else 0)):
             if value:
                 args += [flag, f"{value:g}"]
         if target != "this machine":
             args += ["--target", target]
+        if board != "any":
+            args += ["--board", board]
         if empty:
             st.error(f"pick at least one value of {', '.join(empty)}")
         elif actions.start_search(name.strip(), args, minutes, on_ray):
@@ -139,6 +147,7 @@ def live(study: str) -> None:
     text = lambda iv, value: iv.text() if iv else f"{value:.4f}"  # noqa: E731
     st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "val accuracy": text(t.val_interval, t.val_accuracy),
                                 "test accuracy": text(t.test_interval, t.test_accuracy), "p50 µs": t.p50_us, "size KB": t.size_kb,
+                                "peak RAM KB": t.peak_ram_kb,
                                 "feasible": t.feasible, "trained": t.trained} for t in reversed(done)]),
                  hide_index=True, width="stretch")
     st.caption("Accuracies with their 95 % intervals. The front is chosen on the validation split: with a small "

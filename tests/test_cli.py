@@ -28,6 +28,11 @@ def test_sweep_list_pareto_and_measure(tmp_path, capsys):
     assert cli.main(["--cache", cache, "pareto", "--x", "gzip_kb"]) == 0
     out = capsys.readouterr().out
     assert "Non-dominated variants (Gzipped size (KB) vs Test accuracy)" in out
+    assert "peak_ram_kb" in out and "flash_kb" in out
+    assert cli.main(["--cache", cache, "pareto", "--board", "nRF52840"]) == 0  # TFLite Micro cannot run dynamic
+    out = capsys.readouterr().out
+    assert "Only the 1 of 2 variants that fit 262 KB of RAM and 1,049 KB of flash (nRF52840)" in out
+    assert "digits-d1w8-fc32-fp32" in out and "dynamic" not in out.split("\n", 1)[1]
     assert cli.main(["--cache", cache, "measure"]) == 0
     assert "Measured 0 variants" in capsys.readouterr().err  # nothing missing on this host
     assert cli.main(["--cache", cache, "measure", "--all"]) == 0

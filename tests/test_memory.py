@@ -59,3 +59,17 @@ def test_a_plan_round_trips_through_its_stored_form():
     assert MemoryPlan.from_dict(plan.to_dict()) == plan
 
 
+
+
+def test_a_search_constraint_on_ram_holds_the_planned_arena_and_refuses_what_tflite_micro_cannot_run():
+    from explorer.run.search import UNRUNNABLE, Constraints
+
+    int8 = memory.plan(next(p for p in SHIPPED_MODELS if p.parent.name == "10e6f4053f13d3e4").read_bytes())
+    limits = Constraints(max_ram_kb=32.0, max_flash_kb=200.0)
+    values = limits.values(0.9, 100.0, int8.flash_kb, int8)
+    assert values["peak_ram_kb"] == pytest.approx(int8.peak_ram_kb - 32.0) and values["peak_ram_kb"] <= 0  # 31.1 KB
+    assert values["flash_kb"] == pytest.approx(int8.flash_kb - 200.0) and values["flash_kb"] > 0  # 235.8 KB
+    hybrid = MemoryPlan(1000, 1000, 5000, micro_blockers=("dynamic-range (hybrid) ops",))
+    assert limits.values(0.9, 100.0, 5.0, hybrid)["peak_ram_kb"] == UNRUNNABLE
+    assert limits.values(0.9, 100.0, 5.0, None)["peak_ram_kb"] == UNRUNNABLE  # not planned: never called a fit
+    assert Constraints().values(0.9, 100.0, 5.0, hybrid) == {}

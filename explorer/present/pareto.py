@@ -98,11 +98,14 @@ class Fit:
             ok &= df["flash_kb"].to_numpy(float) <= self.flash_kb
         return ok & df["micro_blockers"].fillna("").eq("").to_numpy()
 
-    def phrase(self) -> str:
-        """'that fits 64 KB of RAM and 256 KB of flash' (with the board's name when it came from one)."""
+    def limits(self) -> str:
+        """'64 KB of RAM and 256 KB of flash' (with the board's name when it came from one)."""
         limits = [f"{v:,.0f} KB of {what}" for v, what in ((self.ram_kb, "RAM"), (self.flash_kb, "flash"))
                   if v is not None]
-        return f"that fits {' and '.join(limits)}" + (f" ({self.board})" if self.board else "")
+        return " and ".join(limits) + (f" ({self.board})" if self.board else "")
+
+    def phrase(self) -> str:
+        return f"that fits {self.limits()}"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from explorer.run import grid, search
 from explorer.measure import host
+from explorer.measure.boards import BOARDS
 from explorer.present import pareto, results, significance
 from explorer import record
 from explorer.store.cache import Store
@@ -55,8 +56,8 @@ AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived
     for f in dataclasses.fields(VariantSpec)
 }
 log = logging.getLogger("explorer")
-SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "size_kb", "gzip_kb",
-         "sparsity_real", "macs"]
+SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "peak_ram_kb", "flash_kb", "gzip_kb",
+         "sparsity_real", "macs"]  # flash_kb: the .tflite's size
 
 
 class Bar:
@@ -198,7 +199,7 @@ def cmd_search(args) -> int:
     axes = _axes(args)
     chosen = set(axes.get("dataset", [VariantSpec().dataset]))  # one dataset: the fields not searched are its defaults
     space = search.Space(axes, recipe.for_dataset(chosen.pop()).spec() if len(chosen) == 1 else VariantSpec())
-    limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size)
+    limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size, *_device_limits(args))
     bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True, disable=None)
 
     def shown(t: search.TrialResult) -> None:
@@ -262,6 +263,27 @@ def _axes(args) -> dict:
             if getattr(args, flag.replace("-", "_")) is not None}
 
 
+def _device_options(p, what: str) -> None:
+    p.add_argument("--max-ram", type=_positive_kb, metavar="KB",
+                   help=what + "planned peak RAM (TensorFlow Lite Micro's arena) at most this many KB")
+    p.add_argument("--max-flash", type=_positive_kb, metavar="KB", help=what + "flash (the model's bytes) at most this many KB")
+    p.add_argument("--board", choices=list(BOARDS), help=what + "the board's SRAM and flash (" + "; ".join(
+        b.describe() for b in BOARDS.values()) + ")")
+
+
+def _positive_kb(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"a positive number of KB, not {text}")
+    return value
+
+
+def _device_limits(args) -> tuple[float | None, float | None]:
+    """RAM and flash limits (KB) from --board, overridden by --max-ram and --max-flash."""
+    board = BOARDS.get(args.board) if args.board else None
+    return (args.max_ram or (board.ram_kb if board else None), args.max_flash or (board.flash_kb if board else None))
+
+
 def cmd_list(args) -> int:
     _print(results.group_seeds(_table(_store(args))))
     return 0
@@ -278,6 +300,10 @@ def cmd_pareto(args) -> int:
     df = results.group_seeds(_table(_store(args), here=_target_host(args))).dropna(subset=[args.x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
+    fit = pareto.Fit(*_device_limits(args), args.board or "")
+    if fit.active:
+        print(f"Only the {int(fit.mask(df).sum())} of {len(df)} variants that fit {fit.limits()}.")
+        df = df[fit.mask(df)]
     if df.empty:
         _print(df)
         return 0
@@ -468,6 +494,7 @@ def parser() -> argparse.ArgumentParser:
     srch.add_argument("--min-accuracy", type=float, help="constraint: validation accuracy at least this")
     srch.add_argument("--max-p50", type=float, help="constraint: p50 latency at most this many µs")
     srch.add_argument("--max-size", type=float, help="constraint: .tflite size at most this many KB")
+    _device_options(srch, "constraint: ")
     srch.add_argument("--ray", metavar="local|auto|ADDRESS",
                       help="build trials as Ray tasks: 'local' starts a cluster on this machine, 'auto' joins the one "
                            "'ray start --head' runs here, ADDRESS a running cluster (host:6379 or ray://host:10001); "
@@ -483,6 +510,7 @@ def parser() -> argparse.ArgumentParser:
     par.add_argument("--y", default="accuracy", choices=sorted(results.METRICS))
     par.add_argument("--dataset")
     par.add_argument("--target", help="the latencies measured on this target (see 'targets')")
+    _device_options(par, "only the variants that fit: ")
     meas = sub.add_parser("measure", help="measure latency on this host where it is missing")
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")

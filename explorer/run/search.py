@@ -30,7 +30,7 @@ import numpy as np
 
 from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
-from explorer.record import Latency, VariantRecord
+from explorer.record import Latency, MemoryPlan, VariantRecord
 from explorer.spec import SpecError, VariantSpec
 from explorer.store import paths
 from explorer.store.cache import TFLITE, Store, pid_alive
@@ -109,13 +109,19 @@ class Space:
                           for name, values in self.choices.items() if len(values) > 1})
 
 
+UNRUNNABLE = 1e9  # a RAM constraint's value for a model TensorFlow Lite Micro cannot run (or not planned)
+
+
 @dataclass(frozen=True)
 class Constraints:
     min_accuracy: float | None = None  # validation accuracy
     max_p50_us: float | None = None
     max_size_kb: float | None = None
+    max_ram_kb: float | None = None  # planned peak RAM (TFLite Micro's arena): a model it cannot run never fits
+    max_flash_kb: float | None = None
 
-    def values(self, accuracy: float, p50_us: float, size_kb: float) -> dict[str, float]:
+    def values(self, accuracy: float, p50_us: float, size_kb: float, memory: MemoryPlan | None = None
+               ) -> dict[str, float]:
         """Optuna's form: one number per constraint set, <= 0 when it holds."""
         out = {}
         if self.min_accuracy is not None:
@@ -124,6 +130,11 @@ class Constraints:
             out["p50_us"] = p50_us - self.max_p50_us
         if self.max_size_kb is not None:
             out["size_kb"] = size_kb - self.max_size_kb
+        if self.max_ram_kb is not None:
+            fits = memory is not None and not memory.micro_blockers
+            out["peak_ram_kb"] = memory.peak_ram_kb - self.max_ram_kb if fits else UNRUNNABLE
+        if self.max_flash_kb is not None:
+            out["flash_kb"] = size_kb - self.max_flash_kb  # the model's bytes are its flash
         return out
 
 
@@ -142,6 +153,7 @@ class TrialResult:
     test_images: int | None = None
     val_seeds: tuple[float, ...] = ()  # each seed's accuracy when the trial was built with several (means above)
     test_seeds: tuple[float, ...] = ()
+    peak_ram_kb: float = float("nan")  # planned (NaN: a trial stored before memory was planned)
 
     @property
     def seeds(self) -> int:
@@ -240,7 +252,7 @@ def _result(trial) -> TrialResult:
     return TrialResult(trial.number, a["key"], a["label"], trial.values[0], a["test_accuracy"], trial.values[1],
                        a["size_kb"], all(c <= 0 for c in trial.constraints.values()), a["trained"],
                        a.get("val_images"), a.get("test_images"), tuple(a.get("val_seeds", ())),
-                       tuple(a.get("test_seeds", ())))
+                       tuple(a.get("test_seeds", ())), a.get("peak_ram_kb", float("nan")))
 
 
 def results(study) -> list[TrialResult]:
@@ -380,13 +392,13 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                 p50 = float(np.mean([_latency(store, r[0], target if remote else None).p50_us for r in replicates]))
                 trained = any(getattr(r[1], "trained", False) for r in replicates)
                 attrs = {"key": variant.key, "label": variant.label, "test_accuracy": test_accuracy,
-                         "size_kb": variant.size_kb, "trained": trained, "val_images": replicates[0][3],
+                         "size_kb": variant.size_kb, "peak_ram_kb": variant.peak_ram_kb, "trained": trained, "val_images": replicates[0][3],
                          "test_images": variant.test_images}
                 if seeds > 1:
                     attrs |= {"val_seeds": [r[2] for r in replicates], "test_seeds": [r[0].accuracy for r in replicates]}
                 for name, value in attrs.items():
                     trial.set_user_attr(name, value)
-                for name, value in constraints.values(accuracy, p50, variant.size_kb).items():
+                for name, value in constraints.values(accuracy, p50, variant.size_kb, variant.memory).items():
                     trial.set_constraint(name, value)
                 study.tell(trial, [accuracy, p50])
                 if guided and trained:
