@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from explorer.present import figures, links, results
+from explorer.present import figures, links, memory, results
 from explorer.measure import host
 from explorer.store.cache import TFLITE
 from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing, target_view
@@ -68,7 +68,7 @@ if len(replicates) > 1:
                "new seed's accuracy falls in (their spread and the test split's sampling combined). Each: "
                + "; ".join(f"seed {r['seed']}: {results.interval(r).text()}" for r in replicates.to_dict("records")))
 c = st.columns(4)
-c[0].metric("Size", f"{v.size_kb:,.0f} KB")
+c[0].metric("Size (flash)", f"{v.size_kb:,.0f} KB")
 c[1].metric("Gzipped", f"{v.gzip_kb:,.0f} KB")
 c[2].metric("Non-zero params", f"{v.nonzero_params:,}")
 c[3].metric("Weight sparsity", f"{v.real_sparsity:.1%}")
@@ -138,6 +138,28 @@ if lat and lat.ops:
                + (f"Not run by XNNPACK: {', '.join(fallback)}." if fallback else "XNNPACK runs every op.")
                + " Batch normalization is folded into the convolution and dropout vanishes on conversion; a conv's "
                "ReLU is fused into it.")
+st.subheader("Memory: will it fit?")
+if v.memory is None:
+    st.info("Its memory is not planned yet: `python -m explorer memory` plans it from its model (no training)."
+            if v.has_model else "A seed replicate kept without its model: its seed point's first seed has the plan.")
+else:
+    plan = v.memory
+    c = st.columns(3)
+    c[0].metric("Peak RAM", f"{plan.peak_ram_kb:,.1f} KB", help="TensorFlow Lite Micro's tensor arena, planned from the "
+                ".tflite as its own planner places the buffers: activations (the head) plus its persistent data (the "
+                "tail, sized as on a 64-bit host; a 32-bit microcontroller's is smaller)")
+    c[1].metric("Flash", f"{plan.flash_kb:,.1f} KB", help="The .tflite's bytes, stored in flash on a microcontroller")
+    fits, not_fits = memory.fitting_boards(plan)
+    c[2].metric("Fits", f"{len(fits)} of {len(fits) + len(not_fits)} boards")
+    if plan.micro_blockers:
+        st.warning(f"TensorFlow Lite Micro cannot run this model: it has no kernels for its "
+                   f"{' and '.join(plan.micro_blockers)}. The plan shows what its arena would hold; int8 and fp32 "
+                   "variants run there.")
+    st.caption(memory.peak_text(plan) + (" Fits " + ", ".join(b.name for b in fits) + "." if fits else "")
+               + (" Too big for " + ", ".join(b.name for b in not_fits) + "." if fits and not_fits else ""))
+    st.plotly_chart(figures.memory_profile(plan), key="memory_profile")
+    captions.memory_lines(v, res)
+
 if v.history:
     st.subheader("Training: does it generalize?")
     st.plotly_chart(figures.training_curves({k: dict(h) for k, h in v.history.items()}), key="training_curves")

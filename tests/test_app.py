@@ -275,13 +275,18 @@ def test_details_page_shows_one_variant(cache):
     assert not at.exception
     assert at.selectbox(key="detail_select").value == SPECS[1].key()
     charts = chart_specs(at)
-    assert [s["data"][0]["type"] for s in charts] == ["heatmap", "histogram", "bar", "scatter"]
+    assert [s["data"][0]["type"] for s in charts] == ["heatmap", "histogram", "bar", "bar", "scatter"]
     bars = charts[2]["data"][0]
     assert len(bars["y"]) == len(bars["x"]) >= 5  # one bar per op on the image's path
+    arena = charts[3]["data"][0]  # the memory profile: activations alive op by op, the peak in red
+    plan = record.load(cache, SPECS[1].key(), "x").memory
+    assert len(arena["x"]) == len(plan.steps) and max(arena["y"]) == pytest.approx(plan.head_bytes / 1000)
+    assert [m.value for m in at.metric if m.label == "Peak RAM"] == [f"{plan.peak_ram_kb:,.1f} KB"]
     captions = " ".join(c.value for c in at.caption)
     # the lever is judged by the fp32 sibling's measurement on this host, then explained
     assert "**int8** — Int8 is " in captions and "the sibling's speed" in captions
     assert "every op runs in XNNPACK" in captions
+    assert "**int8** — Int8 needs less RAM: peak" in captions and "Peak RAM" in captions  # memory against fp32
     assert "Their sum" in captions and "of the recorded p50" in captions
     assert len(at.get("download_button")) == 2
 

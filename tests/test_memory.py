@@ -73,3 +73,32 @@ def test_a_search_constraint_on_ram_holds_the_planned_arena_and_refuses_what_tfl
     assert limits.values(0.9, 100.0, 5.0, hybrid)["peak_ram_kb"] == UNRUNNABLE
     assert limits.values(0.9, 100.0, 5.0, None)["peak_ram_kb"] == UNRUNNABLE  # not planned: never called a fit
     assert Constraints().values(0.9, 100.0, 5.0, hybrid) == {}
+
+
+def _shipped(label: str):
+    from explorer import record
+    from explorer.store.cache import Store
+
+    store = Store(REPO / "cached_models")
+    key = next(m["key"] for m in store.variants()[0] if m["label"] == label)
+    return record.load(store, key, "any-host")
+
+
+def test_a_levers_memory_line_sets_the_plan_beside_its_siblings_and_names_the_peak():
+    from explorer.present import memory as words
+
+    v, fp32, half = (_shipped(f"fashion-mnist-d2w32-fc128-{s}") for s in ("int8", "fp32", "ch0.5-int8"))
+    [line] = words.reasons(v.spec, v.memory, {"int8": fp32.memory})
+    assert line.works is True and "peak 31.1 KB against 111.2 KB (0.28×; activations 27.0 KB against 108.2 KB, 0.25×)" \
+        in line.sentence and "one byte a value where float32 takes four" in line.sentence
+    chan = {r.lever: r for r in words.reasons(half.spec, half.memory, {"channels": v.memory})}["channels"]
+    # half the channels: about half the arena
+    assert chan.works is True and half.memory.head_bytes / v.memory.head_bytes == pytest.approx(0.5, abs=0.01)
+    assert "Peak RAM 31.1 KB: 27.0 KB of activations alive at the max-pooling (op 2 of 7), the largest conv1/Relu, " \
+           "1×26×26×32 int8 = 21.6 KB" in words.peak_text(v.memory)
+    fits, _ = words.fitting_boards(v.memory)
+    assert [b.name for b in fits] == ["STM32F746", "nRF52840", "RP2040", "ESP32-S3", "STM32H743"]
+    dynamic = _shipped("fashion-mnist-d2w32-fc128-dynamic")
+    assert words.fitting_boards(dynamic.memory)[0] == []  # TFLite Micro cannot run it: it fits nothing
+    [missing] = words.reasons(v.spec, v.memory, {"int8": None})
+    assert missing.works is None and "not built" in missing.sentence

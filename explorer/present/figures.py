@@ -170,6 +170,25 @@ def op_times(ops: list[dict]) -> go.Figure:
     return fig
 
 
+def memory_profile(plan) -> go.Figure:
+    """The tensor arena op by op (an explorer.record.MemoryPlan): bars = activations alive while the op runs,
+    the line = how far into the arena they reach; the peak is marked."""
+    steps = plan.steps
+    labels = [f"{i + 1}: {s.op}" for i, s in enumerate(steps)]
+    found = plan.peak_step
+    colours = ["#d62728" if found and i == found[0] else "#1f77b4" for i in range(len(steps))]
+    fig = go.Figure(go.Bar(x=labels, y=[s.live_bytes / 1000 for s in steps], marker_color=colours, name="alive",
+                           customdata=[[s.largest, "×".join(map(str, s.largest_shape)), s.largest_dtype,
+                                        s.largest_bytes / 1000] for s in steps],
+                           hovertemplate="%{x}<br>%{y:.1f} KB alive; largest %{customdata[0]}, "
+                                         "%{customdata[1]} %{customdata[2]} = %{customdata[3]:.1f} KB<extra></extra>"))
+    fig.add_trace(go.Scatter(x=labels, y=[s.arena_bytes / 1000 for s in steps], mode="lines+markers",
+                             name="arena reached", line=dict(color="#444", dash="dot"), hoverinfo="skip"))
+    fig.update_layout(yaxis_title=f"KB of activations (the arena's head: {plan.head_bytes / 1000:,.1f} KB)",
+                      height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h"))
+    return fig
+
+
 def training_curves(history: dict[str, dict[str, list[float]]]) -> go.Figure:
     """Training and validation accuracy per epoch, stage after stage (base, then fine-tunes)."""
     fig = go.Figure()

@@ -35,6 +35,22 @@ def why_lines(v: VariantRecord, res: Results) -> None:
         st.caption(f"{icon} **{reason.lever}** — {reason.sentence}")
 
 
+def memory_lines(v: VariantRecord, res: Results) -> None:
+    """One sentence per lever: its peak RAM and flash against its sibling's (explorer.present.memory)."""
+    from explorer.present import memory, why
+
+    rows = res.table.set_index("label")
+
+    def plan(spec: VariantSpec):
+        label = spec.label()
+        return res.variant(rows.at[label, "key"]).memory if label in rows.index else None
+
+    sibling_plans = {lever: plan(s) for lever, s in why.siblings(v.spec).items()}
+    for reason in memory.reasons(v.spec, v.memory, sibling_plans):
+        icon = {True: ":material/check_circle:", False: ":material/block:", None: ":material/help:"}[reason.works]
+        st.caption(f"{icon} **{reason.lever}** — {reason.sentence}")
+
+
 def latency_text(lat: Latency | None, digits: int = 1, here: str | None = None) -> str:
     """p50 with its 95 % interval, and where it was measured when that is not this host (or the host
     `here`: a measurement target's)."""
