@@ -58,6 +58,9 @@ table = pd.DataFrame({
     "size KB": rows["size_kb"].map("{:,.1f}".format),
     "size vs first": rows["size_ratio"].map("{:.2f}×".format),
     "gzipped KB": rows["gzip_kb"].map("{:,.1f}".format),
+    "peak RAM KB": rows["peak_ram_kb"].map(or_dash("{:,.1f}")),
+    "RAM vs first": rows["ram_ratio"].map(or_dash("{:.2f}×")),
+    "flash KB": rows["flash_kb"].map("{:,.1f}".format),
     "non-zero params": rows["nonzero_params"].map("{:,}".format),
     "MACs": rows["macs"].map("{:,}".format),
 })

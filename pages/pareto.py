@@ -154,7 +154,7 @@ sharing.write_link("pareto", links.pareto_params(view),
                   "Anyone with the app opens this exact view (axis, filters, budget):")
 with st.sidebar:
     st.download_button("Download a report (HTML, works offline)",  # rendered only when clicked
-                       lambda: report.render(df, front, x, answer, res.variant, log_x=log_x, y=y),
+                       lambda: report.render(df, front, x, answer, res.variant, log_x=log_x, y=y, fit=fit),
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())

@@ -47,11 +47,14 @@ def _ci(lo: float, hi: float) -> str:
 
 
 def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, variant: Callable[[str], VariantRecord],
-           *, log_x: bool = False, y: str = "accuracy") -> str:
+           *, log_x: bool = False, y: str = "accuracy", fit=None) -> str:
     """The report of the variants in df (already filtered), with their front mask and budget answer;
-    variant(key) gives a whole record (per-class accuracy, how each latency was measured)."""
+    variant(key) gives a whole record (per-class accuracy, how each latency was measured); a fit (a device's
+    memory budget, explorer.present.pareto.Fit) fades what does not fit it, as the page does."""
     here = host.current()
-    fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=here.label)
+    fitting = fit.mask(df) if fit is not None and fit.active else None
+    fig = figures.pareto(df, front, x, y, log_x=log_x, highlight=answer.winner, host_label=here.label,
+                         fits=fitting, fit_name=(fit.board or "the limits") if fitting is not None else "")
     chart = fig.to_html(full_html=False, include_plotlyjs=True, config={"displaylogo": False})
     on_front = df[front].sort_values(x)
     front_table = pd.DataFrame({
@@ -61,6 +64,7 @@ def render(df: pd.DataFrame, front: np.ndarray, x: str, answer: BudgetAnswer, va
         "p50 95 % interval": [_ci(lo, hi) for lo, hi in zip(on_front["p50_lo_us"], on_front["p50_hi_us"])],
         METRICS[x].title: on_front[x].map("{:,.1f}".format) if x != "p50_us" else on_front[x].map("{:.1f}".format),
         "size KB": on_front["size_kb"].map("{:,.1f}".format), "gzipped KB": on_front["gzip_kb"].map("{:,.1f}".format),
+        "peak RAM KB": on_front["peak_ram_kb"].map("{:,.1f}".format), "flash KB": on_front["flash_kb"].map("{:,.1f}".format),
         "non-zero params": on_front["nonzero_params"].map("{:,}".format),
         "latency measured on": on_front["latency_host"].fillna("—"),
     })
