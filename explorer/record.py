@@ -151,6 +151,8 @@ class Latency(LatencyStats):
     tool: Mapping[str, Any] = field(default_factory=dict)  # what a target's own tool printed (adb: benchmark_model)
     ops: tuple[OpTime, ...] = ()  # where the time goes, op by op, measured with it (empty before format 3)
     ops_total_us: float | None = None  # the whole model's p50 in the op-timing run
+    rss_increase_bytes: int | None = None  # what its interpreter added to a fresh process's resident memory there
+    rss_note: str = ""  # why that could not be measured (when it is None)
     samples_us: tuple[float, ...] = ()
 
     @classmethod
@@ -167,6 +169,7 @@ class Latency(LatencyStats):
             hostname=d.get("hostname", ""), python=d.get("python", ""), versions=dict(d.get("versions", {})),
             target=d.get("target", ""), lacks=tuple(d.get("lacks", ())), tool=dict(d.get("tool", {})),
             ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),
+            rss_increase_bytes=d.get("rss_increase_bytes"), rss_note=d.get("rss_note", ""),
             samples_us=tuple(d.get("samples_us", ())))
 
     @classmethod
@@ -215,6 +218,7 @@ class Latency(LatencyStats):
         return {"p50_us": self.p50_us, "p90_us": self.p90_us, "p99_us": self.p99_us, "mean_us": self.mean_us,
                 "throughput_ips": self.throughput_ips, "threads": self.threads, "p50_lo_us": lo, "p50_hi_us": hi,
                 "noisy": self.noisy, "latency_host": self.host_label, "latency_host_id": self.host_id,
+                "rss_increase_kb": self.rss_increase_bytes / 1000 if self.rss_increase_bytes is not None else None,
                 "measured_at": self.measured_at}
 
 

@@ -107,7 +107,10 @@ if lat:
              f"p99 {shown(lat.p99_us, f'{lat.p99_us:.1f} µs')} · mean {lat.mean_us:.1f} µs over {lat.runs:,} runs · "
              f"{shown(lat.throughput_ips, f'{lat.throughput_ips:,.0f} images/s at batch {lat.throughput_batch}')}"
              + (f" · measured on target **{lat.target}**" + (f" by {lat.tool['name']}" if lat.tool else "")
-                if lat.target else ""))
+                if lat.target else "")
+             + (f" · its interpreter added {lat.rss_increase_bytes / 1e6:,.2f} MB to a fresh process's resident memory "
+                "(LiteRT's own first-use pages included)" if lat.rss_increase_bytes is not None
+                else f" · resident memory not measured: {lat.rss_note}" if lat.rss_note else ""))
     with st.expander("How it was measured"):
         st.json(lat.provenance())
 elif not v.has_model:

@@ -102,3 +102,27 @@ def test_a_levers_memory_line_sets_the_plan_beside_its_siblings_and_names_the_pe
     assert words.fitting_boards(dynamic.memory)[0] == []  # TFLite Micro cannot run it: it fits nothing
     [missing] = words.reasons(v.spec, v.memory, {"int8": None})
     assert missing.works is None and "not built" in missing.sentence
+
+
+def test_the_agent_reports_what_an_interpreter_adds_to_a_fresh_process_and_says_why_when_it_cannot(monkeypatch):
+    import numpy as np
+
+    from explorer.measure import agent, pool, resident
+
+    model = SHIPPED_MODELS[0].read_bytes()
+    image = np.zeros((28, 28, 1), np.float32)
+    added, why = resident.increase(lambda: pool.TimingPool(1), model, image)
+    assert why == "" and added > memory.plan(model).head_bytes  # LiteRT's arena and XNNPACK's packed weights
+    monkeypatch.setattr(agent, "resident_bytes", lambda: None)  # a system without /proc/self/statm
+    assert "cannot be read" in agent.resident_increase(model, image)["error"]
+
+    class Refusing:  # an agent that answers with an error
+        def resident_increase(self, payload, threads):
+            raise pool.AgentError("this system has no /proc/self/statm: its resident memory cannot be read")
+
+        def close(self):
+            pass
+
+    assert resident.increase(Refusing, model, image) == (None, "this system has no /proc/self/statm: its resident "
+                                                               "memory cannot be read")
+    assert resident.increase(object, model, image)[0] is None  # Ray agents: no such request

@@ -15,6 +15,9 @@ bytes (model, then image) unless the agent holds that payload already (the reque
     {"op": "profile", "model_sizes", "image_bytes", "image_shape", "image_dtype", "core", "threads", "rounds",
      "runs", "warmup"}, then the models and the image
                       -> a JSON line {"medians": rounds x models µs} (after an error: int64 -1 and its line)
+    {"op": "memory", "model_bytes", "image_bytes", "image_shape", "image_dtype", "threads"}, then the model and image
+                      -> a JSON line {"rss_increase_bytes": n} or {"error": why}: what an interpreter of the model,
+                         allocated and run once, adds to this process's resident memory (ask a fresh process)
 """
 
 from __future__ import annotations
@@ -169,6 +172,29 @@ def prefix_medians(models: list[bytes], image: np.ndarray, threads: int = 1, rou
     return medians.tolist()
 
 
+def resident_bytes() -> int | None:
+    """This process's resident memory (Linux's /proc/self/statm), None where the system has no such file."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def resident_increase(model: bytes, image: np.ndarray, threads: int = 1) -> dict:
+    """What an interpreter of the model (XNNPACK on, tensors allocated, run once) adds to resident memory. LiteRT
+    is imported before the first reading: the library's own pages are not the model's."""
+    from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+
+    before = resident_bytes()
+    if before is None:
+        return {"error": "this system has no /proc/self/statm: its resident memory cannot be read"}
+    invoke = ready(model, image, threads, True, 1)
+    after = resident_bytes()
+    del invoke
+    return {"rss_increase_bytes": after - before}
+
+
 def pin(core) -> None:
     """Pin this process to `core`: a number, "last" (the last core it may use), or None (leave it)."""
     if core is None or not hasattr(os, "sched_setaffinity"):
@@ -204,6 +230,12 @@ def serve(inp=None, out=None) -> None:
                 pin(r.get("core"))
                 medians = prefix_medians(models, image, r["threads"], r["rounds"], r["runs"], r["warmup"])
                 out.write(json.dumps({"medians": medians}).encode() + b"\n")
+                out.flush()
+                continue
+            if r.get("op") == "memory":
+                model, raw = _read(inp, r["model_bytes"]), _read(inp, r["image_bytes"])
+                image = np.frombuffer(raw, dtype=r["image_dtype"]).reshape(r["image_shape"])
+                out.write(json.dumps(resident_increase(model, image, r["threads"])).encode() + b"\n")
                 out.flush()
                 continue
             if r.get("op") != "block":

@@ -153,6 +153,16 @@ class TimingPool:
             raise AgentError(f"the agent could not profile this model: {answer['error']}")
         return answer["medians"]
 
+    def resident_increase(self, payload: Payload, threads: int = 1) -> int:
+        """What an interpreter of the model adds to process 0's resident memory (explorer.measure.agent.
+        resident_increase): meaningful in a process that has run nothing yet, so ask a pool of its own."""
+        answer = self._answer({"op": "memory", "model_bytes": len(payload.model), "image_bytes": len(payload.image_bytes),
+                               "image_shape": list(payload.image.shape), "image_dtype": str(payload.image.dtype),
+                               "threads": threads}, payload.model + payload.image_bytes, "no resident memory")
+        if "error" in answer:
+            raise AgentError(answer["error"])
+        return int(answer["rss_increase_bytes"])
+
     def facts(self) -> dict:
         """The machine the agents run on, as explorer.measure.agent.facts describes it."""
         return self._answer({"op": "facts"}, b"", "no facts")

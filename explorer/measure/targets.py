@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.measure import adb, agent, host, measure, pool, profile
+from explorer.measure import adb, agent, host, measure, pool, profile, resident
 from explorer.record import Latency
 from explorer.store import paths
 
@@ -183,7 +183,8 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
             timed = adb.latency(target.serial, target.binary, model, threads)
         except adb.AdbError as exc:
             raise TargetError(f"target {target.name}: {exc}") from exc
-        return Latency.from_measurement(timed, _context(target, facts, threads))
+        return Latency.from_measurement(timed, _context(target, facts, threads),
+                                        rss_note="benchmark_model does not report resident memory")
     try:
         timing = _pool_of(target)
         facts = timing.facts()
@@ -192,8 +193,10 @@ def measure_latency(target: Target, model: bytes, images: np.ndarray, threads: i
     except pool.AgentError as exc:
         _drop(target)
         raise TargetError(f"target {target.name}: {_reason(str(exc))}") from exc
+    rss, rss_note = resident.increase(lambda: target.pool(size=1), model, images[0], threads)
     return Latency.from_measurement(timed, _context(target, facts, threads),
-                                    ops=[asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us)
+                                    ops=[asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us,
+                                    rss_increase_bytes=rss, rss_note=_reason(rss_note) if rss_note else "")
 
 
 _pools: dict[Target, pool.TimingPool] = {}  # reused across models, as this machine's pool is

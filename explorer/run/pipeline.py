@@ -20,7 +20,7 @@ import numpy as np
 
 from explorer.models import architecture
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, memory, precision, profile, targets, uncertainty
+from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets, uncertainty
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
@@ -261,9 +261,11 @@ def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
         by_op = profile.profile(model, images[0], threads, model_us=timed["p50_us"])
         after = host.cpu_snapshot()
+        rss, rss_note = resident.increase(lambda: pool.TimingPool(1), model, images[0], threads)
     return Latency.from_measurement(timed, host.measurement_context(threads), pinned_core=core, loadavg_1m=load,
                                     other_cpu_share=host.other_cpu_share(before, after, host.current().cores),
-                                    ops=[dataclasses.asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us)
+                                    ops=[dataclasses.asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us,
+                                    rss_increase_bytes=rss, rss_note=rss_note)
 
 
 def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
