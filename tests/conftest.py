@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from support import REPO, SANDBOX, TINY, stop_workers, tflite_micro_arena  # first: it points every writer at the sandbox
+from support import REPO, SANDBOX, TINY, stop_workers  # first: it points every writer at the sandbox
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def _check_memory_plans(folders) -> tuple[int, list[str]]:
             if digest in seen or digest in shipped:  # the shipped ones: tests/test_memory.py
                 continue
             seen.add(digest)
-            plan, ref = memory.plan(model), tflite_micro_arena(model)
+            plan, ref = memory.plan(model), memory.micro_reference(model)
             if ref is None:
                 if not plan.micro_blockers:
                     bad.append(f"{path}: TFLite Micro cannot load it, the plan names no reason")

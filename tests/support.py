@@ -94,30 +94,3 @@ def intel_only_cache(dest: Path) -> tuple[Path, str]:
             shutil.rmtree(entry)
     return dest, other
 
-
-def tflite_micro_arena(model: bytes) -> dict[str, int] | None:
-    """TensorFlow Lite Micro's own figures for a model's arena (its recording allocator: total, head, tail),
-    the reference for explorer.measure.memory; None where TFLite Micro cannot load the model (no kernels for
-    float16 weights or hybrid ops). print_allocations() writes to file descriptor 2, so that is captured."""
-    import re
-
-    import numpy as np
-    from tflite_micro.python.tflite_micro import runtime
-
-    with tempfile.TemporaryFile(mode="w+") as out:
-        saved = os.dup(2)
-        os.dup2(out.fileno(), 2)
-        try:
-            interp = runtime.Interpreter.from_bytes(model, arena_size=64 * 2**20)
-            d = interp.get_input_details(0)
-            interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
-            interp.invoke()
-            interp.print_allocations()
-        except RuntimeError:
-            return None
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        out.seek(0)
-        text = out.read()
-    return {name: int(re.search(rf"allocation {name} (\d+) bytes", text)[1]) for name in ("total", "head", "tail")}

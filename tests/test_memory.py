@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from support import REPO, tflite_micro_arena
+from support import REPO
 
 from explorer.measure import memory
 from explorer.record import MemoryPlan
@@ -35,7 +35,7 @@ def test_equal_sizes_are_placed_in_reverse_tensor_order_as_tflite_micro_does():
 def test_the_plan_agrees_with_tflite_micro_on_every_shipped_variant(path):
     model = path.read_bytes()
     plan = memory.plan(model)
-    ref = tflite_micro_arena(model)
+    ref = memory.micro_reference(model)
     if ref is None:  # TFLite Micro has no kernels for it: the plan must say why
         assert plan.micro_blockers, "TFLite Micro refused a model the plan calls runnable"
         return

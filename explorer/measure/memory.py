@@ -202,3 +202,33 @@ def plan(model: bytes) -> MemoryPlan:
                                 largest_dtype=b.dtype if b else "", largest_bytes=b.bytes if b else 0))
     return MemoryPlan(head_bytes=head, tail_bytes=tail_bytes(model), flash_bytes=len(model), steps=tuple(steps),
                       micro_blockers=micro_blockers(model))
+
+
+def micro_reference(model: bytes) -> dict[str, int] | None:
+    """TensorFlow Lite Micro's own figures for the model's arena (its recording allocator: total, head and tail
+    bytes), the reference this plan is held against in the tests and the peak_memory benchmark; None where TFLite
+    Micro cannot load the model. Needs the dev dependency tflite-micro; its report goes to file descriptor 2,
+    which is captured meanwhile."""
+    import os
+    import re
+    import tempfile
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    with tempfile.TemporaryFile(mode="w+") as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            interp = runtime.Interpreter.from_bytes(model, arena_size=64 * 2**20)
+            d = interp.get_input_details(0)
+            interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
+            interp.invoke()
+            interp.print_allocations()
+        except RuntimeError:
+            return None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read()
+    return {name: int(re.search(rf"allocation {name} (\d+) bytes", text)[1]) for name in ("total", "head", "tail")}
