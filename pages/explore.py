@@ -145,6 +145,13 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     c[1].metric("Macro F1", sure["macro_f1"].text(), help="95 % bootstrap interval over the test images")
     weakest, recall = v.weakest_class
     c[2].metric(f"Weakest class: {weakest}", f"{recall:.3f}", help="The recall of the class recognized worst")
+    if v.memory is not None:
+        c[3].metric("Peak RAM", f"{v.peak_ram_kb:,.1f} KB",
+                    f"{base.peak_ram_kb / v.peak_ram_kb:.2f}× less" if base is not None and base.memory else None,
+                    delta_color="off", help="TensorFlow Lite Micro's tensor arena, planned from the .tflite (Details "
+                    "shows it op by op); flash = the size above"
+                    + (f". TFLite Micro cannot run it ({', '.join(v.memory.micro_blockers)})"
+                       if v.memory.micro_blockers else ""))
     if sure["accuracy"].half_width > SMALL_SPLIT_HALF_WIDTH:
         st.warning(f"Small test split: {v.test_images:,} images give this accuracy a 95 % interval of "
                    f"±{sure['accuracy'].half_width * 100:.1f} points, so variants closer than that cannot be told "
