@@ -69,7 +69,7 @@ with st.sidebar:
     st.header("Chart")
     # Defaults go into the session state, not the widgets, so that a link may set any of them first.
     x = st.selectbox("x axis (lower is better)", links.X_AXES, format_func=lambda m: results.METRICS[m].title, key="x")
-    st.session_state.setdefault(f"log_x:{x}", x in ("nonzero_params", "macs"))
+    st.session_state.setdefault(f"log_x:{x}", x in ("nonzero_params", "macs", "peak_ram_kb"))
     log_x = st.toggle("log scale", key=f"log_x:{x}")
     if cores > 1:
         st.radio("latency measured with", [1, cores], key="threads", horizontal=True,

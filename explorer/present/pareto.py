@@ -99,13 +99,13 @@ class Fit:
         return ok & df["micro_blockers"].fillna("").eq("").to_numpy()
 
     def limits(self) -> str:
-        """'64 KB of RAM and 256 KB of flash' (with the board's name when it came from one)."""
-        limits = [f"{v:,.0f} KB of {what}" for v, what in ((self.ram_kb, "RAM"), (self.flash_kb, "flash"))
-                  if v is not None]
-        return " and ".join(limits) + (f" ({self.board})" if self.board else "")
+        """'64 KB of RAM and 256 KB of flash'."""
+        return " and ".join(f"{v:,.0f} KB of {what}" for v, what in ((self.ram_kb, "RAM"), (self.flash_kb, "flash"))
+                            if v is not None)
 
     def phrase(self) -> str:
-        return f"that fits {self.limits()}"
+        """'that fits 64 KB of RAM and 256 KB of flash' (with the board's name when it came from one)."""
+        return f"that fits {self.limits()}" + (f" ({self.board})" if self.board else "")
 
 
 @dataclass(frozen=True)

@@ -302,7 +302,7 @@ def cmd_pareto(args) -> int:
         df = df[df["dataset"] == args.dataset]
     fit = pareto.Fit(*_device_limits(args), args.board or "")
     if fit.active:
-        print(f"Only the {int(fit.mask(df).sum())} of {len(df)} variants that fit {fit.limits()}.")
+        print(f"Only the {int(fit.mask(df).sum())} of {len(df)} variants that fit {fit.limits()}" + (f" ({fit.board})" if fit.board else "") + ".")
         df = df[fit.mask(df)]
     if df.empty:
         _print(df)
