@@ -73,7 +73,11 @@ def _check_memory_plans(folders) -> tuple[int, list[str]]:
             if digest in seen or digest in shipped:  # the shipped ones: tests/test_memory.py
                 continue
             seen.add(digest)
-            plan, ref = memory.plan(model), memory.micro_reference(model)
+            try:
+                plan = memory.plan(model)
+            except ValueError:  # a test's deliberately damaged file: not a model
+                continue
+            ref = memory.micro_reference(model)
             if ref is None:
                 if not plan.micro_blockers:
                     bad.append(f"{path}: TFLite Micro cannot load it, the plan names no reason")

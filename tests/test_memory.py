@@ -126,3 +126,8 @@ def test_the_agent_reports_what_an_interpreter_adds_to_a_fresh_process_and_says_
     assert resident.increase(Refusing, model, image) == (None, "this system has no /proc/self/statm: its resident "
                                                                "memory cannot be read")
     assert resident.increase(object, model, image)[0] is None  # Ray agents: no such request
+
+
+def test_a_file_that_is_not_a_model_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="not a .tflite model"):
+        memory.plan(b"damaged!!!")

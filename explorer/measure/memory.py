@@ -75,6 +75,8 @@ def _aligned(n: int) -> int:
 
 
 def _graph(model: bytes):
+    if len(model) < 8 or model[4:8] != b"TFL3":
+        raise ValueError("not a .tflite model (no TFL3 identifier)")
     m = schema.Model.GetRootAs(model, 0)
     if m.SubgraphsLength() != 1:
         raise ValueError(f"memory planning handles one subgraph; this model has {m.SubgraphsLength()}")
