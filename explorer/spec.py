@@ -22,12 +22,19 @@ SCHEDULES = ("constant", "polynomial")
 PADDINGS = ("valid", "same")
 HEADS = ("flatten", "gap")  # flatten + dense, or global average pooling + dense (far fewer parameters)
 CLASS_WEIGHTS = ("none", "balanced")
-COLOURS = ("native", "grey")  # the dataset's own channels, or converted to one grey channel
+COLOURS = ("native", "grey", "rgb")  # the dataset's own channels, one grey channel, or grey repeated in three
 IMAGE_SIZE_RANGE = (8, 224)  # image_size: 0 (the dataset's own) or a side in this range
 # Fields added after the shipped cache was built: at these values they are left out of the stored spec
 # and of every key, so adding them did not change any existing key.
-NEUTRAL = {"image_size": 0, "colour": "native", "precision": "full"}
+NEUTRAL = {"image_size": 0, "colour": "native", "precision": "full", "model": ""}
 PRECISION_AUTO = "auto"  # chosen from this host's op profiles when built (explorer.measure.precision)
+# Where a variant's network comes from (explorer.models.sources): "" the built-in family; an imported file by
+# name and content hash ("file:resnet@3fa2c1d9e0b1"); a keras.applications architecture by name and its
+# arguments, trained from scratch ("keras:MobileNetV2:alpha=0.35").
+MODEL_SOURCE = re.compile(r"^(file:[a-z0-9][a-z0-9_-]{0,63}@[0-9a-f]{12}"
+                          r"|keras:[A-Z][A-Za-z0-9]{1,40}(:[a-z_]{1,30}=[A-Za-z0-9_.-]{1,20}){0,6})$")
+# The built-in family's architecture knobs, at their defaults whenever the network comes from elsewhere.
+FAMILY_FIELDS = ("depth", "width", "conv", "padding", "dense", "head", "batchnorm", "dropout", "channels")
 _LAYER_LIST = re.compile(r"^[a-z][a-z0-9_]{0,31}(\+[a-z][a-z0-9_]{0,31}){0,15}$")  # conv1+dense: kept in float
 
 # Bumped whenever the training/conversion recipe changes in a way that changes results.
@@ -100,6 +107,7 @@ class VariantSpec:
     learning_rate: float = 1e-3  # Adam
     batch_size: int = 128
     seed: int = 0  # weights init, shuffling; the data split has its own fixed seed
+    model: str = ""  # where the network comes from: "" (the built-in family) or a source (MODEL_SOURCE)
 
     def __post_init__(self) -> None:
         if not isinstance(self.dataset, str) or not _DATASET_NAME.match(self.dataset):
@@ -133,6 +141,15 @@ class VariantSpec:
                             self.precision)
         if self.precision != "full" and self.quant not in ("int8", "qat-int8"):
             raise SpecError("precision", "applies to full-integer modes only (int8, qat-int8)", self.precision)
+        if not isinstance(self.model, str) or not (self.model == "" or MODEL_SOURCE.match(self.model)):
+            raise SpecError("model", "must be empty (the built-in family), file:NAME@HASH (an imported model) or "
+                                     "keras:Name[:arg=value...] (a keras.applications architecture)", self.model)
+        if self.model:
+            defaults = VariantSpec()
+            changed = [f for f in FAMILY_FIELDS if getattr(self, f) != getattr(defaults, f)]
+            if changed:
+                raise SpecError(changed[0], f"belongs to the built-in family: a network from {self.model} has its "
+                                            "own architecture (leave it at its default)", getattr(self, changed[0]))
         # Canonical float form, so 0.5 and 0.50000000001 from a slider are one cache entry.
         for name in ("sparsity", "channels", "dropout"):
             object.__setattr__(self, name, round(float(getattr(self, name)), 4))
@@ -204,9 +221,12 @@ class VariantSpec:
         parts = [self.dataset]
         if self.image_size:
             parts.append(f"{self.image_size}px")
-        if self.colour == "grey":
-            parts.append("grey")
-        parts += [f"d{self.depth}w{self.width}", f"fc{self.dense}"]
+        if self.colour != "native":
+            parts.append(self.colour)
+        if self.model:
+            parts.append(model_label(self.model))
+        else:
+            parts += [f"d{self.depth}w{self.width}", f"fc{self.dense}"]
         if self.conv == "separable":
             parts.append("sep")
         if self.padding == "same":
@@ -239,6 +259,15 @@ class VariantSpec:
             extras.append(("ft", self.tune_epochs, defaults.tune_epochs))
         parts.extend(f"{tag}{value:g}" for tag, value, default in extras if value != default)
         return "-".join(parts)
+
+
+def model_label(model: str) -> str:
+    """A source's short name in labels: the imported file's name, or the architecture and its arguments
+    ("keras:MobileNetV2:alpha=0.35" -> "MobileNetV2-alpha0.35")."""
+    if model.startswith("file:"):
+        return model[len("file:"):].split("@")[0]
+    name, *args = model[len("keras:"):].split(":")
+    return "-".join([name, *(a.replace("=", "") for a in args)])
 
 
 def package_versions(packages: tuple[str, ...]) -> dict[str, str]:

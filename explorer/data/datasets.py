@@ -228,7 +228,7 @@ def _shape_for(info_: DatasetInfo, spec: VariantSpec) -> tuple[int, int, int]:
     h, w, c = info_.input_shape
     if spec.image_size:
         h = w = spec.image_size
-    return h, w, 1 if spec.colour == "grey" else c
+    return h, w, {"grey": 1, "rgb": 3}.get(spec.colour, c)
 
 
 def info_for(spec: VariantSpec) -> DatasetInfo:
@@ -238,10 +238,13 @@ def info_for(spec: VariantSpec) -> DatasetInfo:
 
 
 def convert(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """Images in [0, 1] turned grey (ITU-R 601 luma) and/or resized (bilinear, through 8 bits)."""
+    """Images in [0, 1] turned grey (ITU-R 601 luma) or grey ones repeated into three channels (a colour model's
+    input), and/or resized (bilinear, through 8 bits)."""
     h, w, c = shape
     if c == 1 and x.shape[-1] == 3:
         x = (x @ np.array([0.299, 0.587, 0.114], dtype=np.float32))[..., None]
+    if c == 3 and x.shape[-1] == 1:
+        return np.repeat(convert(x, (h, w, 1)), 3, axis=-1)
     if x.shape[1:3] == (h, w):
         return x.astype(np.float32)
     from PIL import Image

@@ -47,6 +47,13 @@ def without_softmax(model: keras.Model) -> keras.Model:
     softmax, so an int8 softmax would leave the graph's last op on LiteRT's built-in kernels."""
     if not model.layers[-1].name.endswith("softmax"):
         raise ValueError(f"the model's last layer is {model.layers[-1].name!r}, not its softmax")
+    chain = isinstance(model, keras.Sequential) or all(
+        not isinstance(layer.input, (list, tuple)) for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer))  # a merge (Add, Concatenate) takes several inputs
+    if not chain:  # a graph with branches (an imported residual network): cut it at the softmax's input, taken
+        # from this graph's own node (a stripped clone's layers also know the graph they were first called in)
+        layer, node_index, _ = model.outputs[0]._keras_history
+        return keras.Model(model.inputs, layer._inbound_nodes[node_index].input_tensors, name=model.name)
     # Re-applied to a fresh input: a model stripped of pruning or clustering is a clone whose layers'
     # recorded outputs belong to another graph, so model.layers[-2].output cannot be cut out of it.
     x = inputs = keras.Input(shape=model.input_shape[1:], name="image")
@@ -64,7 +71,7 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
     layers a full-integer model keeps in float (per-layer precision, explorer.measure.precision); such a
     model takes and gives float tensors."""
     keep_softmax = mode not in INT8_MODES if softmax is None else softmax
-    if not keep_softmax:
+    if not keep_softmax and model.layers[-1].name.endswith("softmax"):  # else the softmax is an activation: kept
         model = without_softmax(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if mode != "fp32":

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from explorer.models import architecture
+from explorer.models import architecture, sources
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets, uncertainty
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
@@ -124,7 +124,7 @@ def _load_weights(store: Store, kind: str, key: str, spec: VariantSpec, info: da
     from explorer.models import model as model_lib
 
     meta = store.verify(kind, key)
-    m = model_lib.build(spec, info.input_shape, info.num_classes)
+    m = sources.for_spec(spec).build(spec, info.input_shape, info.num_classes)
     model_lib.load_weights(m, store.file_path(kind, key, WEIGHTS))
     return m, meta
 
@@ -141,6 +141,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
     from explorer.models import channels, cluster, model as model_lib, prune, train
 
     info = datasets.info_for(spec)
+    source = sources.for_spec(spec)
     chain = _stages(spec)
     kind, key, _ = chain[-1]
     with store.lock(kind, key):
@@ -155,8 +156,8 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             base_spec = chain[0][2]
             m, history = _stage_model(base_spec, store, reporter, report, reuse)
         else:
-            data = datasets.load_for(spec)
-            m = model_lib.build(spec, info.input_shape, info.num_classes)
+            data = source.data(spec)
+            m = source.build(spec, info.input_shape, info.num_classes)
             t0 = time.perf_counter()
             history = {"base": train.train_base(m, data, spec, reporter.stage("train"))}
             report.seconds["train"] = time.perf_counter() - t0
@@ -165,7 +166,7 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
                 _save_weights(store, "base", key, m, {"kind": "base", "spec": spec.base_fields(),
                                                       "history": history})
             return m, history
-        data = datasets.load_for(spec)
+        data = source.data(spec)
         history = dict(history)
         if spec.channels:
             t0 = time.perf_counter()
@@ -209,30 +210,38 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
                    reuse: bool) -> tuple[VariantRecord, bytes, bytes]:
     """The variant's record, its .tflite bytes and its test predictions (one byte per image), built from the
-    (cached) stage model."""
+    (cached) stage model, or, for a source that is a converted model already, that model as it is."""
     from explorer.models import quantize
 
     info = datasets.info_for(spec)
-    data = datasets.load_for(spec)
-    m, history = _stage_model(spec, store, reporter, report, reuse)
-    total, nonzero, per_layer = weight_counts(m)
-    if spec.quant == "qat-int8":
+    source = sources.for_spec(spec)
+    data = source.data(spec)
+    layers = source.layers(spec, info.input_shape, info.num_classes)
+    if source.converted:
+        m, history = None, {}
+        tflite = source.tflite()
+        total = nonzero = sum(lp.params for lp in layers)
+        per_layer = {}
+    else:
+        m, history = _stage_model(spec, store, reporter, report, reuse)
+        total, nonzero, per_layer = weight_counts(m)
+        if spec.quant == "qat-int8":
+            t0 = time.perf_counter()
+            m = quantize.qat(m, data, spec, reporter.stage("qat"))
+            report.seconds["qat"] = time.perf_counter() - t0
+            report.built.append("qat")
+        reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
         t0 = time.perf_counter()
-        m = quantize.qat(m, data, spec, reporter.stage("qat"))
-        report.seconds["qat"] = time.perf_counter() - t0
-        report.built.append("qat")
-    reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
-    t0 = time.perf_counter()
-    with gate.machine().shared():  # CPU work: never while a latency is being measured
-        tflite = quantize.to_tflite(m, spec.quant, data.x_train, keep_float=float_layers_of(spec))
-    report.seconds["convert"] = time.perf_counter() - t0
+        with gate.machine().shared():  # CPU work: never while a latency is being measured
+            tflite = quantize.to_tflite(m, spec.quant, data.x_train, keep_float=float_layers_of(spec))
+        report.seconds["convert"] = time.perf_counter() - t0
     reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
-    layers = architecture.plan(spec, info.input_shape, info.num_classes)
-    batch = int(np.clip(EVAL_BATCH_BYTES // architecture.largest_activation_bytes(layers), 8, 256))
+    batch = int(np.clip(EVAL_BATCH_BYTES // max(architecture.largest_activation_bytes(layers), 1), 8, 256))
     t0 = time.perf_counter()
     with gate.machine().shared():
         ev = measure.evaluate(tflite, data.x_test, data.y_test, info.num_classes, batch)
-        keras_acc = float((m.predict(data.x_test, batch_size=2 * batch, verbose=0).argmax(1) == data.y_test).mean())
+        keras_acc = ev.accuracy if m is None else float(
+            (m.predict(data.x_test, batch_size=2 * batch, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
     built = VariantRecord(
         key=spec.key(), spec=spec, dataset=info.name, input_shape=tuple(info.input_shape),
@@ -306,7 +315,7 @@ def add_predictions(store: Store, key: str) -> bool:
     if store.read_predictions(key) is not None:
         return False
     v = VariantRecord.from_meta(store.verify("variants", key))
-    data = datasets.load_for(v.spec)
+    data = sources.for_spec(v.spec).data(v.spec)
     with gate.machine().shared():
         ev = measure.evaluate(store.file_path("variants", key, TFLITE).read_bytes(), data.x_test, data.y_test,
                               len(v.class_names))
@@ -356,10 +365,11 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     """
     store = store or Store()
     info = datasets.info_for(spec)
-    architecture.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
+    source = sources.for_spec(spec)
+    source.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     spec = resolve_precision(spec, store)
-    named = {lp.name for lp in architecture.plan(spec, info.input_shape, info.num_classes)
-             if lp.kind in precision.FLOAT_ALL_KINDS}
+    named = ({lp.name for lp in source.layers(spec, info.input_shape, info.num_classes)
+              if lp.kind in precision.FLOAT_ALL_KINDS} if spec.precision != "full" else set())
     unknown = sorted(set(float_layers_of(spec)) - named)
     if unknown:
         raise SpecError("precision", f"no layer {', '.join(unknown)} here; the layers are "

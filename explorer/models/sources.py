@@ -1,0 +1,240 @@
+"""Where a variant's network comes from, behind one interface the pipeline uses whatever the source.
+
+    >>> source = for_spec(VariantSpec(model="keras:MobileNetV2:alpha=0.35", image_size=96, colour="rgb"))
+    >>> m = source.build(spec, (96, 96, 3), 10)
+
+Four sources (spec.model): the built-in family (""), a keras.applications architecture by name and
+arguments, built with weights=None for the dataset's shape and classes and trained on it
+("keras:MobileNetV2:alpha=0.35"), an imported .keras model, trained or not, which the levers fine-tune
+from, and an imported .tflite, measured and evaluated as it is ("file:NAME@HASH", explorer.models.imports).
+Each gives the pipeline: its check against a dataset, its base Keras model, its layers (shapes, parameters,
+MACs) and, for a converted file, the model itself. Nothing from an imported file is ever executed: .keras
+files are loaded with safe_mode=True, after the import checked them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.models import architecture
+from explorer.models.architecture import LayerPlan
+from explorer.spec import SpecError, VariantSpec
+
+APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50",
+                "DenseNet121", "NASNetMobile")  # keras.applications that build offline with weights=None
+APP_ARGS = {"alpha": float, "minimalistic": lambda v: v == "true", "dropout_rate": float, "depth_multiplier": int}
+MIN_SIDE = {"MobileNet": 32, "MobileNetV2": 32, "MobileNetV3Small": 32, "MobileNetV3Large": 32, "EfficientNetB0": 32,
+            "ResNet50": 32, "DenseNet121": 32, "NASNetMobile": 32}
+# Levers that belong to the built-in family (explorer.spec.FAMILY_FIELDS): what a knob says elsewhere.
+FAMILY_ONLY = "the built-in family's: your network keeps its own architecture"
+
+
+@dataclass(frozen=True)
+class Scale:
+    """The input range a model expects; the dataset's [0, 1] images are mapped to it (explorer.data keeps [0, 1])."""
+
+    name: str  # "0-1" (the default), "-1-1" or "0-255"
+    factor: float
+    offset: float
+
+
+SCALES = {s.name: s for s in (Scale("0-1", 1.0, 0.0), Scale("-1-1", 2.0, -1.0), Scale("0-255", 255.0, 0.0))}
+
+
+class Source:
+    """The built-in family: today's knobs (explorer.models.architecture and model)."""
+
+    kind = "built-in"
+    scale = SCALES["0-1"]
+    converted = False  # True: the source is a .tflite, measured and evaluated as it is (no training, no levers)
+
+    def input_shape(self) -> tuple[int, int, int] | None:
+        """The input the network needs (None: any, the dataset's)."""
+        return None
+
+    def classes(self) -> int | None:
+        return None
+
+    def check(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        architecture.check(spec, input_shape, num_classes)
+
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
+        return architecture.plan(spec, input_shape, num_classes)
+
+    def build(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int):
+        from explorer.models import model as model_lib
+
+        return model_lib.build(spec, input_shape, num_classes)
+
+    def tflite(self) -> bytes:
+        raise ValueError("the built-in family is converted from its trained model")
+
+    def data(self, spec: VariantSpec):
+        """The spec's dataset at its image size and colour, in the range the network expects."""
+        from explorer.data import datasets
+
+        d = datasets.load_for(spec)
+        if self.scale.name == "0-1":
+            return d
+        f, o = self.scale.factor, self.scale.offset
+        return dataclasses.replace(d, x_train=d.x_train * f + o, x_val=d.x_val * f + o, x_test=d.x_test * f + o)
+
+
+def _check_io(source: Source, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
+    want = source.input_shape()
+    if want is not None and tuple(input_shape) != tuple(want):
+        raise SpecError("image_size", f"{spec.model} takes {want[0]}x{want[1]}x{want[2]} images; the dataset gives "
+                                      f"{input_shape[0]}x{input_shape[1]}x{input_shape[2]} (set image_size {want[0]} and "
+                                      f"colour {'rgb' if want[2] == 3 else 'grey'}, or let the CLI and app do it)",
+                        spec.image_size)
+    if source.classes() is not None and source.classes() != num_classes:
+        raise SpecError("model", f"{spec.model} has {source.classes()} outputs but dataset {spec.dataset} has "
+                                 f"{num_classes} classes: the model's output width must equal the number of classes",
+                        spec.model)
+
+
+class Application(Source):
+    """A keras.applications architecture, built untrained for the dataset's shape and classes."""
+
+    kind = "keras.applications"
+
+    def __init__(self, model: str):
+        name, *args = model[len("keras:"):].split(":")
+        if name not in APPLICATIONS:
+            raise SpecError("model", f"{name} is not one of the architectures offered: {', '.join(APPLICATIONS)}", model)
+        self.name, self.args = name, {}
+        for arg in args:
+            key, value = arg.split("=", 1)
+            if key not in APP_ARGS:
+                raise SpecError("model", f"{key} is not an argument offered ({', '.join(APP_ARGS)})", model)
+            try:
+                self.args[key] = APP_ARGS[key](value)
+            except ValueError as exc:
+                raise SpecError("model", f"{key}={value} is not a valid value", model) from exc
+
+    def check(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        side = MIN_SIDE[self.name]
+        if min(input_shape[:2]) < side:
+            raise SpecError("image_size", f"{self.name} needs images of at least {side}x{side}", spec.image_size)
+        if input_shape[2] != 3 and self.name != "MobileNet":
+            raise SpecError("colour", f"{self.name} takes colour images: set colour rgb", spec.colour)
+
+    def build(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int):
+        from explorer.models.tf_runtime import keras
+
+        keras.utils.set_random_seed(spec.seed)
+        kwargs = dict(self.args)
+        if self.name.startswith("MobileNetV3"):
+            kwargs.setdefault("include_preprocessing", False)  # the data is in [0, 1] already
+        return getattr(keras.applications, self.name)(weights=None, input_shape=tuple(input_shape),
+                                                      classes=num_classes, **kwargs)
+
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
+        return describe(self.build(spec, input_shape, num_classes))
+
+
+class Imported(Source):
+    """A model file the user imported (explorer.models.imports): .keras, or .tflite (converted already)."""
+
+    def __init__(self, model: str):
+        from explorer.models import imports
+
+        self.model = model
+        self.meta = imports.find(model)
+        self.kind = "imported .tflite" if self.meta.kind == "tflite" else "imported .keras"
+        self.converted = self.meta.kind == "tflite"
+        self.scale = SCALES[self.meta.scale]
+        self.path: Path = self.meta.path
+
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.meta.input_shape)
+
+    def classes(self) -> int:
+        return self.meta.classes
+
+    def check(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
+        _check_io(self, spec, input_shape, num_classes)
+        if self.converted:
+            levers = [f for f in ("sparsity", "clusters") if getattr(spec, f)] + (
+                ["quant"] if spec.quant != "fp32" else []) + (["precision"] if spec.precision != "full" else [])
+            if levers:
+                raise SpecError(levers[0], "a .tflite is measured and evaluated as it is: it was converted already "
+                                           "(no training, quantization, pruning or clustering)", getattr(spec, levers[0]))
+
+    def build(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int):
+        if self.converted:
+            raise ValueError("an imported .tflite has no Keras model to train")
+        from explorer.models import imports
+
+        return imports.load_keras(self.path)
+
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
+        if self.converted:
+            return list(self.meta.layers)
+        return describe(self.build(spec, input_shape, num_classes))
+
+    def tflite(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def for_spec(spec: VariantSpec) -> Source:
+    """The source of a spec's network."""
+    if not spec.model:
+        return Source()
+    if spec.model.startswith("keras:"):
+        return Application(spec.model)
+    return Imported(spec.model)
+
+
+def fitted(spec: VariantSpec) -> VariantSpec:
+    """The spec with the image size and colour its model needs (an imported model's input; a keras.applications
+    architecture keeps the dataset's size, at least its minimum side, in colour): what the CLI and app build."""
+    source = for_spec(spec)
+    want = source.input_shape()
+    if want is not None:
+        from explorer.data import datasets
+
+        h, w, c = datasets.info(spec.dataset).input_shape
+        return spec.replace(image_size=0 if (h, w) == want[:2] else want[0],
+                            colour="native" if c == want[2] else {1: "grey", 3: "rgb"}[want[2]])
+    if isinstance(source, Application):
+        from explorer.data import datasets
+
+        h, w, c = datasets.info(spec.dataset).input_shape
+        side = spec.image_size or min(h, w)
+        return spec.replace(image_size=max(side, MIN_SIDE[source.name]) if side < MIN_SIDE[source.name] or h != w
+                            else spec.image_size, colour="rgb" if c == 1 and source.name != "MobileNet" else spec.colour)
+    return spec
+
+
+def describe(model) -> list[LayerPlan]:
+    """The layers of a Keras model that hold weights or change the shape, with their parameters and MACs
+    (convolutions and dense layers; the rest count no MACs), as the built-in plan lists them."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        shape = layer.output_shape[0] if isinstance(layer.output_shape, list) else layer.output_shape
+        shape = tuple(int(d) for d in shape[1:] if d is not None)
+        cfg = layer.get_config()
+        macs = 0
+        if kind == "Conv2D":
+            kh, kw = cfg["kernel_size"]
+            cin = layer.input_shape[-1]
+            macs = kh * kw * cin // cfg.get("groups", 1) * math.prod(shape)
+        elif kind == "DepthwiseConv2D":
+            kh, kw = cfg["kernel_size"]
+            macs = kh * kw * math.prod(shape)
+        elif kind == "SeparableConv2D":
+            kh, kw = cfg["kernel_size"]
+            cin = layer.input_shape[-1]
+            macs = kh * kw * cin * cfg.get("depth_multiplier", 1) * math.prod(shape[:-1]) + cin * math.prod(shape)
+        elif kind == "Dense":
+            macs = layer.input_shape[-1] * shape[-1]
+        kinds = {"Conv2D": "conv", "DepthwiseConv2D": "depthwise", "SeparableConv2D": "separable", "Dense": "dense"}
+        out.append(LayerPlan(layer.name, kinds.get(kind, kind.lower()), shape, int(layer.count_params()), int(macs)))
+    return out
