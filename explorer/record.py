@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from explorer.spec import VariantSpec
+from explorer.spec import VariantSpec, source_label
 
 FORMAT = 3  # 3: training histories; 2: typed record
 
@@ -320,7 +320,8 @@ class VariantRecord:
 
     def summary(self) -> dict:
         """The figures a results table shows of the variant itself, flat (latency aside; see Latency.summary)."""
-        return {"key": self.key, "label": self.label, **dataclasses.asdict(self.spec), "accuracy": self.accuracy,
+        return {"key": self.key, "label": self.label, **dataclasses.asdict(self.spec),
+                "source": source_label(self.spec.model), "accuracy": self.accuracy,
                 "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1, "test_images": self.test_images,
                 "size_kb": self.size_kb, "peak_ram_kb": self.peak_ram_kb, "flash_kb": self.flash_kb,
                 "micro_blockers": ", ".join(self.memory.micro_blockers) if self.memory else None,

@@ -261,6 +261,13 @@ class VariantSpec:
         return "-".join(parts)
 
 
+def source_label(model: str) -> str:
+    """Where a variant's network comes from, for tables and legends."""
+    if not model:
+        return "built-in"
+    return f"{model_label(model)} ({'imported' if model.startswith('file:') else 'keras.applications'})"
+
+
 def model_label(model: str) -> str:
     """A source's short name in labels: the imported file's name, or the architecture and its arguments
     ("keras:MobileNetV2:alpha=0.35" -> "MobileNetV2-alpha0.35")."""

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from explorer.models import architecture
 from explorer.models.architecture import LayerPlan
-from explorer.spec import SpecError, VariantSpec
+from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 
 APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50",
                 "DenseNet121", "NASNetMobile")  # keras.applications that build offline with weights=None
@@ -178,6 +178,39 @@ class Imported(Source):
 
     def tflite(self) -> bytes:
         return self.path.read_bytes()
+
+
+def resolve(text: str) -> str:
+    """A source as a user names it (an imported model's name, keras:Name[:arg=value], or "builtin") in the
+    form a spec keeps (file:NAME@HASH for an import; keras arguments in sorted order); SpecError if unknown."""
+    if text in ("", "builtin", "built-in"):
+        return ""
+    if text.startswith("keras:"):
+        name, *args = text[len("keras:"):].split(":")
+        canonical = ":".join(["keras:" + name, *sorted(args)])
+        VariantSpec(model=canonical)
+        Application(canonical)  # the name and arguments are offered
+        return canonical
+    if text.startswith("file:"):
+        VariantSpec(model=text)
+        return text
+    from explorer.models import imports
+
+    found = {m.name: m for m in imports.available()}
+    if text not in found:
+        raise SpecError("model", "must be an imported model's name ("
+                                 + (", ".join(found) if found else "none imported yet: python -m explorer import-model")
+                                 + "), keras:Name[:arg=value] or builtin", text)
+    return found[text].source
+
+
+def on_source(spec: VariantSpec, model: str) -> VariantSpec:
+    """The spec built from `model` (a resolved source) instead: the built-in family's knobs back at their
+    defaults, the image size and colour its network needs (fitted)."""
+    if not model:
+        return spec.replace(model="")
+    defaults = VariantSpec()
+    return fitted(spec.replace(model=model, **{f: getattr(defaults, f) for f in FAMILY_FIELDS}))
 
 
 def for_spec(spec: VariantSpec) -> Source:

@@ -56,7 +56,7 @@ AXES = {  # CLI flag -> (spec field, type, choices): one per spec field, derived
     for f in dataclasses.fields(VariantSpec)
 }
 log = logging.getLogger("explorer")
-SHOWN = ["label", "accuracy", "p50_us", "p99_us", "throughput_ips", "peak_ram_kb", "flash_kb", "gzip_kb",
+SHOWN = ["label", "source", "accuracy", "p50_us", "p99_us", "throughput_ips", "peak_ram_kb", "flash_kb", "gzip_kb",
          "sparsity_real", "macs"]  # flash_kb: the .tflite's size
 
 
@@ -259,8 +259,13 @@ def cmd_preview(args) -> int:
 
 
 def _axes(args) -> dict:
-    return {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
+    from explorer.models import sources
+
+    axes = {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
             if getattr(args, flag.replace("-", "_")) is not None}
+    if "model" in axes:  # an imported model's name, keras:Name[:arg=value] or builtin, as a spec keeps it
+        axes["model"] = [sources.resolve(m) for m in axes["model"]]
+    return axes
 
 
 def _device_options(p, what: str) -> None:
@@ -456,6 +461,35 @@ def cmd_worker(args) -> int:
     return worker.main(args.idle_exit)
 
 
+def cmd_import_model(args) -> int:
+    """Import a .keras or .tflite model as a source of variants (validated; nothing from it is executed)."""
+    from explorer.models import imports
+
+    made = imports.import_path(args.name, Path(args.path), args.scale)
+    h, w, c = made.input_shape
+    print(f"Imported {made.name} ({made.kind}): {h}x{w}x{c} images in the range {made.scale}, {made.classes} "
+          f"classes{', ' + format(made.params, ',') + ' parameters' if made.params else ''}; its variants: "
+          f"sweep --model {made.name} --dataset D --quant ... (spec model {made.source})")
+    return 0
+
+
+def cmd_models(args) -> int:
+    """List imported models, or delete one with the variants built from it."""
+    from explorer.models import imports
+
+    if args.delete:
+        n = imports.delete(args.delete, _store(args))
+        print(f"Deleted {args.delete} and its {n} cached variants.")
+        return 0
+    found = imports.available()
+    if not found:
+        print("No imported models: python -m explorer import-model NAME FILE")
+    for m in found:
+        h, w, c = m.input_shape
+        print(f"{m.name:<24} {m.kind:<7} {h}x{w}x{c}  {m.classes:>4} classes  scale {m.scale:<6} {m.source}")
+    return 0
+
+
 def cmd_add_dataset(args) -> int:
     from explorer.data import uploads
 
@@ -542,6 +576,13 @@ def parser() -> argparse.ArgumentParser:
     work = sub.add_parser("worker", help="serve the job queue (the app starts one on demand)")
     work.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                       help="exit after this long with nothing to do (default: run until stopped)")
+    imp = sub.add_parser("import-model", help="import your own .keras or .tflite model as a source of variants")
+    imp.add_argument("name", help="the name its variants carry (lower-case letters, digits, '-', '_')")
+    imp.add_argument("path", help="a .keras file (Functional or Sequential, built-in layers) or a .tflite")
+    imp.add_argument("--scale", default="0-1", choices=["0-1", "-1-1", "0-255"],
+                     help="the input range the model expects (images are [0, 1] and mapped to it)")
+    mods = sub.add_parser("models", help="list imported models (--delete NAME removes one and its variants)")
+    mods.add_argument("--delete", metavar="NAME")
     add = sub.add_parser("add-dataset", help="import a folder (or zip) of class folders as a dataset")
     add.add_argument("name")
     add.add_argument("path")
@@ -555,6 +596,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
                     "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict, "memory": cmd_memory,
+                    "import-model": cmd_import_model, "models": cmd_models,
                     "search": cmd_search, "targets": cmd_targets}
         return commands[args.command](args)
     except (SpecError, ValueError, RuntimeError) as exc:  # includes DatasetError, CacheError
