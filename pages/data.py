@@ -1,10 +1,11 @@
-"""Data: the datasets available, their class counts and samples, and upload of your own."""
+"""Data: the datasets available, their class counts and samples, and upload of your own; your own models."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from explorer.data import datasets, uploads
+from explorer.models import imports
 from explorer.measure.uncertainty import accuracy_interval
 from pages.ui import actions, loading, roles
 
@@ -64,6 +65,48 @@ for name, tab in zip(names, tabs):
                         st.toast(f"Deleted {name} and {gone} variants")
                         st.rerun()
 
+def models_section() -> None:
+    """Imported models: list, upload (owner only: a .keras or .tflite, checked in a process of its own), delete."""
+    st.header("Your own models")
+    found = imports.available()
+    if found:
+        st.dataframe(pd.DataFrame([{"name": m.name, "kind": m.kind, "input": "×".join(map(str, m.input_shape)),
+                                    "classes": m.classes, "input range": m.scale, "parameters": m.params or None,
+                                    "spec model": m.source} for m in found]), hide_index=True, width="stretch")
+        st.caption("Pick one as the **network** on Explore (or `sweep --model NAME`): its variants sit on the Pareto "
+                   "chart beside the built-in family's, marked in the legend.")
+    else:
+        st.caption("None imported yet. A Functional or Sequential Keras model saved as .keras (built-in layers only), "
+                   "or a .tflite: its variants then sit on the Pareto chart beside the built-in family's.")
+    if not roles.access().can_act:
+        st.caption(":material/visibility: Importing a model needs the owner's link on this shared server.")
+        return
+    for m in found:
+        with st.expander(f":material/delete: Delete {m.name}"):
+            n = int((loading.load_results().table["model"] == m.source).sum())
+            sure = st.checkbox(f"Delete **{m.name}** and its {n} cached variant{'s' if n != 1 else ''}",
+                               key=f"sure-model-{m.name}")
+            if st.button("Delete", key=f"delete-model-{m.name}", disabled=not sure, type="primary"):
+                gone = actions.delete_model(m.name)
+                if gone is not None:
+                    st.toast(f"Deleted {m.name} and {gone} variants")
+                    st.rerun()
+    with st.form("model_upload"):
+        name = st.text_input("Model name", placeholder="my-mobilenet")
+        file = st.file_uploader("A .keras or .tflite file", type=["keras", "tflite", "h5", "zip"])
+        scale = st.radio("its input range", imports.SCALE_NAMES, horizontal=True,
+                         help="Images are [0, 1] here and are mapped to the range the model was trained on")
+        submitted = st.form_submit_button("Import model")
+    if submitted:
+        if not name.strip() or file is None:
+            st.error("Give the model a name and choose a file.")
+        else:
+            with st.spinner("Checking the model (its configuration is read as data, then loaded in safe mode)…"):
+                said = actions.import_model(name.strip(), file.name, file.getvalue(), scale)
+            if said is not None:
+                st.success(said)
+
+
 st.header("Upload your own")
 st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). Images keep their own size "
          f"(the most common one among them, at most {uploads.Limits().max_side} pixels a side) and colour; "
@@ -71,6 +114,7 @@ st.write("A **.zip** with one folder per class, images inside (PNG, JPEG, …). 
          "The split is 70/15/15, stratified, with a fixed seed.")
 if not roles.access().can_act:
     st.caption(":material/visibility: Uploading needs the owner's link on this shared server.")
+    models_section()
     st.stop()
 with st.form("upload"):
     new_name = st.text_input("Dataset name", placeholder="my-dataset")
@@ -86,3 +130,5 @@ if submitted:
             if report.skipped:
                 st.warning(f"Skipped {len(report.skipped)} files that are not readable images: "
                            + ", ".join(report.skipped[:10]) + (" …" if len(report.skipped) > 10 else ""))
+
+models_section()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.models import architecture
+from explorer.models import architecture, imports, sources
 from explorer.data import datasets
 from explorer.present import figures, links, results, significance
 from explorer.measure import host
@@ -18,6 +18,14 @@ from pages.ui import actions, captions, defaults_card, jobs, knobs, loading, rol
 
 MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
+BUILT_IN = "built-in family"
+APPLICATION_CHOICES = ("keras:MobileNetV2:alpha=0.35", "keras:MobileNetV2", "keras:MobileNetV3Small:minimalistic=true",
+                       "keras:MobileNetV3Small", "keras:EfficientNetB0", "keras:ResNet50")
+
+
+def networks() -> list[str]:
+    """The network picker's choices: the family, every imported model (by name), some keras.applications."""
+    return [BUILT_IN, *(m.name for m in imports.available()), *APPLICATION_CHOICES]
 
 
 def knobs_ui() -> dict:
@@ -35,18 +43,32 @@ def knobs_ui() -> dict:
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
+    choices = networks()
+    if state.get("k_network") not in choices:
+        state["k_network"] = BUILT_IN
     with st.sidebar:
         st.header("Variant")
         dataset = st.selectbox("dataset", names, key="k_dataset", on_change=lambda: defaults_card.apply(state["k_dataset"]),
                                help="Picking a dataset sets the training knobs to its defaults (see the card)")
+        network = st.selectbox("network", choices, key="k_network",
+                               help="The built-in conv-pool family with its knobs below, a model you imported on the "
+                                    "Data page (python -m explorer import-model), or a keras.applications "
+                                    "architecture trained from scratch on the dataset")
         h, w, c = datasets.info(dataset).input_shape
-        v = {"dataset": dataset}
+        v = {"dataset": dataset, "model": sources.resolve(network) if network != BUILT_IN else ""}
+        own = bool(v["model"])
+        converted = own and sources.for_spec(VariantSpec(model=v["model"])).converted
+        why = f" — disabled: {sources.FAMILY_ONLY}" if own else ""
+        as_is = " — disabled: a .tflite is measured and evaluated as it is" if converted else ""
         v["image_size"] = st.select_slider(
-            "input size (pixels a side)", pos["image_size"], key="k_image_size",
+            "input size (pixels a side)", pos["image_size"], key="k_image_size", disabled=own,
             format_func=lambda n: f"own ({h}×{w})" if n == 0 else f"{n}×{n}",
-            help="Images are resized when the model is built: the layer plan, MACs and latency follow")
-        v["colour"] = st.radio("colour", COLOURS, horizontal=True, key="k_colour", disabled=c == 1,
-                               help="grey: colour images become one channel (a third of the first conv's work)")
+            help="Images are resized when the model is built: the layer plan, MACs and latency follow"
+                 + (" — set by the network: its input size" if own else ""))
+        v["colour"] = st.radio("colour", COLOURS, horizontal=True, key="k_colour", disabled=c == 1 or own,
+                               help="grey: colour images become one channel (a third of the first conv's work); rgb: "
+                                    "grey ones repeated in three" + (" — set by the network: its input channels"
+                                                                     if own else ""))
         if v["image_size"]:
             h = w = v["image_size"]
         lo, hi = BOUNDS["depth"]
@@ -54,26 +76,29 @@ def knobs_ui() -> dict:
         depths = list(range(lo, min(architecture.max_depth(h, w, padding), hi) + 1)) or [lo]
         if state.get("k_depth") not in depths:
             state["k_depth"] = min(DEFAULT.depth, depths[-1])
-        v["depth"] = st.radio("depth (conv blocks)", depths, horizontal=True, key="k_depth")
-        v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width")
-        v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv")
-        v["padding"] = st.radio("padding", PADDINGS, horizontal=True, key="k_padding",
+        v["depth"] = st.radio("depth (conv blocks)", depths, horizontal=True, key="k_depth", disabled=own, help=why or None)
+        v["width"] = st.select_slider("width (filters of block 1)", pos["width"], key="k_width", disabled=own,
+                                      help=why or None)
+        v["conv"] = st.radio("convolution", CONV_KINDS, horizontal=True, key="k_conv", disabled=own, help=why or None)
+        v["padding"] = st.radio("padding", PADDINGS, horizontal=True, key="k_padding", disabled=own,
                                 help="same: each conv keeps the image's border, so later blocks see larger maps "
-                                     "(more accuracy, more MACs) and deeper stacks fit")
-        v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense")
-        v["head"] = st.radio("head", HEADS, horizontal=True, key="k_head",
+                                     "(more accuracy, more MACs) and deeper stacks fit" + why)
+        v["dense"] = st.select_slider("dense units", pos["dense"], key="k_dense", disabled=own, help=why or None)
+        v["head"] = st.radio("head", HEADS, horizontal=True, key="k_head", disabled=own,
                              help="flatten + dense (the reference), or global average pooling + dense: one value "
-                                  "per channel reaches the dense layer, so it has far fewer parameters")
+                                  "per channel reaches the dense layer, so it has far fewer parameters" + why)
         st.header("Optimizations")
         v["channels"] = st.slider("channel pruning (share of filters removed)", *BOUNDS["channels"], step=0.25,
-                                  key="k_channels", help="Removes each conv's and the dense layer's weakest filters "
-                                  "(L1 norm), then fine-tunes: less work on any CPU")
+                                  key="k_channels", disabled=own, help="Removes each conv's and the dense layer's "
+                                  "weakest filters (L1 norm), then fine-tunes: less work on any CPU" + why)
         v["sparsity"] = st.slider("magnitude pruning sparsity", *BOUNDS["sparsity"], step=0.05, key="k_sparsity",
-                                  help="Zeroes single weights: a smaller gzipped file, the same work on this CPU")
+                                  disabled=converted,
+                                  help="Zeroes single weights: a smaller gzipped file, the same work on this CPU" + as_is)
         v["schedule"] = st.radio("pruning schedule", SCHEDULES, horizontal=True, key="k_schedule",
-                                 disabled=v["sparsity"] == 0)
-        v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters")
-        v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant")
+                                 disabled=v["sparsity"] == 0 or converted)
+        v["clusters"] = st.select_slider("weight clusters (0 = off)", pos["clusters"], key="k_clusters",
+                                         disabled=converted, help=as_is or None)
+        v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant", disabled=converted, help=as_is or None)
         int8 = v["quant"] in ("int8", "qat-int8")
         layers = ["full", PRECISION_AUTO, *(f"conv{i}" for i in range(1, state.get("k_depth", BOUNDS["depth"][1]) + 1)), "dense", "logits"]
         if state["k_precision"] not in layers or not int8:
@@ -89,8 +114,9 @@ def knobs_ui() -> dict:
         v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
         v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
                                      min(knobs.TUNE_EPOCHS_MAX, BOUNDS["tune_epochs"][1]), key="k_tune_epochs")
-        v["batchnorm"] = st.toggle("batch normalization", key="k_batchnorm")
-        v["dropout"] = st.slider("dropout", *BOUNDS["dropout"], step=0.1, key="k_dropout")
+        v["batchnorm"] = st.toggle("batch normalization", key="k_batchnorm", disabled=own, help=why or None)
+        v["dropout"] = st.slider("dropout", *BOUNDS["dropout"], step=0.1, key="k_dropout", disabled=own,
+                                 help=why or None)
         flips = " and horizontal flips" if datasets.info(dataset).flips else ""
         v["augment"] = st.toggle("data augmentation", key="k_augment",
                                  help=f"Random shifts of up to 8 % of a side{flips}, applied to the training images only")
@@ -104,6 +130,10 @@ def knobs_ui() -> dict:
             v["learning_rate"] = st.select_slider("learning rate (Adam)", pos["learning_rate"], key="k_learning_rate")
             v["batch_size"] = st.select_slider("batch size", pos["batch_size"], key="k_batch_size")
             v["seed"] = st.number_input("seed", *BOUNDS["seed"], key="k_seed")
+    if own:  # the family's knobs say why they are off; the spec takes their defaults and the network's input
+        v.update({f: getattr(DEFAULT, f) for f in sources.FAMILY_FIELDS})
+        if converted:
+            v.update(sparsity=0.0, clusters=0, quant="fp32", precision="full")
     return v
 
 
@@ -239,9 +269,14 @@ if params:  # a link: the variant's fields that differ from the defaults
 sharing.show_link_problems(st.session_state.get("explore_link_problems", []))
 values = knobs_ui()
 try:
+    model = values.pop("model")
     asked = VariantSpec(**values)
+    if model:  # the network's input size and colour (no TensorFlow here: its layers are known once built)
+        asked = sources.on_source(asked, model)
     info = datasets.info_for(asked)
-    layers = architecture.check(asked, info.input_shape, info.num_classes)
+    source = sources.for_spec(asked)
+    source.check(asked, info.input_shape, info.num_classes)
+    layers = None if model else architecture.check(asked, info.input_shape, info.num_classes)
     spec = pipeline.resolve_precision(asked, loading.store())  # "auto" becomes this host's choice
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")
@@ -261,8 +296,10 @@ if asked.precision == PRECISION_AUTO:
                + ("full int8 (no layer is slower in int8 here)." if spec.precision == "full" else
                   f"keep **{spec.precision.replace('+', ', ')}** in float (slower in int8 here, by the int8 and fp32 "
                   "siblings' op profiles)."))
-st.write(f"**{spec.label()}** — {architecture.total_params(layers):,} parameters, "
-         f"{architecture.total_macs(layers):,} multiply-accumulates per image. "
+st.write(f"**{spec.label()}** — "
+         + (f"{architecture.total_params(layers):,} parameters, {architecture.total_macs(layers):,} multiply-accumulates "
+            f"per image. " if layers is not None else f"{source.kind} network on {info.input_shape[0]}×"
+            f"{info.input_shape[1]}×{info.input_shape[2]} images (its parameters and MACs are counted when it is built). ")
          + (":material/check_circle: In the cache: loads instantly." if cached
             else ":material/construction: Not built yet" + (": it will be trained on this machine."
                                                             if roles.access().can_act else ".")))

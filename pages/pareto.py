@@ -165,7 +165,7 @@ st.caption(captions.host_caption(threads, here, target.name if target else None)
            + (f", and {int(tied.sum())} more are statistically tied with it (ringed: no front variant at least as fast "
               "is significantly more accurate, by McNemar's test on the same test images or non-overlapping "
               "intervals)" if tied.any() else "") + ". "
-           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4); marker size = file size; error bars = 95 % intervals (p50 across "
+           "Symbol = depth (● 1, ■ 2, ◆ 3, ▲ 4; ★ a network of your own); marker size = file size; error bars = 95 % intervals (p50 across "
            "measurement blocks; accuracy over the test images). "
            "Click a point to open it in Details. Pruning shrinks the gzipped file but not dense-kernel latency."
            + (f" **{int(fit.mask(df).sum())} of {len(df)} fit {fit.board or 'your limits'}** ({fit.limits()}); "

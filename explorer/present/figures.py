@@ -34,7 +34,8 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
            highlight: str | None = None, host_label: str | None = None, preview: dict | None = None,
            tied: np.ndarray | None = None, fits: np.ndarray | None = None, fit_name: str = "",
            height: int = 520) -> go.Figure:
-    """Every variant as a point (colour = quantization, symbol = depth, size = file size) and the front as a step line.
+    """Every variant as a point (colour = quantization, symbol = depth, a star for a network of the user's, size = file
+    size) and the front as a step line.
 
     Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
     each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim. Every
@@ -56,19 +57,21 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     named = set()
     # One trace per look (quantization, host, depth, noisy): every marker property is then one value, not
     # one per point, which keeps a chart of thousands of variants quick to build (results_scale).
-    for (quant, is_here, depth, noisy, faded), group in df.groupby(
-            [df["quant"], here, df["depth"], df["noisy"].astype(bool), df["fade"]], sort=False):
+    source = df["source"].fillna("built-in") if "source" in df else pd.Series("built-in", index=df.index)
+    for (quant, is_here, depth, noisy, faded, src), group in df.groupby(
+            [df["quant"], here, df["depth"], df["noisy"].astype(bool), df["fade"], source], sort=False):
         error = None
         if x == "p50_us":
             error = dict(type="data", symmetric=False, array=(group["p50_hi_us"] - group["p50_us"]).clip(lower=0),
                          arrayminus=(group["p50_us"] - group["p50_lo_us"]).clip(lower=0), thickness=1, width=3)
         color = QUANT_COLORS.get(quant, "#888")
-        name = quant if is_here else quant + FOREIGN
+        own = src != "built-in"  # a network of the user's: its own legend entry and a star
+        name = (f"{quant} · {src}" if own else quant) + ("" if is_here else FOREIGN)
         fig.add_trace(go.Scatter(
             x=group[x], y=group[y], mode="markers", name=name, legendgroup=name, showlegend=name not in named,
             opacity=0.2 if faded else 1.0,
             marker=dict(color=color, size=sizes[group.index],
-                        symbol=DEPTH_SYMBOLS.get(depth, "circle") + ("" if is_here else "-open"),
+                        symbol=("star" if own else DEPTH_SYMBOLS.get(depth, "circle")) + ("" if is_here else "-open"),
                         line=dict(width=2.5 if noisy else 1,
                                   color="#ff7f0e" if noisy else ("white" if is_here else color))),
             error_x=error, customdata=group[HOVER_COLUMNS].to_numpy(), hovertemplate=HOVER,

@@ -30,7 +30,9 @@ def preview_fields(spec: VariantSpec, threads: int = 1, target: Target | None = 
     """What determines a variant's latency: architecture, quantization, threads, host (this one, or a
     measurement target's; and versions, in the key)."""
     return {"dataset": spec.dataset, "depth": spec.depth, "width": spec.width, "conv": spec.conv,
-            "dense": spec.dense, "quant": spec.quant, "threads": threads,
+            "dense": spec.dense, "quant": spec.quant, "threads": threads, "image_size": spec.image_size,
+            "colour": spec.colour, "padding": spec.padding, "head": spec.head, "channels": spec.channels,
+            "model": spec.model,
             "host": target.host.id if target else host.current().id,
             "litert": measure.litert_version(), **({"precision": spec.precision} if spec.precision != "full" else {})}
 
@@ -73,16 +75,20 @@ def read(spec: VariantSpec, threads: int = 1, target: Target | None = None) -> P
 
 
 def untrained_tflite(spec: VariantSpec) -> bytes:
-    """The spec's architecture with initialized weights, converted in its quantization mode (no training)."""
-    from explorer.models import model as model_lib, quantize
+    """The spec's network with initialized (or imported) weights, converted in its quantization mode (no
+    training); an imported .tflite as it is."""
+    from explorer.models import quantize, sources
     from explorer.models.tf_runtime import tfmot
 
     info = datasets.info_for(spec)
-    m = model_lib.build(spec, info.input_shape, info.num_classes)
+    source = sources.for_spec(spec)
+    if source.converted:
+        return source.tflite()
+    m = source.build(spec, info.input_shape, info.num_classes)
     if spec.quant == "qat-int8":  # the fake-quantized graph QAT converts from, without its fine-tune
         qk = tfmot.quantization.keras
         m = qk.quantize_apply(qk.quantize_annotate_model(m))
-    calibration = datasets.load_for(spec).x_train[:quantize.CALIBRATION_IMAGES]
+    calibration = source.data(spec).x_train[:quantize.CALIBRATION_IMAGES]
     return quantize.to_tflite(m, spec.quant, calibration, keep_float=pipeline.float_layers_of(spec))
 
 

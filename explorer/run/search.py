@@ -239,10 +239,10 @@ def storage_url() -> str:
 
 def validation_accuracy(store: Store, variant: VariantRecord) -> tuple[float, int]:
     """The converted model's accuracy on the validation split (what the search optimizes), and its size."""
-    from explorer.data import datasets
+    from explorer.models import sources
     from explorer.measure import measure
 
-    data = datasets.load_for(variant.spec)
+    data = sources.for_spec(variant.spec).data(variant.spec)
     model = store.file_path("variants", variant.key, TFLITE).read_bytes()
     return measure.evaluate(model, data.x_val, data.y_val, data.info.num_classes).accuracy, len(data.y_val)
 

@@ -8,11 +8,15 @@ functions, so a refused action says why on the page and leaves everything stored
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
 from explorer.data import datasets, uploads
-from explorer.models import architecture
+from explorer.models import architecture, imports
 from explorer.run import search
 from explorer.run.executors import JobRequest
 from explorer.spec import VariantSpec
@@ -50,11 +54,23 @@ def build(specs: list[VariantSpec]) -> list:
     needed = 0
     for spec in specs:
         info = datasets.info_for(spec)
-        needed += build_bytes(architecture.total_params(architecture.check(spec, info.input_shape, info.num_classes)))
+        needed += build_bytes(_params(spec, info))
     if _refuse(disk_refusal(needed, _used(), quotas, "This build" if len(specs) == 1 else f"These {len(specs)} builds")):
         return []
     ex = jobs.executor()
     return [ex.submit(JobRequest.build(spec, ex.store), me) for spec in specs]
+
+
+APPLICATION_PARAMS = 5_000_000  # a keras.applications network's size is known once built: bound it by the large ones
+
+
+def _params(spec: VariantSpec, info: datasets.DatasetInfo) -> int:
+    """The parameters a build stores (its disk estimate), without TensorFlow in this server."""
+    if not spec.model:
+        return architecture.total_params(architecture.check(spec, info.input_shape, info.num_classes))
+    if spec.model.startswith("file:"):
+        return imports.find(spec.model).params or 0
+    return APPLICATION_PARAMS
 
 
 def import_upload(name: str, data: bytes) -> uploads.ImportReport | None:
@@ -79,6 +95,36 @@ def delete_dataset(name: str) -> int | None:
     try:
         return uploads.delete(name, store())
     except uploads.UploadError as exc:
+        st.error(str(exc))
+        return None
+
+
+def import_model(name: str, filename: str, data: bytes, scale: str) -> str | None:
+    """Import an uploaded model file in a process of its own (checking a .keras loads TensorFlow, which this web
+    server never does); its report, or None when refused (the reason is on the page)."""
+    if not roles.allowed("Importing a model"):
+        return None
+    if _refuse(disk_refusal(len(data), _used(), Quotas.from_env(), "This model")):
+        return None
+    suffix = Path(filename).suffix if Path(filename).suffix in (".keras", ".tflite", ".h5", ".zip") else ".bin"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(data)
+        done = subprocess.run([sys.executable, "-m", "explorer", "import-model", name, str(path), "--scale", scale],
+                              capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        st.error("Model refused: " + (done.stderr.strip().splitlines() or ["the import failed"])[-1].removeprefix("error: "))
+        return None
+    return done.stdout.strip()
+
+
+def delete_model(name: str) -> int | None:
+    """Delete an imported model and its variants; None when refused."""
+    if not roles.allowed("Deleting a model"):
+        return None
+    try:
+        return imports.delete(name, store())
+    except imports.ModelImportError as exc:
         st.error(str(exc))
         return None
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, VariantSpec
+from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, VariantSpec, model_label
 from pages.ui.jobs import max_epochs
 
 
@@ -29,6 +29,9 @@ def set_knobs(spec: VariantSpec) -> list[str]:
     problems = []
     limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
     for name, value in dataclasses.asdict(spec).items():  # every field, neutral ones too
+        if name == "model":  # the network picker shows an import by its name
+            st.session_state["k_network"] = (model_label(value) if value.startswith("file:") else value) or "built-in family"
+            continue
         positions = KNOB_POSITIONS.get(name)
         if positions is not None and value not in positions:
             problems.append(f"{name} {value:g} is not one of the knob's positions ({', '.join(f'{p:g}' for p in positions)})")
