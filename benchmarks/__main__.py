@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, accuracy_truth, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
-                        optimizations, peak_memory, preview, remote_target, results_scale, search_hypervolume, server_views, small_data_defaults, stage_reuse,
+                        optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_hypervolume, server_views, small_data_defaults, stage_reuse,
                         worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
@@ -40,6 +40,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "server_per_view": ("19. Team demos: what a browser's view costs the server", server_views),
     "remote_target": ("20. Latency on the device you deploy to: the agent through a transport vs here", remote_target),
     "peak_memory": ("21. Will it fit: planned peak RAM against TensorFlow Lite Micro's allocator", peak_memory),
+    "own_model": ("22. Your own model: two imported networks through every quantization mode", own_model),
 }
 
 

@@ -200,3 +200,27 @@ def test_a_class_count_that_does_not_match_the_dataset_is_refused_before_anythin
     assert not list(cache.rglob("meta.json"))
     assert cli.main(["--cache", str(cache), "sweep", "--model", "nobody", "--dataset", "digits"]) == 2
     assert "must be an imported model's name (three)" in capsys.readouterr().err
+
+
+def test_the_app_lists_an_imported_model_and_explore_keeps_the_family_knobs_visible_but_off(keras, tmp_path,
+                                                                                             user_data, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    imports.import_path("res", saved(keras, residual(keras), tmp_path / "res.keras"))
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(str(REPO / "pages" / "data.py")).run()
+    assert not at.exception
+    listed = [d.value for d in at.dataframe if "spec model" in d.value.columns]
+    assert listed and listed[0]["name"].tolist() == ["res"] and listed[0]["input"].tolist() == ["8×8×1"]
+    at.switch_page(str(REPO / "pages" / "explore.py")).run()
+    at.sidebar.selectbox(key="k_dataset").set_value("digits").run()
+    at.sidebar.selectbox(key="k_network").set_value("res").run()
+    assert not at.exception, [e.message for e in at.exception]
+    depth, head = at.sidebar.radio(key="k_depth"), at.sidebar.radio(key="k_head")
+    assert depth.disabled and "the built-in family's" in depth.help and head.disabled
+    assert not at.sidebar.slider(key="k_sparsity").disabled and not at.sidebar.selectbox(key="k_quant").disabled
+    text = " ".join(m.value for m in at.markdown)
+    assert "**digits-res-" in text and "imported .keras network on 8×8×1 images" in text
+    assert at.query_params["model"] in (["file:" + imports.available()[0].source[5:]], imports.available()[0].source)
