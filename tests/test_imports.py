@@ -72,6 +72,9 @@ def test_an_imported_keras_network_gets_every_lever_and_lists_beside_the_family(
     assert {lp.name for lp in fp32.layers} >= {"stem", "branch", "merge", "logits"} and fp32.macs > 0
     assert int8.memory.head_bytes < fp32.memory.head_bytes  # int8 activations
     assert cli.main(["--cache", cache, "list"]) == 0 and capsys.readouterr().out.count("res (imported)") == 6
+    assert cli.main(["--cache", cache, "search", "--model", "res", "--dataset", "digits", *FIT, "--quant", "fp32",
+                     "int8", "--trials", "2", "--study", "own"]) == 0  # its stages are cached: conversions only
+    assert "digits-res-int8-e15" in capsys.readouterr().out and len(record.load_all(store, "x")[0]) == 6
     assert cli.main(["--cache", cache, "models", "--delete", "res"]) == 0
     assert "Deleted res and its 6 cached variants" in capsys.readouterr().out
     assert stored() == [] and record.load_all(store, "x")[0] == []

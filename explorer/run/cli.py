@@ -198,7 +198,15 @@ def _duration(text: str) -> float:
 def cmd_search(args) -> int:
     axes = _axes(args)
     chosen = set(axes.get("dataset", [VariantSpec().dataset]))  # one dataset: the fields not searched are its defaults
-    space = search.Space(axes, recipe.for_dataset(chosen.pop()).spec() if len(chosen) == 1 else VariantSpec())
+    base = recipe.for_dataset(chosen.pop()).spec() if len(chosen) == 1 else VariantSpec()
+    models = axes.pop("model", [""])
+    if len(models) > 1:
+        raise ValueError("--model: a search explores one network's levers; give one (search each network in turn)")
+    if models[0]:  # another source's network: the family's knobs back at their defaults, its input size and colour
+        from explorer.models import sources
+
+        base = sources.on_source(base, models[0])
+    space = search.Space(axes, base)
     limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size, *_device_limits(args))
     bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True, disable=None)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from explorer.data import recipe
 from explorer.models import sources
-from explorer.spec import FAMILY_FIELDS, QUANT_MODES, VariantSpec
+from explorer.spec import QUANT_MODES, VariantSpec
 
 # The levers that lift accuracy, trained longer with early stopping (benchmarks/accuracy_levers.py):
 # 'same' padding, batch norm and dropout take the reference CNN from 0.896 to 0.933 on Fashion-MNIST.
@@ -69,7 +69,7 @@ def expand_on_defaults(axes: dict[str, list[Any]]) -> list[VariantSpec]:
         base = recipe.for_dataset(s.dataset).spec()
         chosen = {n: getattr(s, n) for n in axes if n != "model"}
         if s.model:  # another source's network: the family's knobs (a dataset's recipe sets some) do not apply
-            base = sources.on_source(base.replace(**{f: getattr(VariantSpec(), f) for f in FAMILY_FIELDS}), s.model)
+            base = sources.on_source(base, s.model)
         out.append(sources.fitted(base.replace(**chosen)) if s.model else base.replace(**chosen))
     return out
 

@@ -31,7 +31,7 @@ import numpy as np
 from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
-from explorer.spec import SpecError, VariantSpec
+from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store import paths
 from explorer.store.cache import TFLITE, Store, pid_alive
 
@@ -96,7 +96,8 @@ class Space:
         searched = [name for name, values in self.choices.items() if len(values) > 1]
         before, after = grid.LEVER_PAIRS["default depth 2"]
         levers = {f.name: getattr(after, f.name) for f in dataclasses.fields(after)
-                  if getattr(after, f.name) != getattr(before, f.name)}
+                  if getattr(after, f.name) != getattr(before, f.name)
+                  and not (self.base.model and f.name in FAMILY_FIELDS)}  # another network takes the training ones
         out = []
         for known in (self.base, self.base.replace(**levers)):
             params = {name: getattr(known, name) for name in searched}
