@@ -386,30 +386,29 @@ def cmd_targets(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
-    """Keep the test predictions of variants built before they were stored (for paired comparisons)."""
-    from explorer.run import pipeline
-
+def _add_to_every_variant(args, add, done: str) -> int:
+    """Run add(store, key) (True: it added something) over every intact variant, and say how many it changed."""
     store = _store(args)
     metas, problems = store.variants()
     for p in problems:
         log.warning("skipped damaged entry %s: %s", p.key, p.reason)
-    added = sum(pipeline.add_predictions(store, m["key"]) for m in metas)
-    log.info("Stored the test predictions of %d variants (%d had them already).", added, len(metas) - added)
+    added = sum(add(store, m["key"]) for m in metas)
+    log.info("%s of %d variants (%d had it already).", done, added, len(metas) - added)
     return 0
+
+
+def cmd_predict(args) -> int:
+    """Keep the test predictions of variants built before they were stored (for paired comparisons)."""
+    from explorer.run import pipeline
+
+    return _add_to_every_variant(args, pipeline.add_predictions, "Stored the test predictions")
 
 
 def cmd_memory(args) -> int:
     """Plan the peak RAM and flash of variants built before they were planned (from their models, no training)."""
     from explorer.run import pipeline
 
-    store = _store(args)
-    metas, problems = store.variants()
-    for p in problems:
-        log.warning("skipped damaged entry %s: %s", p.key, p.reason)
-    added = sum(pipeline.add_memory(store, m["key"]) for m in metas)
-    log.info("Planned the memory of %d variants (%d had it already).", added, len(metas) - added)
-    return 0
+    return _add_to_every_variant(args, pipeline.add_memory, "Planned the memory")
 
 
 def cmd_report(args) -> int:
