@@ -7,6 +7,7 @@ import streamlit as st
 
 from explorer.present import figures, links, memory, results
 from explorer.measure import host
+from explorer.models import sources
 from explorer.store.cache import TFLITE
 from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing, target_view
 
@@ -51,6 +52,8 @@ sharing.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "can build it):")
 
 sure = results.intervals_of(v)
+if (warning := sources.chance_warning(v.spec, v.accuracy, len(v.class_names))):
+    st.warning(warning)
 c = st.columns(4)
 c[0].metric("Test accuracy", sure["accuracy"].text(),
             help=f"95 % Wilson interval over the {v.test_images:,} test images: another draw of test images could "

@@ -145,6 +145,8 @@ def delta_card(v: VariantRecord, base: VariantRecord | None) -> None:
     """The measured figures, with ratios against the fp32 unpruned model of the same architecture."""
     lat, bl = v.latency, base.latency if base else None
     st.subheader(v.label)
+    if (warning := sources.chance_warning(v.spec, v.accuracy, len(v.class_names))):
+        st.warning(warning)
     c = st.columns(4)
     sure = results.intervals_of(v)
     paired = None

@@ -227,3 +227,22 @@ def test_the_app_lists_an_imported_model_and_explore_keeps_the_family_knobs_visi
     text = " ".join(m.value for m in at.markdown)
     assert "**digits-res-" in text and "imported .keras network on 8×8×1 images" in text
     assert at.query_params["model"] in (["file:" + imports.available()[0].source[5:]], imports.available()[0].source)
+
+
+def test_an_imported_float_model_near_chance_is_warned_about_its_input_range():
+    spec = VariantSpec(dataset="digits", model="file:res@0123456789ab")
+    warning = sources.chance_warning(spec, 0.11, 10)
+    assert warning and "near chance (0.100) for 10 classes" in warning and "--scale" in warning
+    assert sources.chance_warning(spec, 0.5, 10) is None  # learned
+    assert sources.chance_warning(spec.replace(quant="int8"), 0.11, 10) is None  # a float model's warning
+    assert sources.chance_warning(VariantSpec(dataset="digits"), 0.11, 10) is None  # the family has no import scale
+
+
+def test_the_input_range_is_a_field_of_the_source_and_part_of_its_identity(keras, tmp_path, user_data):
+    path = saved(keras, residual(keras), tmp_path / "res.keras")
+    a, b = imports.import_path("res-01", path), imports.import_path("res-255", path, scale="0-255")
+    assert a.sha != b.sha  # the same file, another range: another source, other keys
+    spec = sources.on_source(VariantSpec(dataset="digits"), b.source)
+    data = sources.for_spec(spec).data(spec)
+    plain = sources.for_spec(spec.replace(model="")).data(spec.replace(model=""))
+    assert np.allclose(data.x_test, plain.x_test * 255) and data.x_test.max() > 1

@@ -213,6 +213,20 @@ def on_source(spec: VariantSpec, model: str) -> VariantSpec:
     return fitted(spec.replace(model=model, **{f: getattr(defaults, f) for f in FAMILY_FIELDS}))
 
 
+def chance_warning(spec: VariantSpec, accuracy: float, classes: int) -> str | None:
+    """A warning for an imported float model whose accuracy is near chance (under twice 1 / classes): the likeliest
+    cause is an input range other than the one it was imported with. None otherwise."""
+    if not spec.model.startswith("file:") or spec.quant not in ("fp32", "dynamic", "float16") or classes < 2:
+        return None
+    if accuracy >= 2 / classes:
+        return None
+    name = spec.model[len("file:"):].split("@")[0]
+    return (f"{spec.label()} scores {accuracy:.3f}, near chance ({1 / classes:.3f}) for {classes} classes. The likeliest "
+            f"cause is the input range: {name} was imported as expecting the range it was given (0-1, -1-1 or 0-255); "
+            f"if it was trained on another, import it again with --scale. An untrained model, or too few epochs, "
+            "also score near chance.")
+
+
 def for_spec(spec: VariantSpec) -> Source:
     """The source of a spec's network."""
     if not spec.model:

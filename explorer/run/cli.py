@@ -126,6 +126,7 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
 
 
 def cmd_sweep(args) -> int:
+    from explorer.models import sources
     from explorer.run import pipeline
 
     if args.preset:
@@ -147,6 +148,8 @@ def cmd_sweep(args) -> int:
                                         threads=args.threads, reuse=not args.no_reuse, measure_missing=not lean)
         if lean:
             store.keep_as_evidence(built.key)
+        if (warning := sources.chance_warning(built.spec, built.accuracy, len(built.class_names))):
+            log.warning("warning: %s", warning)
         trained += report.trained
         keys.add(built.key)  # precision "auto" resolves to this host's choice: its key is the built one
     bar.close()
