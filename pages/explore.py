@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer.models import architecture, imports, sources
+from explorer.models import architecture, sources
 from explorer.data import datasets
 from explorer.present import figures, links, results, significance
 from explorer.measure import host
@@ -18,14 +18,6 @@ from pages.ui import actions, captions, defaults_card, jobs, knobs, loading, rol
 
 MAX_EPOCHS = jobs.max_epochs()
 DEFAULT = VariantSpec()
-BUILT_IN = "built-in family"
-APPLICATION_CHOICES = ("keras:MobileNetV2:alpha=0.35", "keras:MobileNetV2", "keras:MobileNetV3Small:minimalistic=true",
-                       "keras:MobileNetV3Small", "keras:EfficientNetB0", "keras:ResNet50")
-
-
-def networks() -> list[str]:
-    """The network picker's choices: the family, every imported model (by name), some keras.applications."""
-    return [BUILT_IN, *(m.name for m in imports.available()), *APPLICATION_CHOICES]
 
 
 def knobs_ui() -> dict:
@@ -43,9 +35,9 @@ def knobs_ui() -> dict:
                  "tune_epochs", "batchnorm", "dropout", "augment", "class_weight", "patience", "min_steps",
                  "learning_rate", "batch_size", "seed"):
         state.setdefault(f"k_{name}", getattr(DEFAULT, name))
-    choices = networks()
+    choices = knobs.networks()
     if state.get("k_network") not in choices:
-        state["k_network"] = BUILT_IN
+        state["k_network"] = knobs.BUILT_IN
     with st.sidebar:
         st.header("Variant")
         dataset = st.selectbox("dataset", names, key="k_dataset", on_change=lambda: defaults_card.apply(state["k_dataset"]),
@@ -55,7 +47,7 @@ def knobs_ui() -> dict:
                                     "Data page (python -m explorer import-model), or a keras.applications "
                                     "architecture trained from scratch on the dataset")
         h, w, c = datasets.info(dataset).input_shape
-        v = {"dataset": dataset, "model": sources.resolve(network) if network != BUILT_IN else ""}
+        v = {"dataset": dataset, "model": sources.resolve(network) if network != knobs.BUILT_IN else ""}
         own = bool(v["model"])
         converted = own and sources.for_spec(VariantSpec(model=v["model"])).converted
         why = f" — disabled: {sources.FAMILY_ONLY}" if own else ""

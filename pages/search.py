@@ -7,8 +7,8 @@ from explorer.data import datasets
 from explorer.measure.boards import BOARDS
 from explorer.present import figures
 from explorer.run import grid, search
-from explorer.spec import QUANT_MODES, VariantSpec
-from pages.ui import actions, roles
+from explorer.spec import FAMILY_FIELDS, QUANT_MODES, VariantSpec
+from pages.ui import actions, knobs, roles
 from pages.ui.quotas import Quotas
 
 DEFAULTS = VariantSpec()
@@ -40,6 +40,10 @@ def search_form() -> None:
         left, right = st.columns(2)
         with left:
             name = st.text_input("study name (the same name resumes it)", value="search", key="s_name")
+            network = st.selectbox("network", knobs.networks(), key="s_network",
+                                   help="The built-in family (its depth, width and channel values below), a model you "
+                                        "imported, or a keras.applications architecture: then the study searches its "
+                                        "levers (quantization, epochs, training levers) and the family's are left out")
             dataset = st.selectbox("dataset", datasets.available(), key="s_dataset",
                                    help="Every field the study does not search takes this dataset's defaults (a small "
                                         "dataset's turn the accuracy levers on: see the card on Explore)")
@@ -83,10 +87,12 @@ def search_form() -> None:
         start = st.form_submit_button("Start", type="primary")
 
     if start:
-        chosen = {"depth": depth, "width": width, "channels": channels, "quant": quant, "epochs": epochs}
+        own = network != knobs.BUILT_IN
+        chosen = {"quant": quant, "epochs": epochs} if own else {"depth": depth, "width": width, "channels": channels,
+                                                                 "quant": quant, "epochs": epochs}
         empty = [k for k, v in chosen.items() if not v]
-        chosen |= {f: [getattr(DEFAULTS, f), grid.LEVERS[f]] for f in levers}
-        args = ["--dataset", dataset, "--budget", f"{minutes * 60:g}"]
+        chosen |= {f: [getattr(DEFAULTS, f), grid.LEVERS[f]] for f in levers if not (own and f in FAMILY_FIELDS)}
+        args = ["--dataset", dataset, "--budget", f"{minutes * 60:g}"] + (["--model", network] if own else [])
         for flag, values in chosen.items():
             args += [f"--{flag}", *map(_arg, values)]
         for flag, value in (("--trials", trials), ("--min-accuracy", min_acc), ("--max-p50", max_p50),

@@ -22,6 +22,17 @@ KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
     "learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "batch_size": [16, 32, 64, 128, 256],
     "min_steps": [0, 500, 1500, 3000, 6000], "image_size": [0, 16, 28, 32, 64, 96, 128, 160, 224]}.items()}
 TUNE_EPOCHS_MAX = 10
+BUILT_IN = "built-in family"
+APPLICATION_CHOICES = ("keras:MobileNetV2:alpha=0.35", "keras:MobileNetV2", "keras:MobileNetV3Small:minimalistic=true",
+                       "keras:MobileNetV3Small", "keras:EfficientNetB0", "keras:ResNet50")
+
+
+def networks() -> list[str]:
+    """The network pickers' choices (Explore, Search): the family, every imported model (by name), some
+    keras.applications architectures."""
+    from explorer.models import imports
+
+    return [BUILT_IN, *(m.name for m in imports.available()), *APPLICATION_CHOICES]
 
 
 def set_knobs(spec: VariantSpec) -> list[str]:
@@ -30,7 +41,7 @@ def set_knobs(spec: VariantSpec) -> list[str]:
     limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
     for name, value in dataclasses.asdict(spec).items():  # every field, neutral ones too
         if name == "model":  # the network picker shows an import by its name
-            st.session_state["k_network"] = (model_label(value) if value.startswith("file:") else value) or "built-in family"
+            st.session_state["k_network"] = (model_label(value) if value.startswith("file:") else value) or BUILT_IN
             continue
         positions = KNOB_POSITIONS.get(name)
         if positions is not None and value not in positions:
