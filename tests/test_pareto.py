@@ -187,6 +187,9 @@ def test_the_front_does_not_rank_noise_and_the_budget_answer_names_the_ties():
     answer = budget_answer(df, "p50_us", "µs", 20.0, tied=lambda w, m: tied_with(df, w, m, evidence))
     assert answer.winner == "b" and "**statistically tied with it**: a" in answer.text
     assert "accuracy 0.85 ± 0.02" in answer.text  # with its interval, at its precision
+    df.loc[df["key"] == "a", "p50_us"] = 5.0  # a, tied with b, is now the cheapest: its gain is a tie, said so
+    answer = budget_answer(df, "p50_us", "µs", 20.0, tied=lambda w, m: tied_with(df, w, m, evidence))
+    assert "the cost of the cheapest (" in answer.text and "points, a tie" in answer.text
 
 
 def test_seed_replicates_group_into_one_row_holding_each_seed():

@@ -93,3 +93,12 @@ def test_a_record_keeps_its_intervals_from_build_and_an_older_one_gets_them_from
     assert record_interval_columns(dataclasses.replace(old, intervals=stored))["accuracy_lo"] == 0.5
     partial = {c: 0.0 for c in INTERVAL_COLUMNS[:2]}  # an incomplete set is recomputed, never half-used
     assert record_interval_columns(dataclasses.replace(old, intervals=partial)) == computed
+
+
+def test_a_seed_point_near_one_stays_within_one_and_reads_as_a_range():
+    from explorer.measure.uncertainty import replicate_interval
+
+    iv = replicate_interval([0.99, 0.95, 0.97], 0.02)
+    assert iv.hi == 1.0 and iv.lo < 0.97
+    assert iv.text() == f"0.97 [{iv.lo:.2f}, 1.00] (3 seeds)"
+    assert replicate_interval([0.90, 0.89, 0.91], 0.006).text().startswith("0.90 ± ")  # symmetric: as before

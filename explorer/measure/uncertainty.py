@@ -21,6 +21,9 @@ BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0  # the same entry always gets the same interval
 
 
+ASYMMETRIC = 0.6  # an interval whose shorter side is under this share of its longer one is printed as a range
+
+
 @dataclass(frozen=True)
 class Interval:
     """A figure with its 95 % interval; n is how many seed replicates it stands for (1: one build)."""
@@ -41,13 +44,16 @@ class Interval:
         return 4 if not half > 0 else min(max(-math.floor(math.log10(half)), 1), 4)
 
     def text(self, points: bool = False) -> str:
-        """'0.896 ± 0.006' (or in points: '89.6 ± 0.6 pts'), at the precision the interval supports."""
+        """'0.896 ± 0.006' (or in points: '89.6 ± 0.6 pts'), at the precision the interval supports; a range
+        where one side is under ASYMMETRIC of the other (bounded at 1.0, say): '0.97 [0.92, 1.00]'."""
         if not math.isfinite(self.value):
             return "n/a"
         scale, d, unit = (100, max(self.decimals - 2, 0), " pts") if points else (1, self.decimals, "")
-        half = max(self.value - self.lo, self.hi - self.value) * scale
+        below, above = (self.value - self.lo) * scale, (self.hi - self.value) * scale
         seeds = f" ({self.n} seeds)" if self.n > 1 else ""
-        return f"{self.value * scale:.{d}f} ± {half:.{d}f}{unit}{seeds}"
+        if min(below, above) < ASYMMETRIC * max(below, above):
+            return f"{self.value * scale:.{d}f} [{self.lo * scale:.{d}f}, {self.hi * scale:.{d}f}]{unit}{seeds}"
+        return f"{self.value * scale:.{d}f} ± {max(below, above):.{d}f}{unit}{seeds}"
 
 
 def accuracy_interval(correct: int, n: int) -> Interval:
@@ -102,7 +108,7 @@ def replicate_interval(values: Sequence[float], test_half_width: float) -> Inter
         return Interval(mean, mean - test_half_width, mean + test_half_width, int(arr.size))
     seed_half = float(stats.t.ppf(1 - ALPHA / 2, arr.size - 1) * arr.std(ddof=1) * math.sqrt(1 + 1 / arr.size))
     half = math.hypot(seed_half, test_half_width)
-    return Interval(mean, mean - half, mean + half, int(arr.size))
+    return Interval(mean, max(mean - half, 0.0), min(mean + half, 1.0), int(arr.size))  # an accuracy: within [0, 1]
 
 
 def t_quantile(dof: int) -> float:

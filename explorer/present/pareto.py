@@ -159,7 +159,7 @@ def budget_answer(df, x: str, unit: str, budget: float, y: str = "accuracy",
                  f"needs {rows.iloc[0][x]:,.1f} {unit})")
     if cheapest["key"] != w["key"]:
         text += (f"; {w[x] / cheapest[x]:.2f}× the cost of the cheapest ({cheapest['label']}) for "
-                 f"{(w[y] - cheapest[y]) * 100:+.1f} points")
+                 f"{(w[y] - cheapest[y]) * 100:+.1f} points" + (", a tie" if cheapest["key"] in ties else ""))
     if best["key"] == w["key"]:
         text += ", and the most accurate shown" + (" that fits." if fit.active else ".")
     else:
