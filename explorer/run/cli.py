@@ -115,6 +115,8 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
     shown["accuracy"] = results.texts(df)  # with its 95 % interval, at the precision that supports
     if "front" in df:
         shown.insert(1, "front", df["front"])
+    if df["dataset"].nunique() > 1:  # each dataset has its own front: say whose each row is
+        shown.insert(1, "dataset", df["dataset"])
     if not here.all():
         shown["latency_from"] = np.where(here, "this host", df["latency_host"].fillna("not measured"))
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.float_format", "{:.4g}".format):
@@ -331,8 +333,11 @@ def cmd_pareto(args) -> int:
         status = significance.front_status(part, args.x, args.y, evidence)
         shown.append(part.assign(front=status)[status != significance.DOMINATED])
     front = pd.concat(shown).sort_values(["dataset", args.x])
-    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}); "
-          "front = on it, tied = not significantly less accurate than the front variants at least as fast:")
+    per = ", ".join(f"{d}: {n} of {int((df['dataset'] == d).sum())}"
+                    for d, n in front["dataset"].value_counts().sort_index().items())
+    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}), one front per "
+          f"dataset ({per}); front = on it, tied = not significantly less accurate than the front variants at least "
+          "as fast:")
     _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.")
     return 0
 
