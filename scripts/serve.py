@@ -82,6 +82,8 @@ def announce(address: str, port: str) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get(roles.TOKEN_ENV) == "":  # an owner link with an empty token would let nobody act
+        sys.exit(f"error: {roles.TOKEN_ENV} is set but empty: give it a value, or unset it and a random token is made")
     args = sys.argv[1:]
     if "--open" in args:
         args.remove("--open")

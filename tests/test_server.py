@@ -74,3 +74,16 @@ def test_a_fresh_browser_is_a_viewer_until_it_opens_the_owner_link(cache, tmp_pa
     finally:
         server.stop()
         stop_workers(tmp_path / "user_data")
+
+
+def test_an_owner_token_set_but_empty_is_refused_at_start_with_the_variables_name(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from support import REPO
+
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "serve.py"), "--server.address", "0.0.0.0"],
+                          env={**os.environ, "EXPLORER_OWNER_TOKEN": "", "EXPLORER_DATA_DIR": str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "EXPLORER_OWNER_TOKEN is set but empty" in done.stderr
