@@ -14,7 +14,7 @@ if len(res.table) < 2:
     st.stop()
 
 labels = {label: k for k, label in res.labels.items()}
-default = [res.labels[k] for k in results.compare_defaults(res.table)]  # a first what-if
+default = [res.labels[k] for k in results.compare_defaults(res.table, st.session_state.get("dataset"))]  # a what-if
 params = sharing.incoming_link("compare")
 if params:  # a link: ?keys=<key>,<key>,…
     linked, problems = links.parse_keys(params, "keys", links.MAX_KEYS)
@@ -48,8 +48,9 @@ def or_dash(fmt: str):
 
 table = pd.DataFrame({
     "accuracy (95 % interval)": results.texts(rows, "accuracy"),
-    "Δ accuracy vs first": ["—" if i == 0 else significance.delta_text(t, d) for i, (t, d) in
-                            enumerate(zip(paired, rows["delta_pts"]))],
+    "Δ accuracy vs first": ["—" if i == 0 else "— (another dataset's test images)"
+                            if by_key.loc[labels[p], "dataset"] != first["dataset"] else significance.delta_text(t, d)
+                            for i, (p, t, d) in enumerate(zip(picked, paired, rows["delta_pts"]))],
     "balanced accuracy": results.texts(rows, "balanced_accuracy"),
     "macro F1": results.texts(rows, "macro_f1"),
     "p50 µs": rows["p50_us"].map(or_dash("{:.1f}")),

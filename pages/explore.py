@@ -307,20 +307,19 @@ if job is not None and job.live:
     job = ex.queue.get(job.id)
 live = job is not None and job.live
 can_build = roles.access().can_act
-if not cached and not can_build:
+if cached:
+    st.session_state["shown"] = key  # loading is instant: its result shows at once
+elif not can_build:
     st.caption(":material/visibility: Building needs the owner's link on this shared server; its latency preview "
                "is below.")
-elif st.button("Load" if cached else "Train and measure", type="primary", disabled=live):
-    if cached:
-        st.session_state["shown"] = key
-    else:
-        try:
-            queued = actions.build([spec])
-        except ValueError as exc:
-            st.error(str(exc))
-            st.stop()
-        if queued:
-            job, live = queued[0], True
+elif st.button("Train and measure", type="primary", disabled=live):
+    try:
+        queued = actions.build([spec])
+    except ValueError as exc:
+        st.error(str(exc))
+        st.stop()
+    if queued:
+        job, live = queued[0], True
 
 if live:
     build_progress(job.id)

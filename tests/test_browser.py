@@ -47,7 +47,8 @@ def test_explore_shows_a_latency_preview_band_when_a_knob_moves(server):
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{server}/explore")  # a page's own address, first visit after the server started
-        page.wait_for_selector("button:has-text('Load'), button:has-text('Train and measure')", timeout=60_000)
+        page.wait_for_selector("button:has-text('Open in Details'), button:has-text('Train and measure')",
+                               timeout=60_000)
         nav = [t.split()[-1] for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
         # each click waits for the rerun it caused: a click that lands while the page is still being drawn can
         # be superseded by that run's redraw of the radio

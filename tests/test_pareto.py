@@ -245,3 +245,6 @@ def test_compare_opens_on_the_most_accurate_measured_variant_against_the_fastest
     assert results.compare_defaults(results.table_of(rows[:2])) == ["measured", "replicate"]  # it is the fastest
     assert results.compare_defaults(results.table_of([rows[0]])) == ["replicate"]
     assert results.compare_defaults(results.table_of([])) == []
+    assert results.compare_defaults(results.table_of(rows), "e") == ["other-data"]  # the Pareto page's dataset
+    upload = [{"key": "big", "dataset": "a-upload", "accuracy": 0.99, "p50_us": 700.0}]  # first by name, one variant
+    assert results.compare_defaults(results.table_of(rows + upload)) == ["measured", "fastest"]  # the fullest one

@@ -87,15 +87,19 @@ def first_measured(df: pd.DataFrame) -> str | None:
     return measured.iloc[0] if len(measured) else (df["key"].iloc[0] if len(df) else None)
 
 
-def compare_defaults(df: pd.DataFrame) -> list[str]:
-    """The keys Compare opens on: the most accurate variant with a latency against the fastest of its dataset
-    (a what-if at a glance); the first two rows when there is no such pair."""
-    best = first_measured(df)
-    if best is None:
+def compare_defaults(df: pd.DataFrame, dataset: str | None = None) -> list[str]:
+    """The keys Compare opens on, from one dataset (the one the Pareto page shows, else the one with the most
+    variants): its most accurate variant with a latency against its fastest (a what-if at a glance); its first
+    two rows when there is no such pair."""
+    if df.empty:
         return []
-    same = df[(df["dataset"] == df.loc[df["key"] == best, "dataset"].iloc[0]) & df["p50_us"].notna()]
+    if dataset not in set(df["dataset"]):
+        dataset = df["dataset"].value_counts().sort_index().idxmax()
+    part = df[df["dataset"] == dataset]
+    best = first_measured(part)
+    same = part[part["p50_us"].notna()]
     fastest = same.loc[same["p50_us"].idxmin(), "key"] if len(same) else best
-    return [best, fastest] if fastest != best else [best, *[k for k in df["key"] if k != best][:1]]
+    return [best, fastest] if fastest != best else [best, *[k for k in part["key"] if k != best][:1]]
 
 
 def table(variants: list[VariantRecord], host_id: str | None = None) -> pd.DataFrame:
