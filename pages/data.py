@@ -14,8 +14,8 @@ st.title("Datasets")
 
 @st.cache_data(show_spinner="Loading dataset…", max_entries=4)
 def summary(name: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Images per class in each split, and one sample image per class."""
-    d = datasets.load(name)
+    """Images per class in each split, and one sample image per class (the dataset itself is not kept)."""
+    d = datasets.read(name)
     counts = pd.DataFrame({split: np.bincount(y, minlength=d.info.num_classes)
                            for split, y in (("train", d.y_train), ("val", d.y_val), ("test", d.y_test))},
                           index=list(d.info.class_names))

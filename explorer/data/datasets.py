@@ -272,11 +272,17 @@ def load_for(spec: VariantSpec) -> Dataset:
     return _load_as(spec.dataset, info_for(spec).input_shape)
 
 
+def read(name: str) -> Dataset:
+    """A dataset's splits, decoded afresh and not kept: for a look (the web server's Data page), which must not
+    hold whole datasets in float32 (Fashion-MNIST: about 220 MB) for the life of the server."""
+    meta = info(name)
+    return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)
+
+
 @functools.lru_cache(maxsize=4)
 def load(name: str) -> Dataset:
     """Load a dataset's splits (cached in-process: Fashion-MNIST takes about a second to decode)."""
-    meta = info(name)
-    return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)
+    return read(name)
 
 
 # Split sizes (train, validation, test) of the built-ins, so the defaults are chosen without decoding them.
