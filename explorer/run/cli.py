@@ -105,7 +105,8 @@ def _table(store: Store, foreign: bool = True, here: str | None = None) -> pd.Da
     return results.table_of([results.row_of(v, lat, here) for v, lat in found])
 
 
-def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'python -m explorer sweep'.") -> None:
+def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'python -m explorer sweep'.",
+           by_dataset: bool = False) -> None:
     """The table, with a column saying where each latency was measured when any is not from this host."""
     if df.empty:
         print(empty)
@@ -115,8 +116,9 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
     shown["accuracy"] = results.texts(df)  # with its 95 % interval, at the precision that supports
     if "front" in df:
         shown.insert(1, "front", df["front"])
-    if df["dataset"].nunique() > 1:  # each dataset has its own front: say whose each row is
+    if by_dataset and df["dataset"].nunique() > 1:  # each dataset has its own front: say whose each row is
         shown.insert(1, "dataset", df["dataset"])
+    shown["peak_ram_kb"] = [f"{v:.4g}" if v == v else "—" for v in df["peak_ram_kb"]]  # a seed kept without its model
     if not here.all():
         shown["latency_from"] = np.where(here, "this host", df["latency_host"].fillna("not measured"))
     with pd.option_context("display.max_rows", None, "display.width", 250, "display.float_format", "{:.4g}".format):
@@ -338,7 +340,7 @@ def cmd_pareto(args) -> int:
     print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}), one front per "
           f"dataset ({per}); front = on it, tied = not significantly less accurate than the front variants at least "
           "as fast:")
-    _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.")
+    _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.", by_dataset=True)
     return 0
 
 
