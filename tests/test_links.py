@@ -72,3 +72,18 @@ def test_on_off_levers_round_trip_through_a_link_and_bad_ones_are_named():
     assert links.parse_spec(params) == (spec, [])
     parsed, problems = links.parse_spec({"batchnorm": "False", "depth": "3"})
     assert parsed == VariantSpec(depth=3) and problems == ["'batchnorm' must be 0 or 1: ignored"]
+
+
+def test_a_links_missing_fields_are_its_datasets_defaults_as_the_cli_fills_them():
+    from explorer.data import recipe
+
+    digits = recipe.for_dataset("digits").spec()
+    assert digits != VariantSpec(dataset="digits")  # a small set's recipe turns levers on
+    spec, problems = links.parse_spec({"dataset": "digits", "depth": "1", "quant": "int8"})
+    assert problems == [] and spec == digits.replace(depth=1, quant="int8")
+    plain = VariantSpec(dataset="digits", depth=1)  # the global defaults: every lever the recipe sets is named
+    params = links.spec_params(plain)
+    assert "batchnorm" in params or "augment" in params
+    assert links.parse_spec(params) == (plain, [])
+    own = VariantSpec(dataset="digits", model="keras:MobileNetV2:alpha=0.35", image_size=32, colour="rgb")
+    assert links.parse_spec(links.spec_params(own)) == (own, [])  # the family's knobs stay at theirs

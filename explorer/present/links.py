@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from explorer.measure.boards import BOARDS
 from explorer.present.results import METRICS, Y_AXES
-from explorer.spec import QUANT_MODES, SpecError, VariantSpec
+from explorer.spec import FAMILY_FIELDS, QUANT_MODES, SpecError, VariantSpec
 
 MAX_VALUE = 200  # characters in one value
 MAX_KEYS = 4  # variants in a Compare link
@@ -177,8 +177,20 @@ def parse_keys(params: Mapping[str, Any], name: str, limit: int) -> tuple[tuple[
 KINDS = {int: "a whole number", float: "a number", str: "a name"}  # a field's type, in words
 
 
+def link_defaults(dataset: str | None, model: str = "") -> VariantSpec:
+    """What a link's missing fields are: the dataset's default recipe (explorer.data.recipe), as the CLI fills them,
+    with the family's knobs at their defaults for another network; the global defaults for an unknown dataset."""
+    from explorer.data import datasets, recipe
+
+    try:
+        base = recipe.for_dataset(dataset).spec() if dataset else VariantSpec()
+    except (datasets.DatasetError, SpecError, ValueError):
+        base = VariantSpec()
+    return base.replace(**{f: getattr(VariantSpec(), f) for f in FAMILY_FIELDS}) if model else base
+
+
 def parse_spec(params: Mapping[str, Any]) -> tuple[VariantSpec | None, list[str]]:
-    """A variant spec from its fields in a link (missing fields take their defaults), or None."""
+    """A variant spec from its fields in a link (missing fields take the dataset's defaults), or None."""
     problems: list[str] = []
     defaults = VariantSpec()
     fields: dict[str, Any] = {}
@@ -200,14 +212,15 @@ def parse_spec(params: Mapping[str, Any]) -> tuple[VariantSpec | None, list[str]
     if not fields:
         return None, problems
     try:
-        return VariantSpec(**fields), problems
+        return link_defaults(fields.get("dataset"), fields.get("model", "")).replace(**fields), problems
     except SpecError as exc:
         return None, [*problems, f"the variant in the link is not valid — {exc}"]
 
 
 def spec_params(spec: VariantSpec) -> dict[str, str]:
-    """A spec's fields that differ from the defaults, as query parameters (dataset always)."""
-    defaults = VariantSpec()
+    """A spec's fields that differ from its dataset's defaults, as query parameters (dataset always): the link
+    opens exactly this variant, as parse_spec fills the rest from the same defaults."""
+    defaults = link_defaults(spec.dataset, spec.model)
     out = {"dataset": spec.dataset}
     for name in SPEC_FIELDS:
         value = getattr(spec, name)
