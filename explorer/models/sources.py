@@ -227,8 +227,9 @@ def chance_warning(spec: VariantSpec, accuracy: float, classes: int) -> str | No
     name = spec.model[len("file:"):].split("@")[0]
     return (f"{spec.label()} scores {accuracy:.3f}, near chance ({1 / classes:.3f}) for {classes} classes. The likeliest "
             f"cause is the input range: {name} was imported as expecting the range it was given (0-1, -1-1 or 0-255); "
-            f"if it was trained on another, import it again with --scale. An untrained model, or too few epochs, "
-            "also score near chance.")
+            f"if it was trained on another, import it again with --scale. Batch-norm statistics that have not settled "
+            "(keras.applications' momentum 0.999 needs thousands of steps: 0.9 for brief training), an untrained "
+            "model or too few epochs also score near chance.")
 
 
 def for_spec(spec: VariantSpec) -> Source:
