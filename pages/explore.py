@@ -92,7 +92,8 @@ def knobs_ui() -> dict:
                                          disabled=converted, help=as_is or None)
         v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant", disabled=converted, help=as_is or None)
         int8 = v["quant"] in ("int8", "qat-int8")
-        layers = ["full", PRECISION_AUTO, *(f"conv{i}" for i in range(1, state.get("k_depth", BOUNDS["depth"][1]) + 1)), "dense", "logits"]
+        layers = ["full", PRECISION_AUTO] + ([] if own else [  # another network's layer names: the CLI's --precision
+            *(f"conv{i}" for i in range(1, state.get("k_depth", BOUNDS["depth"][1]) + 1)), "dense", "logits"])
         if state["k_precision"] not in layers or not int8:
             state["k_precision"] = "full"
         v["precision"] = st.selectbox(

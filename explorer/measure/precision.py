@@ -15,8 +15,8 @@ from explorer.record import Layer, OpTime
 
 # Op names of the layers that carry weights, by the layer plan's kinds (explorer.models.architecture).
 OPS_OF_KIND = {"conv": ("CONV_2D",), "separable": ("DEPTHWISE_CONV_2D", "CONV_2D"), "dense": ("FULLY_CONNECTED",),
-               "logits": ("FULLY_CONNECTED",)}
-FLOAT_ALL_KINDS = ("conv", "separable", "pool", "flatten", "dense", "logits")  # every layer that becomes an op
+               "logits": ("FULLY_CONNECTED",), "depthwise": ("DEPTHWISE_CONV_2D",)}  # depthwise: an imported network's
+FLOAT_ALL_KINDS = ("conv", "separable", "depthwise", "pool", "flatten", "dense", "logits")  # every layer that becomes an op
 QUANTIZE_COST = 0.1  # share of the layer's float time a float island costs in quantize/dequantize ops, at least …
 QUANTIZE_MIN_US = 1.0  # … this many µs: keeping the logits float (int8 0.9 µs, float ~0) measured slower on the EPYC
 
