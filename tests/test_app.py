@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from support import FAST_LATENCY, REPO, TINY, intel_only_cache, stop_workers, wait_until
 from explorer.measure import host
 from explorer import record
+from explorer.present import links
 from explorer.present.pareto import default_budget
 from explorer.run import pipeline
 from explorer.store.cache import Store
@@ -379,7 +380,7 @@ def test_a_details_link_to_a_missing_variant_says_so_and_offers_to_build_it(cach
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page(str(REPO / "pages" / "details.py"))
-    at.query_params.update({"key": spec.key(), **{k: str(v) for k, v in spec.to_dict().items()}})
+    at.query_params.update({"key": spec.key(), **links.spec_params(spec)})  # as Details writes it
     at.run()
     assert not at.exception
     assert any("is not in the cache" in w.value and spec.label() in w.value for w in at.warning)
