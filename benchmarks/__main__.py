@@ -8,8 +8,10 @@ Speed targets live here, as ratios measured side by side in one run, never in ti
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+from pathlib import Path
 from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, accuracy_truth, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
@@ -68,6 +70,8 @@ def main(argv: list[str]) -> int:
                    "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         path = save({title: results[title]}, context)  # after every section: a late failure keeps the rest
     print(f"\nHost: {context['host']['label']}; all benchmarks took {context['seconds']:.0f} s; wrote {path}")
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "scripts" / "benchmarks_doc.py")],
+                   check=True)  # docs/benchmarks.md follows the figures
     return 0
 
 
