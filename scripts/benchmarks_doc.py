@@ -51,7 +51,7 @@ def render(results: dict) -> str:
         for row in results["sections"][title]:
             met = "" if row["met"] is None else ("yes" if row["met"] else "**no**")
             out.append(f"| {_cell(row['figure'])} | {_value(row)} | {_cell(row['target'])} | {met} | {_cell(row['note'])} |")
-    return "\n".join(out) + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)) + "\n"
 
 
 def main(argv: list[str]) -> int:
