@@ -1,6 +1,7 @@
 """The command line on real (tiny) data: sweep, list, pareto, measure, add-dataset, and bad input."""
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -24,7 +25,17 @@ def test_sweep_list_pareto_and_measure(tmp_path, capsys):
     assert cli.main(["--cache", cache, "sweep", *TINY_FLAGS, "--quant", "fp32", "dynamic"]) == 0
     assert "0 needed training" in capsys.readouterr().err  # the second run only loads
     assert cli.main(["--cache", cache, "list"]) == 0
-    assert capsys.readouterr().out.count("digits-d1w8") == 2
+    table = capsys.readouterr().out
+    assert table.count("digits-d1w8") == 2
+    assert cli.main(["--cache", cache, "list", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)  # for scripts: every column, both intervals, the latency's host
+    assert sorted(r["label"] for r in rows) == sorted(line.split()[0] for line in table.splitlines()
+                                                      if line.strip().startswith("digits-d1w8"))
+    assert all(r["accuracy_lo"] <= r["accuracy"] <= r["accuracy_hi"] and r["p50_lo_us"] <= r["p50_us"] <= r["p50_hi_us"]
+               and r["latency_host"] and r["seeds"] == 1 for r in rows)
+    assert cli.main(["--cache", cache, "pareto", "--format", "csv"]) == 0
+    csv_lines = capsys.readouterr().out.splitlines()
+    assert csv_lines[0].startswith("key,label,") and "front" in csv_lines[0] and len(csv_lines) >= 2
     assert cli.main(["--cache", cache, "pareto", "--x", "gzip_kb"]) == 0
     out = capsys.readouterr().out
     assert "Non-dominated variants (Gzipped size (KB) vs Test accuracy)" in out

@@ -105,9 +105,20 @@ def _table(store: Store, foreign: bool = True, here: str | None = None) -> pd.Da
     return results.table_of([results.row_of(v, lat, here) for v, lat in found])
 
 
+FORMATS = ("table", "csv", "json")
+
+
 def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'python -m explorer sweep'.",
-           by_dataset: bool = False) -> None:
-    """The table, with a column saying where each latency was measured when any is not from this host."""
+           by_dataset: bool = False, fmt: str = "table") -> None:
+    """The table, with a column saying where each latency was measured when any is not from this host; or, for
+    scripts, every column of every row as CSV or JSON (records: both intervals, the latency's host, the seed group:
+    seeds and replicates' keys; a missing figure is empty or null)."""
+    if fmt == "json":
+        print(df.to_json(orient="records", force_ascii=False))
+        return
+    if fmt == "csv":
+        print(df.to_csv(index=False), end="")
+        return
     if df.empty:
         print(empty)
         return
@@ -305,7 +316,7 @@ def _device_limits(args) -> tuple[float | None, float | None]:
 
 
 def cmd_list(args) -> int:
-    _print(results.group_seeds(_table(_store(args))))
+    _print(results.group_seeds(_table(_store(args))), fmt=args.format)
     return 0
 
 
@@ -321,11 +332,12 @@ def cmd_pareto(args) -> int:
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     fit = pareto.Fit(*_device_limits(args), args.board or "")
-    if fit.active:
+    if fit.active and args.format == "table":
         print(f"Only the {int(fit.mask(df).sum())} of {len(df)} variants that fit {fit.limits()}" + (f" ({fit.board})" if fit.board else "") + ".")
+    if fit.active:
         df = df[fit.mask(df)]
     if df.empty:
-        _print(df)
+        _print(df, fmt=args.format)
         return 0
     store = _store(args)
     shown = []
@@ -335,6 +347,9 @@ def cmd_pareto(args) -> int:
         status = significance.front_status(part, args.x, args.y, evidence)
         shown.append(part.assign(front=status)[status != significance.DOMINATED])
     front = pd.concat(shown).sort_values(["dataset", args.x])
+    if args.format != "table":
+        _print(front, fmt=args.format)
+        return 0
     per = ", ".join(f"{d}: {n} of {int((df['dataset'] == d).sum())}"
                     for d, n in front["dataset"].value_counts().sort_index().items())
     print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}), one front per "
@@ -556,8 +571,10 @@ def parser() -> argparse.ArgumentParser:
     srch.add_argument("--target", help="measure the latency objective on this target (see 'targets')")
     _seeds_option(srch, "build each trial with N seeds and score their mean (N times the training; for small "
                         "differences, or a small validation split)")
-    sub.add_parser("list", help="print every cached variant")
+    lst = sub.add_parser("list", help="print every cached variant")
+    lst.add_argument("--format", default="table", choices=FORMATS, help="a table for people; csv or json for scripts")
     par = sub.add_parser("pareto", help="print the non-dominated variants")
+    par.add_argument("--format", default="table", choices=FORMATS, help="a table for people; csv or json for scripts")
     par.add_argument("--x", default="p50_us", choices=sorted(results.METRICS))
     par.add_argument("--y", default="accuracy", choices=sorted(results.METRICS))
     par.add_argument("--dataset")
