@@ -138,3 +138,11 @@ def test_seeds_build_replicates_that_list_as_one_row_with_their_interval(tmp_pat
     out = capsys.readouterr().out
     assert out.count("digits-d1w8-fc32") == 1 and "×2 seeds" in out
     assert "(2 seeds)" in out  # the accuracy is the mean with the range a new seed falls in
+
+
+def test_jobs_and_targets_list_as_json_for_scripts(user_data, capsys):
+    assert cli.main(["jobs", "--all", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == []  # an empty queue: an empty list
+    assert cli.main(["targets", "list", "--format", "json"]) == 0
+    [local] = json.loads(capsys.readouterr().out)
+    assert local["target"] == "local" and local["host_id"] and "/" in local["host"]  # slashes as written

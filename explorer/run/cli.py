@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -113,8 +114,8 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
     """The table, with a column saying where each latency was measured when any is not from this host; or, for
     scripts, every column of every row as CSV or JSON (records: both intervals, the latency's host, the seed group:
     seeds and replicates' keys; a missing figure is empty or null)."""
-    if fmt == "json":
-        print(df.to_json(orient="records", force_ascii=False))
+    if fmt == "json":  # (pandas' own JSON escapes every '/'; its records, re-dumped, read as written)
+        print(json.dumps(json.loads(df.to_json(orient="records")), ensure_ascii=False))
         return
     if fmt == "csv":
         print(df.to_csv(index=False), end="")
@@ -405,9 +406,14 @@ def cmd_targets(args) -> int:
         print(f"{target.name}: {where.label}, {where.machine} {where.system}, host id {where.id}"
               + (f"; Python {facts['python']}, ai-edge-litert {facts['versions']['ai-edge-litert']}" if facts else ""))
     else:
-        print(pd.DataFrame([{"target": t.name, "address": t.address, "python": t.python,
-                             "host": t.host.label if t.is_local or t.facts else "not reached"}
-                            for t in targets.load().values()]).to_string(index=False))
+        found = pd.DataFrame([{"target": t.name, "address": t.address, "python": t.python,
+                               "host": t.host.label if t.is_local or t.facts else "not reached",
+                               "host_id": t.host.id if t.is_local or t.facts else None}
+                              for t in targets.load().values()])
+        if args.format != "table":
+            _print(found, fmt=args.format)
+        else:
+            print(found.drop(columns="host_id").to_string(index=False))
     return 0
 
 
@@ -475,6 +481,10 @@ def cmd_jobs(args) -> int:
         log.warning("job %d (%s) had lost its worker: %s", job.id, job.label, job.message)
     jobs = queue.jobs(STATES if args.all else LIVE, limit=args.limit)
     workers = queue.live_workers()
+    if args.format != "table":  # for scripts: every field of every job (the payload holds the spec), and the worker
+        _print(pd.DataFrame([{**dataclasses.asdict(j), "live": j.live, "worker_alive": j.worker_pid in workers}
+                             for j in jobs]), fmt=args.format)
+        return 0
     print(f"worker: {'pid ' + ', '.join(map(str, workers)) if workers else 'not running (the app starts one on demand)'}")
     if not jobs:
         print("No jobs queued or running." if not args.all else "No jobs yet.")
@@ -587,6 +597,7 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--target", help="measure on this target (see 'targets'; default: this machine)")
     tgt = sub.add_parser("targets", help="the places latency is measured: add, list, remove, check")
     tgt.add_argument("action", choices=["add", "list", "remove", "check"])
+    tgt.add_argument("--format", default="table", choices=FORMATS, help="list: a table for people; csv or json")
     tgt.add_argument("name", nargs="?", default="local")
     tgt.add_argument("address", nargs="?", help="ssh://[user@]host[:port], adb://SERIAL, or command:<words> (a "
                                                 "command that runs a shell command string there, as ssh does)")
@@ -607,6 +618,7 @@ def parser() -> argparse.ArgumentParser:
     jobs = sub.add_parser("jobs", help="list builds and measurements queued or running in the worker")
     jobs.add_argument("--all", action="store_true", help="finished jobs too")
     jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--format", default="table", choices=FORMATS, help="a table for people; csv or json for scripts")
     work = sub.add_parser("worker", help="serve the job queue (the app starts one on demand)")
     work.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
                       help="exit after this long with nothing to do (default: run until stopped)")
