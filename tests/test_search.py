@@ -234,3 +234,19 @@ def test_a_study_says_its_time_left_and_the_error_its_last_run_ended_with(tmp_pa
     with log.open("a") as f:
         f.write("study 'x': 5 trials in all (0 infeasible), this run 60 s\n")  # a later run ended well
     assert search.last_error("x") is None
+
+
+def test_a_study_runs_while_its_process_does_not_a_reused_pid(user_data):
+    import os
+
+    from explorer.store.cache import process_started
+
+    pid_file = search._folder() / "mine.pid"
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    me = os.getpid()
+    pid_file.write_text(f"{me} {process_started(me)}")
+    assert search.running("mine")
+    pid_file.write_text(f"{me} {process_started(me) + 1}")  # the same pid, another process's start time
+    assert not search.running("mine")
+    pid_file.write_text(str(me))  # an older pid file: the pid alone
+    assert search.running("mine")

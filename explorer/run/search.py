@@ -33,7 +33,7 @@ from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
 from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store import paths
-from explorer.store.cache import TFLITE, Store, pid_alive
+from explorer.store.cache import TFLITE, Store, pid_alive, process_started
 
 
 CONVERT_ONLY = {"quant": ("fp32", "dynamic", "float16", "int8")}  # fields and values that only convert (not QAT)
@@ -450,11 +450,14 @@ def request_stop(study_name: str) -> None:
 
 
 def running(study_name: str) -> bool:
-    """Whether a search process of this study is alive (its pid file names it; a zombie is not)."""
+    """Whether the search process of this study is alive: its pid file names it by pid and start time (as the job
+    queue names a worker), so a pid reused by another process after a reboot or a wrap is not taken for it; a
+    zombie is not alive. A pid file of an older version holds the pid alone."""
     try:
-        return pid_alive(int((_folder() / f"{study_name}.pid").read_text()))
+        pid, *started = (int(x) for x in (_folder() / f"{study_name}.pid").read_text().split())
     except (FileNotFoundError, ValueError):
         return False
+    return pid_alive(pid) and (not started or process_started(pid) in (None, started[0]))
 
 
 def start(study_name: str, cli_args: list[str]) -> int:
@@ -467,7 +470,7 @@ def start(study_name: str, cli_args: list[str]) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
                                 cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
-    (_folder() / f"{study_name}.pid").write_text(str(proc.pid))
+    (_folder() / f"{study_name}.pid").write_text(f"{proc.pid} {process_started(proc.pid) or ''}".strip())
     return proc.pid
 
 
