@@ -31,6 +31,12 @@ if [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ] || [ requirements.txt -nt "$stam
   .venv/bin/python -m pip install -q -r "$req"
   touch "$stamp"
 fi
+# The measuring agent's packages as wheels, once: the tests build a target's environment from them, so the
+# suite runs with the registry unreachable after setup.
+if [ $dev = 1 ] && [ ! -f .venv/wheels/.complete ]; then
+  pins=$(.venv/bin/python -c "from importlib.metadata import version as v; print(f'ai-edge-litert=={v(\"ai-edge-litert\")} numpy=={v(\"numpy\")}')")
+  .venv/bin/python -m pip download -q --disable-pip-version-check -d .venv/wheels $pins && touch .venv/wheels/.complete
+fi
 # The project itself, in editable mode: `import explorer` works from anywhere (tests, workers, scripts).
 if [ ! -f .venv/.installed-editable ] || [ pyproject.toml -nt .venv/.installed-editable ]; then
   .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e . && touch .venv/.installed-editable

@@ -73,7 +73,10 @@ def agent_env(tmp_path_factory):
     venv = tmp_path_factory.mktemp("agent-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pins = [f"ai-edge-litert=={metadata.version('ai-edge-litert')}", f"numpy=={metadata.version('numpy')}"]
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *pins], check=True)
+    wheels = REPO / ".venv" / "wheels"  # downloaded by make setup-dev: no registry needed from here on
+    assert (wheels / ".complete").exists(), "run make setup-dev: it keeps the agent's wheels in .venv/wheels"
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-index",
+                    "--find-links", str(wheels), *pins], check=True)
     python = venv / "bin" / "python"
     for absent in ("tensorflow", "streamlit", "explorer"):
         assert subprocess.run([str(python), "-c", f"import {absent}"], cwd="/", capture_output=True).returncode != 0
