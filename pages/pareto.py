@@ -11,6 +11,9 @@ from pages.ui import actions, captions, loading, measuring, pareto_screen, roles
 
 st.title("Speed–accuracy Pareto front")
 answer_slot = st.empty()  # the budget's answer, in one sentence above the chart (a projector shows both)
+if "pareto_answer" in st.session_state:  # the last answer stays while a rerun (results landing) computes the next
+    shown_before, won_before = st.session_state["pareto_answer"]
+    (answer_slot.success if won_before else answer_slot.warning)(shown_before)
 # The chart's slot comes first, holding an empty chart of its size: the browser starts loading plotly.js
 # (the slowest part of a first visit) while the results are read, and nothing jumps when it is filled.
 chart_slot = st.empty()
@@ -26,6 +29,7 @@ loading.show_problems(res)
 df = res.table
 if df.empty:
     chart_slot.empty()
+    answer_slot.empty()
     st.info("No variants yet. Build one on the **Explore** page, or run `python -m explorer sweep --preset default`.")
     st.stop()
 
@@ -98,6 +102,7 @@ if unplaced:
     st.caption(f"{unplaced} variant{'s are' if unplaced > 1 else ' is'} not on the chart yet: never measured on any host.")
 if df.empty:
     chart_slot.empty()
+    answer_slot.empty()
     st.warning("No variant matches these filters.")
     st.stop()
 
@@ -145,6 +150,7 @@ screen = pareto_screen.screen(res, here.id, shown, dataset, [int(d) for d in dep
 status, answer = screen.status, screen.answer
 front, tied = status == significance.FRONT, status == significance.TIED
 (answer_slot.success if answer.winner else answer_slot.warning)(answer.text)
+st.session_state["pareto_answer"] = (answer.text, answer.winner is not None)
 
 view = links.ParetoView(dataset, x, log_x, None if depths == all_depths else tuple(int(d) for d in depths),
                         None if quants == all_quants else tuple(quants), budget, None if y == "accuracy" else y,

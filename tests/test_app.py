@@ -527,3 +527,12 @@ def test_picking_a_small_upload_on_explore_applies_its_defaults_and_the_card_nam
     assert "~~dropout 0.3~~ (changed)" in card
     at.sidebar.selectbox(key="k_dataset").set_value("fashion-mnist").run()  # back: the plain recipe again
     assert at.sidebar.toggle(key="k_augment").value is False and at.sidebar.radio(key="k_padding").value == "valid"
+
+
+def test_the_budget_answer_stays_while_the_next_is_computed_and_goes_when_nothing_matches(cache):
+    at = open_page()
+    at.sidebar.selectbox(key="dataset").set_value("digits").run()
+    first = at.success[0].value
+    assert at.session_state["pareto_answer"] == (first, True)  # what the next rerun shows until its own is drawn
+    at.sidebar.multiselect(key="quants:digits").set_value([]).run()
+    assert "No variant matches" in at.warning[0].value and not at.success  # no stale answer above nothing
