@@ -18,15 +18,15 @@ Seeds the store lacks are trained (about 2, 4 and 25 minutes each here); EXPLORE
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import numpy as np
 
+from explorer.settings import settings
 from benchmarks.report import Row, row
 from benchmarks.worker import Sandbox
 
-SEEDS = int(os.environ.get("EXPLORER_BENCH_SEEDS", 10))
+SEEDS = settings().bench_seeds
 LEVER = dict(padding="same", batchnorm=True, dropout=0.3, epochs=20, patience=5)
 
 
@@ -119,8 +119,8 @@ def run() -> list[Row]:
     from explorer.store.cache import Store
 
     box = None
-    if os.environ.get("EXPLORER_BENCH_STORE"):
-        root = Path(os.environ["EXPLORER_BENCH_STORE"])
+    if settings().bench_store:
+        root = settings().bench_store
         store = Store(root, root.parent / "user_data" / "stages")
     else:
         box = Sandbox()
@@ -131,7 +131,7 @@ def run() -> list[Row]:
             accs, n_test, seconds = [], 0, []
             for seed in range(SEEDS):
                 s = spec.replace(seed=seed)
-                if not store.has("variants", s.key()) and os.environ.get("EXPLORER_BENCH_TRAIN", "1") == "0":
+                if not store.has("variants", s.key()) and not settings().bench_train:
                     continue
                 v, _ = pipeline.ensure(s, store, measure_missing=False)
                 accs.append(v.accuracy)

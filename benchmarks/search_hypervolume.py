@@ -19,15 +19,15 @@ optimize validation accuracy; the test accuracy scored here is never seen by the
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
+from explorer.settings import settings
 from benchmarks.report import Row, row
 from benchmarks.worker import environment
 
-BUDGET_S = float(os.environ.get("EXPLORER_SEARCH_BUDGET", 600))
+BUDGET_S = settings().search_budget
 REFERENCE = (100.0, 0.80)  # (p50 µs, test accuracy): slower or less accurate variants add nothing
 SPACE = {  # every knob that trades speed for accuracy on Fashion-MNIST, and the training's: 7,776 variants
     "depth": [1, 2, 3], "width": [16, 32], "dense": [64, 128, 512], "padding": ["valid", "same"],

@@ -34,9 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from explorer.settings import settings
 from benchmarks.report import Row, row
 
-WORK = Path(os.environ.get("EXPLORER_SMALL_DATA_WORK") or Path(tempfile.gettempdir()) / "explorer-small-data-defaults")
+WORK = settings().small_data_work or Path(tempfile.gettempdir()) / "explorer-small-data-defaults"
 LEVERS = {"augment": (False, True), "batchnorm": (False, True), "dropout": (0.0, 0.3), "padding": ("valid", "same")}
 # name -> (how it is made, its role). "chose": the recipe was chosen on it; "tested": only reported.
 DATASETS = {

@@ -29,6 +29,7 @@ import explorer.present.figures  # noqa: E402,F401  (plotly)
 import explorer.present.pareto  # noqa: E402,F401
 from streamlit.web import cli  # noqa: E402
 
+from explorer import settings  # noqa: E402
 from pages.ui import entry, roles  # noqa: E402
 
 
@@ -82,8 +83,10 @@ def announce(address: str, port: str) -> None:
 
 
 if __name__ == "__main__":
-    if os.environ.get(roles.TOKEN_ENV) == "":  # an owner link with an empty token would let nobody act
-        sys.exit(f"error: {roles.TOKEN_ENV} is set but empty: give it a value, or unset it and a random token is made")
+    try:
+        settings.check()  # a bad EXPLORER_* value (an empty owner token: a link nobody could use) stops the start
+    except settings.SettingsError as exc:
+        sys.exit(f"error: {exc}")
     args = sys.argv[1:]
     if "--open" in args:
         args.remove("--open")

@@ -17,8 +17,8 @@ def test_fashion_mnist_loads_from_local_idx_files():
 
 
 def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path):
-    monkeypatch.setenv(datasets.FASHION_MNIST_DIR_ENV, str(tmp_path))
-    with pytest.raises(datasets.DatasetError, match="apt-get install dataset-fashion-mnist"):
+    monkeypatch.setenv("EXPLORER_FASHION_MNIST_DIR", str(tmp_path))
+    with pytest.raises(datasets.DatasetError, match="apt-get install dataset-fashion-mnist.*EXPLORER_FASHION_MNIST_DIR"):
         datasets._load_fashion_mnist()
 
 

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import gzip
 import json
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from explorer.spec import VariantSpec
+from explorer.settings import SETTINGS, settings
 from explorer.store import paths
 
-FASHION_MNIST_DIR_ENV = "EXPLORER_FASHION_MNIST_DIR"
-FASHION_MNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
     "train_x": "train-images-idx3-ubyte.gz",
     "train_y": "train-labels-idx1-ubyte.gz",
@@ -90,7 +88,7 @@ def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
 
 # -- Fashion-MNIST -----------------------------------------------------------------------------
 def fashion_mnist_dir() -> Path:
-    return Path(os.environ.get(FASHION_MNIST_DIR_ENV) or FASHION_MNIST_DEFAULT_DIR)
+    return settings().fashion_mnist_dir
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -114,7 +112,7 @@ def _load_fashion_mnist() -> Dataset:
         raise DatasetError(
             f"Fashion-MNIST not found in {folder} (missing {', '.join(missing)}). Install it with "
             f"'sudo apt-get install dataset-fashion-mnist' (Debian/Ubuntu), or put the four IDX .gz files "
-            f"in a folder and set {FASHION_MNIST_DIR_ENV} to it."
+            f"in a folder and set {SETTINGS['fashion_mnist_dir'].env} to it."
         )
     arrays = {k: read_idx(folder / n) for k, n in FASHION_MNIST_FILES.items()}
     return _with_val(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from explorer.settings import settings
 from explorer.data import datasets
 from explorer.models import architecture
 from explorer.spec import VariantSpec
@@ -34,7 +35,6 @@ SMALL_DATA_LEVERS = {
 SMALL_DATA_PATIENCE = 20
 FLATTEN_MAX_FEATURES = 8_192  # a flatten head wider than this feeds a dense layer of over a million weights
 TRAIN_BUDGET_MACS = 1.0e12  # forward MACs of training a large-input default: about a minute on 2 cores
-BUDGET_EPOCHS_MAX = 30  # the app's default limit on epochs (EXPLORER_MAX_EPOCHS)
 # The largest activation (the first block's) for a whole batch, in float32: training keeps several alive (conv,
 # batch norm, ReLU, their gradients), so this bounds memory. Measured: a 128x128 colour build at batch 128 peaked at
 # 3.5 GB of memory.
@@ -106,7 +106,7 @@ def choose(dataset: str, train_images: int, val_images: int, input_shape: tuple[
                                f"{batch} holds {batch * per_image / 2**20:,.0f} MiB"))
     macs = architecture.total_macs(layers)
     if spec.min_steps * spec.batch_size * macs > TRAIN_BUDGET_MACS:  # min_steps would overrun the budget
-        epochs = int(min(BUDGET_EPOCHS_MAX, max(spec.epochs, TRAIN_BUDGET_MACS // (macs * max(1, train_images)))))
+        epochs = int(min(settings().max_epochs, max(spec.epochs, TRAIN_BUDGET_MACS // (macs * max(1, train_images)))))
         applied += [Default("min_steps", 0, f"{macs / 1e6:,.0f} M MACs an image: training length set by compute"),
                     Default("epochs", epochs, f"about {TRAIN_BUDGET_MACS / 1e12:g} T MACs of training "
                             f"({epochs} epochs of {train_images:,} images); early stopping may end it sooner")]

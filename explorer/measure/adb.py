@@ -12,7 +12,6 @@ shell; the device's shell gets one quoted command line.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shlex
 import subprocess
@@ -70,7 +69,9 @@ def parse(output: str) -> Run:
 
 
 def adb_path() -> str:
-    return os.environ.get("EXPLORER_ADB", "adb")
+    from explorer.settings import settings
+
+    return settings().adb
 
 
 def _adb(serial: str, *args: str, timeout: float = 300) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from explorer import settings
 from explorer.run import grid, search
 from explorer.measure import host
 from explorer.measure.boards import BOARDS
@@ -640,6 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
     args = parser().parse_args(argv)
     try:
+        settings.check()  # a bad EXPLORER_* value stops here, naming the variable
         commands = {"sweep": cmd_sweep, "list": cmd_list, "pareto": cmd_pareto, "measure": cmd_measure,
                     "add-dataset": cmd_add_dataset, "jobs": cmd_jobs, "worker": cmd_worker, "preview": cmd_preview, "report": cmd_report, "predict": cmd_predict, "memory": cmd_memory,
                     "import-model": cmd_import_model, "models": cmd_models,

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from explorer.settings import settings
 from explorer.measure import host
 from explorer.store import paths
 from explorer import record
@@ -80,7 +81,7 @@ class LocalExecutor:
         self.queue = queue or Queue()
         self.max_epochs = max_epochs  # a bound on what visitors of the app may train
         # A worker the app started exits after this long with nothing to do; the next request starts another.
-        self.idle_exit_s = idle_exit_s if idle_exit_s is not None else float(os.environ.get("EXPLORER_WORKER_IDLE_EXIT", 600))
+        self.idle_exit_s = idle_exit_s if idle_exit_s is not None else settings().worker_idle_exit
 
     def submit(self, request: JobRequest, requester: str) -> Job:
         if request.kind == "build" and self.max_epochs is not None:

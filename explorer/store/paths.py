@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from explorer.settings import settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # explorer/store/paths.py
 
 
 def cache_dir() -> Path:
     """The model cache (shipped with the repo as cached_models/)."""
-    return Path(os.environ.get("EXPLORER_CACHE_DIR") or REPO_ROOT / "cached_models")
+    return settings().cache_dir
 
 
 def state_dir() -> Path:
     """Local state that never ships: uploads, stages, the job queue, the worker's log and locks."""
-    return Path(os.environ.get("EXPLORER_DATA_DIR") or REPO_ROOT / "user_data")
+    return settings().data_dir
 
 
 def user_datasets_dir() -> Path:
@@ -25,7 +26,7 @@ def user_datasets_dir() -> Path:
 
 def stages_dir() -> Path:
     """Intermediate training stages (Keras weights): local, reused across builds, never shipped."""
-    return Path(os.environ.get("EXPLORER_STAGES_DIR") or state_dir() / "stages")
+    return settings().stages_dir
 
 
 def queue_db() -> Path:

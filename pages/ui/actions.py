@@ -7,7 +7,6 @@ functions, so a refused action says why on the page and leaves everything stored
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from explorer.data import datasets, uploads
 from explorer.models import architecture, imports
 from explorer.run import search
 from explorer.run.executors import JobRequest
+from explorer.settings import settings
 from explorer.spec import VariantSpec
 from explorer.store import paths
 from pages.ui import jobs, measuring, roles
@@ -40,7 +40,7 @@ def _refuse(message: str | None) -> bool:
 
 def ray_address() -> str | None:
     """The Ray cluster search trials may be built on: the server's own configuration, never a visitor's text."""
-    return os.environ.get("EXPLORER_RAY_ADDRESS") or None
+    return settings().ray_address
 
 
 def build(specs: list[VariantSpec]) -> list:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import streamlit as st
 
+from explorer.settings import settings
 from explorer.run.executors import LocalExecutor
 from explorer.run.queue import Queue, QueueError
 from pages.ui.loading import store
@@ -14,7 +14,7 @@ from pages.ui.loading import store
 
 def max_epochs() -> int:
     """The resource bound on training started from the app (EXPLORER_MAX_EPOCHS, default 30)."""
-    return int(os.environ.get("EXPLORER_MAX_EPOCHS", "30"))
+    return settings().max_epochs
 
 
 @st.cache_resource

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.settings import settings
+
 GIB, MIB = 2**30, 2**20
 
 
@@ -22,10 +24,9 @@ class Quotas:
 
     @classmethod
     def from_env(cls) -> Quotas:
-        d = cls()
-        return cls(int(os.environ.get("EXPLORER_MAX_QUEUED_BUILDS", d.queued_builds)),
-                   int(float(os.environ.get("EXPLORER_DISK_BUDGET_GB", d.disk_bytes / GIB)) * GIB),
-                   float(os.environ.get("EXPLORER_MEMBER_SEARCH_MINUTES", d.member_search_minutes)))
+        """The server's quotas (explorer.settings: EXPLORER_MAX_QUEUED_BUILDS, _DISK_BUDGET_GB, _MEMBER_SEARCH_MINUTES)."""
+        s = settings()
+        return cls(s.max_queued_builds, int(s.disk_budget_gb * GIB), s.member_search_minutes)
 
 
 def used_bytes(*folders: Path) -> int:

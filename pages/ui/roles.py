@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from explorer.settings import SETTINGS, settings
+
 OWNER, MEMBER, VIEWER = "owner", "member", "viewer"
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-TOKEN_ENV, OPEN_ENV = "EXPLORER_OWNER_TOKEN", "EXPLORER_OPEN"
+TOKEN_ENV, OPEN_ENV = SETTINGS["owner_token"].env, SETTINGS["open"].env  # (set by serve.py at start)
 MAX_TOKEN_CHARS = 256  # a token is 43 characters; anything far longer is refused before comparing
 
 
@@ -66,14 +68,15 @@ def decide(address: str | None, open_room: bool, has_owner_token: bool) -> Acces
 
 def owner_token() -> str:
     """The owner token of this server process: EXPLORER_OWNER_TOKEN (serve.py sets it at start), else made once."""
-    if not os.environ.get(TOKEN_ENV):
-        os.environ[TOKEN_ENV] = secrets.token_urlsafe(32)
-        print(f"Owner token (EXPLORER_OWNER_TOKEN): open the app with ?token={os.environ[TOKEN_ENV]}", flush=True)
-    return os.environ[TOKEN_ENV]
+    token = settings().owner_token
+    if not token:
+        token = os.environ[TOKEN_ENV] = secrets.token_urlsafe(32)
+        print(f"Owner token ({TOKEN_ENV}): open the app with ?token={token}", flush=True)
+    return token
 
 
 def open_room() -> bool:
-    return os.environ.get(OPEN_ENV, "") not in ("", "0")
+    return settings().open
 
 
 def access() -> Access:
