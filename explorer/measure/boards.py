@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from explorer.record import MemoryPlan
+
 KIB = 1024
 
 
@@ -27,6 +29,10 @@ class Board:
     @property
     def flash_kb(self) -> float:
         return self.flash_bytes / 1000
+
+    def fits(self, plan: MemoryPlan) -> bool:
+        """Whether a model with this memory plan fits the board (and TensorFlow Lite Micro can run it)."""
+        return not plan.micro_blockers and plan.peak_ram_bytes <= self.ram_bytes and plan.flash_bytes <= self.flash_bytes
 
     def describe(self) -> str:
         return (f"{self.name}: {self.ram_bytes // KIB:,} KiB SRAM, {_size(self.flash_bytes)} flash"

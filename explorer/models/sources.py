@@ -26,8 +26,7 @@ from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50",
                 "DenseNet121", "NASNetMobile")  # keras.applications that build offline with weights=None
 APP_ARGS = {"alpha": float, "minimalistic": lambda v: v == "true", "dropout_rate": float, "depth_multiplier": int}
-MIN_SIDE = {"MobileNet": 32, "MobileNetV2": 32, "MobileNetV3Small": 32, "MobileNetV3Large": 32, "EfficientNetB0": 32,
-            "ResNet50": 32, "DenseNet121": 32, "NASNetMobile": 32}
+MIN_SIDE = 32  # the smallest image side the offered keras.applications architectures take
 # Levers that belong to the built-in family (explorer.spec.FAMILY_FIELDS): what a knob says elsewhere.
 FAMILY_ONLY = "the built-in family's: your network keeps its own architecture"
 
@@ -61,7 +60,10 @@ class Source:
     def check(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
         architecture.check(spec, input_shape, num_classes)
 
-    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int,
+               built=None) -> list[LayerPlan]:
+        """The network's layers with their shapes, parameters and MACs; `built`: its Keras model when the caller
+        has it already (another network's layers are read from its model, which is not built twice)."""
         return architecture.plan(spec, input_shape, num_classes)
 
     def build(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int):
@@ -116,9 +118,8 @@ class Application(Source):
                 raise SpecError("model", f"{key}={value} is not a valid value", model) from exc
 
     def check(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> None:
-        side = MIN_SIDE[self.name]
-        if min(input_shape[:2]) < side:
-            raise SpecError("image_size", f"{self.name} needs images of at least {side}x{side}", spec.image_size)
+        if min(input_shape[:2]) < MIN_SIDE:
+            raise SpecError("image_size", f"{self.name} needs images of at least {MIN_SIDE}x{MIN_SIDE}", spec.image_size)
         if input_shape[2] != 3 and self.name != "MobileNet":
             raise SpecError("colour", f"{self.name} takes colour images: set colour rgb", spec.colour)
 
@@ -136,8 +137,9 @@ class Application(Source):
                 layer.momentum = 0.9
         return m
 
-    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
-        return describe(self.build(spec, input_shape, num_classes))
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int,
+               built=None) -> list[LayerPlan]:
+        return describe(built or self.build(spec, input_shape, num_classes))
 
 
 class Imported(Source):
@@ -175,10 +177,11 @@ class Imported(Source):
 
         return imports.load_keras(self.path)
 
-    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int) -> list[LayerPlan]:
+    def layers(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int,
+               built=None) -> list[LayerPlan]:
         if self.converted:
             return list(self.meta.layers)
-        return describe(self.build(spec, input_shape, num_classes))
+        return describe(built or self.build(spec, input_shape, num_classes))
 
     def tflite(self) -> bytes:
         return self.path.read_bytes()
@@ -244,22 +247,18 @@ def for_spec(spec: VariantSpec) -> Source:
 def fitted(spec: VariantSpec) -> VariantSpec:
     """The spec with the image size and colour its model needs (an imported model's input; a keras.applications
     architecture keeps the dataset's size, at least its minimum side, in colour): what the CLI and app build."""
+    from explorer.data import datasets
+
     source = for_spec(spec)
+    if not spec.model:
+        return spec
+    h, w, c = datasets.info(spec.dataset).input_shape
     want = source.input_shape()
-    if want is not None:
-        from explorer.data import datasets
-
-        h, w, c = datasets.info(spec.dataset).input_shape
-        return spec.replace(image_size=0 if (h, w) == want[:2] else want[0],
-                            colour="native" if c == want[2] else {1: "grey", 3: "rgb"}[want[2]])
-    if isinstance(source, Application):
-        from explorer.data import datasets
-
-        h, w, c = datasets.info(spec.dataset).input_shape
-        side = spec.image_size or min(h, w)
-        return spec.replace(image_size=max(side, MIN_SIDE[source.name]) if side < MIN_SIDE[source.name] or h != w
-                            else spec.image_size, colour="rgb" if c == 1 and source.name != "MobileNet" else spec.colour)
-    return spec
+    if want is None:  # keras.applications: square, at least MIN_SIDE, in colour (but MobileNet, which takes grey)
+        side = max(spec.image_size or min(h, w), MIN_SIDE)
+        want = (side, side, 3 if source.name != "MobileNet" else c)
+    return spec.replace(image_size=0 if (h, w) == want[:2] else want[0],
+                        colour="native" if c == want[2] else {1: "grey", 3: "rgb"}[want[2]])
 
 
 def describe(model) -> list[LayerPlan]:

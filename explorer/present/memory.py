@@ -47,8 +47,7 @@ def peak_text(plan: MemoryPlan) -> str:
 
 def fitting_boards(plan: MemoryPlan) -> tuple[list[Board], list[Board]]:
     """The boards whose SRAM and flash the model fits, and those it does not (none when TFLite Micro cannot run it)."""
-    fits = [b for b in BOARDS.values()
-            if not plan.micro_blockers and plan.peak_ram_bytes <= b.ram_bytes and plan.flash_bytes <= b.flash_bytes]
+    fits = [b for b in BOARDS.values() if b.fits(plan)]
     return fits, [b for b in BOARDS.values() if b not in fits]
 
 

@@ -216,14 +216,15 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     info = datasets.info_for(spec)
     source = sources.for_spec(spec)
     data = source.data(spec)
-    layers = source.layers(spec, info.input_shape, info.num_classes)
     if source.converted:
         m, history = None, {}
+        layers = source.layers(spec, info.input_shape, info.num_classes)
         tflite = source.tflite()
         total = nonzero = sum(lp.params for lp in layers)
         per_layer = {}
     else:
         m, history = _stage_model(spec, store, reporter, report, reuse)
+        layers = source.layers(spec, info.input_shape, info.num_classes, built=m)
         total, nonzero, per_layer = weight_counts(m)
         if spec.quant == "qat-int8":
             t0 = time.perf_counter()
