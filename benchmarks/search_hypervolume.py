@@ -64,7 +64,7 @@ def _search(sampler: str, guided: bool) -> tuple[list[tuple[float, float]], list
     space = search.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
     with environment(EXPLORER_DATA_DIR=str(folder / "user_data")):  # the study's database, the CPU gate
         t0 = time.perf_counter()
-        done = search.run(space, study_name=name, budget_s=BUDGET_S, sampler=sampler, store=store, guided=guided)
+        done = search.run(space, search.SearchConfig(name, budget_s=BUDGET_S, sampler=sampler, guided=guided), store=store)
         seconds = time.perf_counter() - t0
         study = optuna.load_study(study_name=name, storage=search.storage_url())
     start = study.user_attrs["run"]["started_at"]

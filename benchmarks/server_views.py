@@ -4,8 +4,8 @@ The app is served as `make run` serves it (scripts/serve.py, its own process) on
 cache, and on 10,000 synthetic variants (benchmarks.results_scale's), each with this host's latency
 records so that nothing is queued for measuring meanwhile. Headless Chromium opens the Pareto page:
 a *first* view is a new browser context (nothing cached in the browser), a *repeat* view reloads the
-page in the same context. A view's cost is the server process's CPU seconds (utime + stime from
-/proc/<pid>/stat, 10 ms ticks) from the request until the chart is drawn and the server has been idle
+page in the same context. A view's cost is the server process's CPU seconds (user + system, through
+psutil; 10 ms ticks on Linux) from the request until the chart is drawn and the server has been idle
 for a second; it is taken over VIEWS views of each kind. Also measured: the other pages, 10 sessions
 opening the page at once (`concurrent_views`: the server's CPU, and the wall time until every chart is
 drawn, which the browser on the same 2 cores slows), an open tab's idle cost per minute (polling), and
@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import Row, row
+from explorer import process
 from explorer.measure import host
 from explorer.store.paths import REPO_ROOT
 
@@ -40,7 +41,6 @@ CHART_DRAWN = """() => [...document.querySelectorAll('.js-plotly-plot')].some(p 
 PAGES = {"explore": "button:has-text('Load'), button:has-text('Train and measure')",
          "compare": "[data-testid='stMain'] h1", "details": "[data-testid='stMain'] h1",
          "data": "[data-testid='stMain'] h1", "search": "[data-testid='stMain'] h1"}
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def shipped_as_measured_here(target: Path) -> None:
@@ -58,21 +58,13 @@ def shipped_as_measured_here(target: Path) -> None:
                 mine.write_text(json.dumps({**json.loads(r.read_text()), "host": host.current().to_dict()}))
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
-
-
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return process.resident_bytes(pid) / 2**20
 
 
 class Server:
     """scripts/serve.py (plain: `streamlit run app.py`) on a free port, with the cache and user data given; its
-    pid for /proc."""
+    pid for its CPU time."""
 
     def __init__(self, cache: Path, data: Path, *extra: str, address: str = "127.0.0.1", env: dict | None = None,
                  log: Path | None = None, plain: bool = False):
@@ -96,7 +88,7 @@ class Server:
         raise RuntimeError("the server did not start")
 
     def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
+        return process.cpu_seconds(self.proc.pid)
 
     def settle(self, quiet: float = 1.0, limit: float = 20.0) -> None:
         """Wait until the server has used no CPU for `quiet` seconds (its script runs are over)."""

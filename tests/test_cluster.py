@@ -25,13 +25,13 @@ def test_a_tiny_search_through_a_local_ray_cluster_gives_the_same_entries(tmp_pa
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))  # before the cluster starts: it inherits it
     space = search.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 3}))
     here = Store(tmp_path / "local")
-    local = search.run(space, study_name="local", trials=4, store=here,
+    local = search.run(space, search.SearchConfig(study_name="local", trials=4), store=here,
                        builds=search.LocalBuilds(here, latency_kwargs=FAST_LATENCY))
 
     store = Store(tmp_path / "ray")
     builds = cluster.RayBuilds(store, "local", latency_kwargs=FAST_LATENCY)
     assert builds.parallelism == host.current().cores  # one trial per core
-    remote = search.run(space, study_name="ray", trials=4, store=store, builds=builds)
+    remote = search.run(space, search.SearchConfig(study_name="ray", trials=4), store=store, builds=builds)
 
     assert len(remote) == 4 and {t.key for t in remote} == {t.key for t in local}
     assert {t.key: (t.test_accuracy, t.val_accuracy) for t in remote} == \

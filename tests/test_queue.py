@@ -110,7 +110,7 @@ def test_a_worker_that_registers_and_claims_while_a_reaper_runs_keeps_its_job(qu
     alive must be read under the reaper's write lock, or the new worker's first job is failed as a dead one's."""
     import threading
 
-    from explorer.run import queue as queue_module
+    from explorer import process
 
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     job = queue.submit("build", "k", "v", {}, "x")
@@ -120,15 +120,15 @@ def test_a_worker_that_registers_and_claims_while_a_reaper_runs_keeps_its_job(qu
         queue.claim(("build",), proc.pid)
 
     starter = threading.Thread(target=start_worker)
-    real = queue_module.pid_alive
+    real = process.alive
 
-    def pid_alive(pid):  # the worker starts while the reaper reads who is alive (as on a busy machine)
+    def alive(pid):  # the worker starts while the reaper reads who is alive (as on a busy machine)
         if not starter.is_alive() and starter.ident is None:
             starter.start()
             starter.join(timeout=1)  # under the reaper's write lock it cannot register until the reaper is done
         return real(pid)
 
-    monkeypatch.setattr(queue_module, "pid_alive", pid_alive)
+    monkeypatch.setattr(process, "alive", alive)
     queue.register_worker(os.getpid())  # a row to read: the reaper checks it
     try:
         reaped = queue.reap()

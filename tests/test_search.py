@@ -37,7 +37,7 @@ def counted(tmp_path, monkeypatch):
 def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constraint(counted):
     store, build, calls = counted
     limit = search.Constraints(max_size_kb=8.0)
-    out = search.run(SPACE, study_name="tiny", constraints=limit, trials=6, store=store, builds=build)
+    out = search.run(SPACE, search.SearchConfig(study_name="tiny", constraints=limit, trials=6), store=store, builds=build)
     assert len(out) == 6 == calls["built"] == len({t.key for t in out})  # six distinct variants
     assert all(store.has("variants", t.key) for t in out)
     assert {t.feasible for t in out} == {True, False}  # some fit in 8 KB, some do not
@@ -55,10 +55,10 @@ def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constr
 
 def test_a_study_resumes_by_name_without_rebuilding_and_stops_on_request(counted):
     store, build, calls = counted
-    first = search.run(SPACE, study_name="again", trials=3, store=store, builds=build)
+    first = search.run(SPACE, search.SearchConfig(study_name="again", trials=3), store=store, builds=build)
     trained_first = calls["trained"]
     asked = []
-    resumed = search.run(SPACE, study_name="again", trials=10, store=store, builds=build,
+    resumed = search.run(SPACE, search.SearchConfig(study_name="again", trials=10), store=store, builds=build,
                          on_trial=asked.append, should_stop=lambda: len(asked) >= 2)
     assert len(resumed) == 5 and [t.number for t in resumed[:3]] == [t.number for t in first]
     repeats = [t for t in asked if t.key in {f.key for f in first}]
@@ -90,10 +90,10 @@ def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_on
     import optuna
 
     store, build, calls = counted
-    guided = search.run(SPACE, study_name="guided", trials=3, store=store, builds=build)
+    guided = search.run(SPACE, search.SearchConfig(study_name="guided", trials=3), store=store, builds=build)
     assert [t.key for t in guided] == [SPACE.base.replace(quant=q).key() for q in ("fp32", "dynamic", "int8")]
     assert calls["trained"] == 1  # the base trained once; its two siblings were conversions
-    search.run(SPACE, study_name="unguided", trials=3, store=store, builds=build, guided=False)
+    search.run(SPACE, search.SearchConfig(study_name="unguided", trials=3, guided=False), store=store, builds=build)
     trials = optuna.load_study(study_name="unguided", storage=search.storage_url()).trials
     assert len(trials) == 3 and not any("fixed_params" in t.system_attrs for t in trials)  # nothing enqueued
 
@@ -130,7 +130,7 @@ def test_a_bad_space_is_refused_before_anything_runs():
 
 def test_a_study_with_seeds_scores_each_trial_on_its_seeds_mean_and_converts_them_without_training(counted):
     store, build, calls = counted
-    out = search.run(SPACE, study_name="seeded", trials=2, store=store, builds=build, seeds=2)
+    out = search.run(SPACE, search.SearchConfig(study_name="seeded", trials=2, seeds=2), store=store, builds=build)
     assert len(out) == 2 and calls["built"] == 4 and calls["trained"] == 2  # the base's two seeds; then conversions
     for t in out:
         spec = VariantSpec.from_dict(store.verify("variants", t.key)["spec"])
@@ -139,8 +139,19 @@ def test_a_study_with_seeds_scores_each_trial_on_its_seeds_mean_and_converts_the
         assert t.val_accuracy == pytest.approx(sum(t.val_seeds) / 2)
         assert t.test_accuracy == pytest.approx(sum(t.test_seeds) / 2)
         assert t.val_interval.n == 2 and t.val_interval.lo <= min(t.val_seeds) <= max(t.val_seeds) <= t.val_interval.hi
-    with pytest.raises(ValueError, match="1 to 10 seeds"):
-        search.run(SPACE, study_name="seeded", trials=1, store=store, builds=build, seeds=0)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"study_name": "s", "trials": 1, "seeds": 0}, "1 to 10 seeds"),
+    ({"study_name": "s"}, "a trial count, a time budget"),
+    ({"study_name": "s", "budget_s": 0}, "more than 0 seconds"),
+    ({"study_name": "s", "trials": 0}, "at least 1"),
+    ({"study_name": "s", "trials": 1, "sampler": "grid"}, "choose one of tpe, random"),
+    ({"study_name": "../etc", "trials": 1}, "study name"),
+])
+def test_a_search_config_refuses_what_cannot_run(fields, message):
+    with pytest.raises(ValueError, match=message):
+        search.SearchConfig(**fields)
 
 
 def test_the_cli_searches_resumes_by_name_and_prints_the_front(tmp_path, monkeypatch, capsys):
@@ -207,7 +218,7 @@ def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
     store, build, calls = counted
     space = search.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
     assert space.size == 2
-    out = search.run(space, study_name="small", trials=50, store=store, builds=build)
+    out = search.run(space, search.SearchConfig(study_name="small", trials=50), store=store, builds=build)
     assert len(out) == 2 == len({t.key for t in out}) == calls["built"]  # each variant once, then it stops
 
 
@@ -239,14 +250,14 @@ def test_a_study_says_its_time_left_and_the_error_its_last_run_ended_with(tmp_pa
 def test_a_study_runs_while_its_process_does_not_a_reused_pid(user_data):
     import os
 
-    from explorer.store.cache import process_started
+    from explorer.process import started
 
     pid_file = search._folder() / "mine.pid"
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     me = os.getpid()
-    pid_file.write_text(f"{me} {process_started(me)}")
+    pid_file.write_text(f"{me} {started(me)}")
     assert search.running("mine")
-    pid_file.write_text(f"{me} {process_started(me) + 1}")  # the same pid, another process's start time
+    pid_file.write_text(f"{me} {started(me) + 1}")  # the same pid, another process's start time
     assert not search.running("mine")
     pid_file.write_text(str(me))  # an older pid file: the pid alone
     assert search.running("mine")

@@ -4,8 +4,13 @@ Training takes the gate *shared* around every batch (and around conversion and e
 measurement takes it *exclusive*, so builds pause at their next batch boundary while a model is timed
 and resume afterwards. A turnstile in front of the gate keeps a busy trainer from starving a waiting
 measurement: the measurer holds the turnstile while it waits, and a trainer passes the turnstile
-before each step. Both are fcntl locks on files in the user-data folder, so the kernel releases them
+before each step. Both are flock locks on files in the user-data folder, so the kernel releases them
 when a process dies.
+
+Why not a library's reader/writer lock: fasteners' InterProcessReaderWriterLock takes POSIX record locks
+(lockf), which belong to a process, not to a descriptor, so the worker's two lanes would not exclude each
+other, and it polls without giving a waiting writer priority; filelock's ReadWriteLock opens an SQLite
+transaction around every hold, thousands a build. Neither keeps a measurement from starving.
 """
 
 from __future__ import annotations

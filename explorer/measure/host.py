@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterator
 
+from explorer import process
 from explorer.measure import agent
 from explorer.measure.agent import KERNEL_FLAGS, parse_cpu_flags, parse_generation  # noqa: F401 (re-exported)
 from explorer.spec import package_versions
@@ -79,15 +80,7 @@ class CpuSnapshot:
 
 
 def cpu_snapshot() -> CpuSnapshot:
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        busy = (sum(fields[:8]) - fields[3] - fields[4]) / tick  # all but idle and iowait
-    except (OSError, ValueError, IndexError):
-        busy = float("nan")
-    t = os.times()
-    return CpuSnapshot(busy, t.user + t.system, time.monotonic())
+    return CpuSnapshot(process.machine_busy_seconds(), process.cpu_seconds(), time.monotonic())
 
 
 def other_cpu_share(before: CpuSnapshot, after: CpuSnapshot, cores: int) -> float:

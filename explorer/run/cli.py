@@ -253,9 +253,9 @@ def cmd_search(args) -> int:
 
         target = targets.refresh(args.target)
         log.info("Latency is measured on target %s: %s", target.name, target.host.label)
-    done = search.run(space, study_name=args.study, constraints=limits, trials=args.trials, budget_s=args.budget,
-                      seed=args.sampler_seed, sampler=args.sampler, store=store, builds=builds, on_trial=shown,
-                      seeds=args.seeds, target=target)
+    config = search.SearchConfig(args.study, args.trials, args.budget, limits, args.sampler, args.sampler_seed,
+                                 seeds=args.seeds)
+    done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown)
     bar.close()
     best = search.front(done)
     log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",

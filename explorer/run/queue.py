@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Iterator
 
 from explorer.store import paths
-from explorer.store.cache import pid_alive, process_started
+from explorer import process
 
 KINDS = ("build", "measure", "preview")
 LIVE = ("queued", "running")
 STATES = (*LIVE, "done", "failed", "cancelled")
-HEARTBEAT_TIMEOUT_S = 30.0  # without /proc, a worker silent for this long is taken for dead
+HEARTBEAT_TIMEOUT_S = 30.0  # a worker registered without its start time, silent this long, is taken for dead
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS workers (
     pid INTEGER PRIMARY KEY,
     started REAL NOT NULL,
     heartbeat REAL NOT NULL,
-    proc_start INTEGER  -- the process's start in ticks since boot (store.cache.process_started)
+    proc_start INTEGER  -- the process's start, hundredths of a second since the epoch (explorer.process.started)
 );
 """
 
@@ -258,7 +258,7 @@ class Queue:
         now = time.time()
         with self._db(write=True) as db:
             db.execute("INSERT OR REPLACE INTO workers (pid, started, heartbeat, proc_start) VALUES (?, ?, ?, ?)",
-                       (pid, now, now, process_started(pid)))
+                       (pid, now, now, process.started(pid)))
 
     def heartbeat(self, pid: int) -> None:
         """Say the worker is alive; registers it again if its row went (a reaper judged it silent)."""
@@ -275,10 +275,10 @@ class Queue:
     def _alive(row: sqlite3.Row, now: float) -> bool:
         """The registered process still runs: the same pid *and* start time (a reused pid is another
         process), however long since its heartbeat — a wall clock stepped forward, or a laptop that slept,
-        does not kill a build. Without /proc, a recent heartbeat and a live pid."""
+        does not kill a build. Without a start time, a recent heartbeat and a live pid."""
         if row["proc_start"] is not None:
-            return pid_alive(row["pid"]) and process_started(row["pid"]) == row["proc_start"]
-        return row["heartbeat"] >= now - HEARTBEAT_TIMEOUT_S and pid_alive(row["pid"])
+            return process.alive(row["pid"]) and process.started(row["pid"]) == row["proc_start"]
+        return row["heartbeat"] >= now - HEARTBEAT_TIMEOUT_S and process.alive(row["pid"])
 
     def _live(self, db: sqlite3.Connection) -> list[int]:
         now = time.time()

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
@@ -33,7 +33,8 @@ from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
 from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store import paths
-from explorer.store.cache import TFLITE, Store, pid_alive, process_started
+from explorer import process
+from explorer.store.cache import TFLITE, Store
 
 
 CONVERT_ONLY = {"quant": ("fp32", "dynamic", "float16", "int8")}  # fields and values that only convert (not QAT)
@@ -310,48 +311,79 @@ class LocalBuilds:
         return result
 
 
-def run(space: Space, *, study_name: str, constraints: Constraints = Constraints(), trials: int | None = None,
-        budget_s: float | None = None, seed: int = 0, sampler: str = "tpe", store: Store | None = None,
-        builds: Builds | None = None, on_trial: Callable[[TrialResult], None] | None = None,
-        should_stop: Callable[[], bool] | None = None, guided: bool = True, seeds: int = 1,
-        target=None) -> list[TrialResult]:
-    """Run (or resume) the named study until `trials` more trials, the budget, should_stop(), or every
-    variant of the space has been tried; returns every finished trial of the study. A trial started before
-    the deadline finishes. A variant the study has tried is not tried again: when the sampler proposes one,
-    an untried variant is queued in its place (samplers repeat themselves on a small space). With builds
-    that run several trials at once (a Ray cluster), that many are in flight, each landing as it ends.
-    Guided (the default), a new study starts from the known recipes (Space.starts) and a trained trial's
-    conversions go next (Space.siblings); unguided, the sampler alone picks every trial (a baseline).
-    With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached
-    variant) and scored on their means: a study that compares small differences ranks less noise.
-    With a measurement target (explorer.measure.targets), the latency objective is measured there."""
+@dataclass(frozen=True)
+class SearchConfig:
+    """What a study runs: its name, when it stops (trials, a budget, or both), what its trials must meet, and how
+    it picks and scores them. Guided (the default), a new study starts from the known recipes (Space.starts) and
+    a trained trial's conversions go next (Space.siblings); unguided, the sampler alone picks (a baseline).
+    With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached variant)
+    and scored on their means: a study that compares small differences ranks less noise."""
+
+    study_name: str
+    trials: int | None = None
+    budget_s: float | None = None
+    constraints: Constraints = Constraints()
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    guided: bool = True
+    seeds: int = 1
+
+    def __post_init__(self) -> None:
+        check_name(self.study_name)
+        if self.trials is None and self.budget_s is None:
+            raise ValueError("give a trial count, a time budget, or both")
+        if self.trials is not None and self.trials < 1:
+            raise ValueError(f"trials: at least 1, not {self.trials}")
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise ValueError(f"budget: more than 0 seconds, not {self.budget_s}")
+        if not 1 <= self.seeds <= 10:
+            raise ValueError(f"seeds: build each trial with 1 to 10 seeds, not {self.seeds}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler {self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
+
+
+class Replicate(NamedTuple):
+    """One seed of a trial, landed: its cached variant, the build's report, and its validation accuracy."""
+
+    variant: VariantRecord
+    report: Any
+    val_accuracy: float
+    val_images: int
+
+
+def run(space: Space, config: SearchConfig, *, store: Store | None = None, builds: Builds | None = None,
+        target=None, on_trial: Callable[[TrialResult], None] | None = None,
+        should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
+    """Run (or resume) the study until its trials, its budget, should_stop(), or every variant of the space has
+    been tried; returns every finished trial of the study. A trial started before the deadline finishes. A
+    variant the study has tried is not tried again: when the sampler proposes one, an untried variant is queued
+    in its place (samplers repeat themselves on a small space). With builds that run several trials at once (a
+    Ray cluster), that many are in flight, each landing as it ends. With a measurement target
+    (explorer.measure.targets), the latency objective is measured there."""
     import optuna
 
-    if trials is None and budget_s is None:
-        raise ValueError("give a trial count, a time budget, or both")
-    if not 1 <= seeds <= 10:
-        raise ValueError(f"seeds: build each trial with 1 to 10 seeds, not {seeds}")
     store = store or Store()
     remote = target is not None and not target.is_local
     builds = builds or LocalBuilds(store, measure_missing=not remote)  # a target's latency is taken there
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=storage_url(), sampler=make_sampler(sampler, seed),
+    study = optuna.create_study(study_name=config.study_name, storage=storage_url(),
+                                sampler=make_sampler(config.sampler, config.sampler_seed),
                                 directions=["maximize", "minimize"], load_if_exists=True)
-    deadline = time.monotonic() + budget_s if budget_s is not None else math.inf
-    study.set_user_attr("run", {"started_at": time.time(), "budget_s": budget_s, "trials": trials,
+    deadline = time.monotonic() + config.budget_s if config.budget_s is not None else math.inf
+    study.set_user_attr("run", {"started_at": time.time(), "budget_s": config.budget_s, "trials": config.trials,
                                 "builds": builds.where, "parallelism": builds.parallelism})
     started = 0
-    if guided and not study.trials:
+    if config.guided and not study.trials:
         for params in space.starts():
             study.enqueue_trial(params, user_attrs={GUIDED: "start"})
     tried = {t.key for t in results(study)}  # finished, and (below) in flight
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(config.sampler_seed)
     pending: dict[Future, tuple[Any, VariantSpec]] = {}  # one build (a trial's seed) in flight each
-    landed: dict[int, list[tuple[VariantRecord, Any, float, int]]] = {}  # trial number -> its seeds so far
+    landed: dict[int, list[Replicate]] = {}  # trial number -> its seeds so far
 
     def may_start() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
-        stop = bool(should_stop and should_stop()) or stop_requested(study_name) or len(tried) >= space.size
-        return not stop and (trials is None or started < trials) and time.monotonic() < deadline
+        stop = bool(should_stop and should_stop()) or stop_requested(config.study_name) or len(tried) >= space.size
+        return not stop and (config.trials is None or started < config.trials) and time.monotonic() < deadline
 
     try:
         while True:
@@ -367,7 +399,7 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                 tried.add(spec.key())
                 started += 1
                 landed[trial.number] = []
-                for i in range(seeds):
+                for i in range(config.seeds):
                     replicate = spec.replace(seed=spec.seed + i)
                     pending[builds.submit(replicate)] = (trial, replicate)
             if not pending:
@@ -379,30 +411,31 @@ def run(space: Space, *, study_name: str, constraints: Constraints = Constraints
                     continue
                 try:
                     variant, report = builds.land(spec, future.result())
-                    landed[trial.number].append((variant, report, *validation_accuracy(store, variant)))
+                    landed[trial.number].append(Replicate(variant, report, *validation_accuracy(store, variant)))
                 except Exception:
                     del landed[trial.number]
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     raise
-                if len(landed[trial.number]) < seeds:
+                if len(landed[trial.number]) < config.seeds:
                     continue
-                replicates = sorted(landed.pop(trial.number), key=lambda r: r[0].spec.seed)
-                variant, report = replicates[0][:2]  # the trial's own seed names it
-                accuracy = float(np.mean([r[2] for r in replicates]))
-                test_accuracy = float(np.mean([r[0].accuracy for r in replicates]))
-                p50 = float(np.mean([_latency(store, r[0], target if remote else None).p50_us for r in replicates]))
-                trained = any(getattr(r[1], "trained", False) for r in replicates)
+                replicates = sorted(landed.pop(trial.number), key=lambda r: r.variant.spec.seed)
+                variant = replicates[0].variant  # the trial's own seed names it
+                accuracy = float(np.mean([r.val_accuracy for r in replicates]))
+                test_accuracy = float(np.mean([r.variant.accuracy for r in replicates]))
+                p50 = float(np.mean([_latency(store, r.variant, target if remote else None).p50_us for r in replicates]))
+                trained = any(getattr(r.report, "trained", False) for r in replicates)
                 attrs = {"key": variant.key, "label": variant.label, "test_accuracy": test_accuracy,
-                         "size_kb": variant.size_kb, "peak_ram_kb": variant.peak_ram_kb, "trained": trained, "val_images": replicates[0][3],
-                         "test_images": variant.test_images}
-                if seeds > 1:
-                    attrs |= {"val_seeds": [r[2] for r in replicates], "test_seeds": [r[0].accuracy for r in replicates]}
+                         "size_kb": variant.size_kb, "peak_ram_kb": variant.peak_ram_kb, "trained": trained,
+                         "val_images": replicates[0].val_images, "test_images": variant.test_images}
+                if config.seeds > 1:
+                    attrs |= {"val_seeds": [r.val_accuracy for r in replicates],
+                              "test_seeds": [r.variant.accuracy for r in replicates]}
                 for name, value in attrs.items():
                     trial.set_user_attr(name, value)
-                for name, value in constraints.values(accuracy, p50, variant.size_kb, variant.memory).items():
+                for name, value in config.constraints.values(accuracy, p50, variant.size_kb, variant.memory).items():
                     trial.set_constraint(name, value)
                 study.tell(trial, [accuracy, p50])
-                if guided and trained:
+                if config.guided and trained:
                     for params in space.siblings(trial.params, tried):
                         study.enqueue_trial(params, user_attrs={GUIDED: "conversion"})
                 if on_trial:
@@ -457,7 +490,7 @@ def running(study_name: str) -> bool:
         pid, *started = (int(x) for x in (_folder() / f"{study_name}.pid").read_text().split())
     except (FileNotFoundError, ValueError):
         return False
-    return pid_alive(pid) and (not started or process_started(pid) in (None, started[0]))
+    return process.alive(pid) and (not started or process.started(pid) in (None, started[0]))
 
 
 def start(study_name: str, cli_args: list[str]) -> int:
@@ -470,7 +503,7 @@ def start(study_name: str, cli_args: list[str]) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
                                 cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
-    (_folder() / f"{study_name}.pid").write_text(f"{proc.pid} {process_started(proc.pid) or ''}".strip())
+    (_folder() / f"{study_name}.pid").write_text(f"{proc.pid} {process.started(proc.pid) or ''}".strip())
     return proc.pid
 
 

@@ -13,13 +13,14 @@ report: a job nobody waits for any more stops, and its cache entry is never writ
 from __future__ import annotations
 
 import faulthandler
-import fcntl
 import os
 import signal
 import threading
 import time
 import traceback
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 from explorer.measure import gate, host, targets
 from explorer.store import paths
@@ -154,15 +155,10 @@ class Worker:
 
     def serve(self) -> int:
         """Run until stopped (or idle for idle_exit_s); returns 0, or 1 when another worker serves the queue."""
-        lock = os.open(lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
-        for _ in range(20):  # running() probes the lock for an instant: do not mistake it for a worker
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                time.sleep(0.1)
-        else:
-            os.close(lock)
+        lock = _lock()
+        try:  # running() probes the lock for an instant: do not mistake it for a worker
+            lock.acquire(timeout=2, poll_interval=0.1)
+        except Timeout:
             return 1
         try:
             self.queue.register_worker(self.pid)
@@ -184,7 +180,7 @@ class Worker:
             return 0
         finally:
             self.queue.unregister_worker(self.pid)
-            os.close(lock)
+            lock.release()
 
     def _warm_then_build(self) -> None:
         if self.queue.count_live("build") == 0:  # a queued build imports TensorFlow itself, at once
@@ -192,15 +188,18 @@ class Worker:
         self._lane("build", ("build",))
 
 
+def _lock() -> FileLock:
+    return FileLock(lock_path(), mode=0o644, preserve_lock_file=True)
+
+
 def running() -> bool:
     """Whether a worker holds the lock of this user-data folder's queue."""
-    fd = os.open(lock_path(), os.O_RDWR | os.O_CREAT, 0o644)
+    lock = _lock()
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        lock.acquire(timeout=0)
+    except Timeout:
         return True
-    finally:
-        os.close(fd)  # closing drops a lock we took
+    lock.release()
     return False
 
 

@@ -14,13 +14,12 @@ bases, so a fresh clone's what-ifs fine-tune only); they are read when the user'
 and never written or removed.
 
 An entry is filled in .tmp/ and renamed into place in one step, so a crash never leaves half an entry
-behind. Locks are fcntl locks: the kernel drops them when their process dies, so a killed build never
-blocks the next one. No TensorFlow here: results-only pages read the cache through this module.
+behind. Locks are filelock's file locks (flock underneath): the kernel drops them when their process dies,
+so a killed build never blocks the next one. No TensorFlow here: results-only pages read the cache through this module.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +32,9 @@ from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 import numpy as np
+from filelock import FileLock
 
+from explorer import process
 from explorer.store import paths
 
 KINDS = ("base", "tuned", "variants", "evidence")
@@ -123,39 +124,10 @@ def clean_stale_folders(tmp_root: Path) -> list[Path]:
     for d in tmp_root.iterdir() if tmp_root.is_dir() else ():
         parts = d.name.rsplit("-", 2)
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is None or not pid_alive(pid) or now - d.stat().st_mtime > STALE_TMP_SECONDS:
+        if pid is None or not process.alive(pid) or now - d.stat().st_mtime > STALE_TMP_SECONDS:
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     return removed
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name (its state first), or None without them."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split() or None
-    except (OSError, IndexError):
-        return None
-
-
-def process_started(pid: int) -> int | None:
-    """When the process with this pid started, in clock ticks since boot (None when it is gone or there is
-    no /proc): with the pid, it names one process even after the pid is reused (pids wrap at 32,768 here),
-    and unlike wall-clock heartbeats it does not move when the clock is stepped or the machine sleeps."""
-    fields = _proc_stat(pid)
-    return int(fields[19]) if fields and len(fields) > 19 else None
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether the process runs (a zombie, killed but not yet reaped by its parent, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    fields = _proc_stat(pid)
-    return fields is None or fields[0] not in ("Z", "X")  # no /proc: trust kill(0)
 
 
 def latency_name(host_id: str, threads: int = 1) -> str:
@@ -264,13 +236,8 @@ class Store:
         """Exclusive lock on building one entry, across processes and threads."""
         path = self.lock_path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FileLock(path, mode=0o644, preserve_lock_file=True):  # a new object per call: threads exclude too
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
 
     # -- reading -------------------------------------------------------------------------------
     def read_meta(self, kind: str, key: str) -> dict:
