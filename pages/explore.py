@@ -272,7 +272,8 @@ try:
     source = sources.for_spec(asked)
     source.check(asked, info.input_shape, info.num_classes)
     layers = None if model else architecture.check(asked, info.input_shape, info.num_classes)
-    spec = pipeline.resolve_precision(asked, loading.store())  # "auto" becomes this host's choice
+    auto = pipeline.auto_precision(asked, loading.store()) if asked.precision == PRECISION_AUTO else None
+    spec = auto.chosen if auto else asked  # "auto" becomes this host's choice
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")
     st.stop()
@@ -286,11 +287,8 @@ if cached:
         st.warning(f"The cached copy is damaged ({exc}); building it again replaces it.")
         cached = False
 sharing.write_link("explore", links.spec_params(asked), "A link to these knobs:")
-if asked.precision == PRECISION_AUTO:
-    st.caption(f":material/memory: Per-layer precision **auto** on this host: "
-               + ("full int8 (no layer is slower in int8 here)." if spec.precision == "full" else
-                  f"keep **{spec.precision.replace('+', ', ')}** in float (slower in int8 here, by the int8 and fp32 "
-                  "siblings' op profiles)."))
+if auto:
+    st.caption(f":material/memory: Per-layer precision **auto** on this host: {auto.text()}.")
 st.write(f"**{spec.label()}** — "
          + (f"{architecture.total_params(layers):,} parameters, {architecture.total_macs(layers):,} multiply-accumulates "
             f"per image. " if layers is not None else f"{source.kind} network on {info.input_shape[0]}×"

@@ -95,3 +95,48 @@ def test_float_layers_merge_into_one_island_only_across_pooling():
     assert _islands(plan, ["conv1", "conv2"]) == ["conv1", "pool1", "conv2"]  # one island, no int8 pool between
     assert _islands(plan, ["conv1", "dense"]) == ["conv1", "dense"]  # int8 convolutions lie between: two islands
     assert _islands(plan, ["conv3", "dense"]) == ["conv3", "pool3", "flatten", "dense"]
+
+
+def test_a_timed_candidate_slower_than_a_sibling_gives_way_to_the_faster_sibling():
+    from explorer.measure.precision import faster_sibling
+    from explorer.run.pipeline import AutoPrecision
+
+    assert faster_sibling(105.6, {"int8": 120.0, "fp32": 84.6}) == "fp32"  # the depth-3 case on the AMD EPYC
+    assert faster_sibling(80.0, {"int8": 120.0, "fp32": 84.6}) is None
+    assert faster_sibling(84.6, {"int8": 120.0, "fp32": 84.6}) is None  # a tie keeps the candidate
+    int8 = VariantSpec(depth=3, quant="int8")
+    lost = AutoPrecision(int8.replace(precision="conv1"), int8.replace(quant="fp32"),
+                         {"candidate": 105.6, "int8": 120.0, "fp32": 84.6}, "fp32")
+    assert "measured 105.6 µs against the fp32 sibling's 84.6 µs: auto gives the fp32 sibling" in lost.text()
+    untimed = AutoPrecision(int8.replace(precision="conv1"), int8.replace(precision="conv1"), {"int8": 1, "fp32": 2})
+    assert not untimed.timed and "timed against both siblings when built" in untimed.text()
+
+
+@pytest.mark.slow
+def test_auto_is_never_slower_than_either_sibling_by_measurement(store):
+    from explorer.run import pipeline
+
+    spec = VariantSpec(**TINY, quant="int8")
+    int8, _ = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+    fp32, _ = pipeline.ensure(spec.replace(quant="fp32"), store, latency_kwargs=FAST_LATENCY)
+    got, _ = pipeline.ensure(spec.replace(precision="auto"), store, latency_kwargs=FAST_LATENCY)
+    auto = pipeline.auto_precision(spec.replace(precision="auto"), store)
+    assert auto.timed and got.key == auto.chosen.key()  # the candidate was built and timed here
+    assert store.read_latency(auto.candidate.key(), got.latency.host_id) is not None
+    assert got.latency.p50_us <= min(int8.latency.p50_us, fp32.latency.p50_us, auto.p50_us["candidate"])
+    assert auto.fallback in (None, "int8", "fp32") and f"{got.latency.p50_us:.1f} µs" in auto.text()
+
+
+@pytest.mark.slow
+def test_the_logits_can_be_kept_in_float_though_their_op_writes_the_models_output(store):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from explorer.run import pipeline
+    from explorer.store.cache import TFLITE
+
+    mixed, _ = pipeline.ensure(VariantSpec(**TINY, quant="int8", precision="logits"), store, latency_kwargs=FAST_LATENCY)
+    interp = Interpreter(model_content=store.file_path("variants", mixed.key, TFLITE).read_bytes())
+    dtypes = {d["index"]: d["dtype"] for d in interp.get_tensor_details()}
+    *_, logits = [op for op in interp._get_ops_details() if op["op_name"] == "FULLY_CONNECTED"]
+    assert dtypes[logits["inputs"][1]] == np.float32  # float weights: kept float
+    assert mixed.accuracy > 0.8

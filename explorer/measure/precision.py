@@ -4,12 +4,15 @@ The int8 and fp32 siblings' op profiles, measured on the host being targeted, sa
 in either precision. A layer whose int8 op is slower than its float op by more than what keeping it float
 adds (a quantize or dequantize at its borders, QUANTIZE_COST) is kept float. On the Intel Xeon of the
 shared records that is the first convolution (one input channel: 30.1 µs in int8, 4.3 µs in fp32); on the
-AMD EPYC that built the shipped cache, nothing. Pure: no TensorFlow, no LiteRT.
+AMD EPYC that built the shipped cache, nothing. The profiles only predict: the quantize/dequantize pair an
+island adds can cost more than it saves, so the candidate is built and timed against both siblings, and the
+faster sibling is kept where it wins (faster_sibling): "auto" is never slower than either, by measurement.
+Pure: no TensorFlow, no LiteRT.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from explorer.record import Layer, OpTime
 
@@ -75,3 +78,10 @@ def _islands(layers: Sequence[Layer], keep: list[str]) -> list[str]:
             if out and out[-1] != "|":
                 out.append("|")  # an int8 layer ends the island
     return [n for n in out if n != "|"]
+
+
+def faster_sibling(candidate_us: float, siblings_us: Mapping[str, float]) -> str | None:
+    """The sibling (by name) to keep instead of a timed candidate: the fastest one, where it beats the candidate's
+    p50; None where the candidate is at least as fast as every sibling."""
+    name = min(siblings_us, key=siblings_us.__getitem__)
+    return name if siblings_us[name] < candidate_us else None

@@ -98,14 +98,17 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
 
 def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: np.ndarray) -> bytes:
     """The full-int8 conversion again, with the ops of these layers denylisted (kept float) through the
-    converter's own QuantizationDebugger; the ops are found by their output tensors' names (.../conv1/...)."""
+    converter's own QuantizationDebugger, which names an op by its output tensor. An op is a layer's when a tensor
+    it writes or its weights are named after the layer (.../conv1/...): the model's last op writes the model's
+    output (StatefulPartitionedCall:0), so the logits are found by their weights."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=full)
     names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
-    outputs = [names[o["outputs"][0]] for o in interp._get_ops_details()]
-    deny = [n for n in outputs if any(f"/{layer}/" in n for layer in layers)]
-    missing = [layer for layer in layers if not any(f"/{layer}/" in n for n in deny)]
+    owned = {names[o["outputs"][0]]: " ".join(names[i] for i in (*o["outputs"], *o["inputs"][1:]) if i >= 0)
+             for o in interp._get_ops_details()}  # op (its output's name) -> the names it writes and weighs
+    deny = [op for op, mine in owned.items() if any(f"/{layer}/" in mine for layer in layers)]
+    missing = [layer for layer in layers if not any(f"/{layer}/" in owned[op] for op in deny)]
     if missing:
         raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
     debug = tf.lite.experimental.QuantizationDebugger(
