@@ -16,10 +16,22 @@ def test_fashion_mnist_loads_from_local_idx_files():
     assert np.bincount(data.y_val).tolist() == [500] * 10  # stratified validation split
 
 
+@pytest.mark.parametrize("name", ["digits", "fashion-mnist-imbalanced"])
+def test_raw_images_are_the_same_splits_as_bytes(name):
+    """What the Data page reads: the same images in the same splits, 0-255 in a quarter of the memory."""
+    raw, scaled = datasets.read(name, raw=True), datasets.read(name)
+    for split in ("train", "val", "test"):
+        x, f = getattr(raw, f"x_{split}"), getattr(scaled, f"x_{split}")
+        assert x.dtype == np.uint8 and x.shape == f.shape and x.nbytes * 4 == f.nbytes
+        assert np.array_equal(getattr(raw, f"y_{split}"), getattr(scaled, f"y_{split}"))
+        assert np.abs(x / 255.0 - f).max() <= 0.5 / 255 + 1e-6  # within rounding
+    assert raw.x_train.max() == 255  # the full range, not the float one
+
+
 def test_missing_fashion_mnist_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setenv("EXPLORER_FASHION_MNIST_DIR", str(tmp_path))
     with pytest.raises(datasets.DatasetError, match="apt-get install dataset-fashion-mnist.*EXPLORER_FASHION_MNIST_DIR"):
-        datasets._load_fashion_mnist()
+        datasets.read("fashion-mnist")
 
 
 def test_truncated_idx_is_reported(tmp_path):

@@ -81,8 +81,13 @@ def _with_val(info: DatasetInfo, x_train, y_train, x_test, y_test, val_fraction:
     return Dataset(info, x_train[train_idx], y_train[train_idx], x_train[val_idx], y_train[val_idx], x_test, y_test)
 
 
-def _as_images(x: np.ndarray, scale: float) -> np.ndarray:
-    x = x.astype(np.float32) / scale
+def _as_images(x: np.ndarray, scale: float, raw: bool = False) -> np.ndarray:
+    """Images with a channel axis: float32 in [0, 1] to train on, or raw, bytes 0-255 to look at (a quarter of
+    the memory: the web server's Data page)."""
+    if raw:
+        x = x if x.dtype == np.uint8 and scale == 255.0 else np.round(x * (255.0 / scale)).astype(np.uint8)
+    else:
+        x = x.astype(np.float32) / scale
     return x[..., None] if x.ndim == 3 else x
 
 
@@ -105,7 +110,7 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(dims)
 
 
-def _load_fashion_mnist() -> Dataset:
+def _load_fashion_mnist(raw: bool) -> Dataset:
     folder = fashion_mnist_dir()
     missing = [n for n in FASHION_MNIST_FILES.values() if not (folder / n).is_file()]
     if missing:
@@ -117,8 +122,8 @@ def _load_fashion_mnist() -> Dataset:
     arrays = {k: read_idx(folder / n) for k, n in FASHION_MNIST_FILES.items()}
     return _with_val(
         BUILTIN["fashion-mnist"],
-        _as_images(arrays["train_x"], 255.0), arrays["train_y"].astype(np.int64),
-        _as_images(arrays["test_x"], 255.0), arrays["test_y"].astype(np.int64),
+        _as_images(arrays["train_x"], 255.0, raw), arrays["train_y"].astype(np.int64),
+        _as_images(arrays["test_x"], 255.0, raw), arrays["test_y"].astype(np.int64),
         val_fraction=1 / 12,  # 5,000 of 60,000
     )
 
@@ -141,8 +146,8 @@ def downsample(y: np.ndarray, classes: tuple[int, ...], share: float, seed: int)
     return np.sort(np.concatenate(keep))
 
 
-def _load_fashion_mnist_imbalanced() -> Dataset:
-    full = load("fashion-mnist")
+def _load_fashion_mnist_imbalanced(raw: bool) -> Dataset:
+    full = read("fashion-mnist", raw=True) if raw else load("fashion-mnist")
     idx = downsample(full.y_train, RARE_CLASSES, RARE_SHARE, SPLIT_SEED)
     return Dataset(BUILTIN["fashion-mnist-imbalanced"], full.x_train[idx], full.y_train[idx],
                    full.x_val, full.y_val, full.x_test, full.y_test)
@@ -156,11 +161,11 @@ def imbalance_ratio(counts: np.ndarray) -> float:
 
 
 # -- scikit-learn digits -----------------------------------------------------------------------
-def _load_digits() -> Dataset:
+def _load_digits(raw: bool) -> Dataset:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    x = _as_images(bunch.images, 16.0)
+    x = _as_images(bunch.images, 16.0, raw)
     y = bunch.target.astype(np.int64)
     train, val, test = stratified_split(y, (0.6, 0.2, 0.2), SPLIT_SEED)
     return Dataset(BUILTIN["digits"], x[train], y[train], x[val], y[val], x[test], y[test])
@@ -197,9 +202,9 @@ def _user_info(name: str) -> DatasetInfo | None:
         raise DatasetError(f"dataset {name!r} has a damaged info.json: {exc}") from exc
 
 
-def _load_user(info: DatasetInfo) -> Dataset:
+def _load_user(info: DatasetInfo, raw: bool) -> Dataset:
     with np.load(user_dataset_dir(info.name) / "data.npz", allow_pickle=False) as npz:
-        x = _as_images(npz["x"], 255.0)
+        x = _as_images(npz["x"], 255.0, raw)
         y = npz["y"].astype(np.int64)
     train, val, test = stratified_split(y, USER_SPLIT, SPLIT_SEED)
     return Dataset(info, x[train], y[train], x[val], y[val], x[test], y[test])
@@ -270,11 +275,11 @@ def load_for(spec: VariantSpec) -> Dataset:
     return _load_as(spec.dataset, info_for(spec).input_shape)
 
 
-def read(name: str) -> Dataset:
-    """A dataset's splits, decoded afresh and not kept: for a look (the web server's Data page), which must not
-    hold whole datasets in float32 (Fashion-MNIST: about 220 MB) for the life of the server."""
+def read(name: str, raw: bool = False) -> Dataset:
+    """A dataset's splits, decoded afresh and not kept. raw: images as bytes 0-255, for a look (the web server's
+    Data page must not hold whole datasets in float32: Fashion-MNIST is about 220 MB so, 55 MB raw)."""
     meta = info(name)
-    return _BUILTIN_LOADERS[name]() if name in BUILTIN else _load_user(meta)
+    return _BUILTIN_LOADERS[name](raw) if name in BUILTIN else _load_user(meta, raw)
 
 
 @functools.lru_cache(maxsize=4)
