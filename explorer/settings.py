@@ -51,7 +51,10 @@ SETTINGS: dict[str, Setting] = {s.env.removeprefix("EXPLORER_").lower(): s for s
     Setting("EXPLORER_OWNER_TOKEN", "text", None, "the owner link's token on a shared server (unset: a random one is "
                                                   "made at start and printed); set but empty is refused"),
     Setting("EXPLORER_OPEN", "flag", False, "1: an open room, every visitor may act within the quotas (serve.py --open)"),
-    Setting("EXPLORER_RAY_ADDRESS", "text", None, "a Ray cluster the Search page may send trials to (unset: none)"),
+    Setting("EXPLORER_RAY_ADDRESS", "text", None, "a Ray cluster the app's builds and searches go to: host:6379 or "
+                                                  "ray://host:10001 (unset: they run on this machine)"),
+    Setting("EXPLORER_RAY_FALLBACK_LOCAL", "flag", False, "1: build on this machine when the Ray cluster cannot be "
+                                                          "reached (0: those builds fail, saying so)"),
     Setting("EXPLORER_WORKER_IDLE_EXIT", "float", 600.0, "seconds a worker the app started waits idle before it "
                                                          "exits", 1, 1e7),
     Setting("EXPLORER_ADB", "text", "adb", "the adb command for Android targets"),
@@ -100,6 +103,7 @@ class Settings:
     owner_token: str | None
     open: bool
     ray_address: str | None
+    ray_fallback_local: bool
     worker_idle_exit: float
     adb: str
     search_budget: float

@@ -94,3 +94,26 @@ def intel_only_cache(dest: Path) -> tuple[Path, str]:
             shutil.rmtree(entry)
     return dest, other
 
+
+
+def digits_upload(name: str, classes: int = 4, per_class: int = 60) -> None:
+    """An uploaded dataset of real images: scikit-learn's handwritten digits as PNGs in class folders, imported as
+    a user would (into the user-data folder of EXPLORER_DATA_DIR)."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    from explorer.data import uploads
+
+    bunch = load_digits()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for c in range(classes):
+            for i, image in enumerate(bunch.images[bunch.target == c][:per_class]):
+                png = io.BytesIO()
+                Image.fromarray(np.round(image * 255 / 16).astype(np.uint8)).save(png, format="PNG")
+                zf.writestr(f"digit{c}/{i}.png", png.getvalue())
+    uploads.import_zip(name, buf.getvalue())

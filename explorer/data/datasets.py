@@ -314,6 +314,12 @@ def test_labels(name: str) -> np.ndarray:
     return y[test]
 
 
+def forget() -> None:
+    """Drop what this process holds of any dataset (after a dataset's files were replaced)."""
+    for cached in (load, _load_as, split_sizes, test_labels):
+        cached.cache_clear()
+
+
 def _user_split(name: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """An upload's labels (read without its images) and its train/validation/test indices."""
     with np.load(user_dataset_dir(info(name).name) / "data.npz", allow_pickle=False) as npz:

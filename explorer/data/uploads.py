@@ -212,6 +212,5 @@ def delete(name: str, store) -> int:
     trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")
     os.rename(folder, trash)
     shutil.rmtree(trash, ignore_errors=True)
-    for cached in (datasets.load, datasets.split_sizes, datasets.test_labels):  # a new upload may take the name
-        cached.cache_clear()
+    datasets.forget()  # a new upload may take the name
     return len(gone)

@@ -144,7 +144,6 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
 
 def cmd_sweep(args) -> int:
     from explorer.models import sources
-    from explorer.run import pipeline
 
     if args.preset:
         specs = grid.preset(args.preset)
@@ -153,16 +152,12 @@ def cmd_sweep(args) -> int:
     # replicates: seed, seed+1, …; with --seeds-as-evidence the further ones keep no model (and need no latency)
     specs = [(s.replace(seed=s.seed + i), args.seeds_as_evidence and i > 0) for s in specs for i in range(args.seeds)]
     store = _store(args)
-    bar = Bar(len(specs))
+    kept = {s.key() for s, lean in specs if lean and store.has("evidence", s.key())}
+    todo = [(s, lean) for s, lean in specs if s.key() not in kept]
+    bar = Bar(len(todo))
     start = time.perf_counter()
-    trained, keys = 0, set()
-    for i, (spec, lean) in enumerate(specs):
-        if lean and store.has("evidence", spec.key()):
-            keys.add(spec.key())
-            continue
-        _wait_for_worker(spec.key(), lambda f, msg, i=i: bar.show(i, f, msg))
-        built, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
-                                        threads=args.threads, reuse=not args.no_reuse, measure_missing=not lean)
+    trained, keys = 0, set(kept)
+    for spec, lean, built, report in _builds(args, store, todo, bar):
         if lean:
             store.keep_as_evidence(built.key)
         if (warning := sources.chance_warning(built.spec, built.accuracy, len(built.class_names))):
@@ -175,6 +170,28 @@ def cmd_sweep(args) -> int:
     df = _table(store)
     _print(results.group_seeds(df[df["key"].isin(keys)]))
     return 0
+
+
+def _builds(args, store, todo, bar):
+    """Each (spec, lean) of a sweep built: here one after another, or on the Ray cluster as they land."""
+    from explorer.run import pipeline
+
+    builds = _ray_builds(args, store)
+    if builds is not None:
+        from explorer.run import cluster
+
+        lean = {s.key() for s, is_lean in todo if is_lean}
+        for i, (spec, built, report) in enumerate(cluster.build_all([s for s, _ in todo], builds, unmeasured=lean)):
+            where = f"built on {report.where}" if report.where else "in the cache"
+            bar.show(i, 1.0, f"{built.label}: {where}")
+            log.info("%s: %s, accuracy %.4f", built.label, where, built.accuracy)
+            yield spec, spec.key() in lean, built, report
+        return
+    for i, (spec, is_lean) in enumerate(todo):
+        _wait_for_worker(spec.key(), lambda f, msg, i=i: bar.show(i, f, msg))
+        built, report = pipeline.ensure(spec, store, lambda p, i=i: bar.show(i, p.fraction, p.message),
+                                        threads=args.threads, reuse=not args.no_reuse, measure_missing=not is_lean)
+        yield spec, is_lean, built, report
 
 
 def _wait_for_worker(key: str, show) -> None:
@@ -197,6 +214,33 @@ def _wait_for_worker(key: str, show) -> None:
             said = True
         show(job.fraction, f"waiting for the app's worker: {job.message}")
         time.sleep(1.0)
+
+
+def _ray_options(parser, what: str) -> None:
+    parser.add_argument("--ray", metavar="local|auto|ADDRESS",
+                        help=f"build the {what} as Ray tasks: 'local' starts a cluster on this machine, 'auto' joins the "
+                             "one 'ray start --head' runs here, ADDRESS a running cluster (host:6379 or "
+                             "ray://host:10001); latency is still measured on this machine")
+    parser.add_argument("--or-local", action="store_true",
+                        help="with --ray: build here when the cluster cannot be reached (otherwise that is an error)")
+
+
+def _ray_builds(args, store):
+    """RayBuilds for --ray, or None (no --ray; or the cluster is out of reach and --or-local says build here)."""
+    if not args.ray:
+        return None
+    from explorer.run import cluster
+
+    try:
+        builds = cluster.RayBuilds(store, args.ray, threads=getattr(args, "threads", 1))
+    except cluster.ClusterError as exc:
+        if not args.or_local:
+            raise ValueError(f"--ray {args.ray}: {exc} (add --or-local to build on this machine instead)") from exc
+        log.warning("--ray %s: %s; building on this machine (--or-local)", args.ray, exc)
+        return None
+    log.info("Ray cluster %s: %g CPUs, %d builds at a time; latency is measured here, on %s",
+             args.ray, builds.resources.get("CPU", 0), builds.parallelism, host.current().label)
+    return builds
 
 
 def _seeds_option(parser, help_text: str) -> None:
@@ -236,16 +280,7 @@ def cmd_search(args) -> int:
                             + ("" if t.feasible else " (infeasible)"))
 
     store = _store(args)
-    builds = None
-    if args.ray:
-        from explorer.run import cluster
-
-        try:
-            builds = cluster.RayBuilds(store, args.ray)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ValueError(f"--ray {args.ray}: could not join the Ray cluster ({exc})") from exc
-        log.info("Ray cluster %s: %g CPUs, %d trials at a time; latency is measured here, on %s",
-                 args.ray, builds.resources.get("CPU", 0), builds.parallelism, host.current().label)
+    builds = _ray_builds(args, store)
     start = time.perf_counter()
     target = None
     if args.target:
@@ -554,6 +589,7 @@ def parser() -> argparse.ArgumentParser:
         sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
     sweep.add_argument("--threads", type=_threads, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
+    _ray_options(sweep, "variants")
     _seeds_option(sweep, "build each variant with N seeds (its seed, +1, …): shown as one point, the mean with the "
                          "range a new seed falls in")
     sweep.add_argument("--seeds-as-evidence", action="store_true",
@@ -573,10 +609,7 @@ def parser() -> argparse.ArgumentParser:
     srch.add_argument("--max-p50", type=float, help="constraint: p50 latency at most this many µs")
     srch.add_argument("--max-size", type=float, help="constraint: .tflite size at most this many KB")
     _device_options(srch, "constraint: ")
-    srch.add_argument("--ray", metavar="local|auto|ADDRESS",
-                      help="build trials as Ray tasks: 'local' starts a cluster on this machine, 'auto' joins the one "
-                           "'ray start --head' runs here, ADDRESS a running cluster (host:6379 or ray://host:10001); "
-                           "latency is still measured on this machine")
+    _ray_options(srch, "trials")
     srch.add_argument("--sampler", default="tpe", choices=search.SAMPLERS, help="tpe (default) or random (a baseline)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     srch.add_argument("--target", help="measure the latency objective on this target (see 'targets')")

@@ -1,99 +1,283 @@
-"""Search trials built on a Ray cluster, when one machine is not enough (`search --ray local|auto|ADDRESS`).
+"""Builds on a Ray cluster: sweeps (`sweep --ray`), the app's builds (the worker, with EXPLORER_RAY_ADDRESS) and
+search trials (`search --ray`), all through RayBuilds.
 
-This process (the head) keeps the study and the cache. Each trial's build (train, prune, convert,
-evaluate) runs as a Ray task in a throw-away store of its own, seeded with the training stages the head
-already has, so a what-if on a cached base still only fine-tunes. The task returns the variant's files
-and metadata, and the stages it trained, as data; the head writes them into its cache (checksums
-checked) and then measures the latency itself, because latency belongs to the machine the user targets.
-On one machine the tasks share the head's CPU gate, so no training step runs while it times a model.
+This process (the head) keeps the cache. Each build (train, prune, convert, evaluate) runs as a Ray task in a
+throw-away store of its own, seeded with the training stages the head already has, so a what-if on a cached
+base still only fine-tunes. An uploaded dataset travels with it through Ray's object store, put once per
+dataset (explorer.data.shipping). The task returns the variant's files and metadata, and the stages it
+trained, as data; the head writes them into its cache (checksums checked, atomically) and measures the
+latency itself, because latency belongs to the machine the user targets. On one machine the tasks share the
+head's CPU gate, so no training step runs while it times a model.
 
-    local      a Ray cluster on this machine, started for the search (one trial per core)
+Faults: a build whose worker or node is lost is tried once more, on another node where there is one, then
+fails naming both nodes; nothing it half-wrote reaches the cache. A node whose TensorFlow, tf-keras, tfmot or
+project code differs from the head's is refused at connect, naming both versions (a model built there would
+not be the model its key names). Cancelling a build cancels its Ray task.
+
+    local      a Ray cluster on this machine, started for the run (one build per core)
     auto       the cluster `ray start --head` runs on this machine (Ray's own meaning of auto)
     ADDRESS    a running cluster: host:6379, or ray://host:10001 through Ray Client
 
-Every node needs this project installed (`make setup`: the same Python packages) and, for a dataset other
-than the built-in ones, the dataset: uploads live in the head's user-data folder only.
+Every node needs this project installed (`make setup`: the same Python packages and code).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import socket
 import tempfile
-from concurrent.futures import Future
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection, Iterable, Iterator
 
+from explorer.data import shipping
 from explorer.measure.ray_agents import reachable
 from explorer.record import VariantRecord
-from explorer.spec import VariantSpec
+from explorer.spec import PRECISION_AUTO, VariantSpec, library_versions
 from explorer.store import paths
 from explorer.store.cache import Store
 
-CPUS_PER_TRIAL = 1
-LOCAL_OBJECT_STORE = 256 * 2**20  # the model files and weights in flight, not datasets
+CPUS_PER_BUILD = 1
+LOCAL_OBJECT_STORE = 256 * 2**20  # the model files, weights and uploads in flight
+BOARD = "explorer-builds-board"
+PROGRESS_EVERY_S = 0.5
 
 
-def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str, bytes]]]) -> dict:
-    """On a Ray worker: build one variant in a temporary store (latency left to the head), and return it
-    and the stages it trained, as exported entries."""
+class ClusterError(RuntimeError):
+    """The cluster cannot build: unreachable, a node of another version, or a build lost twice."""
+
+
+def project_version() -> str:
+    """A digest of this project's code (explorer/): a node running other code would build other models."""
+    h = hashlib.sha256()
+    root = paths.REPO_ROOT / "explorer"
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def versions() -> dict[str, str]:
+    return {**library_versions(), "project": project_version()}
+
+
+def node_name() -> str:
+    """This Ray node, for people: host name, address and the start of its node id."""
+    import ray
+
+    return (f"{socket.gethostname()} {ray.util.get_node_ip_address()} "
+            f"(node {ray.get_runtime_context().get_node_id()[:8]})")
+
+
+def _facts() -> dict:
+    return {"node": node_name(), "versions": versions()}
+
+
+class Board:
+    """Where each build on the cluster runs and how far it is, by ticket (a Ray actor on the cluster)."""
+
+    def __init__(self):
+        self.notes: dict[str, dict] = {}
+
+    def note(self, ticket: str, **fields) -> None:
+        self.notes[ticket] = fields
+
+    def read(self, ticket: str) -> dict | None:
+        return self.notes.get(ticket)
+
+    def drop(self, ticket: str) -> None:
+        self.notes.pop(ticket, None)
+
+
+def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str, bytes]]],
+                 dataset: shipping.PackedDataset | None, board, ticket: str) -> dict:
+    """On a Ray worker: install the dataset if it travelled, build one variant in a temporary store (latency
+    left to the head), and return it and the stages it trained, as exported entries."""
     from explorer.run import pipeline
+
+    import ray
+
+    node, node_id, last = node_name(), ray.get_runtime_context().get_node_id(), [0.0]
+
+    def note(stage: str, fraction: float, message: str) -> None:
+        board.note.remote(ticket, node=node, node_id=node_id, pid=os.getpid(), stage=stage, fraction=fraction,
+                          message=message)
+
+    note("prepare", 0.0, "Starting")
+    if dataset is not None:
+        shipping.install(dataset)
+
+    def progress(p) -> None:
+        if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
+            last[0] = time.monotonic()
+            note(p.stage, p.fraction, p.message)
 
     variant_spec = VariantSpec.from_dict(spec)
     with tempfile.TemporaryDirectory(prefix="explorer-ray-") as tmp:
         store = Store(Path(tmp) / "cache", Path(tmp) / "stages")
         for (kind, key), (meta, files) in stages.items():
             store.put(kind, key, meta, files)
-        _, report = pipeline.ensure(variant_spec, store, measure_missing=False)
-        key = variant_spec.key()
+        variant, report = pipeline.ensure(variant_spec, store, progress, measure_missing=False)
         trained = [(kind, k) for kind, k in pipeline.stage_keys(variant_spec) if kind in report.built]
-        return {"variant": store.export("variants", key), "stages": {s: store.export(*s) for s in trained},
-                "report": dataclasses.asdict(report)}
+        return {"key": variant.key, "variant": store.export("variants", variant.key), "node": node,
+                "stages": {s: store.export(*s) for s in trained}, "report": dataclasses.asdict(report)}
 
 
 def connect(address: str) -> dict:
-    """Join (or, for 'local', start) the cluster; returns its resources (e.g. {'CPU': 2.0, ...})."""
+    """Join (or, for 'local', start) the cluster and check its nodes run what the head runs; returns its
+    resources (e.g. {'CPU': 2.0, ...}). ClusterError when it cannot be reached or a node differs."""
     import ray
 
-    if address not in ("local", "auto"):
-        reachable(address)
     if not ray.is_initialized():
-        quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        if address == "local":  # its tasks share this machine's user data, so its CPU gate (see the module doc)
-            env = {"EXPLORER_DATA_DIR": str(paths.state_dir().resolve()), "TF_CPP_MIN_LOG_LEVEL": "3"}
-            ray.init(num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
-                     runtime_env={"env_vars": env}, **quiet)
-        else:
-            ray.init(address=address, **quiet)
+        try:
+            if address not in ("local", "auto"):
+                reachable(address)
+            quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            if address == "local":  # its tasks share this machine's user data, so its CPU gate (see the module doc)
+                env = {"EXPLORER_DATA_DIR": str(paths.state_dir().resolve()), "TF_CPP_MIN_LOG_LEVEL": "3"}
+                ray.init(num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
+                         runtime_env={"env_vars": env}, **quiet)
+            else:
+                ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ClusterError(f"the Ray cluster at {address} cannot be reached ({exc})") from exc
+    check_versions()
     return ray.cluster_resources()
 
 
-class RayBuilds:
-    """search.Builds on a Ray cluster: as many trials in flight as the cluster has CPUs per trial."""
+def check_versions(timeout_s: float = 120.0) -> None:
+    """ClusterError naming the node and both versions where a node's libraries or code differ from the head's."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    def __init__(self, store: Store, address: str = "local", cpus_per_trial: int = CPUS_PER_TRIAL,
+    facts = ray.remote(num_cpus=0, max_retries=0)(_facts)
+    nodes = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    here = versions()
+    for found in ray.get([facts.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+                          for n in nodes], timeout=timeout_s):
+        differ = [f"{name} {found['versions'].get(name, 'missing')} there, {v} here" for name, v in here.items()
+                  if found["versions"].get(name) != v]
+        if differ:
+            raise ClusterError(f"node {found['node']} runs other versions than this head: {'; '.join(differ)}. "
+                               "Install the same on every node (make setup from the same commit).")
+
+
+def board():
+    """The cluster's one Board actor (made on first use)."""
+    import ray
+
+    return ray.remote(num_cpus=0)(Board).options(name=BOARD, get_if_exists=True).remote()
+
+
+
+
+def _lost() -> tuple[type[Exception], ...]:
+    """Ray's errors for a build lost with its worker or node (not one that failed by itself)."""
+    from ray import exceptions as e
+
+    return (e.WorkerCrashedError, e.NodeDiedError, e.LocalRayletDiedError, e.ObjectLostError, e.OwnerDiedError,
+            e.RaySystemError)
+
+
+class RayBuilds:
+    """Builds on a Ray cluster, as many in flight as the cluster has CPUs per build (search.Builds and more)."""
+
+    def __init__(self, store: Store, address: str = "local", cpus_per_build: int = CPUS_PER_BUILD,
                  **ensure_kwargs: Any):
         import ray
 
-        self.store, self.ensure_kwargs = store, ensure_kwargs
+        self.store, self.address, self.ensure_kwargs = store, address, ensure_kwargs
         self.resources = connect(address)
-        self.parallelism = max(1, int(self.resources.get("CPU", 1) // cpus_per_trial))
-        self.where = f"Ray cluster {address} ({self.resources.get('CPU', 0):g} CPUs, {self.parallelism} trials at a time)"
-        self._task = ray.remote(num_cpus=cpus_per_trial, max_retries=0)(build_remote)
+        self.parallelism = max(1, int(self.resources.get("CPU", 1) // cpus_per_build))
+        self.where = f"Ray cluster {address} ({self.resources.get('CPU', 0):g} CPUs, {self.parallelism} builds at a time)"
+        self._task = ray.remote(num_cpus=cpus_per_build, max_retries=0)(build_remote)  # retried here, elsewhere
+        self._board = board()
+        self._datasets: dict[str, tuple[str, Any]] = {}  # name -> (digest, object ref)
+        self._attempts: dict[Future, tuple[str, Any]] = {}  # a build's future -> its ticket and current task
+
+    def _dataset(self, name: str):
+        """The upload's files in the object store, put once per dataset (and again after it changed)."""
+        import ray
+
+        packed = shipping.pack(name)
+        if packed is None:
+            return None
+        held = self._datasets.get(name)
+        if held is None or held[0] != packed.digest:
+            held = self._datasets[name] = (packed.digest, ray.put(packed))
+        return held[1]
 
     def submit(self, spec: VariantSpec) -> Future:
-        if self.store.has("variants", spec.key()):  # nothing to build: land() reads it from the cache
-            cached: Future = Future()
-            cached.set_result(None)
-            return cached
+        """Start a build on the cluster; its future holds the exported result (None when cached already)."""
         from explorer.run import pipeline
 
+        if spec.precision == PRECISION_AUTO:  # the head's profiles choose; the head times it when it lands
+            spec = pipeline.auto_precision(spec, self.store).candidate
+        outcome: Future = Future()
+        if self.store.has("variants", spec.key()):  # nothing to build: land() reads it from the cache
+            outcome.set_result(None)
+            return outcome
         stages = {(kind, key): self.store.export(kind, key) for kind, key in pipeline.stage_keys(spec)
                   if self.store.has(kind, key)}
-        return self._task.remote(spec.to_dict(), stages).future()
+        self._attempt(outcome, uuid.uuid4().hex, (spec.to_dict(), stages, self._dataset(spec.dataset)), [])
+        return outcome
 
-    def land(self, spec: VariantSpec, result: dict | None) -> tuple[VariantRecord, Any]:
+    def _attempt(self, outcome: Future, ticket: str, args: tuple, lost_on: list[dict]) -> None:
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options = {}
+        others = [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0
+                  and n["NodeID"] not in {lost.get("node_id") for lost in lost_on}]
+        if lost_on and others:  # once more, on another node
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(others[0], soft=True)
+        ref = self._task.options(**options).remote(*args, self._board, ticket)
+        self._attempts[outcome] = (ticket, ref)
+
+        def landed(task: Future) -> None:  # on Ray's thread, which must not wait on Ray: settle on another
+            threading.Thread(target=settle, args=(task,), daemon=True).start()
+
+        def settle(task: Future) -> None:
+            if outcome.cancelled():
+                return
+            try:
+                outcome.set_result(task.result())
+            except _lost() as exc:
+                where = self.progress(outcome) or {"node": "a node that never reported"}
+                if not lost_on:
+                    self._attempt(outcome, ticket, args, [where])
+                else:
+                    outcome.set_exception(ClusterError(
+                        f"the build was lost twice: on {lost_on[0]['node']}, then on {where['node']} "
+                        f"({type(exc).__name__}); nothing of it was kept"))
+            except Exception as exc:  # the build itself failed: as it would here
+                outcome.set_exception(exc)
+
+        ref.future().add_done_callback(landed)
+
+    def progress(self, outcome: Future) -> dict | None:
+        """Where a build runs and how far it is: node, pid, stage, fraction, message (None before it started)."""
+        import ray
+
+        if outcome not in self._attempts:
+            return None
+        try:
+            return ray.get(self._board.read.remote(self._attempts[outcome][0]), timeout=10)
+        except Exception:  # the board is out of reach for a moment: no news
+            return None
+
+    def cancel(self, outcome: Future) -> None:
+        """Stop a build: its Ray task is cancelled (its worker killed), and nothing of it is kept."""
+        import ray
+
+        if outcome.cancel() and outcome in self._attempts:
+            ray.cancel(self._attempts[outcome][1], force=True)
+
+    def land(self, spec: VariantSpec, result: dict | None, measure: bool = True) -> tuple[VariantRecord, Any]:
         """Write what a task built into the cache (unless another build won), then measure it here."""
         from explorer.run import pipeline
 
@@ -102,12 +286,38 @@ class RayBuilds:
                 with self.store.lock(kind, key):
                     if not self.store.has(kind, key):
                         self.store.put(kind, key, meta, files)
-            with self.store.lock("variants", spec.key()):
-                if not self.store.has("variants", spec.key()):
-                    self.store.put("variants", spec.key(), *result["variant"])
-        variant, here = pipeline.ensure(spec, self.store, **self.ensure_kwargs)
+            with self.store.lock("variants", result["key"]):
+                if not self.store.has("variants", result["key"]):
+                    self.store.put("variants", result["key"], *result["variant"])
+        variant, here = pipeline.ensure(spec, self.store, **{"measure_missing": measure, **self.ensure_kwargs})
         if result is not None:  # what the cluster built, and what this host added (its latency)
             remote = result["report"]
             here = pipeline.BuildReport(built=[*remote["built"], *here.built], reused=remote["reused"],
-                                        seconds={**remote["seconds"], **here.seconds})
+                                        seconds={**remote["seconds"], **here.seconds}, where=result["node"])
         return variant, here
+
+
+def build_all(specs: Iterable[VariantSpec], builds: RayBuilds, unmeasured: Collection[str] = ()
+              ) -> Iterator[tuple[VariantSpec, VariantRecord, Any]]:
+    """Build every spec on the cluster, as many at once as it takes, yielding each as it lands (its latency
+    measured here, but for the keys in unmeasured). A spec whose base another build in flight is training waits
+    for it, so the base is trained once and shipped to the rest."""
+    waiting, pending = list(specs), {}
+    try:
+        while waiting or pending:
+            training = {s.base_key() for s in pending.values()}
+            for spec in list(waiting):
+                if len(pending) >= builds.parallelism:
+                    break
+                if spec.base_key() in training and not builds.store.has("base", spec.base_key()):
+                    continue
+                waiting.remove(spec)
+                pending[builds.submit(spec)] = spec
+                training.add(spec.base_key())
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                spec = pending.pop(future)
+                yield (spec, *builds.land(spec, future.result(), spec.key() not in unmeasured))
+    finally:
+        for future in pending:
+            builds.cancel(future)

@@ -48,6 +48,7 @@ class BuildReport:
     built: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    where: str = ""  # the Ray node that built it (explorer.run.cluster); empty: this process
 
     @property
     def trained(self) -> bool:

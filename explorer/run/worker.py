@@ -118,29 +118,90 @@ def run_preview(queue: Queue, job: Job) -> None:
 RUNNERS = {"build": run_build, "measure": run_measure, "preview": run_preview}
 
 
+class ClusterLane:
+    """Builds sent to the Ray cluster the server names (EXPLORER_RAY_ADDRESS): the worker runs as many build
+    lanes as the cluster takes builds at once, each waiting on its task, then writing and timing its result
+    here (the head). Where the cluster cannot be reached, builds fail saying so, or with
+    EXPLORER_RAY_FALLBACK_LOCAL=1 are built here."""
+
+    def __init__(self, address: str):
+        from explorer.run import cluster
+
+        self.address = address
+        self._builds: dict[tuple[str, str], cluster.RayBuilds] = {}
+        self._lock = threading.Lock()
+        self.parallelism = self.builds(Store()).parallelism  # joins the cluster now: ClusterError when it cannot
+
+    def builds(self, store: Store):
+        """The cluster's builds into this store (one per cache, as jobs name theirs)."""
+        from explorer.run import cluster
+
+        where = (str(store.root.resolve()), str(store.stages_root.resolve()))
+        with self._lock:
+            if where not in self._builds:
+                self._builds[where] = cluster.RayBuilds(store, self.address)
+            return self._builds[where]
+
+    def run(self, queue: Queue, job: Job) -> None:
+        start = time.monotonic()
+        try:
+            spec, store = VariantSpec.from_dict(job.payload["spec"]), store_of(job)
+            builds = self.builds(store)
+            queue.progress(job.id, "prepare", 0.0, f"Sent to the Ray cluster at {self.address}")
+            future = builds.submit(spec)
+            while True:
+                try:
+                    result = future.result(timeout=PROGRESS_EVERY_S * 4)
+                    break
+                except TimeoutError:
+                    if not queue.wanted(job.id):
+                        builds.cancel(future)
+                        raise Cancelled() from None
+                    note = builds.progress(future)
+                    if note:
+                        queue.progress(job.id, note["stage"], note["fraction"], f"On {note['node']}: {note['message']}")
+            queue.progress(job.id, "measure", 0.97, "Writing the result into the cache and timing it here")
+            variant, report = builds.land(spec, result)
+            where = f" on {report.where}" if report.where else " (found in the cache)"
+            queue.finish(job.id, "done", f"Built{where} in {time.monotonic() - start:.1f} s: accuracy "
+                         f"{variant.accuracy:.4f}, p50 {variant.latency.p50_us:.1f} µs here")
+        except Cancelled:
+            queue.finish(job.id, "cancelled", "Cancelled: nobody was waiting for it any more; its Ray task was "
+                                              "cancelled and nothing was saved")
+        except Exception as exc:
+            traceback.print_exc()
+            queue.finish(job.id, "failed", f"Building {job.label} on the Ray cluster failed: {exc}", error=repr(exc))
+
+
+def _refuse(reason: str):
+    def run(queue: Queue, job: Job) -> None:
+        queue.finish(job.id, "failed", f"Not built: {reason}")
+    return run
+
+
 class Worker:
     def __init__(self, queue: Queue | None = None, idle_exit_s: float | None = None):
         self.queue = queue or Queue()
         self.idle_exit_s = idle_exit_s
         self.pid = os.getpid()
         self.stop = threading.Event()
-        self.busy = {"build": False, "measure": False}
+        self.busy = {"build": 0, "measure": 0}  # jobs running in each kind of lane
         self.last_active = time.monotonic()
 
-    def _lane(self, lane: str, kinds: tuple[str, ...]) -> None:
+    def _lane(self, lane: str, kinds: tuple[str, ...], runner=None) -> None:
         while not self.stop.is_set():
             # Background measurements wait while a build runs; asked-for ones pause it (the CPU gate).
             job = self.queue.claim(kinds, self.pid, min_priority=1 if lane == "measure" and self.busy["build"] else 0)
             if job is None:
                 self.stop.wait(POLL_S)
                 continue
-            self.busy[lane] = True
+            self.busy[lane] += 1
             print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: {job.kind} job {job.id} ({job.label}) started",
                   flush=True)
             try:
-                RUNNERS[job.kind](self.queue, job)
+                (runner or RUNNERS[job.kind])(self.queue, job)
             finally:
-                self.busy[lane] = False
+                self.busy[lane] -= 1
                 self.last_active = time.monotonic()
                 print(f"{time.strftime('%H:%M:%S')} worker {self.pid}: job {job.id} ended: "
                       f"{self.queue.get(job.id).state}", flush=True)
@@ -164,7 +225,7 @@ class Worker:
             self.queue.register_worker(self.pid)
             for job in self.queue.reap():
                 print(f"worker: marked job {job.id} failed: {job.message}", flush=True)
-            lanes = [threading.Thread(target=self._warm_then_build, name="build-lane", daemon=True),
+            lanes = [*self._build_lanes(),
                      threading.Thread(target=self._lane, args=("measure", ("measure", "preview")),
                                       name="measure-lane", daemon=True)]
             for t in lanes:
@@ -181,6 +242,31 @@ class Worker:
         finally:
             self.queue.unregister_worker(self.pid)
             lock.release()
+
+    def _build_lanes(self) -> list[threading.Thread]:
+        """One lane building here; or, with EXPLORER_RAY_ADDRESS, as many as the cluster takes builds at once."""
+        from explorer.settings import settings
+
+        now = settings()
+        if now.ray_address is None:
+            return [threading.Thread(target=self._warm_then_build, name="build-lane", daemon=True)]
+        from explorer.run import cluster
+
+        try:
+            lane = ClusterLane(now.ray_address)
+        except cluster.ClusterError as exc:
+            if now.ray_fallback_local:
+                print(f"worker {self.pid}: {exc}; building on this machine (EXPLORER_RAY_FALLBACK_LOCAL=1)", flush=True)
+                return [threading.Thread(target=self._warm_then_build, name="build-lane", daemon=True)]
+            print(f"worker {self.pid}: {exc}; builds fail until it can be (or set EXPLORER_RAY_FALLBACK_LOCAL=1)",
+                  flush=True)
+            refuse = _refuse(f"{exc} (the server builds only there: set EXPLORER_RAY_FALLBACK_LOCAL=1 to build on "
+                             "this machine instead)")
+            return [threading.Thread(target=self._lane, args=("build", ("build",), refuse), daemon=True)]
+        print(f"worker {self.pid}: builds go to the Ray cluster at {now.ray_address}, {lane.parallelism} at a time",
+              flush=True)
+        return [threading.Thread(target=self._lane, args=("build", ("build",), lane.run), name=f"ray-lane-{i}",
+                                 daemon=True) for i in range(lane.parallelism)]
 
     def _warm_then_build(self) -> None:
         if self.queue.count_live("build") == 0:  # a queued build imports TensorFlow itself, at once
