@@ -114,3 +114,22 @@ def test_an_unreachable_cluster_is_an_error_unless_the_user_says_build_here(tmp_
     assert cli.main([*axes, "--or-local"]) == 0
     assert "building on this machine (--or-local)" in capsys.readouterr().err
     assert len(list((tmp_path / "cache" / "variants").iterdir())) == 1
+
+
+def test_an_imported_model_travels_to_the_node_that_builds_it(two_nodes, tmp_path):
+    from explorer.models import imports
+    from explorer.models.tf_runtime import keras
+    from explorer.run import cluster
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "tiny.keras")
+    made = imports.import_path("tiny", tmp_path / "tiny.keras")
+    spec = VariantSpec(dataset="digits", model=made.source, epochs=3, quant="int8", augment=False, patience=0)
+    store = Store(tmp_path / "cache")
+    builds = cluster.RayBuilds(store, two_nodes, latency_kwargs=FAST_LATENCY)
+    (_, built, report), = cluster.build_all([spec], builds)
+    assert report.where and built.accuracy > 0.3 and built.latency is not None
+    node = next(n for n in ("node-a", "node-b") if (tmp_path / n / "models" / "tiny").is_dir())
+    assert (tmp_path / node / "models" / "tiny" / "model.keras").read_bytes() == made.path.read_bytes()

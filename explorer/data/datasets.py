@@ -314,6 +314,11 @@ def test_labels(name: str) -> np.ndarray:
     return y[test]
 
 
+def folder(name: str) -> Path | None:
+    """The user-data folder an upload lives in (None for a built-in dataset, which every machine has)."""
+    return None if name in BUILTIN else user_dataset_dir(info(name).name)
+
+
 def forget() -> None:
     """Drop what this process holds of any dataset (after a dataset's files were replaced)."""
     for cached in (load, _load_as, split_sizes, test_labels):

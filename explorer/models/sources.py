@@ -74,6 +74,10 @@ class Source:
     def tflite(self) -> bytes:
         raise ValueError("the built-in family is converted from its trained model")
 
+    def folder(self) -> Path | None:
+        """The user-data folder a build on another machine needs (None: every machine has what it needs)."""
+        return None
+
     def data(self, spec: VariantSpec):
         """The spec's dataset at its image size and colour, in the range the network expects."""
         from explorer.data import datasets
@@ -157,6 +161,9 @@ class Imported(Source):
 
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.meta.input_shape)
+
+    def folder(self) -> Path:
+        return self.path.parent
 
     def classes(self) -> int:
         return self.meta.classes

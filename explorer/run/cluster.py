@@ -3,8 +3,8 @@ search trials (`search --ray`), all through RayBuilds.
 
 This process (the head) keeps the cache. Each build (train, prune, convert, evaluate) runs as a Ray task in a
 throw-away store of its own, seeded with the training stages the head already has, so a what-if on a cached
-base still only fine-tunes. An uploaded dataset travels with it through Ray's object store, put once per
-dataset (explorer.data.shipping). The task returns the variant's files and metadata, and the stages it
+base still only fine-tunes. An uploaded dataset or an imported model travels with it through Ray's object
+store, put once (explorer.store.shipping). The task returns the variant's files and metadata, and the stages it
 trained, as data; the head writes them into its cache (checksums checked, atomically) and measures the
 latency itself, because latency belongs to the machine the user targets. On one machine the tasks share the
 head's CPU gate, so no training step runs while it times a model.
@@ -35,11 +35,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any, Collection, Iterable, Iterator
 
-from explorer.data import shipping
 from explorer.measure.ray_agents import reachable
 from explorer.record import VariantRecord
 from explorer.spec import PRECISION_AUTO, VariantSpec, library_versions
 from explorer.store import paths
+from explorer.store import shipping
 from explorer.store.cache import Store
 
 CPUS_PER_BUILD = 1
@@ -93,10 +93,12 @@ class Board:
         self.notes.pop(ticket, None)
 
 
-def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str, bytes]]],
-                 dataset: shipping.PackedDataset | None, board, ticket: str) -> dict:
-    """On a Ray worker: install the dataset if it travelled, build one variant in a temporary store (latency
-    left to the head), and return it and the stages it trained, as exported entries."""
+def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str, bytes]]], board, ticket: str,
+                 *folders: shipping.PackedFolder) -> dict:
+    """On a Ray worker: install the user's files that travelled (an upload, an imported model), build one variant
+    in a temporary store (latency left to the head), and return it and the stages it trained, as exported
+    entries."""
+    from explorer.data import datasets
     from explorer.run import pipeline
 
     import ray
@@ -108,8 +110,8 @@ def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str,
                           message=message)
 
     note("prepare", 0.0, "Starting")
-    if dataset is not None:
-        shipping.install(dataset)
+    if any([shipping.install(packed) for packed in folders]):
+        datasets.forget()  # this process may have read an older copy
 
     def progress(p) -> None:
         if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
@@ -196,20 +198,25 @@ class RayBuilds:
         self.where = f"Ray cluster {address} ({self.resources.get('CPU', 0):g} CPUs, {self.parallelism} builds at a time)"
         self._task = ray.remote(num_cpus=cpus_per_build, max_retries=0)(build_remote)  # retried here, elsewhere
         self._board = board()
-        self._datasets: dict[str, tuple[str, Any]] = {}  # name -> (digest, object ref)
+        self._folders: dict[str, tuple[str, Any]] = {}  # user-data folder -> (digest, object ref)
         self._attempts: dict[Future, tuple[str, Any]] = {}  # a build's future -> its ticket and current task
 
-    def _dataset(self, name: str):
-        """The upload's files in the object store, put once per dataset (and again after it changed)."""
+    def _travelling(self, spec: VariantSpec) -> list:
+        """The user's files the build needs (its upload, its imported model) in the object store: each put once
+        (and again after it changed), then shared by every build that uses it."""
         import ray
+        from explorer.data import datasets
+        from explorer.models import sources
 
-        packed = shipping.pack(name)
-        if packed is None:
-            return None
-        held = self._datasets.get(name)
-        if held is None or held[0] != packed.digest:
-            held = self._datasets[name] = (packed.digest, ray.put(packed))
-        return held[1]
+        refs = []
+        for folder in (datasets.folder(spec.dataset), sources.for_spec(spec).folder()):
+            if folder is not None:
+                packed = shipping.pack(folder)
+                held = self._folders.get(packed.where)
+                if held is None or held[0] != packed.digest:
+                    held = self._folders[packed.where] = (packed.digest, ray.put(packed))
+                refs.append(held[1])
+        return refs
 
     def submit(self, spec: VariantSpec) -> Future:
         """Start a build on the cluster; its future holds the exported result (None when cached already)."""
@@ -223,7 +230,7 @@ class RayBuilds:
             return outcome
         stages = {(kind, key): self.store.export(kind, key) for kind, key in pipeline.stage_keys(spec)
                   if self.store.has(kind, key)}
-        self._attempt(outcome, uuid.uuid4().hex, (spec.to_dict(), stages, self._dataset(spec.dataset)), [])
+        self._attempt(outcome, uuid.uuid4().hex, (spec.to_dict(), stages, self._travelling(spec)), [])
         return outcome
 
     def _attempt(self, outcome: Future, ticket: str, args: tuple, lost_on: list[dict]) -> None:
@@ -235,7 +242,8 @@ class RayBuilds:
                   and n["NodeID"] not in {lost.get("node_id") for lost in lost_on}]
         if lost_on and others:  # once more, on another node
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(others[0], soft=True)
-        ref = self._task.options(**options).remote(*args, self._board, ticket)
+        spec, stages, folders = args
+        ref = self._task.options(**options).remote(spec, stages, self._board, ticket, *folders)
         self._attempts[outcome] = (ticket, ref)
 
         def landed(task: Future) -> None:  # on Ray's thread, which must not wait on Ray: settle on another
