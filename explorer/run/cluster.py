@@ -98,11 +98,12 @@ def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str,
     """On a Ray worker: install the user's files that travelled (an upload, an imported model), build one variant
     in a temporary store (latency left to the head), and return it and the stages it trained, as exported
     entries."""
+    import ray
+
     from explorer.data import datasets
     from explorer.run import pipeline
 
-    import ray
-
+    started = time.perf_counter()
     node, node_id, last = node_name(), ray.get_runtime_context().get_node_id(), [0.0]
 
     def note(stage: str, fraction: float, message: str) -> None:
@@ -123,10 +124,14 @@ def build_remote(spec: dict, stages: dict[tuple[str, str], tuple[dict, dict[str,
         store = Store(Path(tmp) / "cache", Path(tmp) / "stages")
         for (kind, key), (meta, files) in stages.items():
             store.put(kind, key, meta, files)
+        t0 = time.perf_counter()
         variant, report = pipeline.ensure(variant_spec, store, progress, measure_missing=False)
+        report.seconds["node_build"] = time.perf_counter() - t0
         trained = [(kind, k) for kind, k in pipeline.stage_keys(variant_spec) if kind in report.built]
-        return {"key": variant.key, "variant": store.export("variants", variant.key), "node": node,
-                "stages": {s: store.export(*s) for s in trained}, "report": dataclasses.asdict(report)}
+        out = {"key": variant.key, "variant": store.export("variants", variant.key), "node": node,
+               "stages": {s: store.export(*s) for s in trained}}
+        report.seconds["node_total"] = time.perf_counter() - started  # with installing, seeding and exporting
+        return {**out, "report": dataclasses.asdict(report)}
 
 
 def connect(address: str) -> dict:
@@ -175,8 +180,6 @@ def board():
     return ray.remote(num_cpus=0)(Board).options(name=BOARD, get_if_exists=True).remote()
 
 
-
-
 def _lost() -> tuple[type[Exception], ...]:
     """Ray's errors for a build lost with its worker or node (not one that failed by itself)."""
     from ray import exceptions as e
@@ -200,6 +203,7 @@ class RayBuilds:
         self._board = board()
         self._folders: dict[str, tuple[str, Any]] = {}  # user-data folder -> (digest, object ref)
         self._attempts: dict[Future, tuple[str, Any]] = {}  # a build's future -> its ticket and current task
+        self._sent: dict[Future, tuple[float, float]] = {}  # a build's future -> seconds to send it, when sent
 
     def _travelling(self, spec: VariantSpec) -> list:
         """The user's files the build needs (its upload, its imported model) in the object store: each put once
@@ -228,9 +232,12 @@ class RayBuilds:
         if self.store.has("variants", spec.key()):  # nothing to build: land() reads it from the cache
             outcome.set_result(None)
             return outcome
+        t0 = time.perf_counter()
         stages = {(kind, key): self.store.export(kind, key) for kind, key in pipeline.stage_keys(spec)
                   if self.store.has(kind, key)}
-        self._attempt(outcome, uuid.uuid4().hex, (spec.to_dict(), stages, self._travelling(spec)), [])
+        args = (spec.to_dict(), stages, self._travelling(spec))
+        self._sent[outcome] = (time.perf_counter() - t0, time.perf_counter())  # seconds to send; when sent
+        self._attempt(outcome, uuid.uuid4().hex, args, [])
         return outcome
 
     def _attempt(self, outcome: Future, ticket: str, args: tuple, lost_on: list[dict]) -> None:
@@ -250,20 +257,32 @@ class RayBuilds:
             threading.Thread(target=settle, args=(task,), daemon=True).start()
 
         def settle(task: Future) -> None:
-            if outcome.cancelled():
-                return
             try:
-                outcome.set_result(task.result())
+                result = task.result()
+                send_s, sent = self._sent.get(outcome, (0.0, time.perf_counter()))
+                result["report"]["seconds"] |= {"send": send_s, "round_trip": time.perf_counter() - sent}
+                finish(result=result)
             except _lost() as exc:
                 where = self.progress(outcome) or {"node": "a node that never reported"}
-                if not lost_on:
+                if not lost_on and not outcome.cancelled():
                     self._attempt(outcome, ticket, args, [where])
-                else:
-                    outcome.set_exception(ClusterError(
-                        f"the build was lost twice: on {lost_on[0]['node']}, then on {where['node']} "
-                        f"({type(exc).__name__}); nothing of it was kept"))
-            except Exception as exc:  # the build itself failed: as it would here
-                outcome.set_exception(exc)
+                    return
+                first = lost_on[0]["node"] if lost_on else where["node"]
+                finish(error=ClusterError(f"the build was lost twice: on {first}, then on {where['node']} "
+                                          f"({type(exc).__name__}); nothing of it was kept"))
+            except Exception as exc:  # the build itself failed (or was cancelled): as it would here
+                finish(error=exc)
+
+        def finish(result: dict | None = None, error: Exception | None = None) -> None:
+            self._attempts.pop(outcome, None)
+            self._sent.pop(outcome, None)
+            self._board.drop.remote(ticket)
+            if outcome.cancelled():
+                return
+            if error is not None:
+                outcome.set_exception(error)
+            else:
+                outcome.set_result(result)
 
         ref.future().add_done_callback(landed)
 
@@ -289,6 +308,7 @@ class RayBuilds:
         """Write what a task built into the cache (unless another build won), then measure it here."""
         from explorer.run import pipeline
 
+        t0 = time.perf_counter()
         if result is not None:
             for (kind, key), (meta, files) in result["stages"].items():
                 with self.store.lock(kind, key):
@@ -297,11 +317,13 @@ class RayBuilds:
             with self.store.lock("variants", result["key"]):
                 if not self.store.has("variants", result["key"]):
                     self.store.put("variants", result["key"], *result["variant"])
+        write_s = time.perf_counter() - t0
         variant, here = pipeline.ensure(spec, self.store, **{"measure_missing": measure, **self.ensure_kwargs})
         if result is not None:  # what the cluster built, and what this host added (its latency)
             remote = result["report"]
             here = pipeline.BuildReport(built=[*remote["built"], *here.built], reused=remote["reused"],
-                                        seconds={**remote["seconds"], **here.seconds}, where=result["node"])
+                                        seconds={**remote["seconds"], **here.seconds, "write": write_s},
+                                        where=result["node"])
         return variant, here
 
 
