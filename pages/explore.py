@@ -246,7 +246,10 @@ def build_progress(job_id: int) -> None:
         st.progress(job.fraction, text=job.message)
         mine = job.waited_by(jobs.requester())
         others = len(job.requesters) - mine
-        st.caption(f"Runs in the worker process (pid {job.worker_pid or '…'}), not in this web server."
+        where = (f"Trains on the Ray cluster at {cluster}; the worker process (pid {job.worker_pid or '…'}) writes "
+                 "and times the result here." if (cluster := actions.ray_address()) else
+                 f"Runs in the worker process (pid {job.worker_pid or '…'}), not in this web server.")
+        st.caption(where
                    + (f" {others} other session{'s' if others > 1 else ''} also wait{'' if others > 1 else 's'} for it:"
                       " cancelling withdraws only your request." if others else ""))
         if mine and st.button("Cancel", key="cancel"):
@@ -294,8 +297,9 @@ st.write(f"**{spec.label()}** — "
             f"per image. " if layers is not None else f"{source.kind} network on {info.input_shape[0]}×"
             f"{info.input_shape[1]}×{info.input_shape[2]} images (its parameters and MACs are counted when it is built). ")
          + (":material/check_circle: In the cache: loads instantly." if cached
-            else ":material/construction: Not built yet" + (": it will be trained on this machine."
-                                                            if roles.access().can_act else ".")))
+            else ":material/construction: Not built yet" + (
+                (f": it will be trained on the Ray cluster at {actions.ray_address()}." if actions.ray_address()
+                 else ": it will be trained on this machine.") if roles.access().can_act else ".")))
 defaults_card.card(asked)
 
 ex = jobs.executor()

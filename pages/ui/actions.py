@@ -39,7 +39,7 @@ def _refuse(message: str | None) -> bool:
 
 
 def ray_address() -> str | None:
-    """The Ray cluster search trials may be built on: the server's own configuration, never a visitor's text."""
+    """The Ray cluster builds and search trials go to: the server's own configuration, never a visitor's text."""
     return settings().ray_address
 
 
