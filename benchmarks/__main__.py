@@ -15,7 +15,7 @@ from pathlib import Path
 from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
-                        optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_hypervolume, server_views, small_data_defaults, stage_reuse,
+                        optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_budget, search_hypervolume, server_views, small_data_defaults, stage_reuse,
                         worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
@@ -45,6 +45,8 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "peak_memory": ("21. Will it fit: planned peak RAM against TensorFlow Lite Micro's allocator", peak_memory),
     "own_model": ("22. Your own model: two imported networks through every quantization mode", own_model),
     "cluster_builds": ("23. Every build on a Ray cluster: eight variants of an upload there against here", cluster_builds),
+    "search_budget": ("24. Search that keeps its budget: 5 and 10 minutes, economizing and not, three seeds",
+                      search_budget),
 }
 
 

@@ -210,6 +210,12 @@ class VariantSpec:
     def tuned_key(self, versions: dict[str, str] | None = None) -> str:
         return stable_key(self.tuned_fields(), versions)
 
+    def base_epochs(self, n_train: int) -> int:
+        """Epochs of base training on n_train images: epochs, or more on a small dataset until min_steps batches
+        (capped by the epoch bound); early stopping may end it sooner."""
+        steps = -(-n_train // self.batch_size)
+        return int(min(BOUNDS["epochs"][1], max(self.epochs, -(-self.min_steps // steps))))
+
     def key(self, versions: dict[str, str] | None = None) -> str:
         """The final variant's cache key."""
         return stable_key(self.variant_fields(), versions)

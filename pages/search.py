@@ -135,7 +135,18 @@ def live(study: str) -> None:
                              ", finishing its last trials" if left == 0 else "")
     st.subheader(f"Study **{study}** — {state}, {len(done)} trials ({sum(not t.feasible for t in done)} infeasible)")
     if view.run:
-        st.caption(f"Trials are built in {view.run['builds']}; latency is measured on this machine.")
+        took = (f" The last run took {view.run['wall_s']:.0f} s of its {view.run['budget_s']:.0f} s budget."
+                if not alive and view.run.get("wall_s") is not None and view.run.get("budget_s") else "")
+        st.caption(f"Trials are built in {view.run['builds']}; latency is measured on this machine.{took}")
+    if view.stopped:
+        skipped = sum(t.kind == "skipped" for t in view.stopped)
+        with st.expander(f":material/content_cut: {skipped} trials skipped, {len(view.stopped) - skipped} stopped "
+                         "early — and why"):
+            st.caption("Skipped: not trained, because the front already beats what its architecture can reach, or "
+                       "its build would not fit in the time left. Stopped: hopeless after an epoch, or its next epoch "
+                       "would have ended past the deadline. Neither is shown as a variant.")
+            st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "what": t.kind, "why": t.why}
+                                       for t in reversed(view.stopped)]), hide_index=True, width="stretch")
     if alive and roles.access().can_act and st.button("Stop after this trial", key="s_stop"):
         search.request_stop(study)
         st.toast("Stopping after the current trial: finished trials stay, the study resumes by name")

@@ -62,7 +62,7 @@ def test_kept_weights_are_the_trained_slices_and_dead_filters_change_nothing(tmp
     spec = VariantSpec(**{**TINY, "width": 8, "dense": 32})
     data = datasets.load("digits")
     wide = model_lib.build(spec, data.info.input_shape, data.info.num_classes)
-    train.fit(wide, data, spec, epochs=3, learning_rate=0.01, on_progress=lambda *a: None, label="t")
+    train.fit(wide, data, spec, epochs=3, learning_rate=0.01, on_progress=lambda *a, **k: None, label="t")
     conv = wide.get_layer("conv1")
     k, b = conv.get_weights()
     weak = np.argsort(np.abs(k).reshape(-1, k.shape[-1]).sum(0))[:4]

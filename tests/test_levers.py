@@ -11,7 +11,7 @@ from explorer.spec import VariantSpec
 pytestmark = pytest.mark.slow
 
 
-def _quiet(*_):
+def _quiet(*_, **__):
     pass
 
 
@@ -97,8 +97,8 @@ def test_early_stopping_keeps_the_best_epoch_and_small_data_trains_longer():
     from explorer.models import model as model_lib, train
 
     data = datasets.load("digits")
-    assert train.base_epochs(VariantSpec(**{**TINY, "min_steps": 1000}), len(data.y_train)) == 30  # 34 steps/epoch
-    assert train.base_epochs(VariantSpec(**TINY), len(data.y_train)) == TINY["epochs"]
+    assert VariantSpec(**{**TINY, "min_steps": 1000}).base_epochs(len(data.y_train)) == 30  # 34 steps/epoch
+    assert VariantSpec(**TINY).base_epochs(len(data.y_train)) == TINY["epochs"]
     spec = VariantSpec(**{**TINY, "learning_rate": 0.05, "epochs": 15, "patience": 2})
     m = model_lib.build(spec, data.info.input_shape, 10)
     history = train.train_base(m, data, spec, _quiet)

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 import pytest
 
@@ -25,8 +26,8 @@ def counted(tmp_path, monkeypatch):
     calls = {"built": 0, "trained": 0}
 
     class Counted(search.LocalBuilds):
-        def build(self, spec):
-            variant, report = super().build(spec)
+        def build(self, spec, watch=None):
+            variant, report = super().build(spec, watch)
             calls["built"] += 1
             calls["trained"] += report.trained
             return variant, report
@@ -37,7 +38,7 @@ def counted(tmp_path, monkeypatch):
 def test_a_tiny_search_keeps_its_budget_stores_every_trial_and_respects_a_constraint(counted):
     store, build, calls = counted
     limit = search.Constraints(max_size_kb=8.0)
-    out = search.run(SPACE, search.SearchConfig(study_name="tiny", constraints=limit, trials=6), store=store, builds=build)
+    out = search.run(SPACE, search.SearchConfig(study_name="tiny", constraints=limit, trials=6, economize=False), store=store, builds=build)
     assert len(out) == 6 == calls["built"] == len({t.key for t in out})  # six distinct variants
     assert all(store.has("variants", t.key) for t in out)
     assert {t.feasible for t in out} == {True, False}  # some fit in 8 KB, some do not
@@ -218,7 +219,7 @@ def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
     store, build, calls = counted
     space = search.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
     assert space.size == 2
-    out = search.run(space, search.SearchConfig(study_name="small", trials=50), store=store, builds=build)
+    out = search.run(space, search.SearchConfig(study_name="small", trials=50, economize=False), store=store, builds=build)
     assert len(out) == 2 == len({t.key for t in out}) == calls["built"]  # each variant once, then it stops
 
 
@@ -261,3 +262,20 @@ def test_a_study_runs_while_its_process_does_not_a_reused_pid(user_data):
     assert not search.running("mine")
     pid_file.write_text(str(me))  # an older pid file: the pid alone
     assert search.running("mine")
+
+
+def test_a_budget_is_kept_a_trial_that_would_overrun_stops_at_an_epoch_end_and_is_no_variant(counted):
+    store, build, calls = counted
+    space = search.Space({"width": [4, 8]}, base=VariantSpec(**{**TINY, "epochs": 100, "min_steps": 0}))
+    heard = []
+    t0 = time.monotonic()
+    out = search.run(space, search.SearchConfig(study_name="short", budget_s=6.0), store=store, builds=build,
+                     on_stopped=heard.append)
+    wall = time.monotonic() - t0
+    assert out == [] and calls["built"] == 0  # 100 epochs do not fit in 6 s: nothing finished
+    assert heard and heard[0].kind == "pruned" and "next epoch would end past the deadline" in heard[0].why
+    assert wall <= 6.0 * 1.1 + 1.5  # the budget and Optuna's own bookkeeping
+    assert not list(store.root.glob("variants/*"))  # a stopped trial is never a variant
+    view = search.load("short")
+    assert [(t.kind, t.why) for t in view.stopped] == [(t.kind, t.why) for t in heard]
+    assert view.run["wall_s"] <= 6.0 * 1.1 + 1.5

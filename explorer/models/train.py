@@ -3,7 +3,7 @@
 Shared by every training stage (base training, pruning, clustering and QAT fine-tunes) so they all
 use one recipe: Adam, sparse categorical cross-entropy, validation on the held-out split, and the
 spec's training levers (augmentation of the training split only, balanced class weights). Base
-training adds early stopping and trains small datasets for more epochs (base_epochs).
+training adds early stopping and trains small datasets for more epochs (VariantSpec.base_epochs).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 
 from explorer.measure import gate
 from explorer.data.datasets import Dataset
-from explorer.spec import BOUNDS
 from explorer.models.tf_runtime import data_adapter, keras, tf
 
-# on_progress(fraction of this stage done in [0, 1], human-readable status line)
-StageProgress = Callable[[float, str], None]
+# on_progress(fraction of this stage done in [0, 1], human-readable status line); at an epoch's end also
+# epoch= (1-based) and val_accuracy= (a search stops hopeless trials there, by raising)
+StageProgress = Callable[..., None]
 
 
 class _ProgressCallback(keras.callbacks.Callback):
@@ -49,8 +49,10 @@ class _ProgressCallback(keras.callbacks.Callback):
         logs = logs or {}
         seconds = time.perf_counter() - self.started
         self.last = f" (last epoch {seconds:.1f} s)"
+        val = logs.get("val_accuracy", float("nan"))
         self.on_progress((epoch + 1) / self.epochs,
-                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done in {seconds:.1f} s, val accuracy {logs.get('val_accuracy', float('nan')):.3f}")
+                         f"{self.label}: epoch {epoch + 1}/{self.epochs} done in {seconds:.1f} s, val accuracy {val:.3f}",
+                         epoch=epoch + 1, val_accuracy=float(val), epoch_seconds=seconds)
 
 
 class _GateCallback(keras.callbacks.Callback):
@@ -71,13 +73,6 @@ class _GateCallback(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         self.stepper.end()
-
-
-def base_epochs(spec, n_train: int) -> int:
-    """Epochs of base training: spec.epochs, or more on a small dataset until spec.min_steps batches
-    (capped by the spec's epoch bound); early stopping may end it sooner."""
-    steps = -(-n_train // spec.batch_size)
-    return int(min(BOUNDS["epochs"][1], max(spec.epochs, -(-spec.min_steps // steps))))
 
 
 def class_weights(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
@@ -154,7 +149,7 @@ def fit(model: keras.Model, data: Dataset, spec, *, epochs: int, learning_rate: 
 
 def train_base(model: keras.Model, data: Dataset, spec, on_progress: StageProgress) -> dict[str, list[float]]:
     """The base recipe: base_epochs() at the spec's learning rate, with early stopping."""
-    return fit(model, data, spec, epochs=base_epochs(spec, len(data.x_train)), learning_rate=spec.learning_rate,
+    return fit(model, data, spec, epochs=spec.base_epochs(len(data.x_train)), learning_rate=spec.learning_rate,
                on_progress=on_progress, label="Training", early_stop=True)
 
 

@@ -289,12 +289,18 @@ def cmd_search(args) -> int:
         target = targets.refresh(args.target)
         log.info("Latency is measured on target %s: %s", target.name, target.host.label)
     config = search.SearchConfig(args.study, args.trials, args.budget, limits, args.sampler, args.sampler_seed,
-                                 seeds=args.seeds)
-    done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown)
+                                 seeds=args.seeds, economize=not args.no_economize)
+
+    def stopped(t: search.Stopped) -> None:
+        log.info("trial #%d %s %s: %s", t.number, t.label, t.kind, t.why)
+
+    done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown, on_stopped=stopped)
     bar.close()
     best = search.front(done)
-    log.info("study %r: %d trials in all (%d infeasible), this run %.0f s; the front (validation accuracy vs p50):",
-             args.study, len(done), sum(not t.feasible for t in done), time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    log.info("study %r: %d trials in all (%d infeasible), this run %.0f s%s; the front (validation accuracy vs p50):",
+             args.study, len(done), sum(not t.feasible for t in done), wall,
+             f" of a {args.budget:.0f} s budget ({wall / args.budget:.2f}×)" if args.budget else "")
     print(pd.DataFrame([{"variant": t.label, "val_accuracy": t.val_interval.text() if t.val_interval else t.val_accuracy,
                          "test_accuracy": t.test_interval.text() if t.test_interval else t.test_accuracy,
                          "p50_us": t.p50_us, "size_kb": t.size_kb, "trial": t.number} for t in best]).to_string(index=False)
@@ -611,6 +617,9 @@ def parser() -> argparse.ArgumentParser:
     _device_options(srch, "constraint: ")
     _ray_options(srch, "trials")
     srch.add_argument("--sampler", default="tpe", choices=search.SAMPLERS, help="tpe (default) or random (a baseline)")
+    srch.add_argument("--no-economize", action="store_true",
+                      help="train every trial the sampler proposes: no skipping of trials the front dominates, no early "
+                           "stop of hopeless ones (the deadline is kept either way)")
     srch.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (--seed is the models')")
     srch.add_argument("--target", help="measure the latency objective on this target (see 'targets')")
     _seeds_option(srch, "build each trial with N seeds and score their mean (N times the training; for small "

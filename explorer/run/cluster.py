@@ -222,8 +222,9 @@ class RayBuilds:
                 refs.append(held[1])
         return refs
 
-    def submit(self, spec: VariantSpec) -> Future:
-        """Start a build on the cluster; its future holds the exported result (None when cached already)."""
+    def submit(self, spec: VariantSpec, watch=None) -> Future:
+        """Start a build on the cluster; its future holds the exported result (None when cached already). A watch
+        (a progress callback that may stop the build) cannot follow it there: the deadline cancels it instead."""
         from explorer.run import pipeline
 
         if spec.precision == PRECISION_AUTO:  # the head's profiles choose; the head times it when it lands

@@ -36,6 +36,9 @@ class Progress:
     stage: str  # prepare | train | channels | prune | cluster | qat | convert | evaluate | measure | done
     fraction: float  # of the whole build, 0..1
     message: str
+    epoch: int | None = None  # at a training epoch's end: the epoch (1-based) of this stage …
+    val_accuracy: float | None = None  # … its validation accuracy …
+    epoch_seconds: float | None = None  # … and how long it took
 
 
 ProgressFn = Callable[[Progress], None]
@@ -66,12 +69,12 @@ class _Reporter:
             self.offsets[name] = (acc / total, w / total)
             acc += w
 
-    def stage(self, name: str) -> Callable[[float, str], None]:
+    def stage(self, name: str) -> Callable[..., None]:
         start, share = self.offsets.get(name, (1.0, 0.0))
 
-        def report(fraction: float, message: str) -> None:
+        def report(fraction: float, message: str, **epoch_end) -> None:
             if self.on_progress:
-                self.on_progress(Progress(name, min(1.0, start + share * fraction), message))
+                self.on_progress(Progress(name, min(1.0, start + share * fraction), message, **epoch_end))
 
         return report
 

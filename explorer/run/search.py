@@ -35,6 +35,8 @@ from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store import paths
 from explorer import process
 from explorer.store.cache import TFLITE, Store
+from explorer.run import budget
+from explorer.run.keeper import Keeper, Plan, TrialStopped, build_seconds
 
 
 CONVERT_ONLY = {"quant": ("fp32", "dynamic", "float16", "int8")}  # fields and values that only convert (not QAT)
@@ -263,6 +265,15 @@ def results(study) -> list[TrialResult]:
     return [_result(t) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
 
 
+def stopped_trials(study) -> list[Stopped]:
+    """The trials the budget keeper skipped or stopped, with why (a proposal repeating a tried variant is not one)."""
+    import optuna
+
+    return [Stopped(t.number, t.user_attrs["label"], t.user_attrs["stopped"], t.user_attrs["why"])
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
+            if "stopped" in t.user_attrs]
+
+
 def front(trials: list[TrialResult]) -> list[TrialResult]:
     """The feasible trials no other feasible trial beats on both validation accuracy and p50 (one per variant)."""
     unique = list({t.key: t for t in trials if t.feasible}.values())
@@ -280,13 +291,17 @@ class Builds(Protocol):
     parallelism: int
     where: str  # for people: "this process", "Ray cluster local (2 CPUs)"
 
-    def submit(self, spec: VariantSpec) -> Future: ...
+    def submit(self, spec: VariantSpec, watch: Callable | None = None) -> Future:
+        """watch: the build's progress callback, where it runs in this process (it may stop the build)."""
 
     def land(self, spec: VariantSpec, result: Any) -> tuple[VariantRecord, Any]: ...
 
+    def cancel(self, future: Future) -> None: ...
+
 
 class LocalBuilds:
-    """Trials built one at a time in this process, through the pipeline (the default)."""
+    """Trials built one at a time in this process, through the pipeline (the default); submit() returns when the
+    build is done, so there is nothing to cancel."""
 
     parallelism = 1
     where = "this process"
@@ -294,21 +309,24 @@ class LocalBuilds:
     def __init__(self, store: Store, **ensure_kwargs: Any):
         self.store, self.ensure_kwargs = store, ensure_kwargs
 
-    def build(self, spec: VariantSpec) -> tuple[VariantRecord, Any]:
+    def build(self, spec: VariantSpec, watch: Callable | None = None) -> tuple[VariantRecord, Any]:
         from explorer.run import pipeline
 
-        return pipeline.ensure(spec, self.store, **self.ensure_kwargs)
+        return pipeline.ensure(spec, self.store, watch, **self.ensure_kwargs)
 
-    def submit(self, spec: VariantSpec) -> Future:
+    def submit(self, spec: VariantSpec, watch: Callable | None = None) -> Future:
         done: Future = Future()
         try:
-            done.set_result(self.build(spec))
+            done.set_result(self.build(spec, watch))
         except Exception as exc:
             done.set_exception(exc)
         return done
 
     def land(self, spec: VariantSpec, result: tuple[VariantRecord, Any]) -> tuple[VariantRecord, Any]:
         return result
+
+    def cancel(self, future: Future) -> None:
+        future.cancel()
 
 
 @dataclass(frozen=True)
@@ -317,7 +335,9 @@ class SearchConfig:
     it picks and scores them. Guided (the default), a new study starts from the known recipes (Space.starts) and
     a trained trial's conversions go next (Space.siblings); unguided, the sampler alone picks (a baseline).
     With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached variant)
-    and scored on their means: a study that compares small differences ranks less noise."""
+    and scored on their means: a study that compares small differences ranks less noise. Economizing (the
+    default), trials the front dominates are not trained and hopeless ones stop early; the deadline is kept
+    either way."""
 
     study_name: str
     trials: int | None = None
@@ -327,6 +347,7 @@ class SearchConfig:
     sampler_seed: int = 0
     guided: bool = True
     seeds: int = 1
+    economize: bool = True  # skip trials the front dominates, stop hopeless ones (explorer.run.budget)
 
     def __post_init__(self) -> None:
         check_name(self.study_name)
@@ -342,6 +363,18 @@ class SearchConfig:
             raise ValueError(f"sampler {self.sampler!r}: choose one of {', '.join(SAMPLERS)}")
 
 
+class Stopped(NamedTuple):
+    """A trial the budget keeper skipped before training or stopped during it (pruned in the study)."""
+
+    number: int
+    label: str
+    kind: str  # "skipped" | "pruned"
+    why: str
+
+
+MAX_SKIPS_IN_A_ROW = 30  # proposals skipped one after another: nothing left is worth its time
+
+
 class Replicate(NamedTuple):
     """One seed of a trial, landed: its cached variant, the build's report, and its validation accuracy."""
 
@@ -353,9 +386,12 @@ class Replicate(NamedTuple):
 
 def run(space: Space, config: SearchConfig, *, store: Store | None = None, builds: Builds | None = None,
         target=None, on_trial: Callable[[TrialResult], None] | None = None,
+        on_stopped: Callable[[Stopped], None] | None = None,
         should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
     """Run (or resume) the study until its trials, its budget, should_stop(), or every variant of the space has
-    been tried; returns every finished trial of the study. A trial started before the deadline finishes. A
+    been tried; returns every finished trial of the study. A trial starts only if its predicted build time fits
+    in the time left, and stops at an epoch's end when its next epoch would overrun (explorer.run.keeper); a
+    trial skipped or stopped stays in the study as pruned, saying why (on_stopped hears of it). A
     variant the study has tried is not tried again: when the sampler proposes one, an untried variant is queued
     in its place (samplers repeat themselves on a small space). With builds that run several trials at once (a
     Ray cluster), that many are in flight, each landing as it ends. With a measurement target
@@ -369,9 +405,14 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
     study = optuna.create_study(study_name=config.study_name, storage=storage_url(),
                                 sampler=make_sampler(config.sampler, config.sampler_seed),
                                 directions=["maximize", "minimize"], load_if_exists=True)
-    deadline = time.monotonic() + config.budget_s if config.budget_s is not None else math.inf
-    study.set_user_attr("run", {"started_at": time.time(), "budget_s": config.budget_s, "trials": config.trials,
-                                "builds": builds.where, "parallelism": builds.parallelism})
+    began = time.monotonic()
+    deadline = began + config.budget_s if config.budget_s is not None else math.inf
+    run_attrs = {"started_at": time.time(), "budget_s": config.budget_s, "trials": config.trials,
+                 "builds": builds.where, "parallelism": builds.parallelism}
+    study.set_user_attr("run", run_attrs)
+    keeper = Keeper(store, deadline, config.economize)
+    plans: dict[int, Plan] = {}
+    skips_in_a_row = 0
     started = 0
     if config.guided and not study.trials:
         for params in space.starts():
@@ -383,7 +424,19 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
 
     def may_start() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
         stop = bool(should_stop and should_stop()) or stop_requested(config.study_name) or len(tried) >= space.size
-        return not stop and (config.trials is None or started < config.trials) and time.monotonic() < deadline
+        return (not stop and (config.trials is None or started < config.trials) and time.monotonic() < deadline
+                and skips_in_a_row < MAX_SKIPS_IN_A_ROW)
+
+    def stopped(trial, spec: VariantSpec, kind: str, why: str, epoch: int | None = None,
+                partial: float | None = None) -> None:
+        """A trial skipped before training or stopped during it: pruned in the study, with why."""
+        attrs = {"key": spec.key(), "label": spec.label(), "stopped": kind, "why": why}
+        attrs |= {"epoch": epoch, "partial_val_accuracy": partial} if epoch is not None else {}
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        if on_stopped:
+            on_stopped(Stopped(trial.number, spec.label(), kind, why))
 
     try:
         while True:
@@ -397,14 +450,27 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                         study.enqueue_trial(fresh)
                     continue
                 tried.add(spec.key())
+                plan = keeper.plan(spec)
+                if plan.skip:
+                    skips_in_a_row += 1
+                    stopped(trial, spec, "skipped", plan.skip)
+                    continue
+                skips_in_a_row, plans[trial.number] = 0, plan
                 started += 1
                 landed[trial.number] = []
                 for i in range(config.seeds):
                     replicate = spec.replace(seed=spec.seed + i)
-                    pending[builds.submit(replicate)] = (trial, replicate)
+                    pending[builds.submit(replicate, keeper.watch(replicate, plan))] = (trial, replicate)
             if not pending:
                 break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            finished, _ = wait(pending, timeout=_until(deadline), return_when=FIRST_COMPLETED)
+            if not finished:  # the deadline, with builds running elsewhere: they stop now
+                for future, (trial, spec) in list(pending.items()):
+                    builds.cancel(future)
+                    pending.pop(future)
+                    if landed.pop(trial.number, None) is not None:
+                        stopped(trial, spec, "pruned", "stopped at the deadline")
+                continue
             for future in finished:
                 trial, spec = pending.pop(future)
                 if trial.number not in landed:  # another seed of this trial failed: it is told already
@@ -412,6 +478,10 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 try:
                     variant, report = builds.land(spec, future.result())
                     landed[trial.number].append(Replicate(variant, report, *validation_accuracy(store, variant)))
+                except TrialStopped as stop:
+                    del landed[trial.number]
+                    stopped(trial, spec, "pruned", stop.why, stop.epoch, stop.val_accuracy)
+                    continue
                 except Exception:
                     del landed[trial.number]
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
@@ -435,6 +505,9 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 for name, value in config.constraints.values(accuracy, p50, variant.size_kb, variant.memory).items():
                     trial.set_constraint(name, value)
                 study.tell(trial, [accuracy, p50])
+                keeper.landed(spec, plans.pop(trial.number), variant,
+                              sum(build_seconds(r.report.seconds) for r in replicates) / len(replicates), accuracy,
+                              p50, [budget.Point(t.label, t.val_accuracy, t.p50_us) for t in front(results(study))])
                 if config.guided and trained:
                     for params in space.siblings(trial.params, tried):
                         study.enqueue_trial(params, user_attrs={GUIDED: "conversion"})
@@ -442,9 +515,15 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                     on_trial(_result(study.trials[trial.number]))
     finally:  # a failure or an interrupt: trials still in flight end as failed, never as running forever
         for future, (trial, _) in pending.items():
-            future.cancel()
+            builds.cancel(future)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        study.set_user_attr("run", {**run_attrs, "wall_s": time.monotonic() - began})
     return results(study)
+
+
+def _until(deadline: float) -> float | None:
+    """Seconds to wait for a build before the deadline (None: no deadline)."""
+    return None if deadline == math.inf else max(0.0, deadline - time.monotonic())
 
 
 def _latency(store: Store, variant: VariantRecord, target) -> Latency:
@@ -512,7 +591,8 @@ class StudyView:
     """A stored study as the app shows it: its finished trials and its latest run (None before one)."""
 
     trials: list[TrialResult]
-    run: Mapping[str, Any] | None = None  # started_at (epoch s), budget_s, trials, builds, parallelism
+    run: Mapping[str, Any] | None = None  # started_at (epoch s), budget_s, trials, builds, parallelism; wall_s
+    stopped: list[Stopped] = dataclasses.field(default_factory=list)  # skipped or pruned by the budget keeper
 
     def seconds_left(self, now: float | None = None) -> float | None:
         """Of the latest run's budget (None: no budget); a trial started in time still finishes after it."""
@@ -530,7 +610,7 @@ def load(study_name: str) -> StudyView:
         study = optuna.load_study(study_name=study_name, storage=storage_url())
     except KeyError:  # no such study (yet)
         return StudyView([])
-    return StudyView(results(study), study.user_attrs.get("run"))
+    return StudyView(results(study), study.user_attrs.get("run"), stopped_trials(study))
 
 
 def last_error(study_name: str) -> str | None:

@@ -1,0 +1,167 @@
+"""The search's keeper of its budget: the rules of explorer.run.budget, fed with what this search knows.
+
+Before a trial: its training work (what the cache lacks of it), the build time that predicts on this host, and,
+for a trial that trains, its latency from the preview (the untrained model timed here, cached by architecture).
+During it: each epoch's validation accuracy, checked against the front and the deadline. After it: its build
+time, its training curve, its accuracy. Known from the start: every variant of the cache built on this host
+(its build seconds and base training curve) and the study's finished trials.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from explorer.measure.uncertainty import accuracy_interval
+from explorer.run import budget
+from explorer.data.datasets import DatasetError
+from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
+from explorer.store.cache import Store
+
+TUNE_LEVERS = ("channels", "sparsity", "clusters")  # each a fine-tune of tune_epochs
+ARCHITECTURE = (*FAMILY_FIELDS, "dataset", "image_size", "colour", "model")
+
+
+class TrialStopped(Exception):
+    """A trial stopped at an epoch's end; nothing of its variant is kept."""
+
+    def __init__(self, why: str, epoch: int | None = None, val_accuracy: float | None = None):
+        super().__init__(why)
+        self.why, self.epoch, self.val_accuracy = why, epoch, val_accuracy
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the keeper knows of a trial before it starts."""
+
+    work: float  # training work left (0: it only converts)
+    epochs: int  # epochs left to train
+    predicted_s: float | None  # its build time on this host, with the margin (None: nothing comparable timed yet)
+    p50_us: float | None  # its latency from the preview (None: not previewed: it trains nothing)
+    skip: str | None = None  # why it is not started
+
+
+def build_seconds(seconds: dict) -> float:
+    """A build's seconds, but the latency measurement (not part of building)."""
+    return sum(s for stage, s in seconds.items() if stage != "measure")
+
+
+def _architecture(spec: VariantSpec) -> tuple:
+    return tuple(getattr(spec, name) for name in ARCHITECTURE)
+
+
+class Keeper:
+    """One search run's budget rules. economize=False keeps the deadline only (no skipping, no pruning)."""
+
+    def __init__(self, store: Store, deadline: float, economize: bool = True,
+                 preview: Callable[[VariantSpec], float] | None = None, clock: Callable[[], float] = time.monotonic):
+        from explorer import record
+        from explorer.measure import host
+
+        self.store, self.deadline, self.economize, self.clock = store, deadline, economize, clock
+        self.preview = preview or _preview
+        self.times = budget.BuildTimes()
+        self.curves: list[list[float]] = []
+        self.best: dict[tuple, list[tuple[int, float]]] = {}  # architecture -> (epochs, validation accuracy)
+        self.front: list[budget.Point] = []
+        found, _ = record.load_all(store, host.current().id, foreign=False)
+        for v in found:
+            try:
+                if v.built_on.get("id") == host.current().id and v.build_seconds:
+                    self.times.add(self._work_done(v), build_seconds(v.build_seconds))
+            except (DatasetError, SpecError):  # its dataset or model is gone: its time says nothing here
+                continue
+            if "train" in v.build_seconds and v.history.get("base", {}).get("val_accuracy"):
+                self.curves.append(list(v.history["base"]["val_accuracy"]))
+
+    @staticmethod
+    def _train_images(spec: VariantSpec) -> int:
+        from explorer.data import datasets
+
+        return datasets.split_sizes(spec.dataset)[0]
+
+    @staticmethod
+    def _macs(spec: VariantSpec) -> int | None:
+        """The network's MACs per image, from the family's plan (None for another source: not predicted)."""
+        if spec.model:
+            return None
+        from explorer.data import datasets
+        from explorer.models import architecture
+
+        info = datasets.info_for(spec)
+        return architecture.total_macs(architecture.plan(spec, info.input_shape, info.num_classes))
+
+    def _epochs_left(self, spec: VariantSpec) -> int:
+        epochs = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
+        if spec.is_tuned and not self.store.has("tuned", spec.tuned_key()):
+            epochs += spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
+        return epochs + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
+
+    def _work_done(self, v) -> float:
+        """The training work a cached variant's own build did (its build seconds say which stages it trained)."""
+        epochs = len(v.history.get("base", {}).get("val_accuracy", [])) if "train" in v.build_seconds else 0
+        epochs += v.spec.tune_epochs * sum(k in v.build_seconds for k in ("channels", "prune", "cluster", "qat"))
+        return budget.work(v.macs, self._train_images(v.spec), epochs) if epochs else 0.0
+
+    def spread(self, spec: VariantSpec) -> float:
+        """The seed spread allowed for: the 95 % half-width of an accuracy near 0.9 on the validation split."""
+        from explorer.data import datasets
+
+        n = datasets.split_sizes(spec.dataset)[1]
+        return accuracy_interval(round(0.9 * n), n).half_width
+
+    def plan(self, spec: VariantSpec) -> Plan:
+        """Whether to start a trial, and what is known of it."""
+        epochs, macs = self._epochs_left(spec), self._macs(spec)
+        work = budget.work(macs, self._train_images(spec), epochs) if macs is not None and epochs else 0.0
+        predicted = self.times.predict(work) if (macs is not None or not epochs) else None
+        left = self.deadline - self.clock()
+        if predicted is not None and predicted > left:
+            return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; {max(left, 0):.0f} s "
+                                               "are left")
+        if not epochs or not self.economize:
+            return Plan(work, epochs, predicted, None)
+        p50 = self.preview(spec)
+        known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
+        why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)
+        return Plan(work, epochs, predicted, p50, why)
+
+    def watch(self, spec: VariantSpec, plan: Plan) -> Callable:
+        """The trial's progress callback: stops it at an epoch's end when its next epoch would overrun the deadline,
+        or (economizing) when it can no longer reach the front."""
+        seconds: list[float] = []
+        spread = self.spread(spec)
+
+        def stop(why: str, p) -> TrialStopped:
+            if plan.epochs:  # what its epochs took teaches the next prediction
+                self.times.add(plan.work / plan.epochs * len(seconds), sum(seconds))
+            return TrialStopped(why, p.epoch, p.val_accuracy)
+
+        def check(p) -> None:
+            if p.epoch is None:
+                return
+            seconds.append(p.epoch_seconds or 0.0)
+            if budget.next_epoch_overruns(self.clock(), self.deadline, seconds):
+                raise stop(f"stopped after epoch {p.epoch} of {p.stage}: its next epoch would end past the deadline", p)
+            if self.economize and p.stage == "train" and plan.p50_us is not None:
+                why = budget.hopeless(p.epoch, p.val_accuracy, plan.p50_us, self.curves, spread, self.front)
+                if why:
+                    raise stop(f"pruned {why}", p)
+
+        return check
+
+    def landed(self, spec: VariantSpec, plan: Plan, variant, seconds: float, val_accuracy: float, p50_us: float,
+               front: list[budget.Point]) -> None:
+        """What a finished trial teaches: its build time, its training curve, its architecture's accuracy."""
+        self.times.add(plan.work, seconds)
+        if plan.work and variant.history.get("base", {}).get("val_accuracy"):
+            self.curves.append(list(variant.history["base"]["val_accuracy"]))
+        self.best.setdefault(_architecture(spec), []).append((spec.epochs, val_accuracy))
+        self.front = front
+
+
+def _preview(spec: VariantSpec) -> float:
+    from explorer.run import preview
+
+    return preview.ensure(spec)[0].latency.p50_us

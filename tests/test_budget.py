@@ -1,0 +1,86 @@
+"""The search's budget rules: predicted build time, trials the front dominates, hopeless trials, the deadline."""
+
+import pytest
+
+from explorer.run import budget
+from explorer.run.keeper import Keeper, Plan, TrialStopped
+from explorer.run.pipeline import Progress
+from explorer.spec import VariantSpec
+from explorer.store.cache import Store
+
+FRONT = [budget.Point("fast", 0.86, 10.0), budget.Point("good", 0.90, 30.0), budget.Point("best", 0.92, 80.0)]
+
+
+def test_build_time_is_predicted_from_the_builds_timed_here_with_a_margin():
+    times = budget.BuildTimes()
+    assert times.predict(1e9) is None and times.predict(0) is None  # nothing timed yet: no prediction
+    times.add(1e9, 10.0)
+    times.add(2e9, 22.0)
+    times.add(4e9, 36.0)
+    times.add(0, 1.5)  # a conversion
+    rate = 10.0 / 1e9  # the median of 10, 11 and 9 s per 1e9
+    assert times.predict(3e9) == pytest.approx(rate * 3e9 * budget.MARGIN + budget.MARGIN_S)
+    assert times.predict(0) == pytest.approx(1.5 * budget.MARGIN + budget.MARGIN_S)
+    assert budget.work(5_000, 1_000, 12) == 6e7
+
+
+def test_a_trial_is_dominated_only_when_a_front_point_at_most_as_slow_beats_its_architectures_best():
+    assert budget.best_at(FRONT, 35.0).label == "good" and budget.best_at(FRONT, 5.0) is None
+    why = budget.dominated(35.0, best_known=0.88, spread=0.008, front=FRONT)
+    assert "good at 30.0 µs" in why and "0.9000" in why and "0.8800" in why
+    assert budget.dominated(35.0, best_known=0.895, spread=0.008, front=FRONT) is None  # within the seeds' spread
+    assert budget.dominated(35.0, best_known=None, spread=0.008, front=FRONT) is None  # never tried: it may
+    assert budget.dominated(5.0, best_known=0.5, spread=0.008, front=FRONT) is None  # faster than the whole front
+
+
+def test_a_trial_is_hopeless_when_no_earlier_trial_gained_enough_after_this_epoch():
+    curves = [[0.70, 0.80, 0.84, 0.85], [0.75, 0.82, 0.86, 0.86, 0.87]]
+    assert budget.most_gained_after(curves, 1) == pytest.approx(0.15)
+    assert budget.most_gained_after(curves, 4) is None  # one curve went past epoch 4: not enough to say
+    why = budget.hopeless(2, 0.70, 35.0, curves, 0.008, FRONT)  # 0.70 + 0.05 + 0.008 < 0.90
+    assert why.startswith("at epoch 2") and "good's 0.9000" in why
+    assert budget.hopeless(2, 0.85, 35.0, curves, 0.008, FRONT) is None  # 0.85 + 0.05 reaches 0.90
+    assert budget.hopeless(2, 0.10, 5.0, curves, 0.008, FRONT) is None  # nothing on the front is that fast
+    assert budget.hopeless(1, 0.10, 35.0, curves[:1], 0.008, FRONT) is None  # one curve: not enough to say
+
+
+def test_the_next_epoch_must_end_before_the_deadline():
+    assert not budget.next_epoch_overruns(100.0, 110.0, [])
+    assert not budget.next_epoch_overruns(100.0, 110.0, [4.0, 9.0])
+    assert budget.next_epoch_overruns(100.0, 110.0, [4.0, 11.0])  # the longest epoch so far decides
+
+
+def test_the_keeper_stops_a_trial_at_an_epoch_end_when_hopeless_or_out_of_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    now = [0.0]
+    keeper = Keeper(Store(tmp_path / "cache"), deadline=100.0, clock=lambda: now[0])
+    keeper.curves = [[0.70, 0.80, 0.84], [0.75, 0.82, 0.86]]
+    keeper.front = FRONT
+    spec = VariantSpec(dataset="digits", depth=1, width=8)
+    check = keeper.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0))
+    check(Progress("train", 0.1, "batch", None, None, None))  # mid-epoch: nothing to judge
+    check(Progress("train", 0.2, "epoch 1", 1, 0.80, 2.0))  # 0.80 + 0.11 + spread reaches 0.90
+    with pytest.raises(TrialStopped, match="pruned at epoch 2") as stop:
+        check(Progress("train", 0.3, "epoch 2", 2, 0.70, 2.0))
+    assert stop.value.epoch == 2 and stop.value.val_accuracy == 0.70
+
+    patient = Keeper(Store(tmp_path / "cache"), deadline=100.0, economize=False, clock=lambda: now[0])
+    patient.curves, patient.front = keeper.curves, FRONT
+    check = patient.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0))
+    check(Progress("train", 0.3, "epoch 2", 2, 0.10, 2.0))  # not economizing: hopeless trials go on
+    now[0] = 97.5
+    with pytest.raises(TrialStopped, match="next epoch would end past the deadline"):
+        check(Progress("train", 0.4, "epoch 3", 3, 0.10, 3.0))
+    assert patient.times.timed[-1] == budget.Timed(1e9 / 10 * 2, 5.0)  # its two epochs teach the next prediction
+
+
+def test_a_trial_whose_build_would_not_fit_in_the_time_left_is_not_started(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    now = [0.0]
+    keeper = Keeper(Store(tmp_path / "cache"), deadline=30.0, clock=lambda: now[0], preview=lambda spec: 20.0)
+    keeper.times.add(1e10, 10.0)  # 1e-9 s per unit of work
+    spec = VariantSpec(dataset="digits", depth=1, width=8, epochs=10)
+    plan = keeper.plan(spec)
+    assert plan.skip is None and plan.work > 0 and plan.p50_us == 20.0 and plan.predicted_s < 30
+    now[0] = 30.0 - plan.predicted_s + 1
+    assert "would take about" in keeper.plan(spec).skip
