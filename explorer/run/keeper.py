@@ -1,7 +1,8 @@
 """The search's keeper of its budget: the rules of explorer.run.budget, fed with what this search knows.
 
 Before a trial: its training work (what the cache lacks of it), the build time that predicts on this host, and,
-for a trial that trains, its latency from the preview (the untrained model timed here, cached by architecture).
+for a trial that trains, its latency: a finished trial's that differs only in training, else the preview's (the
+untrained model timed here).
 During it: each epoch's validation accuracy, checked against the front and the deadline. After it: its build
 time, its training curve, its accuracy. Known from the start: every variant of the cache built on this host
 (its build seconds and base training curve) and the study's finished trials.
@@ -51,6 +52,11 @@ def _architecture(spec: VariantSpec) -> tuple:
     return tuple(getattr(spec, name) for name in ARCHITECTURE)
 
 
+def _speed(spec: VariantSpec) -> tuple:
+    """What a variant's latency depends on: its architecture and how it is converted, not how it was trained."""
+    return (*_architecture(spec), spec.quant, spec.precision, spec.sparsity, spec.clusters)
+
+
 class Keeper:
     """One search run's budget rules. economize=False keeps the deadline only (no skipping, no pruning)."""
 
@@ -65,6 +71,7 @@ class Keeper:
         self.curves: list[list[float]] = []
         self.best: dict[tuple, list[tuple[int, float]]] = {}  # architecture -> (epochs, validation accuracy)
         self.front: list[budget.Point] = []
+        self.p50: dict[tuple, float] = {}  # _speed -> p50 measured here: a trial's latency without a preview
         found, _ = record.load_all(store, host.current().id, foreign=False)
         for v in found:
             try:
@@ -122,7 +129,7 @@ class Keeper:
                                                "are left")
         if not epochs or not self.economize:
             return Plan(work, epochs, predicted, None)
-        p50 = self.preview(spec)
+        p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
         why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)
         return Plan(work, epochs, predicted, p50, why)
@@ -158,6 +165,7 @@ class Keeper:
         if plan.work and variant.history.get("base", {}).get("val_accuracy"):
             self.curves.append(list(variant.history["base"]["val_accuracy"]))
         self.best.setdefault(_architecture(spec), []).append((spec.epochs, val_accuracy))
+        self.p50[_speed(spec)] = p50_us
         self.front = front
 
 
