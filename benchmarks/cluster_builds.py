@@ -13,13 +13,13 @@ hour against the number of nodes, with where the head becomes the limit (it writ
 
 from __future__ import annotations
 
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.report import Row, row
+from benchmarks.worker import environment
 
 NODES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -32,8 +32,8 @@ def _specs():
 
 
 def run() -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="cluster-builds-") as tmp:
-        os.environ["EXPLORER_DATA_DIR"] = str(Path(tmp) / "user_data")
+    with tempfile.TemporaryDirectory(prefix="cluster-builds-") as tmp, \
+            environment(EXPLORER_DATA_DIR=str(Path(tmp) / "user_data")):  # put back for the sections after
         return _run(Path(tmp))
 
 
