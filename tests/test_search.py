@@ -279,3 +279,13 @@ def test_a_budget_is_kept_a_trial_that_would_overrun_stops_at_an_epoch_end_and_i
     view = search.load("short")
     assert [(t.kind, t.why) for t in view.stopped] == [(t.kind, t.why) for t in heard]
     assert view.run["wall_s"] <= 6.0 * 1.1 + 1.5
+
+
+def test_a_trial_too_long_for_the_time_left_is_tried_with_the_most_epochs_that_fit():
+    space = search.Space({"epochs": [5, 10, 20], "width": [16, 32]}, base=VariantSpec(dataset="digits"))
+    params = {"epochs": 20, "width": 16}
+    assert space.shorter(params, set(), lambda s: s.epochs <= 10) == {"epochs": 10, "width": 16}
+    tried = {space.spec({"epochs": 10, "width": 16}).key()}
+    assert space.shorter(params, tried, lambda s: s.epochs <= 10) == {"epochs": 5, "width": 16}  # 10 is tried
+    assert space.shorter(params, set(), lambda s: False) is None
+    assert search.Space({"width": [16, 32]}).shorter({"width": 16}, set(), lambda s: True) is None  # no epochs axis

@@ -41,6 +41,7 @@ class Plan:
     predicted_s: float | None  # its build time on this host, with the margin (None: nothing comparable timed yet)
     p50_us: float | None  # its latency from the preview (None: not previewed: it trains nothing)
     skip: str | None = None  # why it is not started
+    too_long: bool = False  # skipped because its build would not fit in the time left
 
 
 def build_seconds(seconds: dict) -> float:
@@ -118,15 +119,24 @@ class Keeper:
         n = datasets.split_sizes(spec.dataset)[1]
         return accuracy_interval(round(0.9 * n), n).half_width
 
-    def plan(self, spec: VariantSpec) -> Plan:
-        """Whether to start a trial, and what is known of it."""
+    def _cost(self, spec: VariantSpec) -> tuple[int, float, float | None]:
+        """Epochs left to train, their work, and the predicted build seconds (None: not predicted)."""
         epochs, macs = self._epochs_left(spec), self._macs(spec)
         work = budget.work(macs, self._train_images(spec), epochs) if macs is not None and epochs else 0.0
-        predicted = self.times.predict(work) if (macs is not None or not epochs) else None
+        return epochs, work, self.times.predict(work) if (macs is not None or not epochs) else None
+
+    def fits(self, spec: VariantSpec) -> bool:
+        """Whether the trial's predicted build fits in the time left (an unpredicted one may start)."""
+        predicted = self._cost(spec)[2]
+        return predicted is None or predicted <= self.deadline - self.clock()
+
+    def plan(self, spec: VariantSpec) -> Plan:
+        """Whether to start a trial, and what is known of it."""
+        epochs, work, predicted = self._cost(spec)
         left = self.deadline - self.clock()
         if predicted is not None and predicted > left:
-            return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; {max(left, 0):.0f} s "
-                                               "are left")
+            return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
+                                                       f"{max(left, 0):.0f} s are left", too_long=True)
         if not epochs or not self.economize:
             return Plan(work, epochs, predicted, None)
         p50 = self.p50.get(_speed(spec)) or self.preview(spec)

@@ -86,6 +86,17 @@ class Space:
                     out.append(other)
         return out
 
+    def shorter(self, params: Mapping[str, Any], tried: set[str], fits: Callable[[VariantSpec], bool]
+                ) -> dict[str, Any] | None:
+        """The trial with fewer epochs (the most of the space's values that fit), untried; None if the space does
+        not search epochs or none fits."""
+        current = self.spec(params).epochs
+        for epochs in sorted({e for e in self.choices.get("epochs", ()) if e < current}, reverse=True):
+            other = {**params, "epochs": epochs}
+            if self.spec(other).key() not in tried and fits(self.spec(other)):
+                return other
+        return None
+
     def spec(self, params: Mapping[str, Any]) -> VariantSpec:
         """The variant of a trial's params (the fields with several values) and the fixed fields."""
         return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
@@ -453,7 +464,11 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 plan = keeper.plan(spec)
                 if plan.skip:
                     skips_in_a_row += 1
-                    stopped(trial, spec, "skipped", plan.skip)
+                    shorter = space.shorter(trial.params, tried, keeper.fits) if plan.too_long else None
+                    if shorter is not None:  # the same trial with as many epochs as fit in the time left
+                        study.enqueue_trial(shorter, user_attrs={GUIDED: "fitted to the time left"})
+                    stopped(trial, spec, "skipped", plan.skip + (f"; it is tried with {shorter['epochs']} epochs "
+                                                                 "instead" if shorter else ""))
                     continue
                 skips_in_a_row, plans[trial.number] = 0, plan
                 started += 1
