@@ -140,7 +140,8 @@ def live(study: str) -> None:
         st.caption(f"Trials are built in {view.run['builds']}; latency is measured on this machine.{took}")
     if view.stopped:
         skipped = sum(t.kind == "skipped" for t in view.stopped)
-        with st.expander(f":material/content_cut: {skipped} trials skipped, {len(view.stopped) - skipped} stopped "
+        early = len(view.stopped) - skipped
+        with st.expander(f":material/content_cut: {skipped} trial{'s' * (skipped != 1)} skipped, {early} stopped "
                          "early — and why"):
             st.caption("Skipped: not trained, because the front already beats what its architecture can reach, or "
                        "its build would not fit in the time left. Stopped: hopeless after an epoch, or its next epoch "
