@@ -18,7 +18,7 @@ from explorer.data.datasets import Dataset
 from explorer.models.tf_runtime import data_adapter, keras, tf
 
 # on_progress(fraction of this stage done in [0, 1], human-readable status line); at an epoch's end also
-# epoch= (1-based) and val_accuracy= (a search stops hopeless trials there, by raising)
+# epoch= (1-based), epochs=, val_accuracy= and epoch_seconds= (a search stops a trial there, by raising)
 StageProgress = Callable[..., None]
 
 
@@ -52,7 +52,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         val = logs.get("val_accuracy", float("nan"))
         self.on_progress((epoch + 1) / self.epochs,
                          f"{self.label}: epoch {epoch + 1}/{self.epochs} done in {seconds:.1f} s, val accuracy {val:.3f}",
-                         epoch=epoch + 1, val_accuracy=float(val), epoch_seconds=seconds)
+                         epoch=epoch + 1, epochs=self.epochs, val_accuracy=float(val), epoch_seconds=seconds)
 
 
 class _GateCallback(keras.callbacks.Callback):

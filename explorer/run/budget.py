@@ -2,15 +2,18 @@
 worth finishing. Pure: no TensorFlow, no Optuna; explorer.run.search asks it before and during each trial.
 
 - **Build time** is predicted from builds already timed on this host: training seconds per unit of work (MACs
-  per image x training images x epochs), the median rate of past builds, times a margin; a build that only
-  converts costs what past conversions cost. A trial starts only if its prediction fits in the time left.
+  per image x training images x epochs), the upper quartile of past builds' rates (batch norm or same padding
+  cost more per MAC than plain layers), times a margin; a build that only converts costs what past conversions
+  cost. A trial starts only if its prediction fits in the time left.
 - **Dominated**: the preview gives a trial's latency before it is trained. Where the front already holds a
   variant at most as slow, more accurate than the trial's architecture has ever been (its best validation
   accuracy so far, plus the spread of seeds), training it cannot put it on the front: it is skipped.
 - **Hopeless**: after each epoch, a trial's validation accuracy plus the most any earlier trial gained after
   that epoch, plus the seed spread, must still reach the front's accuracy at its latency; otherwise it is
   stopped there (and kept in the study as pruned, never as a variant).
-- **The deadline**: a trial whose next epoch would end past the deadline stops at this epoch's boundary.
+- **The deadline**: after each epoch, a trial's end is projected from its epochs so far (the slowest, times the
+  epochs left, plus converting); one that would end past the deadline stops at this epoch's boundary, rather
+  than spend the time left on a variant that cannot be finished.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ class Timed:
 
     work: float
     seconds: float
+
+
+def _upper_quartile(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=4, method="inclusive")[2] if len(values) > 1 else values[0]
 
 
 def work(macs: int, train_images: int, epochs: int) -> float:
@@ -54,7 +61,7 @@ class BuildTimes:
             return statistics.median(convert) * MARGIN + MARGIN_S if convert else None
         if not rates:
             return None
-        return statistics.median(rates) * work_to_do * MARGIN + MARGIN_S
+        return _upper_quartile(rates) * work_to_do * MARGIN + MARGIN_S
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ def hopeless(epoch: int, val_accuracy: float, p50_us: float, curves: Sequence[Se
             f"{rival.val_accuracy:.4f} at {rival.p50_us:.1f} µs")
 
 
-def next_epoch_overruns(now: float, deadline: float, epoch_seconds: Sequence[float]) -> bool:
-    """Whether one more epoch, as long as the longest so far, would end past the deadline."""
-    return bool(epoch_seconds) and now + max(epoch_seconds) > deadline
+def projected_end(now: float, epoch_seconds: Sequence[float], epochs_left: int, finish_s: float) -> float:
+    """When a running trial would end: its epochs left, each as long as its slowest so far, then finishing
+    (converting, evaluating, timing)."""
+    return now + max(epoch_seconds, default=0.0) * epochs_left + finish_s

@@ -145,10 +145,12 @@ class Keeper:
         return Plan(work, epochs, predicted, p50, why)
 
     def watch(self, spec: VariantSpec, plan: Plan) -> Callable:
-        """The trial's progress callback: stops it at an epoch's end when its next epoch would overrun the deadline,
-        or (economizing) when it can no longer reach the front."""
+        """The trial's progress callback: at an epoch's end, stops it when it would end past the deadline (its
+        epochs left at its slowest epoch's pace, then finishing), or (economizing) when it can no longer reach
+        the front."""
         seconds: list[float] = []
         spread = self.spread(spec)
+        finish = self.times.predict(0) or budget.MARGIN_S * 2
 
         def stop(why: str, p) -> TrialStopped:
             if plan.epochs:  # what its epochs took teaches the next prediction
@@ -159,8 +161,11 @@ class Keeper:
             if p.epoch is None:
                 return
             seconds.append(p.epoch_seconds or 0.0)
-            if budget.next_epoch_overruns(self.clock(), self.deadline, seconds):
-                raise stop(f"stopped after epoch {p.epoch} of {p.stage}: its next epoch would end past the deadline", p)
+            left = max(plan.epochs - len(seconds), (p.epochs or p.epoch) - p.epoch)
+            end = budget.projected_end(self.clock(), seconds, left, finish)
+            if end > self.deadline:
+                raise stop(f"stopped after epoch {p.epoch} of {p.stage}: with {left} epochs left it would end about "
+                           f"{end - self.deadline:.0f} s past the deadline", p)
             if self.economize and p.stage == "train" and plan.p50_us is not None:
                 why = budget.hopeless(p.epoch, p.val_accuracy, plan.p50_us, self.curves, spread, self.front)
                 if why:

@@ -401,7 +401,7 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
         should_stop: Callable[[], bool] | None = None) -> list[TrialResult]:
     """Run (or resume) the study until its trials, its budget, should_stop(), or every variant of the space has
     been tried; returns every finished trial of the study. A trial starts only if its predicted build time fits
-    in the time left, and stops at an epoch's end when its next epoch would overrun (explorer.run.keeper); a
+    in the time left, and stops at an epoch's end when it would end past the deadline (explorer.run.keeper); a
     trial skipped or stopped stays in the study as pruned, saying why (on_stopped hears of it). A
     variant the study has tried is not tried again: when the sampler proposes one, an untried variant is queued
     in its place (samplers repeat themselves on a small space). With builds that run several trials at once (a
