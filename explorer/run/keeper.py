@@ -137,10 +137,10 @@ class Keeper:
         if predicted is not None and predicted > left:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
                                                        f"{max(left, 0):.0f} s are left", too_long=True)
-        if not epochs or not self.economize:
-            return Plan(work, epochs, predicted, None)
-        p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
+        if not epochs or not self.economize or not (known or len(self.curves) >= 2):
+            return Plan(work, epochs, predicted, None)  # no rule could judge it: no preview spent on it
+        p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)
         return Plan(work, epochs, predicted, p50, why)
 
