@@ -105,7 +105,7 @@ def test_a_measurement_never_overlaps_a_training_step(store, user_data):
     info = datasets.info("digits")
     net = model_lib.build(spec, info.input_shape, info.num_classes)
     trainer = threading.Thread(target=train.fit, args=(net, data, spec), kwargs=dict(
-        epochs=400, learning_rate=1e-3, on_progress=lambda *_: None, label="t", callbacks=[Count()]))
+        epochs=400, learning_rate=1e-3, on_progress=lambda *_, **__: None, label="t", callbacks=[Count()]))
     trainer.daemon = True
     trainer.start()
     wait_until(lambda: steps["done"] >= 20, "training to start", every=0.01)
