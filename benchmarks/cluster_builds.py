@@ -14,12 +14,11 @@ hour against the number of nodes, with where the head becomes the limit (it writ
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.report import Row, row
-from benchmarks.worker import environment
+from benchmarks.worker import in_fresh_user_data
 
 NODES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -32,9 +31,7 @@ def _specs():
 
 
 def run() -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="cluster-builds-") as tmp, \
-            environment(EXPLORER_DATA_DIR=str(Path(tmp) / "user_data")):  # put back for the sections after
-        return _run(Path(tmp))
+    return in_fresh_user_data("cluster-builds-", _run)
 
 
 def _run(tmp: Path) -> list[Row]:

@@ -13,14 +13,13 @@ time against the same network trained, converted and evaluated by plain Keras co
 
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.report import Row, row
-from benchmarks.worker import environment
+from benchmarks.worker import in_fresh_user_data
 
 EPOCHS = {"photos": 8, "fashion": 2}
 MODES = ("fp32", "dynamic", "int8", "qat-int8")
@@ -92,9 +91,7 @@ def plain_keras_seconds(path: Path, data, epochs: int, mode: str, batch_size: in
 
 
 def run() -> list[Row]:
-    with tempfile.TemporaryDirectory(prefix="own-model-") as tmp, \
-            environment(EXPLORER_DATA_DIR=str(Path(tmp) / "user_data")):  # put back for the sections after
-        return _run(Path(tmp))
+    return in_fresh_user_data("own-model-", _run)
 
 
 def _run(tmp: Path) -> list[Row]:

@@ -25,7 +25,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from explorer.measure import host, stats
 from explorer import record
 from explorer.record import Latency
 from explorer.store.paths import REPO_ROOT
+
+T = TypeVar("T")
 
 CHROMIUM = shutil.which("chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -61,6 +63,13 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def in_fresh_user_data(prefix: str, run: Callable[[Path], T]) -> T:
+    """run(folder) in a temporary folder, with EXPLORER_DATA_DIR at its user_data/ (put back afterwards, so the
+    sections after it do not point at a deleted folder)."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp, environment(EXPLORER_DATA_DIR=str(Path(tmp) / "user_data")):
+        return run(Path(tmp))
 
 
 class Sandbox:
