@@ -1,7 +1,7 @@
 """Search vs random search vs the default grid, at equal wall time (issue #14), on Fashion-MNIST:
 
 - search: the app's search (multi-objective TPE, seeded, guided: it starts from the known recipes and
-  converts a trained trial next) over SPACE for BUDGET_S, from an empty cache;
+  tries a trained trial's siblings next) over SPACE for BUDGET_S, from an empty cache;
 - random: random search, the textbook baseline: Optuna's random sampler alone, same space, budget and
   empty start;
 - random, guided: the random sampler with the search's guidance (an ablation: what the sampler adds);
@@ -126,5 +126,5 @@ def run() -> list[Row]:
         row("search_over_random_hypervolume", _ratio(values["search"], values["random"]), "×", ">", 1.0,
             note="random search (the random sampler alone): same space, same budget, same empty start"),
         row("search_over_guided_random_hypervolume", _ratio(values["search"], values["random_guided"]), "×",
-            note="the random sampler with the search's guidance (starts, conversions next): what TPE adds"),
+            note="the random sampler with the search's guidance (starts, siblings next): what TPE adds"),
     ]

@@ -37,6 +37,9 @@ MODEL_SOURCE = re.compile(r"^(file:[a-z0-9][a-z0-9_-]{0,63}@[0-9a-f]{12}"
 FAMILY_FIELDS = ("depth", "width", "conv", "padding", "dense", "head", "batchnorm", "dropout", "channels")
 _LAYER_LIST = re.compile(r"^[a-z][a-z0-9_]{0,31}(\+[a-z][a-z0-9_]{0,31}){0,15}$")  # conv1+dense: kept in float
 
+AFTER_BASE = ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs", "precision")  # applied to a
+# trained base (fine-tunes and conversion): variants that differ only in these share their base stage
+
 # Bumped whenever the training/conversion recipe changes in a way that changes results.
 RECIPE_VERSION = 3  # 3: training levers, early stopping, softmax-free int8; 2: seeded weights
 
@@ -182,7 +185,7 @@ class VariantSpec:
 
     def base_fields(self) -> dict[str, Any]:
         d = self.to_dict()
-        for name in ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs", "precision"):
+        for name in AFTER_BASE:
             d.pop(name, None)
         return d
 

@@ -101,3 +101,14 @@ def test_a_finished_trials_latency_stands_for_a_trial_that_differs_only_in_train
     assert keeper.plan(first.replace(epochs=20, learning_rate=0.01)).p50_us == 12.5  # measured, not previewed
     assert keeper.plan(first.replace(width=16)).p50_us == 40.0 and len(previewed) == 2  # another architecture
     assert keeper.curves[-1] == [0.5, 0.8] and keeper.times.timed[-1].seconds == 3.0
+
+
+def test_a_trial_that_only_fine_tunes_a_cached_base_is_not_previewed_for_the_hopeless_rule(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    store = Store(tmp_path / "cache")
+    pruned = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, channels=0.5)
+    store.write("base", pruned.base_key(), {"kind": "base"}, lambda folder: (folder / "weights.h5").write_bytes(b"w"))
+    keeper = Keeper(store, deadline=1e9, preview=lambda spec: pytest.fail("previewed"))
+    keeper.curves = [[0.5, 0.7], [0.6, 0.75]]  # the hopeless rule judges base training, which this trial skips
+    plan = keeper.plan(pruned)
+    assert plan.epochs == pruned.tune_epochs and plan.p50_us is None and plan.skip is None

@@ -67,14 +67,21 @@ def test_a_study_resumes_by_name_without_rebuilding_and_stops_on_request(counted
     assert calls["trained"] <= trained_first + 2
 
 
-def test_a_trained_trials_siblings_are_its_untried_conversions():
+def test_a_trained_trials_siblings_share_its_base_and_come_cheapest_first():
     space = search.Space({"width": [4, 8], "quant": ["fp32", "int8", "qat-int8", "dynamic"], "epochs": [3]},
                          base=VariantSpec(**TINY))
     tried = {space.spec({"width": 4, "quant": q}).key() for q in ("fp32", "dynamic")}
     assert space.spec({"width": 4, "quant": "int8"}).epochs == 3  # the fixed fields apply
-    assert space.siblings({"width": 4, "quant": "fp32"}, tried) == [{"width": 4, "quant": "int8"}]  # QAT trains
-    assert space.siblings({"width": 4, "quant": "qat-int8"}, tried) == [{"width": 4, "quant": "int8"}]  # its stages
-    assert space.siblings({"width": 8, "quant": "int8"}, set()) == [{"width": 8, "quant": q} for q in ("fp32", "dynamic")]
+    assert space.siblings({"width": 4, "quant": "fp32"}, tried) == [{"width": 4, "quant": q} for q in ("int8", "qat-int8")]
+    assert space.siblings({"width": 4, "quant": "qat-int8"}, tried) == [{"width": 4, "quant": "int8"}]
+    assert space.siblings({"width": 8, "quant": "int8"}, set()) == [  # conversions, then QAT's fine-tune
+        {"width": 8, "quant": q} for q in ("fp32", "dynamic", "qat-int8")]
+    pruning = search.Space({"channels": [0.0, 0.25, 0.5], "quant": ["fp32", "int8"], "epochs": [3, 5]},
+                           base=VariantSpec(**TINY))
+    assert pruning.siblings({"channels": 0.5, "quant": "int8", "epochs": 3}, set()) == [  # other epochs: another base
+        {"channels": 0.0, "quant": "fp32", "epochs": 3}, {"channels": 0.0, "quant": "int8", "epochs": 3},  # the base,
+        {"channels": 0.5, "quant": "fp32", "epochs": 3},  # and the pruned stage, converted; then another pruning
+        {"channels": 0.25, "quant": "fp32", "epochs": 3}, {"channels": 0.25, "quant": "int8", "epochs": 3}]
 
 
 def test_a_new_study_starts_from_the_base_variant_and_its_lever_recipe():

@@ -138,7 +138,8 @@ class Keeper:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
                                                        f"{max(left, 0):.0f} s are left", too_long=True)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
-        if not epochs or not self.economize or not (known or len(self.curves) >= 2):
+        curves = len(self.curves) >= 2 and not self.store.has("base", spec.base_key())  # the hopeless rule
+        if not epochs or not self.economize or not (known or curves):  # judges base training only
             return Plan(work, epochs, predicted, None)  # no rule could judge it: no preview spent on it
         p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)

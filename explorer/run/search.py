@@ -31,15 +31,12 @@ import numpy as np
 from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
-from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
+from explorer.spec import AFTER_BASE, FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store import paths
 from explorer import process
 from explorer.store.cache import TFLITE, Store
 from explorer.run import budget
 from explorer.run.keeper import Keeper, Plan, TrialStopped, build_seconds
-
-
-CONVERT_ONLY = {"quant": ("fp32", "dynamic", "float16", "int8")}  # fields and values that only convert (not QAT)
 
 
 @dataclass(frozen=True)
@@ -75,16 +72,24 @@ class Space:
         return None
 
     def siblings(self, params: Mapping[str, Any], tried: set[str]) -> list[dict[str, Any]]:
-        """The untried variants that differ from params only in how they are converted (CONVERT_ONLY): once
-        a trial has trained its stages, they cost a conversion and a measurement each, so they are tried next
-        (the stages are cached: the search reuses what it trains)."""
+        """The untried variants of the space that share this trial's base stage (they differ only in what is
+        applied to a trained base: spec.AFTER_BASE), the cheapest first: once a trial has trained its base, those
+        that share its fine-tuned stage too cost a conversion each, the others a fine-tune (pruning channels,
+        QAT), far less than a new base. So they are tried next: the search reuses what it trains."""
+        spec = self.spec(params)
+        names = [n for n in params if n in AFTER_BASE]
         out = []
-        for name, cheap in CONVERT_ONLY.items():
-            for value in (v for v in dict.fromkeys(self.choices.get(name, ())) if v in cheap):
-                other = {**params, name: value}
-                if name in params and value != params[name] and self.spec(other).key() not in tried:
-                    out.append(other)
-        return out
+        for values in itertools.product(*(list(dict.fromkeys(self.choices[n])) for n in names)):
+            other = {**params, **dict(zip(names, values))}
+            sibling = self.spec(other)
+            if sibling.key() not in tried and sibling.key() != spec.key() and sibling.base_key() == spec.base_key():
+                out.append(other)
+        return sorted(out, key=lambda o: self._trains(self.spec(o), spec))
+
+    @staticmethod
+    def _trains(sibling: VariantSpec, trained: VariantSpec) -> int:
+        """Fine-tune stages a sibling of a trained variant still trains (0: it only converts)."""
+        return int(sibling.is_tuned and sibling.tuned_key() != trained.tuned_key()) + int(sibling.quant == "qat-int8")
 
     def shorter(self, params: Mapping[str, Any], tried: set[str], fits: Callable[[VariantSpec], bool]
                 ) -> dict[str, Any] | None:
@@ -195,7 +200,7 @@ class TrialResult:
 SAMPLERS = ("tpe", "random")
 STARTUP = 6  # the sampler's own random trials before TPE models the space (Optuna's default is 10; a
 # 10-minute search on Fashion-MNIST here finishes about 6 of its own, besides the guided ones)
-GUIDED = "guided"  # the user attribute that marks a trial the search queued (a start, or a trained trial's conversion)
+GUIDED = "guided"  # the user attribute that marks a trial the search queued (a start, a trained trial's sibling)
 
 
 def _own(study) -> int:
@@ -344,7 +349,7 @@ class LocalBuilds:
 class SearchConfig:
     """What a study runs: its name, when it stops (trials, a budget, or both), what its trials must meet, and how
     it picks and scores them. Guided (the default), a new study starts from the known recipes (Space.starts) and
-    a trained trial's conversions go next (Space.siblings); unguided, the sampler alone picks (a baseline).
+    a trained trial's siblings go next (Space.siblings: what its base makes cheap); unguided, the sampler alone picks (a baseline).
     With seeds > 1 every trial is built with that many seeds (its seed, +1, …; each an ordinary cached variant)
     and scored on their means: a study that compares small differences ranks less noise. Economizing (the
     default), trials the front dominates are not trained and hopeless ones stop early; the deadline is kept
@@ -525,7 +530,7 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                               p50, [budget.Point(t.label, t.val_accuracy, t.p50_us) for t in front(results(study))])
                 if config.guided and trained:
                     for params in space.siblings(trial.params, tried):
-                        study.enqueue_trial(params, user_attrs={GUIDED: "conversion"})
+                        study.enqueue_trial(params, user_attrs={GUIDED: "sibling"}, skip_if_exists=True)
                 if on_trial:
                     on_trial(_result(study.trials[trial.number]))
     finally:  # a failure or an interrupt: trials still in flight end as failed, never as running forever
