@@ -39,7 +39,7 @@ def _specs():
 
 def coverage(accuracies: list[float], n_test: int) -> dict:
     """The coverage figures of one spec's seeds (pure: the tests call it too)."""
-    from explorer.measure.uncertainty import accuracy_interval, replicate_interval
+    from explorer.uncertainty import accuracy_interval, replicate_interval
 
     accs = np.asarray(accuracies, dtype=float)
     inside = total = 0

@@ -5,7 +5,7 @@ build time and memory of large colour uploads. Key: small_data_defaults.
 
 Every dataset is imported as a user's upload would be (benchmarks.small_sets makes the zips). On each, the
 grid crosses the four levers that generalize (augmentation, batch norm, dropout 0.3, same padding) over the
-default architecture with the dataset's size rules (explorer.data.recipe). The recipe's levers are chosen per
+default architecture with the dataset's size rules (explorer.models.recipe). The recipe's levers are chosen per
 head on the datasets marked "chose" (the four cells best at seed 0 built with two more seeds, the best mean
 wins) and only reported on the others. On each dataset the default and the four cells best at seed 0 are built
 with two more seeds, as the app states replicates (a mean and the interval a new seed falls in): the best of 16
@@ -52,7 +52,7 @@ DATASETS = {
     "hopper-small-patches": ("1,200 small colour patches (an eighth to a quarter of a quadrant) of matplotlib's "
                              "grace_hopper.jpg quadrants, 64x64, 4 classes (new)", "chose"),
 }
-# Near the threshold (explorer.data.recipe.SMALL_TRAIN_IMAGES): the plain recipe and the default only, no grid.
+# Near the threshold (explorer.models.recipe.SMALL_TRAIN_IMAGES): the plain recipe and the default only, no grid.
 NEAR_THRESHOLD = {"fmnist-10k": "Fashion-MNIST, 10,000 images (7,000 training)"}
 BEFORE = "before"  # the cell of VariantSpec()'s own values: what a small upload got before the recipe
 SEED_CHECK = (1, 2)  # the further seeds of every finalist
@@ -91,7 +91,8 @@ def grid() -> list[dict]:
 def _spec(name: str, levers: dict | str | None):
     """In this process: import the dataset if needed and return the spec of one cell (the recipe's default when
     levers is None, VariantSpec()'s plain recipe when it is "before", else the grid cell) and the recipe."""
-    from explorer.data import datasets, recipe, uploads
+    from explorer.data import datasets, uploads
+    from explorer.models import recipe
     from explorer.models import architecture
     from explorer.spec import VariantSpec
 
@@ -106,7 +107,7 @@ def _spec(name: str, levers: dict | str | None):
 
 def build(name: str, levers: dict | str | None) -> dict:
     """In this process: build one cell (see _spec) and return its figures."""
-    from explorer.measure import uncertainty
+    from explorer import uncertainty
     from explorer.run import pipeline
     from explorer.store.cache import Store
 
@@ -194,7 +195,7 @@ def _default_index(name: str, cells: list[dict]) -> int:
 def _over_seeds(cells: list[dict]) -> dict:
     """One grid cell over its seeds, as the app states replicates: the mean accuracy and the interval a new seed's
     accuracy falls in (seed spread and the test split's sampling combined)."""
-    from explorer.measure.uncertainty import replicate_interval
+    from explorer.uncertainty import replicate_interval
 
     accuracies = [c["accuracy"] for c in cells]
     iv = replicate_interval(accuracies, _mean([(c["high"] - c["low"]) / 2 for c in cells]))

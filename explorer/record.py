@@ -379,11 +379,17 @@ class VariantRecord:
         }
 
 
-def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tuple[list[VariantRecord], list]:
+@dataclass(frozen=True)
+class Problem:
+    """A damaged entry found while listing; the listing skips it and carries on."""
+
+    key: str
+    reason: str
+
+
+def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tuple[list[VariantRecord], list[Problem]]:
     """Every intact variant with this host's latency at `threads` (else, with foreign=True, another host's),
     and the damaged entries."""
-    from explorer.store.cache import Problem
-
     metas, problems = store.variants()
     evidence, damaged = store.variants("evidence")
     have = {m["key"] for m in metas}

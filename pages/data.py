@@ -6,7 +6,7 @@ import streamlit as st
 
 from explorer.data import datasets, uploads
 from explorer.models import imports
-from explorer.measure.uncertainty import accuracy_interval
+from explorer.uncertainty import accuracy_interval
 from pages.ui import actions, loading, roles
 
 st.title("Datasets")

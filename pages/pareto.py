@@ -5,7 +5,7 @@ import streamlit as st
 from explorer.present import links, pareto, report, results, significance
 from explorer.measure import host
 from explorer.measure.boards import BOARDS
-from explorer.measure.uncertainty import INTERVAL_COLUMNS
+from explorer.uncertainty import INTERVAL_COLUMNS
 from pages.ui import actions, captions, loading, measuring, pareto_screen, roles, sharing, target_view
 
 

@@ -75,7 +75,7 @@ def test_on_off_levers_round_trip_through_a_link_and_bad_ones_are_named():
 
 
 def test_a_links_missing_fields_are_its_datasets_defaults_as_the_cli_fills_them():
-    from explorer.data import recipe
+    from explorer.models import recipe
 
     digits = recipe.for_dataset("digits").spec()
     assert digits != VariantSpec(dataset="digits")  # a small set's recipe turns levers on

@@ -152,7 +152,7 @@ def _noisy_table():
     """Four variants on one 1,000-image test split: the two fast ones differ by 2 images out of 1,000."""
     import pandas as pd
 
-    from explorer.measure.uncertainty import interval_columns
+    from explorer.uncertainty import interval_columns
     from explorer.present.significance import Evidence
 
     rng = np.random.default_rng(0)
@@ -195,7 +195,7 @@ def test_the_front_does_not_rank_noise_and_the_budget_answer_names_the_ties():
 def test_seed_replicates_group_into_one_row_holding_each_seed():
     import pandas as pd
 
-    from explorer.measure.uncertainty import accuracy_interval
+    from explorer.uncertainty import accuracy_interval
     from explorer.present.results import COLUMNS, group_seeds
 
     rows = []

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from explorer.data import datasets, recipe, uploads
+from explorer.data import datasets, uploads
+from explorer.models import recipe
 from explorer.models import architecture
 from explorer.run import grid
 from explorer.spec import VariantSpec

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from explorer.measure.uncertainty import (Interval, accuracy_interval, class_metric_intervals, interval_columns,
+from explorer.uncertainty import (Interval, accuracy_interval, class_metric_intervals, interval_columns,
                                           mcnemar, replicate_interval)
 
 
@@ -77,7 +77,7 @@ def test_a_record_keeps_its_intervals_from_build_and_an_older_one_gets_them_from
     import json
     from pathlib import Path
 
-    from explorer.measure.uncertainty import INTERVAL_COLUMNS, record_interval_columns
+    from explorer.uncertainty import INTERVAL_COLUMNS, record_interval_columns
     from explorer.record import VariantRecord
 
     meta_path = next((Path(__file__).resolve().parent.parent / "cached_models" / "variants").glob("*/meta.json"))
@@ -96,7 +96,7 @@ def test_a_record_keeps_its_intervals_from_build_and_an_older_one_gets_them_from
 
 
 def test_a_seed_point_near_one_stays_within_one_and_reads_as_a_range():
-    from explorer.measure.uncertainty import replicate_interval
+    from explorer.uncertainty import replicate_interval
 
     iv = replicate_interval([0.99, 0.95, 0.97], 0.02)
     assert iv.hi == 1.0 and iv.lo < 0.97

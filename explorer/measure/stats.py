@@ -1,11 +1,11 @@
 """Pure statistics over measurements: latency percentiles and their interval, per-class accuracy, confusion
-matrices (scikit-learn's). Accuracy's uncertainty is explorer.measure.uncertainty's."""
+matrices (scikit-learn's). Accuracy's uncertainty is explorer.uncertainty's."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from explorer.measure.uncertainty import t_quantile
+from explorer.uncertainty import t_quantile
 from explorer.record import LatencyStats
 
 

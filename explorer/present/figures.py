@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from explorer.measure.uncertainty import Interval
+from explorer.uncertainty import Interval
 from explorer.present.results import METRICS
 
 QUANT_COLORS = {"fp32": "#636efa", "dynamic": "#00cc96", "float16": "#ab63fa", "int8": "#ef553b",

@@ -178,9 +178,10 @@ KINDS = {int: "a whole number", float: "a number", str: "a name"}  # a field's t
 
 
 def link_defaults(dataset: str | None, model: str = "") -> VariantSpec:
-    """What a link's missing fields are: the dataset's default recipe (explorer.data.recipe), as the CLI fills them,
+    """What a link's missing fields are: the dataset's default recipe (explorer.models.recipe), as the CLI fills them,
     with the family's knobs at their defaults for another network; the global defaults for an unknown dataset."""
-    from explorer.data import datasets, recipe
+    from explorer.data import datasets
+    from explorer.models import recipe
 
     try:
         base = recipe.for_dataset(dataset).spec() if dataset else VariantSpec()

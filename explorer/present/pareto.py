@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from explorer.measure.uncertainty import Interval
+from explorer.uncertainty import Interval
 
 
 def pareto_mask(minimize: Sequence[float], maximize: Sequence[float]) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from explorer.measure.uncertainty import INTERVAL_COLUMNS, Interval, record_interval_columns, replicate_interval
+from explorer.uncertainty import INTERVAL_COLUMNS, Interval, record_interval_columns, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import VariantRecord
 from explorer.spec import VariantSpec
@@ -157,7 +157,7 @@ def replicate_groups(df: pd.DataFrame) -> pd.Series:
 def group_seeds(df: pd.DataFrame) -> pd.DataFrame:
     """One row per variant whatever its number of seeds: replicates become one row with the mean of each
     accuracy and the interval a new seed's accuracy falls in (seed spread and test sampling combined,
-    explorer.measure.uncertainty.replicate_interval), the mean p50 and the widest of their latency intervals;
+    explorer.uncertainty.replicate_interval), the mean p50 and the widest of their latency intervals;
     `seeds` says how many, `replicates` lists their keys (the first one's key and fields stand for the group)."""
     if df.empty:
         return df.assign(seeds=pd.Series(dtype=int), replicates=pd.Series(dtype=str))

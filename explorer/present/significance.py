@@ -1,5 +1,5 @@
 """Which accuracy differences are real: paired tests between variants, a front that does not rank noise, and
-the variants tied with a budget's pick. Pure (numpy, pandas, SciPy through explorer.measure.uncertainty).
+the variants tied with a budget's pick. Pure (numpy, pandas, SciPy through explorer.uncertainty).
 
 Two variants scored on the same test images are compared image by image (McNemar's exact test on their
 stored predictions); otherwise, or for seed groups, by whether their 95 % intervals overlap.
@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from explorer.measure.uncertainty import Paired, intervals_differ, mcnemar
+from explorer.uncertainty import Paired, intervals_differ, mcnemar
 from explorer.present.results import METRICS, front, interval
 
 FRONT, TIED, DOMINATED = "front", "tied", "dominated"

@@ -39,7 +39,7 @@ from explorer.present import pareto, results, significance
 from explorer import record
 from explorer.store.cache import Store
 from explorer.store.index import ResultsIndex
-from explorer.data import recipe
+from explorer.models import recipe
 from explorer.spec import CLASS_WEIGHTS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 
 

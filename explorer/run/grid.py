@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from explorer.data import recipe
+from explorer.models import recipe
 from explorer.models import sources
 from explorer.spec import QUANT_MODES, VariantSpec
 
@@ -62,7 +62,7 @@ def expand(axes: dict[str, list[Any]], base: VariantSpec | None = None) -> list[
 
 
 def expand_on_defaults(axes: dict[str, list[Any]]) -> list[VariantSpec]:
-    """Every combination of the axes, each on its dataset's default recipe (explorer.data.recipe): the fields
+    """Every combination of the axes, each on its dataset's default recipe (explorer.models.recipe): the fields
     the axes name win, the others are the dataset's defaults (on Fashion-MNIST, VariantSpec()'s own)."""
     out = []
     for s in expand(axes):

@@ -20,8 +20,9 @@ import numpy as np
 
 from explorer.models import architecture, sources
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets, uncertainty
+from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
+from explorer import uncertainty
 from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from explorer.measure.uncertainty import Interval, accuracy_interval, replicate_interval
+from explorer.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
 from explorer.spec import AFTER_BASE, FAMILY_FIELDS, SpecError, VariantSpec

@@ -27,7 +27,6 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
@@ -35,6 +34,7 @@ import numpy as np
 from filelock import FileLock
 
 from explorer import process
+from explorer.record import Problem
 from explorer.store import paths
 
 KINDS = ("base", "tuned", "variants", "evidence")
@@ -49,14 +49,6 @@ STALE_TMP_SECONDS = 6 * 3600  # a temp folder of a live process older than this 
 
 class CacheError(RuntimeError):
     """An entry is missing, damaged or could not be written; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A damaged entry found while listing; the listing skips it and carries on."""
-
-    key: str
-    reason: str
 
 
 def sha256_file(path: Path) -> str:

@@ -21,10 +21,10 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from explorer.measure.uncertainty import record_interval_columns
-from explorer.record import Latency, VariantRecord
+from explorer.uncertainty import record_interval_columns
+from explorer.record import Latency, Problem, VariantRecord
 from explorer.store import paths
-from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Problem, Store, latency_name, pick_latency
+from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Store, latency_name, pick_latency
 
 SCHEMA = 5  # 5: the network's source; 4: memory (peak RAM, flash); 3: evidence entries (has_model); 2: accuracy intervals in the summaries
 TABLES = """

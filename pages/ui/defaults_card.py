@@ -1,11 +1,11 @@
 """The dataset's default recipe on Explore: the knobs it sets when a dataset is picked, and the card that says
-which defaults apply and why (the recipe itself is chosen in explorer.data.recipe)."""
+which defaults apply and why (the recipe itself is chosen in explorer.models.recipe)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from explorer.data import recipe
+from explorer.models import recipe
 from explorer.spec import VariantSpec
 from pages.ui.jobs import max_epochs
 

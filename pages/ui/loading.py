@@ -12,9 +12,9 @@ import streamlit as st
 from explorer import record
 from explorer.measure import host
 from explorer.present import results
-from explorer.record import VariantRecord
+from explorer.record import Problem, VariantRecord
 from explorer.present.significance import Evidence
-from explorer.store.cache import Problem, Store
+from explorer.store.cache import Store
 from explorer.store.index import ResultsIndex
 
 
