@@ -53,7 +53,7 @@ def test_the_keeper_stops_a_trial_at_an_epoch_end_when_hopeless_or_out_of_time(t
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     now = [0.0]
     keeper = Keeper(Store(tmp_path / "cache"), deadline=100.0, clock=lambda: now[0])
-    keeper.curves = [[0.70, 0.80, 0.84], [0.75, 0.82, 0.86]]
+    keeper.curves = [(10, [0.70, 0.80, 0.84]), (10, [0.75, 0.82, 0.86])]
     keeper.front = FRONT
     spec = VariantSpec(dataset="digits", depth=1, width=8)
     check = keeper.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0))
@@ -62,6 +62,10 @@ def test_the_keeper_stops_a_trial_at_an_epoch_end_when_hopeless_or_out_of_time(t
     with pytest.raises(TrialStopped, match="pruned at epoch 2") as stop:
         check(Progress("train", 0.3, "epoch 2", 2, 10, 0.70, 2.0))
     assert stop.value.epoch == 2 and stop.value.val_accuracy == 0.70
+    shorter = Keeper(Store(tmp_path / "cache"), deadline=100.0, clock=lambda: now[0])
+    shorter.curves, shorter.front = [(5, curve) for _, curve in keeper.curves], FRONT
+    check = shorter.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0))
+    check(Progress("train", 0.3, "epoch 2", 2, 10, 0.70, 2.0))  # what 5-epoch trials gained says little of 10 epochs
 
     patient = Keeper(Store(tmp_path / "cache"), deadline=100.0, economize=False, clock=lambda: now[0])
     patient.curves, patient.front = keeper.curves, FRONT
@@ -92,23 +96,23 @@ def test_a_finished_trials_latency_stands_for_a_trial_that_differs_only_in_train
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     previewed = []
     keeper = Keeper(Store(tmp_path / "cache"), deadline=1e9, preview=lambda spec: previewed.append(spec) or 40.0)
-    keeper.curves = [[0.5, 0.7], [0.6, 0.75]]  # two trials trained: the hopeless rule can judge, with a latency
-    first = VariantSpec(dataset="digits", depth=1, width=8, epochs=10)
+    keeper.curves = [(10, [0.5, 0.7]), (10, [0.6, 0.75])]  # two trained: the hopeless rule can judge, with a latency
+    first = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, min_steps=0)
     plan = keeper.plan(first)
     assert plan.p50_us == 40.0 and previewed == [first]
     keeper.landed(first, plan, SimpleNamespace(history={"base": {"val_accuracy": [0.5, 0.8]}}), 3.0, 0.80, 12.5,
                   [budget.Point("mine", 0.80, 12.5)])
-    assert keeper.plan(first.replace(epochs=20, learning_rate=0.01)).p50_us == 12.5  # measured, not previewed
+    assert keeper.plan(first.replace(learning_rate=0.01, seed=3)).p50_us == 12.5  # measured, not previewed
     assert keeper.plan(first.replace(width=16)).p50_us == 40.0 and len(previewed) == 2  # another architecture
-    assert keeper.curves[-1] == [0.5, 0.8] and keeper.times.timed[-1].seconds == 3.0
+    assert keeper.curves[-1] == (10, [0.5, 0.8]) and keeper.times.timed[-1].seconds == 3.0
 
 
 def test_a_trial_that_only_fine_tunes_a_cached_base_is_not_previewed_for_the_hopeless_rule(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     store = Store(tmp_path / "cache")
-    pruned = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, channels=0.5)
+    pruned = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, min_steps=0, channels=0.5)
     store.write("base", pruned.base_key(), {"kind": "base"}, lambda folder: (folder / "weights.h5").write_bytes(b"w"))
     keeper = Keeper(store, deadline=1e9, preview=lambda spec: pytest.fail("previewed"))
-    keeper.curves = [[0.5, 0.7], [0.6, 0.75]]  # the hopeless rule judges base training, which this trial skips
+    keeper.curves = [(10, [0.5, 0.7]), (10, [0.6, 0.75])]  # the hopeless rule judges base training: none here
     plan = keeper.plan(pruned)
     assert plan.epochs == pruned.tune_epochs and plan.p50_us is None and plan.skip is None

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from explorer.measure.uncertainty import accuracy_interval
+from explorer.uncertainty import accuracy_interval
 from explorer.run import budget
 from explorer.data.datasets import DatasetError
 from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
@@ -69,7 +69,7 @@ class Keeper:
         self.store, self.deadline, self.economize, self.clock = store, deadline, economize, clock
         self.preview = preview or _preview
         self.times = budget.BuildTimes()
-        self.curves: list[list[float]] = []
+        self.curves: list[tuple[int, list[float]]] = []  # (base epochs planned, validation accuracy per epoch)
         self.best: dict[tuple, list[tuple[int, float]]] = {}  # architecture -> (epochs, validation accuracy)
         self.front: list[budget.Point] = []
         self.p50: dict[tuple, float] = {}  # _speed -> p50 measured here: a trial's latency without a preview
@@ -78,10 +78,10 @@ class Keeper:
             try:
                 if v.built_on.get("id") == host.current().id and v.build_seconds:
                     self.times.add(self._work_done(v), build_seconds(v.build_seconds))
+                if "train" in v.build_seconds and v.history.get("base", {}).get("val_accuracy"):
+                    self._add_curve(v.spec, v.history["base"]["val_accuracy"])
             except (DatasetError, SpecError):  # its dataset or model is gone: its time says nothing here
                 continue
-            if "train" in v.build_seconds and v.history.get("base", {}).get("val_accuracy"):
-                self.curves.append(list(v.history["base"]["val_accuracy"]))
 
     @staticmethod
     def _train_images(spec: VariantSpec) -> int:
@@ -99,6 +99,14 @@ class Keeper:
 
         info = datasets.info_for(spec)
         return architecture.total_macs(architecture.plan(spec, info.input_shape, info.num_classes))
+
+    def _add_curve(self, spec: VariantSpec, val_accuracy: list[float]) -> None:
+        self.curves.append((spec.base_epochs(self._train_images(spec)), list(val_accuracy)))
+
+    def _curves(self, epochs: int) -> list[list[float]]:
+        """The training curves of trials planned for at least this many base epochs: what a shorter one gained
+        after an epoch says little of a longer one (batch norm and dropout learn slower at first)."""
+        return [curve for planned, curve in self.curves if planned >= epochs]
 
     def _epochs_left(self, spec: VariantSpec) -> int:
         epochs = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
@@ -138,7 +146,8 @@ class Keeper:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
                                                        f"{max(left, 0):.0f} s are left", too_long=True)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
-        curves = len(self.curves) >= 2 and not self.store.has("base", spec.base_key())  # the hopeless rule
+        curves = (len(self._curves(spec.base_epochs(self._train_images(spec)))) >= 2  # the hopeless rule
+                  and not self.store.has("base", spec.base_key()))
         if not epochs or not self.economize or not (known or curves):  # judges base training only
             return Plan(work, epochs, predicted, None)  # no rule could judge it: no preview spent on it
         p50 = self.p50.get(_speed(spec)) or self.preview(spec)
@@ -168,7 +177,8 @@ class Keeper:
                 raise stop(f"stopped after epoch {p.epoch} of {p.stage}: with {left} epochs left it would end about "
                            f"{end - self.deadline:.0f} s past the deadline", p)
             if self.economize and p.stage == "train" and plan.p50_us is not None:
-                why = budget.hopeless(p.epoch, p.val_accuracy, plan.p50_us, self.curves, spread, self.front)
+                why = budget.hopeless(p.epoch, p.val_accuracy, plan.p50_us, self._curves(p.epochs or p.epoch), spread,
+                                      self.front)
                 if why:
                     raise stop(f"pruned {why}", p)
 
@@ -179,7 +189,7 @@ class Keeper:
         """What a finished trial teaches: its build time, its training curve, its architecture's accuracy."""
         self.times.add(plan.work, seconds)
         if plan.work and variant.history.get("base", {}).get("val_accuracy"):
-            self.curves.append(list(variant.history["base"]["val_accuracy"]))
+            self._add_curve(spec, variant.history["base"]["val_accuracy"])
         self.best.setdefault(_architecture(spec), []).append((spec.epochs, val_accuracy))
         self.p50[_speed(spec)] = p50_us
         self.front = front

@@ -84,12 +84,12 @@ class Space:
             sibling = self.spec(other)
             if sibling.key() not in tried and sibling.key() != spec.key() and sibling.base_key() == spec.base_key():
                 out.append(other)
-        return sorted(out, key=lambda o: self._trains(self.spec(o), spec))
+        return sorted(out, key=lambda o: self.fine_tunes(o, params))
 
-    @staticmethod
-    def _trains(sibling: VariantSpec, trained: VariantSpec) -> int:
-        """Fine-tune stages a sibling of a trained variant still trains (0: it only converts)."""
-        return int(sibling.is_tuned and sibling.tuned_key() != trained.tuned_key()) + int(sibling.quant == "qat-int8")
+    def fine_tunes(self, sibling: Mapping[str, Any], trained: Mapping[str, Any]) -> int:
+        """Fine-tune stages a sibling of a trained trial still trains (0: it only converts)."""
+        spec, done = self.spec(sibling), self.spec(trained)
+        return int(spec.is_tuned and spec.tuned_key() != done.tuned_key()) + int(spec.quant == "qat-int8")
 
     def shorter(self, params: Mapping[str, Any], tried: set[str], fits: Callable[[VariantSpec], bool]
                 ) -> dict[str, Any] | None:
@@ -389,6 +389,7 @@ class Stopped(NamedTuple):
 
 
 MAX_SKIPS_IN_A_ROW = 30  # proposals skipped one after another: nothing left is worth its time
+MAX_UNFIT_IN_A_ROW = 5  # proposals in a row that fit the time left with none of their epochs: the end is near
 
 
 class Replicate(NamedTuple):
@@ -428,12 +429,30 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
     study.set_user_attr("run", run_attrs)
     keeper = Keeper(store, deadline, config.economize)
     plans: dict[int, Plan] = {}
-    skips_in_a_row = 0
+    skips_in_a_row = unfit_in_a_row = 0
     started = 0
     if config.guided and not study.trials:
         for params in space.starts():
             study.enqueue_trial(params, user_attrs={GUIDED: "start"})
     tried = {t.key for t in results(study)}  # finished, and (below) in flight
+    later: list[tuple[int, dict[str, Any]]] = []  # trained trials' siblings, cheapest first: (fine-tunes, params)
+
+    def queue_siblings(params: Mapping[str, Any]) -> None:
+        """Queued after what the study has queued (its starts, a trial fitted to the time left), before the sampler."""
+        if config.guided:
+            later.extend((space.fine_tunes(p, params), p) for p in space.siblings(params, tried)
+                         if p not in (q for _, q in later))
+            later.sort(key=lambda cost_params: cost_params[0])
+
+    def next_sibling() -> None:
+        while later and space.spec(later[0][1]).key() in tried:
+            later.pop(0)
+        if later and not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+            study.enqueue_trial(later.pop(0)[1], user_attrs={GUIDED: "sibling"})
+
+    for earlier in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if earlier.user_attrs.get("trained"):  # a resumed study picks up its trained trials' untried siblings
+            queue_siblings(earlier.params)
     rng = np.random.default_rng(config.sampler_seed)
     pending: dict[Future, tuple[Any, VariantSpec]] = {}  # one build (a trial's seed) in flight each
     landed: dict[int, list[Replicate]] = {}  # trial number -> its seeds so far
@@ -441,7 +460,7 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
     def may_start() -> bool:  # asked in-process, by the app (a flag file), or nothing new is left to try
         stop = bool(should_stop and should_stop()) or stop_requested(config.study_name) or len(tried) >= space.size
         return (not stop and (config.trials is None or started < config.trials) and time.monotonic() < deadline
-                and skips_in_a_row < MAX_SKIPS_IN_A_ROW)
+                and skips_in_a_row < MAX_SKIPS_IN_A_ROW and unfit_in_a_row < MAX_UNFIT_IN_A_ROW)
 
     def stopped(trial, spec: VariantSpec, kind: str, why: str, epoch: int | None = None,
                 partial: float | None = None) -> None:
@@ -457,6 +476,7 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
     try:
         while True:
             while len(pending) < builds.parallelism and may_start():
+                next_sibling()
                 trial = study.ask()
                 spec = space.suggest(trial)
                 if spec.key() in tried:  # the sampler proposed a variant this study has: try an untried one instead
@@ -470,12 +490,13 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 if plan.skip:
                     skips_in_a_row += 1
                     shorter = space.shorter(trial.params, tried, keeper.fits) if plan.too_long else None
+                    unfit_in_a_row = unfit_in_a_row + 1 if plan.too_long and shorter is None else 0
                     if shorter is not None:  # the same trial with as many epochs as fit in the time left
                         study.enqueue_trial(shorter, user_attrs={GUIDED: "fitted to the time left"})
                     stopped(trial, spec, "skipped", plan.skip + (f"; it is tried with {shorter['epochs']} epochs "
                                                                  "instead" if shorter else ""))
                     continue
-                skips_in_a_row, plans[trial.number] = 0, plan
+                skips_in_a_row, unfit_in_a_row, plans[trial.number] = 0, 0, plan
                 started += 1
                 landed[trial.number] = []
                 for i in range(config.seeds):
@@ -528,9 +549,8 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 keeper.landed(spec, plans.pop(trial.number), variant,
                               sum(build_seconds(r.report.seconds) for r in replicates) / len(replicates), accuracy,
                               p50, [budget.Point(t.label, t.val_accuracy, t.p50_us) for t in front(results(study))])
-                if config.guided and trained:
-                    for params in space.siblings(trial.params, tried):
-                        study.enqueue_trial(params, user_attrs={GUIDED: "sibling"}, skip_if_exists=True)
+                if trained:
+                    queue_siblings(trial.params)
                 if on_trial:
                     on_trial(_result(study.trials[trial.number]))
     finally:  # a failure or an interrupt: trials still in flight end as failed, never as running forever
