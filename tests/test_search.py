@@ -106,6 +106,14 @@ def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_on
     assert len(trials) == 3 and not any("fixed_params" in t.system_attrs for t in trials)  # nothing enqueued
 
 
+def test_a_resumed_study_tries_its_trained_trials_untried_siblings_first(counted):
+    store, build, calls = counted
+    search.run(SPACE, search.SearchConfig(study_name="resumed", trials=1), store=store, builds=build)
+    again = search.run(SPACE, search.SearchConfig(study_name="resumed", trials=1), store=store, builds=build)
+    assert [t.key for t in again] == [SPACE.base.replace(quant=q).key() for q in ("fp32", "dynamic")]
+    assert calls["trained"] == 1
+
+
 def test_tpe_samples_at_random_until_it_has_trials_of_its_own_the_guided_ones_do_not_count():
     import optuna
 
@@ -303,6 +311,32 @@ def test_a_budget_is_kept_a_trial_that_would_overrun_stops_at_an_epoch_end_and_i
     label = f"{skipped} trial{'s' * (skipped != 1)} skipped, {len(heard) - skipped} stopped early — and why"
     assert any(e.label.endswith(label) for e in at.expander), [e.label for e in at.expander]
     assert heard[0].why in at.dataframe[0].value["why"].tolist()  # the page says why
+
+
+def test_a_start_fitted_to_the_time_left_runs_before_the_siblings_of_a_trained_trial(counted, monkeypatch):
+    from explorer.run.keeper import Keeper, Plan
+
+    class Rushed(Keeper):  # 20 epochs never fit; fewer always do
+        def plan(self, spec):
+            if spec.epochs == 20:
+                return Plan(0.0, 20, 999.0, None, "its build would take about 999 s; 60 s are left", too_long=True)
+            return super().plan(spec)
+
+        def fits(self, spec):
+            return spec.epochs < 20
+
+    store, build, _ = counted
+    monkeypatch.setattr(search, "Keeper", Rushed)
+    space = search.Space({"batchnorm": [False, True], "epochs": [12, 20], "quant": ["fp32", "int8"]},
+                         base=VariantSpec(**TINY))
+    assert space.starts()[1] == {"batchnorm": True, "epochs": 20, "quant": "fp32"}  # the lever recipe
+    done = search.run(space, search.SearchConfig(study_name="fitted", trials=4), store=store, builds=build)
+    order = [t.key for t in sorted(done, key=lambda t: t.number)]
+    assert order == [space.spec(p).key() for p in (
+        {"batchnorm": False, "epochs": 12, "quant": "fp32"},  # the base
+        {"batchnorm": True, "epochs": 12, "quant": "fp32"},  # the lever recipe with the epochs that fit, before
+        {"batchnorm": False, "epochs": 12, "quant": "int8"},  # the base's sibling
+        {"batchnorm": True, "epochs": 12, "quant": "int8"})]
 
 
 def test_a_trial_too_long_for_the_time_left_is_tried_with_the_most_epochs_that_fit():
