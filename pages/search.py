@@ -160,7 +160,7 @@ def live(study: str) -> None:
     best = search.front(done)
     st.plotly_chart(figures.search_trials(done, best), key=f"s_chart_{len(done)}")
     if best:
-        st.success(f"Best under the constraints: {len(best)} variants on the front; most accurate "
+        st.success(f"Best under the constraints: {len(best)} variant{'s' * (len(best) != 1)} on the front; most accurate "
                    f"**{max(best, key=lambda t: t.val_accuracy).label}**.")
     text = lambda iv, value: iv.text() if iv else f"{value:.4f}"  # noqa: E731
     st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "val accuracy": text(t.val_interval, t.val_accuracy),
