@@ -128,6 +128,26 @@ def test_auto_is_never_slower_than_either_sibling_by_measurement(store):
 
 
 @pytest.mark.slow
+def test_where_the_profiles_keep_every_layer_float_auto_gives_the_fp32_sibling(store):
+    from explorer.measure import host
+    from explorer.run import pipeline
+
+    spec = VariantSpec(**TINY, quant="int8")
+    pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
+    fp32, _ = pipeline.ensure(spec.replace(quant="fp32"), store, latency_kwargs=FAST_LATENCY)
+    here = host.current().id
+    slow = store.read_latency(spec.key(), here)  # int8 kernels slow through and through on this "host"
+    slow["ops"] = [{**op, "us": op["us"] * 20 + 50} for op in slow["ops"]]
+    store.write_latency(spec.key(), here, slow)
+    got, _ = pipeline.ensure(spec.replace(precision="auto"), store, latency_kwargs=FAST_LATENCY)
+    assert got.key == fp32.key
+    assert "the fp32 sibling" in pipeline.auto_precision(spec.replace(precision="auto"), store).text()
+    every = "+".join(lp.name for lp in got.layers if lp.kind in ("conv", "pool", "flatten", "dense", "logits"))
+    with pytest.raises(ValueError, match="every layer in float is the fp32 variant"):
+        pipeline.ensure(spec.replace(precision=every), store, latency_kwargs=FAST_LATENCY)
+
+
+@pytest.mark.slow
 def test_the_logits_can_be_kept_in_float_though_their_op_writes_the_models_output(store):
     from ai_edge_litert.interpreter import Interpreter
 

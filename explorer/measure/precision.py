@@ -44,8 +44,8 @@ def float_layers(layers: Sequence[Layer], int8_ops: Sequence[OpTime], fp32_ops: 
     them float costs; in the network's order (empty: full int8 is the faster choice everywhere).
 
     When the fp32 sibling is faster than the int8 one would be even with those layers in float (the int8
-    kernels are slow on this CPU through and through), every layer is kept float: a float model in an
-    int8 variant's clothes, never slower than the fp32 sibling."""
+    kernels are slow on this CPU through and through), every layer is kept float: that is the fp32 sibling
+    itself, which auto then gives (explorer.run.pipeline.auto_precision)."""
     q, f = layer_ops(layers, int8_ops), layer_ops(layers, fp32_ops)
     keep, saved = [], 0.0
     for layer in layers:

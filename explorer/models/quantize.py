@@ -111,6 +111,8 @@ def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: 
     missing = [layer for layer in layers if not any(f"/{layer}/" in owned[op] for op in deny)]
     if missing:
         raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
+    if len(deny) == len(owned):  # the debugger needs an int8 op to check, and this model is the fp32 variant
+        raise ValueError("precision: every layer in float is the fp32 variant; ask for quantization fp32 instead")
     debug = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: ([img[None]] for img in sample[:64]),
         debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=deny))

@@ -313,6 +313,9 @@ class AutoPrecision:
     def text(self) -> str:
         """For people: what auto chose here, and why."""
         us = self.p50_us
+        if self.candidate.quant == "fp32":
+            return (f"the fp32 sibling ({us['fp32']:.1f} µs, against the int8 sibling's {us['int8']:.1f} µs): by the "
+                    "op profiles it beats every mix of int8 and float layers here")
         layers = self.candidate.precision.replace("+", ", ")
         picked = ("full int8 (no layer is slower in int8 here)" if self.candidate.precision == "full"
                   else f"keep {layers} in float (slower in int8 here, by the int8 and fp32 siblings' op profiles)")
@@ -341,8 +344,10 @@ def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) 
         found[name] = Latency.from_dict(lat)
     layers = VariantRecord.from_meta(store.verify("variants", siblings["int8"].key())).layers
     chosen = precision.float_layers(layers, found["int8"].ops, found["fp32"].ops)
-    candidate = spec.replace(precision="+".join(chosen) or "full")
     p50 = {name: lat.p50_us for name, lat in found.items()}
+    if set(chosen) >= {lp.name for lp in layers if lp.kind in precision.FLOAT_ALL_KINDS}:  # every layer float:
+        return AutoPrecision(siblings["fp32"], siblings["fp32"], p50 | {"candidate": p50["fp32"]})  # the fp32 one
+    candidate = spec.replace(precision="+".join(chosen) or "full")
     timed = store.read_latency(candidate.key(), here) if store.has("variants", candidate.key()) else None
     if timed is None:
         return AutoPrecision(candidate, candidate, p50)
