@@ -13,15 +13,31 @@ FRONT = [budget.Point("fast", 0.86, 10.0), budget.Point("good", 0.90, 30.0), bud
 
 def test_build_time_is_predicted_from_the_builds_timed_here_with_a_margin():
     times = budget.BuildTimes()
-    assert times.predict(1e9) is None and times.predict(0) is None  # nothing timed yet: no prediction
-    times.add(1e9, 10.0)
-    times.add(2e9, 22.0)
-    times.add(4e9, 36.0)
-    times.add(0, 1.5)  # a conversion
-    rate = 10.5 / 1e9  # the upper quartile of 10, 11 and 9 s per 1e9: the slower kinds of layer count
-    assert times.predict(3e9) == pytest.approx(rate * 3e9 * budget.MARGIN + budget.MARGIN_S)
-    assert times.predict(0) == pytest.approx(1.5 * budget.MARGIN + budget.MARGIN_S)
+    assert times.predict(1e9, 10) is None and times.predict(0, 0) is None  # nothing timed yet: no prediction
+    # epochs of 2 s fixed + 1e-9 s per unit of work (the last one 10 % slower: batch norm), then 1.5 s to convert
+    times.add(budget.Timed(10, 10 * 1e9, 10 * 3.0, 1.5))
+    times.add(budget.Timed(5, 5 * 3e9, 5 * 5.0, 1.5))
+    times.add(budget.Timed(10, 10 * 8e9, 10 * 11.0, 1.5))
+    times.add(budget.Timed(10, 10 * 8e9, 10 * 11.0 * 1.1, 1.5))
+    times.add(budget.Timed(0, 0.0, 0.0, 1.5))  # a conversion
+    predicted = times.predict(20 * 16e9, 20)  # twice the work of any epoch timed
+    epochs_s = (predicted - budget.MARGIN_S) / budget.MARGIN - 1.5
+    assert 20 * (2.0 + 16.0) < epochs_s < 20 * (2.0 + 16.0) * 1.3  # above the line: it covers the slower layers
+    assert times.predict(0, 0) == pytest.approx(1.5 * budget.MARGIN + budget.MARGIN_S)
     assert budget.work(5_000, 1_000, 12) == 6e7
+
+
+def test_a_small_networks_fixed_epoch_cost_does_not_make_a_large_one_look_slow():
+    """Seen as a user: a 120 s search timed 8 width-16 builds, then predicted width-32 trials at 88 to 256 s
+    (seconds in proportion to MACs) and stopped after 57 s. Epochs of 6 s fixed + 1e-9 s per unit."""
+    times = budget.BuildTimes()
+    for unit in (1e9, 2e9, 3e9):
+        times.add(budget.Timed(5, 5 * unit, 5 * (6.0 + unit * 1e-9), 2.0))
+    large = 12e9  # four times the largest epoch timed: 18 s an epoch; in proportion to the slower rates, 70 s
+    assert times.predict(5 * large, 5) == pytest.approx((5 * 18.0 + 2.0) * budget.MARGIN + budget.MARGIN_S)
+    few = budget.BuildTimes([budget.Timed(5, 5 * 2e9, 5 * 8.0, 2.0), budget.Timed(5, 5 * 2.5e9, 5 * 8.5, 2.0)])
+    # too little spread for a line: in proportion, at the upper quartile of the rates (4 and 3.4 s per 1e9)
+    assert few.epoch_seconds(5e9) == pytest.approx((3.4 + 0.75 * 0.6) * 5)
 
 
 def test_a_trial_is_dominated_only_when_a_front_point_at_most_as_slow_beats_its_architectures_best():
@@ -74,14 +90,14 @@ def test_the_keeper_stops_a_trial_at_an_epoch_end_when_hopeless_or_out_of_time(t
     now[0] = 97.5
     with pytest.raises(TrialStopped, match="with 8 epochs left it would end about 26 s past the deadline"):
         check(Progress("train", 0.4, "epoch 3", 3, 10, 0.10, 3.0))  # its 2nd epoch seen: 97.5 + 8 x 3 s + 4 s
-    assert patient.times.timed[-1] == budget.Timed(1e9 / 10 * 2, 5.0)  # its two epochs teach the next prediction
+    assert patient.times.timed[-1] == budget.Timed(2, 1e9 / 10 * 2, 5.0)  # its two epochs teach the next prediction
 
 
 def test_a_trial_whose_build_would_not_fit_in_the_time_left_is_not_started(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     now = [0.0]
     keeper = Keeper(Store(tmp_path / "cache"), deadline=30.0, clock=lambda: now[0], preview=lambda spec: 20.0)
-    keeper.times.add(1e10, 10.0)  # 1e-9 s per unit of work
+    keeper.times.add(budget.Timed(10, 1e10, 10.0, 0.0))  # 1e-9 s per unit of work
     spec = VariantSpec(dataset="digits", depth=1, width=8, epochs=10)
     plan = keeper.plan(spec)
     assert plan.skip is None and plan.work > 0 and plan.predicted_s < 30
@@ -100,11 +116,14 @@ def test_a_finished_trials_latency_stands_for_a_trial_that_differs_only_in_train
     first = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, min_steps=0)
     plan = keeper.plan(first)
     assert plan.p50_us == 40.0 and previewed == [first]
-    keeper.landed(first, plan, SimpleNamespace(history={"base": {"val_accuracy": [0.5, 0.8]}}), 3.0, 0.80, 12.5,
-                  [budget.Point("mine", 0.80, 12.5)])
+    built = SimpleNamespace(spec=first, macs=1000, history={"base": {"val_accuracy": [0.5, 0.8]}})
+    keeper.built(built, {"train": 2.5, "convert": 0.5, "measure": 9.0})
+    keeper.landed(first, plan, built, 0.80, 12.5, [budget.Point("mine", 0.80, 12.5)])
     assert keeper.plan(first.replace(learning_rate=0.01, seed=3)).p50_us == 12.5  # measured, not previewed
     assert keeper.plan(first.replace(width=16)).p50_us == 40.0 and len(previewed) == 2  # another architecture
-    assert keeper.curves[-1] == (10, [0.5, 0.8]) and keeper.times.timed[-1].seconds == 3.0
+    assert keeper.curves[-1] == (10, [0.5, 0.8])
+    train_images = keeper._train_images(first)  # its two epochs (patience ended it), the rest but measuring
+    assert keeper.times.timed[-1] == budget.Timed(2, 1000.0 * train_images * 2, 2.5, 0.5)
 
 
 def test_a_trial_that_only_fine_tunes_a_cached_base_is_not_previewed_for_the_hopeless_rule(tmp_path, monkeypatch):

@@ -1,10 +1,12 @@
 """What a search spends its time on: which trials fit the time left, which are not worth training, which are not
 worth finishing. Pure: no TensorFlow, no Optuna; explorer.run.search asks it before and during each trial.
 
-- **Build time** is predicted from builds already timed on this host: training seconds per unit of work (MACs
-  per image x training images x epochs), the upper quartile of past builds' rates (batch norm or same padding
-  cost more per MAC than plain layers), times a margin; a build that only converts costs what past conversions
-  cost. A trial starts only if its prediction fits in the time left.
+- **Build time** is predicted from builds already timed on this host: an epoch costs a fixed share (steps,
+  callbacks, validation) plus one proportional to its work (MACs per image x training images), a line fitted to
+  past epochs and raised to cover the upper quartile of them (batch norm or same padding cost more per MAC than
+  plain layers); then loading, converting and evaluating cost what they cost past builds; all times a margin.
+  A line through the origin made a small network's fixed share look like work, and a larger one's build several
+  times too long. A trial starts only if its prediction fits in the time left.
 - **Dominated**: the preview gives a trial's latency before it is trained. Where the front already holds a
   variant at most as slow, more accurate than the trial's architecture has ever been (its best validation
   accuracy so far, plus the spread of seeds), training it cannot put it on the front: it is skipped.
@@ -28,10 +30,13 @@ MARGIN_S = 2.0  # … and this many seconds (loading, conversion jitter)
 
 @dataclass(frozen=True)
 class Timed:
-    """A build timed on this host: its training work (0: it only converted) and its seconds."""
+    """A build timed on this host: the epochs it trained, their work and seconds, and the seconds of the rest
+    (loading, converting, evaluating; None: it stopped before)."""
 
+    epochs: int
     work: float
-    seconds: float
+    train_s: float
+    rest_s: float | None = None
 
 
 def _upper_quartile(values: Sequence[float]) -> float:
@@ -43,25 +48,44 @@ def work(macs: int, train_images: int, epochs: int) -> float:
     return float(macs) * train_images * epochs
 
 
+def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """(fixed, per unit) of seconds per epoch: least squares where the epochs' work spans at least 2x and the
+    line rises from a fixed share of at least 0; else through the origin (too little spread to tell them apart)."""
+    if min(xs) > 0 and max(xs) >= 2 * min(xs):
+        slope, intercept = statistics.linear_regression(xs, ys)
+        if slope > 0 and intercept >= 0:
+            return intercept, slope
+    return 0.0, statistics.linear_regression(xs, ys, proportional=True).slope if len(xs) > 1 else ys[0] / xs[0]
+
+
 @dataclass
 class BuildTimes:
     """Predicted build seconds from the builds timed so far on this host."""
 
     timed: list[Timed] = field(default_factory=list)
 
-    def add(self, work_done: float, seconds: float) -> None:
-        self.timed.append(Timed(work_done, seconds))
+    def add(self, timed: Timed) -> None:
+        self.timed.append(timed)
 
-    def predict(self, work_to_do: float) -> float | None:
-        """Seconds a build of this work is expected to take, with the margin; None before any comparable
-        build was timed (a trained one for training work, a conversion for none)."""
-        convert = [t.seconds for t in self.timed if t.work == 0]
-        rates = [t.seconds / t.work for t in self.timed if t.work > 0]
-        if work_to_do == 0:
-            return statistics.median(convert) * MARGIN + MARGIN_S if convert else None
-        if not rates:
+    def epoch_seconds(self, unit: float) -> float | None:
+        """Seconds of an epoch of this work, from the epochs timed so far (None before any)."""
+        points = [(t.work / t.epochs, t.train_s / t.epochs) for t in self.timed if t.epochs and t.work > 0]
+        if not points:
             return None
-        return _upper_quartile(rates) * work_to_do * MARGIN + MARGIN_S
+        fixed, per_unit = _line(*zip(*points))
+        above = _upper_quartile([y / (fixed + per_unit * x) for x, y in points])
+        return (fixed + per_unit * unit) * above
+
+    def predict(self, work_to_do: float, epochs: int) -> float | None:
+        """Seconds a build of these epochs and their work is expected to take, with the margin; None before a
+        comparable build was timed (an epoch for training, a finished build for the rest)."""
+        rest = [t.rest_s for t in self.timed if t.rest_s is not None]
+        if not epochs:
+            return statistics.median(rest) * MARGIN + MARGIN_S if rest else None
+        per_epoch = self.epoch_seconds(work_to_do / epochs)
+        if per_epoch is None:
+            return None
+        return (per_epoch * epochs + (statistics.median(rest) if rest else 0.0)) * MARGIN + MARGIN_S
 
 
 @dataclass(frozen=True)

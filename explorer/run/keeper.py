@@ -21,6 +21,7 @@ from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 from explorer.store.cache import Store
 
 TUNE_LEVERS = ("channels", "sparsity", "clusters")  # each a fine-tune of tune_epochs
+TUNE_STAGES = ("channels", "prune", "cluster", "qat")  # a build's stages that fine-tune, tune_epochs each
 ARCHITECTURE = (*FAMILY_FIELDS, "dataset", "image_size", "colour", "model")
 
 
@@ -77,7 +78,7 @@ class Keeper:
         for v in found:
             try:
                 if v.built_on.get("id") == host.current().id and v.build_seconds:
-                    self.times.add(self._work_done(v), build_seconds(v.build_seconds))
+                    self.built(v, v.build_seconds)
                 if "train" in v.build_seconds and v.history.get("base", {}).get("val_accuracy"):
                     self._add_curve(v.spec, v.history["base"]["val_accuracy"])
             except (DatasetError, SpecError):  # its dataset or model is gone: its time says nothing here
@@ -114,11 +115,14 @@ class Keeper:
             epochs += spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
         return epochs + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
 
-    def _work_done(self, v) -> float:
-        """The training work a cached variant's own build did (its build seconds say which stages it trained)."""
-        epochs = len(v.history.get("base", {}).get("val_accuracy", [])) if "train" in v.build_seconds else 0
-        epochs += v.spec.tune_epochs * sum(k in v.build_seconds for k in ("channels", "prune", "cluster", "qat"))
-        return budget.work(v.macs, self._train_images(v.spec), epochs) if epochs else 0.0
+    def built(self, variant, seconds: dict) -> None:
+        """Time a build of this variant on this host: the epochs its stages trained (its base's as its history
+        says: patience may have ended it early), their work and seconds, and the rest but measuring."""
+        epochs = len(variant.history.get("base", {}).get("val_accuracy", [])) if "train" in seconds else 0
+        epochs += variant.spec.tune_epochs * sum(stage in seconds for stage in TUNE_STAGES)
+        train_s = sum(seconds.get(stage, 0.0) for stage in ("train", *TUNE_STAGES))
+        self.times.add(budget.Timed(epochs, budget.work(variant.macs, self._train_images(variant.spec), epochs),
+                                    train_s, build_seconds(seconds) - train_s))
 
     def spread(self, spec: VariantSpec) -> float:
         """The seed spread allowed for: the 95 % half-width of an accuracy near 0.9 on the validation split."""
@@ -131,7 +135,7 @@ class Keeper:
         """Epochs left to train, their work, and the predicted build seconds (None: not predicted)."""
         epochs, macs = self._epochs_left(spec), self._macs(spec)
         work = budget.work(macs, self._train_images(spec), epochs) if macs is not None and epochs else 0.0
-        return epochs, work, self.times.predict(work) if (macs is not None or not epochs) else None
+        return epochs, work, self.times.predict(work, epochs) if (macs is not None or not epochs) else None
 
     def fits(self, spec: VariantSpec) -> bool:
         """Whether the trial's predicted build fits in the time left (an unpredicted one may start)."""
@@ -160,11 +164,11 @@ class Keeper:
         the front."""
         seconds: list[float] = []
         spread = self.spread(spec)
-        finish = self.times.predict(0) or budget.MARGIN_S * 2
+        finish = self.times.predict(0, 0) or budget.MARGIN_S * 2
 
         def stop(why: str, p) -> TrialStopped:
             if plan.epochs:  # what its epochs took teaches the next prediction
-                self.times.add(plan.work / plan.epochs * len(seconds), sum(seconds))
+                self.times.add(budget.Timed(len(seconds), plan.work / plan.epochs * len(seconds), sum(seconds)))
             return TrialStopped(why, p.epoch, p.val_accuracy)
 
         def check(p) -> None:
@@ -184,10 +188,10 @@ class Keeper:
 
         return check
 
-    def landed(self, spec: VariantSpec, plan: Plan, variant, seconds: float, val_accuracy: float, p50_us: float,
+    def landed(self, spec: VariantSpec, plan: Plan, variant, val_accuracy: float, p50_us: float,
                front: list[budget.Point]) -> None:
-        """What a finished trial teaches: its build time, its training curve, its architecture's accuracy."""
-        self.times.add(plan.work, seconds)
+        """What a finished trial teaches (its seeds' build times are told by built()): its training curve, its
+        architecture's accuracy, its latency, the front."""
         if plan.work and variant.history.get("base", {}).get("val_accuracy"):
             self._add_curve(spec, variant.history["base"]["val_accuracy"])
         self.best.setdefault(_architecture(spec), []).append((spec.epochs, val_accuracy))

@@ -36,7 +36,7 @@ from explorer.store import paths
 from explorer import process
 from explorer.store.cache import TFLITE, Store
 from explorer.run import budget
-from explorer.run.keeper import Keeper, Plan, TrialStopped, build_seconds
+from explorer.run.keeper import Keeper, Plan, TrialStopped
 
 
 @dataclass(frozen=True)
@@ -546,9 +546,10 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 for name, value in config.constraints.values(accuracy, p50, variant.size_kb, variant.memory).items():
                     trial.set_constraint(name, value)
                 study.tell(trial, [accuracy, p50])
-                keeper.landed(spec, plans.pop(trial.number), variant,
-                              sum(build_seconds(r.report.seconds) for r in replicates) / len(replicates), accuracy,
-                              p50, [budget.Point(t.label, t.val_accuracy, t.p50_us) for t in front(results(study))])
+                for r in replicates:
+                    keeper.built(r.variant, r.report.seconds)
+                keeper.landed(spec, plans.pop(trial.number), variant, accuracy, p50,
+                              [budget.Point(t.label, t.val_accuracy, t.p50_us) for t in front(results(study))])
                 if trained:
                     queue_siblings(trial.params)
                 if on_trial:
