@@ -15,7 +15,7 @@ from explorer.store.cache import Store
 pytestmark = pytest.mark.slow
 
 SPACE = search.Space({"width": [4, 8, 16], "dense": [16, 32], "quant": ["fp32", "dynamic", "int8"]},
-                     base=VariantSpec(**{**TINY, "epochs": 3}))
+                     base=VariantSpec(**{**TINY, "epochs": 3, "width": 4}))  # the base is the fast end: one start
 
 
 @pytest.fixture()
@@ -84,14 +84,17 @@ def test_a_trained_trials_siblings_share_its_base_and_come_cheapest_first():
         {"channels": 0.25, "quant": "fp32", "epochs": 3}, {"channels": 0.25, "quant": "int8", "epochs": 3}]
 
 
-def test_a_new_study_starts_from_the_base_variant_and_its_lever_recipe():
-    space = search.Space({"depth": [1, 2], "batchnorm": [False, True], "padding": ["valid", "same"],
-                          "dropout": [0.0, 0.3], "epochs": [5, 20]})
+def test_a_new_study_starts_from_the_fast_end_the_base_variant_and_its_lever_recipe():
+    space = search.Space({"depth": [1, 2], "width": [32, 16], "batchnorm": [False, True],
+                          "padding": ["valid", "same"], "dropout": [0.0, 0.3], "epochs": [5, 20]})
+    base = {"batchnorm": False, "padding": "valid", "dropout": 0.0, "epochs": 5}
     assert space.starts() == [
-        {"depth": 2, "batchnorm": False, "padding": "valid", "dropout": 0.0, "epochs": 5},
-        {"depth": 2, "batchnorm": True, "padding": "same", "dropout": 0.3, "epochs": 20}]
-    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == []  # depth 2 is not in it
-    assert search.Space({"depth": [1, 2], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]
+        {"depth": 1, "width": 16, **base},  # the base network at the least depth and width: the cheapest build
+        {"depth": 2, "width": 32, **base},
+        {"depth": 2, "width": 32, "batchnorm": True, "padding": "same", "dropout": 0.3, "epochs": 20}]
+    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == [{"depth": 1, "epochs": 5}]  # no depth 2
+    assert search.Space({"depth": [2, 3], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]  # one: the base
+    assert search.Space({"width": [16, 32], "epochs": [20, 5, 10]}).starts()[0] == {"width": 16, "epochs": 10}
 
 
 def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_one_leaves_all_to_the_sampler(counted):
@@ -337,6 +340,15 @@ def test_a_start_fitted_to_the_time_left_runs_before_the_siblings_of_a_trained_t
         {"batchnorm": True, "epochs": 12, "quant": "fp32"},  # the lever recipe with the epochs that fit, before
         {"batchnorm": False, "epochs": 12, "quant": "int8"},  # the base's sibling
         {"batchnorm": True, "epochs": 12, "quant": "int8"})]
+
+
+def test_a_sibling_of_a_base_on_the_front_goes_before_one_of_a_dominated_base():
+    space = search.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**TINY))
+    queued = [{"width": 8, "quant": "int8"}, {"width": 4, "quant": "int8"}]  # cheapest first
+    on_front = {space.spec({"width": 4, "quant": "fp32"}).base_key()}  # width 4 holds the front, width 8 not
+    assert space.next_sibling(queued, on_front) == 1
+    assert space.next_sibling(queued, set()) == 0  # none on the front: the cheapest
+    assert space.next_sibling(queued, on_front | {space.spec(queued[0]).base_key()}) == 0
 
 
 def test_a_trial_too_long_for_the_time_left_is_tried_with_the_most_epochs_that_fit():

@@ -18,6 +18,7 @@ import itertools
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -86,6 +87,12 @@ class Space:
                 out.append(other)
         return sorted(out, key=lambda o: self.fine_tunes(o, params))
 
+    def next_sibling(self, siblings: Sequence[Mapping[str, Any]], front_bases: set[str]) -> int:
+        """Which of the queued siblings (cheapest first) to try next: the first whose base has a variant on the
+        front, else the first. A sibling of a dominated base seldom reaches the front: a conversion keeps its
+        accuracy, a fine-tune lowers it."""
+        return next((i for i, p in enumerate(siblings) if self.spec(p).base_key() in front_bases), 0)
+
     def fine_tunes(self, sibling: Mapping[str, Any], trained: Mapping[str, Any]) -> int:
         """Fine-tune stages a sibling of a trained trial still trains (0: it only converts)."""
         spec, done = self.spec(sibling), self.spec(trained)
@@ -107,9 +114,11 @@ class Space:
         return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
 
     def starts(self) -> list[dict[str, Any]]:
-        """A new study's first trials: the base variant, and it with the accuracy levers of the shipped grid
-        (explorer.run.grid.LEVER_PAIRS), where the space holds their values: a search begins from what is
-        known to work, and the sampler explores from there."""
+        """A new study's first trials: the base network at the space's least depth and width, trained for the
+        middle of the space's epochs (the fast end of the front; a small network costs little per epoch), the
+        base variant, and it with the accuracy levers of the shipped grid (explorer.run.grid.LEVER_PAIRS), where
+        the space holds their values: a search begins from what is known to work, and the sampler explores from
+        there. Cheapest first: each build times the next one's prediction."""
         from explorer.run import grid
 
         searched = [name for name, values in self.choices.items() if len(values) > 1]
@@ -117,8 +126,11 @@ class Space:
         levers = {f.name: getattr(after, f.name) for f in dataclasses.fields(after)
                   if getattr(after, f.name) != getattr(before, f.name)
                   and not (self.base.model and f.name in FAMILY_FIELDS)}  # another network takes the training ones
+        fast = {name: min(self.choices[name]) for name in ("depth", "width") if name in searched}
+        if fast and "epochs" in searched:
+            fast["epochs"] = statistics.median_low(self.choices["epochs"])
         out = []
-        for known in (self.base, self.base.replace(**levers)):
+        for known in (self.base.replace(**fast), self.base, self.base.replace(**levers)):
             params = {name: getattr(known, name) for name in searched}
             if all(params[n] in self.choices[n] for n in searched) and params not in out:
                 out.append(params)
@@ -445,10 +457,12 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
             later.sort(key=lambda cost_params: cost_params[0])
 
     def next_sibling() -> None:
-        while later and space.spec(later[0][1]).key() in tried:
-            later.pop(0)
+        later[:] = [(cost, p) for cost, p in later if space.spec(p).key() not in tried]
         if later and not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-            study.enqueue_trial(later.pop(0)[1], user_attrs={GUIDED: "sibling"})
+            trials = study.get_trials(deepcopy=False)
+            ahead = {space.spec(trials[t.number].params).base_key() for t in front(results(study))}
+            pick = space.next_sibling([p for _, p in later], ahead)
+            study.enqueue_trial(later.pop(pick)[1], user_attrs={GUIDED: "sibling"})
 
     for earlier in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         if earlier.user_attrs.get("trained"):  # a resumed study picks up its trained trials' untried siblings
