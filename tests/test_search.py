@@ -342,6 +342,19 @@ def test_a_start_fitted_to_the_time_left_runs_before_the_siblings_of_a_trained_t
         {"batchnorm": True, "epochs": 12, "quant": "int8"})]
 
 
+def test_a_search_started_from_the_command_line_shows_as_running_until_it_ends(tmp_path, monkeypatch):
+    from explorer.run import cli
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    seen = []
+    monkeypatch.setattr(search, "run", lambda space, config, **kw: seen.append(search.running(config.study_name)) or [])
+    argv = ["--cache", str(tmp_path / "cache"), "search", "--dataset", "digits", "--trials", "1", "--study", "cli-run"]
+    assert cli.main(argv) == 0
+    assert seen == [True] and not search.running("cli-run")  # the page saw it running; it ended: its pid file is gone
+    with search.announced("Not a page's name"):  # a name the page cannot show is not announced
+        assert not list((tmp_path / "data").rglob("*.pid"))
+
+
 def test_a_sibling_of_a_base_on_the_front_goes_before_one_of_a_dominated_base():
     space = search.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**TINY))
     queued = [{"width": 8, "quant": "int8"}, {"width": 4, "quant": "int8"}]  # cheapest first

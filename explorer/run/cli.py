@@ -294,7 +294,9 @@ def cmd_search(args) -> int:
     def stopped(t: search.Stopped) -> None:
         log.info("trial #%d %s %s: %s", t.number, t.label, t.kind, t.why)
 
-    done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown, on_stopped=stopped)
+    with search.announced(config.study_name):
+        done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown,
+                          on_stopped=stopped)
     bar.close()
     best = search.front(done)
     wall = time.perf_counter() - start

@@ -13,6 +13,7 @@ through the database (load) and stops it with a flag file (request_stop).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import math
@@ -627,6 +628,28 @@ def running(study_name: str) -> bool:
     return process.alive(pid) and (not started or process.started(pid) in (None, started[0]))
 
 
+def _pid_line(pid: int) -> str:
+    return f"{pid} {process.started(pid) or ''}".strip()
+
+
+@contextlib.contextmanager
+def announced(study_name: str):
+    """While this process runs a study, its pid file names it (gone when it ends): the Search page shows it
+    running, with its time left and Stop, whether the page or the command line started it. A name the page
+    cannot show (STUDY_NAME) is not announced."""
+    if not STUDY_NAME.match(study_name):
+        yield
+        return
+    path = _folder() / f"{study_name}.pid"
+    tmp = path.with_suffix(f".pid.{os.getpid()}")
+    tmp.write_text(_pid_line(os.getpid()))
+    os.replace(tmp, path)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
 def start(study_name: str, cli_args: list[str]) -> int:
     """Start `python -m explorer search … --study NAME` detached (it outlives the page); returns its pid."""
     check_name(study_name)
@@ -637,7 +660,7 @@ def start(study_name: str, cli_args: list[str]) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
                                 cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
-    (_folder() / f"{study_name}.pid").write_text(f"{proc.pid} {process.started(proc.pid) or ''}".strip())
+    (_folder() / f"{study_name}.pid").write_text(_pid_line(proc.pid))
     return proc.pid
 
 
