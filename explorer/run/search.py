@@ -628,8 +628,13 @@ def running(study_name: str) -> bool:
     return process.alive(pid) and (not started or process.started(pid) in (None, started[0]))
 
 
-def _pid_line(pid: int) -> str:
-    return f"{pid} {process.started(pid) or ''}".strip()
+def _write_pid(study_name: str, pid: int) -> Path:
+    """The study's pid file, naming the process by pid and start time; written whole (renamed over)."""
+    path = _folder() / f"{study_name}.pid"
+    tmp = path.with_suffix(f".pid.{os.getpid()}")
+    tmp.write_text(f"{pid} {process.started(pid) or ''}".strip())
+    os.replace(tmp, path)
+    return path
 
 
 @contextlib.contextmanager
@@ -640,10 +645,7 @@ def announced(study_name: str):
     if not STUDY_NAME.match(study_name):
         yield
         return
-    path = _folder() / f"{study_name}.pid"
-    tmp = path.with_suffix(f".pid.{os.getpid()}")
-    tmp.write_text(_pid_line(os.getpid()))
-    os.replace(tmp, path)
+    path = _write_pid(study_name, os.getpid())
     try:
         yield
     finally:
@@ -660,7 +662,7 @@ def start(study_name: str, cli_args: list[str]) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
                                 cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
-    (_folder() / f"{study_name}.pid").write_text(_pid_line(proc.pid))
+    _write_pid(study_name, proc.pid)
     return proc.pid
 
 
