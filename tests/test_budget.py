@@ -85,12 +85,12 @@ def test_the_keeper_stops_a_trial_at_an_epoch_end_when_hopeless_or_out_of_time(t
 
     patient = Keeper(Store(tmp_path / "cache"), deadline=100.0, economize=False, clock=lambda: now[0])
     patient.curves, patient.front = keeper.curves, FRONT
-    check = patient.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0))
+    check = patient.watch(spec, Plan(work=1e9, epochs=10, predicted_s=20.0, p50_us=35.0, units=(1e8, 4e7)))
     check(Progress("train", 0.3, "epoch 2", 2, 10, 0.10, 2.0))  # not economizing: hopeless trials go on
     now[0] = 97.5
     with pytest.raises(TrialStopped, match="with 8 epochs left it would end about 26 s past the deadline"):
         check(Progress("train", 0.4, "epoch 3", 3, 10, 0.10, 3.0))  # its 2nd epoch seen: 97.5 + 8 x 3 s + 4 s
-    assert patient.times.timed[-1] == budget.Timed(2, 1e9 / 10 * 2, 5.0)  # its two epochs teach the next prediction
+    assert patient.times.timed[-1] == budget.Timed(2, 1e8 * 2, 5.0)  # its two epochs teach the next prediction
 
 
 def test_a_trial_whose_build_would_not_fit_in_the_time_left_is_not_started(tmp_path, monkeypatch):
@@ -135,3 +135,28 @@ def test_a_trial_that_only_fine_tunes_a_cached_base_is_not_previewed_for_the_hop
     keeper.curves = [(10, [0.5, 0.7]), (10, [0.6, 0.75])]  # the hopeless rule judges base training: none here
     plan = keeper.plan(pruned)
     assert plan.epochs == pruned.tune_epochs and plan.p50_us is None and plan.skip is None
+
+
+def test_a_channel_pruned_build_trains_its_base_at_full_width_and_fine_tunes_the_narrowed_network(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    now = [0.0]
+    keeper = Keeper(Store(tmp_path / "cache"), deadline=1e9, clock=lambda: now[0])
+    pruned = VariantSpec(dataset="digits", depth=1, width=16, epochs=4, min_steps=0, channels=0.5)
+    images = keeper._train_images(pruned)
+    full, narrow = keeper._macs(pruned.replace(channels=0.0)), keeper._macs(pruned)
+    assert full > 1.5 * narrow  # half the channels of its conv layer
+    plan = keeper.plan(pruned)
+    assert plan.epochs == 4 + pruned.tune_epochs
+    assert plan.work == (4 * full + pruned.tune_epochs * narrow) * images  # was all epochs at the narrowed MACs
+    built = SimpleNamespace(spec=pruned, macs=narrow, history={"base": {"val_accuracy": [0.5, 0.6, 0.7]}})
+    keeper.built(built, {"train": 6.0, "channels": 2.0, "convert": 1.0})  # patience ended the base after 3
+    assert keeper.times.timed[-1] == budget.Timed(3 + pruned.tune_epochs, (3 * full + pruned.tune_epochs * narrow)
+                                                  * images, 8.0, 1.0)
+    check = keeper.watch(pruned, plan)  # stopped in its fine-tune: each epoch at the work of its stage
+    check(Progress("train", 0.2, "epoch 1", 1, 4, 0.80, 2.0))
+    now[0] = 1e9
+    with pytest.raises(TrialStopped):
+        check(Progress("channels", 0.9, "epoch 1", 1, 2, 0.80, 1.0))
+    assert keeper.times.timed[-1] == budget.Timed(2, (full + narrow) * images, 3.0)

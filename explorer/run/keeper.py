@@ -43,6 +43,7 @@ class Plan:
     p50_us: float | None  # its latency from the preview (None: not previewed: it trains nothing)
     skip: str | None = None  # why it is not started
     too_long: bool = False  # skipped because its build would not fit in the time left
+    units: tuple[float, float] = (0.0, 0.0)  # work of an epoch of base training, of a fine-tune (0: not known)
 
 
 def build_seconds(seconds: dict) -> float:
@@ -109,19 +110,22 @@ class Keeper:
         after an epoch says little of a longer one (batch norm and dropout learn slower at first)."""
         return [curve for planned, curve in self.curves if planned >= epochs]
 
-    def _epochs_left(self, spec: VariantSpec) -> int:
-        epochs = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
+    def _epochs_left(self, spec: VariantSpec) -> tuple[int, int]:
+        """Epochs left of base training and of fine-tunes."""
+        base = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
+        tune = 0
         if spec.is_tuned and not self.store.has("tuned", spec.tuned_key()):
-            epochs += spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
-        return epochs + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
+            tune += spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
+        return base, tune + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
 
     def built(self, variant, seconds: dict) -> None:
         """Time a build of this variant on this host: the epochs its stages trained (its base's as its history
         says: patience may have ended it early), their work and seconds, and the rest but measuring."""
-        epochs = len(variant.history.get("base", {}).get("val_accuracy", [])) if "train" in seconds else 0
-        epochs += variant.spec.tune_epochs * sum(stage in seconds for stage in TUNE_STAGES)
+        base_epochs = len(variant.history.get("base", {}).get("val_accuracy", [])) if "train" in seconds else 0
+        tune_epochs = variant.spec.tune_epochs * sum(stage in seconds for stage in TUNE_STAGES)
         train_s = sum(seconds.get(stage, 0.0) for stage in ("train", *TUNE_STAGES))
-        self.times.add(budget.Timed(epochs, budget.work(variant.macs, self._train_images(variant.spec), epochs),
+        base_unit, tune_unit = self._units(variant.spec, variant.macs)
+        self.times.add(budget.Timed(base_epochs + tune_epochs, base_epochs * base_unit + tune_epochs * tune_unit,
                                     train_s, build_seconds(seconds) - train_s))
 
     def spread(self, spec: VariantSpec) -> float:
@@ -131,11 +135,23 @@ class Keeper:
         n = datasets.split_sizes(spec.dataset)[1]
         return accuracy_interval(round(0.9 * n), n).half_width
 
-    def _cost(self, spec: VariantSpec) -> tuple[int, float, float | None]:
-        """Epochs left to train, their work, and the predicted build seconds (None: not predicted)."""
-        epochs, macs = self._epochs_left(spec), self._macs(spec)
-        work = budget.work(macs, self._train_images(spec), epochs) if macs is not None and epochs else 0.0
-        return epochs, work, self.times.predict(work, epochs) if (macs is not None or not epochs) else None
+    def _units(self, spec: VariantSpec, macs: int | None) -> tuple[float, float]:
+        """Work of an epoch of base training and of a fine-tune: a channel-pruned variant's base trains the full
+        width, its fine-tunes the narrowed network (macs: the variant's MACs per image; None: not known, 0)."""
+        if macs is None:
+            return 0.0, 0.0
+        images = self._train_images(spec)
+        base_macs = self._macs(spec.replace(channels=0.0)) if spec.channels else macs
+        return budget.work(base_macs or macs, images, 1), budget.work(macs, images, 1)
+
+    def _cost(self, spec: VariantSpec) -> tuple[int, float, float | None, tuple[float, float]]:
+        """Epochs left to train, their work, the predicted build seconds (None: not predicted) and the work of an
+        epoch of base training and of a fine-tune."""
+        base_epochs, tune_epochs = self._epochs_left(spec)
+        epochs, macs = base_epochs + tune_epochs, self._macs(spec)
+        units = self._units(spec, macs)
+        work = base_epochs * units[0] + tune_epochs * units[1]
+        return epochs, work, self.times.predict(work, epochs) if (macs is not None or not epochs) else None, units
 
     def fits(self, spec: VariantSpec) -> bool:
         """Whether the trial's predicted build fits in the time left (an unpredicted one may start)."""
@@ -144,37 +160,40 @@ class Keeper:
 
     def plan(self, spec: VariantSpec) -> Plan:
         """Whether to start a trial, and what is known of it."""
-        epochs, work, predicted = self._cost(spec)
+        epochs, work, predicted, units = self._cost(spec)
         left = self.deadline - self.clock()
         if predicted is not None and predicted > left:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
-                                                       f"{max(left, 0):.0f} s are left", too_long=True)
+                                                       f"{max(left, 0):.0f} s are left", too_long=True, units=units)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
         curves = (len(self._curves(spec.base_epochs(self._train_images(spec)))) >= 2  # the hopeless rule
                   and not self.store.has("base", spec.base_key()))
         if not epochs or not self.economize or not (known or curves):  # judges base training only
-            return Plan(work, epochs, predicted, None)  # no rule could judge it: no preview spent on it
+            return Plan(work, epochs, predicted, None, units=units)  # no rule could judge it: no preview spent on it
         p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)
-        return Plan(work, epochs, predicted, p50, why)
+        return Plan(work, epochs, predicted, p50, why, units=units)
 
     def watch(self, spec: VariantSpec, plan: Plan) -> Callable:
         """The trial's progress callback: at an epoch's end, stops it when it would end past the deadline (its
         epochs left at its slowest epoch's pace, then finishing), or (economizing) when it can no longer reach
         the front."""
         seconds: list[float] = []
+        done = 0.0  # the work of the epochs in seconds
         spread = self.spread(spec)
         finish = self.times.predict(0, 0) or budget.MARGIN_S * 2
 
         def stop(why: str, p) -> TrialStopped:
-            if plan.epochs:  # what its epochs took teaches the next prediction
-                self.times.add(budget.Timed(len(seconds), plan.work / plan.epochs * len(seconds), sum(seconds)))
+            if done:  # what its epochs took teaches the next prediction
+                self.times.add(budget.Timed(len(seconds), done, sum(seconds)))
             return TrialStopped(why, p.epoch, p.val_accuracy)
 
         def check(p) -> None:
+            nonlocal done
             if p.epoch is None:
                 return
             seconds.append(p.epoch_seconds or 0.0)
+            done += plan.units[0] if p.stage == "train" else plan.units[1]
             left = max(plan.epochs - len(seconds), (p.epochs or p.epoch) - p.epoch)
             end = budget.projected_end(self.clock(), seconds, left, finish)
             if end > self.deadline:

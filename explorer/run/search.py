@@ -115,11 +115,14 @@ class Space:
         return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
 
     def starts(self) -> list[dict[str, Any]]:
-        """A new study's first trials: the base network at the space's least depth and width, trained for the
-        middle of the space's epochs (the fast end of the front; a small network costs little per epoch), the
-        base variant, and it with the accuracy levers of the shipped grid (explorer.run.grid.LEVER_PAIRS), where
+        """A new study's first trials: the base variant, the base network at the space's least depth and width
+        trained for the middle of the space's epochs (the fast end of the front; a small network costs little per
+        epoch), and the base with the accuracy levers of the shipped grid (explorer.run.grid.LEVER_PAIRS), where
         the space holds their values: a search begins from what is known to work, and the sampler explores from
-        there. Cheapest first: each build times the next one's prediction."""
+        there. The base first: from one size timed, another is predicted in proportion to its work, which errs
+        long for a larger network (the fast end first left the base of a 2-minute search untrained) and short for
+        a smaller one (which the deadline's watch catches at its first epoch); the lever recipe is then predicted
+        from two sizes."""
         from explorer.run import grid
 
         searched = [name for name, values in self.choices.items() if len(values) > 1]
@@ -131,7 +134,7 @@ class Space:
         if fast and "epochs" in searched:
             fast["epochs"] = statistics.median_low(self.choices["epochs"])
         out = []
-        for known in (self.base.replace(**fast), self.base, self.base.replace(**levers)):
+        for known in (self.base, self.base.replace(**fast), self.base.replace(**levers)):
             params = {name: getattr(known, name) for name in searched}
             if all(params[n] in self.choices[n] for n in searched) and params not in out:
                 out.append(params)
