@@ -90,11 +90,11 @@ def test_a_new_study_starts_from_the_base_variant_the_fast_end_and_the_lever_rec
     base = {"batchnorm": False, "padding": "valid", "dropout": 0.0, "epochs": 5}
     assert space.starts() == [
         {"depth": 2, "width": 32, **base},  # the base first: it times the others' predictions
-        {"depth": 1, "width": 16, **base},  # the base network at the least depth and width: the cheapest build
+        {"depth": 1, "width": 16, **base, "epochs": 20},  # the base network at the least depth and width, longest
         {"depth": 2, "width": 32, "batchnorm": True, "padding": "same", "dropout": 0.3, "epochs": 20}]
-    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == [{"depth": 1, "epochs": 5}]  # no depth 2
+    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == [{"depth": 1, "epochs": 20}]  # no depth 2
     assert search.Space({"depth": [2, 3], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]  # one: the base
-    assert search.Space({"width": [16, 32], "epochs": [20, 5, 10]}).starts()[1] == {"width": 16, "epochs": 10}
+    assert search.Space({"width": [16, 32], "epochs": [20, 5, 10]}).starts()[1] == {"width": 16, "epochs": 20}
 
 
 def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_one_leaves_all_to_the_sampler(counted):

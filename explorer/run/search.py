@@ -19,7 +19,6 @@ import itertools
 import math
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -116,8 +115,8 @@ class Space:
 
     def starts(self) -> list[dict[str, Any]]:
         """A new study's first trials: the base variant, the base network at the space's least depth and width
-        trained for the middle of the space's epochs (the fast end of the front; a small network costs little per
-        epoch), and the base with the accuracy levers of the shipped grid (explorer.run.grid.LEVER_PAIRS), where
+        trained for the most epochs of the space (the fast end of the front: a small network costs little per
+        epoch, and it is still learning after 10 of them), and the base with the accuracy levers of the shipped grid (explorer.run.grid.LEVER_PAIRS), where
         the space holds their values: a search begins from what is known to work, and the sampler explores from
         there. The base first: from one size timed, another is predicted in proportion to its work, which errs
         long for a larger network (the fast end first left the base of a 2-minute search untrained) and short for
@@ -130,9 +129,10 @@ class Space:
         levers = {f.name: getattr(after, f.name) for f in dataclasses.fields(after)
                   if getattr(after, f.name) != getattr(before, f.name)
                   and not (self.base.model and f.name in FAMILY_FIELDS)}  # another network takes the training ones
-        fast = {name: min(self.choices[name]) for name in ("depth", "width") if name in searched}
+        fast = {name: min(self.choices[name]) for name in ("depth", "width")
+                if name in searched and min(self.choices[name]) < getattr(self.base, name)}  # a smaller network
         if fast and "epochs" in searched:
-            fast["epochs"] = statistics.median_low(self.choices["epochs"])
+            fast["epochs"] = max(self.choices["epochs"])
         out = []
         for known in (self.base, self.base.replace(**fast), self.base.replace(**levers)):
             params = {name: getattr(known, name) for name in searched}
