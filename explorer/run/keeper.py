@@ -179,7 +179,7 @@ class Keeper:
         epochs left at its slowest epoch's pace, then finishing), or (economizing) when it can no longer reach
         the front."""
         seconds: list[float] = []
-        done = 0.0  # the work of the epochs in seconds
+        done = 0.0  # the work of the epochs timed in seconds
         spread = self.spread(spec)
         finish = self.times.predict(0, 0) or budget.MARGIN_S * 2
 
