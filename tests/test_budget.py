@@ -3,7 +3,7 @@
 import pytest
 
 from explorer.run import budget
-from explorer.run.keeper import Keeper, Plan, TrialStopped
+from explorer.run.keeper import Keeper, Plan, TrialStopped, _architecture
 from explorer.run.pipeline import Progress
 from explorer.spec import VariantSpec
 from explorer.store.cache import Store
@@ -135,6 +135,26 @@ def test_a_trial_that_only_fine_tunes_a_cached_base_is_not_previewed_for_the_hop
     keeper.curves = [(10, [0.5, 0.7]), (10, [0.6, 0.75])]  # the hopeless rule judges base training: none here
     plan = keeper.plan(pruned)
     assert plan.epochs == pruned.tune_epochs and plan.p50_us is None and plan.skip is None
+
+
+def test_a_trial_is_previewed_for_the_dominated_rule_only_where_a_front_point_is_above_what_it_can_reach(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    store = Store(tmp_path / "cache")
+    pruned = VariantSpec(dataset="digits", depth=1, width=8, epochs=10, min_steps=0, channels=0.5)
+    store.write("base", pruned.base_key(), {"kind": "base"}, lambda folder: (folder / "weights.h5").write_bytes(b"w"))
+    previewed = []
+    keeper = Keeper(store, deadline=1e9, preview=lambda spec: previewed.append(spec) or 20.0)
+    keeper.front = FRONT
+    keeper.best[_architecture(pruned)] = [(10, 0.915)]  # + the seed spread reaches the front's top, 0.92
+    assert keeper.spread(pruned) > 0.005
+    plan = keeper.plan(pruned)
+    assert plan.p50_us is None and plan.skip is None and previewed == []  # nothing on the front can dominate it
+    keeper.best[_architecture(pruned)] = [(10, 0.85)]  # below the top: previewed (20 µs) ...
+    plan = keeper.plan(pruned)
+    assert previewed == [pruned] and plan.p50_us == 20.0 and plan.skip is None  # ... only "fast" (0.86) is as fast
+    keeper.best[_architecture(pruned)] = [(10, 0.80)]
+    assert "the front holds fast" in keeper.plan(pruned).skip
 
 
 def test_a_channel_pruned_build_trains_its_base_at_full_width_and_fine_tunes_the_narrowed_network(tmp_path, monkeypatch):

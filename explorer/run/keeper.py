@@ -166,9 +166,11 @@ class Keeper:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
                                                        f"{max(left, 0):.0f} s are left", too_long=True, units=units)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
+        top = max((p.val_accuracy for p in self.front), default=None)  # no front point above it dominates anything
+        beatable = bool(known) and top is not None and max(known) + self.spread(spec) < top  # the dominated rule
         curves = (len(self._curves(spec.base_epochs(self._train_images(spec)))) >= 2  # the hopeless rule
                   and not self.store.has("base", spec.base_key()))
-        if not epochs or not self.economize or not (known or curves):  # judges base training only
+        if not epochs or not self.economize or not (beatable or curves):  # judges base training only
             return Plan(work, epochs, predicted, None, units=units)  # no rule could judge it: no preview spent on it
         p50 = self.p50.get(_speed(spec)) or self.preview(spec)
         why = budget.dominated(p50, max(known) if known else None, self.spread(spec), self.front)
