@@ -113,9 +113,8 @@ class Keeper:
     def _epochs_left(self, spec: VariantSpec) -> tuple[int, int]:
         """Epochs left of base training and of fine-tunes."""
         base = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
-        tune = 0
-        if spec.is_tuned and not self.store.has("tuned", spec.tuned_key()):
-            tune += spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
+        tune = (spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
+                if spec.is_tuned and not self.store.has("tuned", spec.tuned_key()) else 0)
         return base, tune + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
 
     def built(self, variant, seconds: dict) -> None:
@@ -166,7 +165,7 @@ class Keeper:
             return Plan(work, epochs, predicted, None, f"its build would take about {predicted:.0f} s; "
                                                        f"{max(left, 0):.0f} s are left", too_long=True, units=units)
         known = [acc for e, acc in self.best.get(_architecture(spec), []) if e >= spec.epochs]
-        top = max((p.val_accuracy for p in self.front), default=None)  # no front point above it dominates anything
+        top = max((p.val_accuracy for p in self.front), default=None)  # reaching it, no front point dominates it
         beatable = bool(known) and top is not None and max(known) + self.spread(spec) < top  # the dominated rule
         curves = (len(self._curves(spec.base_epochs(self._train_images(spec)))) >= 2  # the hopeless rule
                   and not self.store.has("base", spec.base_key()))

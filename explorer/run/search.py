@@ -118,10 +118,10 @@ class Space:
         trained for the most epochs of the space (the fast end of the front: a small network costs little per
         epoch, and it is still learning after 10 of them), and the base with the accuracy levers of the shipped
         grid (explorer.run.grid.LEVER_PAIRS), where the space holds their values: a search begins from what is
-        known to work, and the sampler explores from there. The base first: from one size timed, another is predicted in proportion to its work, which errs
-        long for a larger network (the fast end first left the base of a 2-minute search untrained) and short for
-        a smaller one (which the deadline's watch catches at its first epoch); the lever recipe is then predicted
-        from two sizes."""
+        known to work, and the sampler explores from there. The base first: from one size timed, another is
+        predicted in proportion to its work, which errs long for a larger network (the fast end first left the
+        base of a 2-minute search untrained) and short for a smaller one (which the deadline's watch catches at
+        its first epoch); the lever recipe is then predicted from two sizes."""
         from explorer.run import grid
 
         searched = [name for name, values in self.choices.items() if len(values) > 1]
