@@ -110,15 +110,20 @@ unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     budget_key = f"budget:{dataset}:{x}" + (f":t{threads}" if threads > 1 else "")  # µs at 2 threads are not µs at 1
-    # The default follows the data on screen (e.g. when this host's own figures replace another host's);
-    # a budget the user typed, or a link brought, stays.
-    default, auto_key = pareto.default_budget(df[x]), f"{budget_key}:default"
+    # The default: a round figure at or above the median of the data on screen. While points are hollow (this
+    # host or the target is measuring them), it stays as first shown, so figures landing one by one do not move
+    # the answer; once all are measured, it follows them. A budget the user typed, or a link brought, stays.
+    auto_key = f"{budget_key}:default"
+    measuring = x.endswith("_us") and not df["measured_here"].astype(bool).all()  # points still hollow
+    default = st.session_state[auto_key] if measuring and auto_key in st.session_state else pareto.default_budget(df[x])
     if budget_key not in st.session_state or st.session_state[budget_key] == st.session_state.get(auto_key):
         st.session_state[budget_key] = default
     st.session_state[auto_key] = default
     quality = "accuracy" if y == "accuracy" else results.METRICS[y].name.lower()
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)
+    st.caption(f"Default {default:g} {unit}: a round figure at or above the median of the variants shown"
+               + ("; it stays while the hollow points are measured." if measuring else "."))
     st.header("Device: will it fit?")
     board = st.selectbox("board", [NO_BOARD, *BOARDS, CUSTOM], key="board",
                          help="Fades the variants whose peak RAM (TensorFlow Lite Micro's tensor arena, planned from "

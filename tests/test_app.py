@@ -156,6 +156,54 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     assert budget() == default_budget(shown) and not any("Nothing fits" in w.value for w in at.warning)
 
 
+def test_the_default_budget_stays_while_this_host_measures_then_follows_its_figures(tmp_path, monkeypatch):
+    """A newcomer's page: another host's figures first; this host's landing one by one do not move the default."""
+    import streamlit as st
+    from pages.ui import measuring
+
+    cache, _ = intel_only_cache(tmp_path / "cache")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(cache))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "user_data"))
+    monkeypatch.setattr(measuring, "request_measurements", lambda *a, **k: 0)  # this test lands the figures itself
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    store, here = Store(cache), host.current()
+    keys = [m["key"] for m in store.variants()[0] if m["dataset"]["name"] == "fashion-mnist" and
+            store.file_path("variants", m["key"], "model.tflite").exists()]
+
+    def land(some: list[str], factor: float) -> None:  # this host measures some variants: factor x the other's
+        for key in some:
+            (theirs,) = [r for r in store.latencies(key).values() if r["host"]["id"] != here.id]
+            store.write_latency(key, here.id, {**theirs, "host": {**theirs["host"], "id": here.id},
+                                               "p50_us": theirs["p50_us"] * factor,
+                                               "p50_ci_us": [v * factor for v in theirs["p50_ci_us"]]})
+
+    def shown() -> np.ndarray:
+        return np.concatenate([values(t["x"]) for t in chart_specs(at)[0]["data"]
+                               if t.get("name", "").split(" (")[0] in QUANT_MODES])
+
+    try:
+        at = open_page()
+        budget = lambda: at.sidebar.number_input(key="budget:fashion-mnist:p50_us").value  # noqa: E731
+        first = budget()
+        assert first == default_budget(shown()) and "it stays while the hollow points are measured" in " ".join(
+            c.value for c in at.sidebar.caption)
+        land(keys[: len(keys) // 2], 0.2)  # half of them, five times as fast here: the median moves
+        at.run()
+        assert default_budget(shown()) != first and budget() == first  # held
+        land(keys[len(keys) // 2:], 0.2)  # the last ones land: this host's figures decide
+        at.run()
+        assert budget() == default_budget(shown()) < first
+        at.sidebar.number_input(key="budget:fashion-mnist:p50_us").set_value(123.0).run()
+        land(keys, 0.5)
+        at.run()
+        assert budget() == 123.0  # a budget the user typed stays
+    finally:
+        stop_workers(tmp_path / "user_data")
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
 def test_damaged_entry_is_reported_and_the_rest_still_renders(cache):
     victim = cache.file_path("variants", SPECS[2].key(), "model.tflite")
     original = victim.read_bytes()

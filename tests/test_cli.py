@@ -146,3 +146,20 @@ def test_jobs_and_targets_list_as_json_for_scripts(user_data, capsys):
     assert cli.main(["targets", "list", "--format", "json"]) == 0
     [local] = json.loads(capsys.readouterr().out)
     assert local["target"] == "local" and local["host_id"] and "/" in local["host"]  # slashes as written
+
+
+def test_pareto_on_a_cache_timed_on_no_host_says_how_to_measure_and_fronts_peak_ram(tmp_path, capsys):
+    import shutil
+
+    from support import REPO
+
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
+    assert cli.main(["--cache", str(cache), "pareto", "--dataset", "fashion-mnist"]) == 0
+    out = capsys.readouterr().out
+    count = int(out.split("None of the ")[1].split()[0])
+    assert count > 40 and "has a latency measured yet: 'python -m explorer measure' times them" in out
+    assert "No variants in the cache yet" not in out
+    assert "the front on peak ram (tflite micro arena)" in out
+    assert "Non-dominated variants (Peak RAM (TFLite Micro arena) (KB) vs Test accuracy)" in out
+    assert "fashion-mnist-d" in out.split("Non-dominated", 1)[1]

@@ -140,11 +140,16 @@ def test_balanced_accuracy_and_macro_f1_come_from_the_confusion_matrix():
     assert v.weakest_class == ("b", 0.5)
 
 
-def test_the_default_budget_is_the_median_rounded_up_so_something_always_fits():
+def test_the_default_budget_is_a_round_figure_at_or_above_the_median_so_half_fit():
     from explorer.present.pareto import default_budget
 
-    assert default_budget([13.836, 14.2, 50.0]) == 14.2
-    assert default_budget([10.01, float("nan"), 12.0]) == 11.1  # median 11.005, up to one decimal
+    assert default_budget([13.836, 14.2, 50.0]) == 20  # median 14.2
+    assert default_budget([10.01, float("nan"), 12.0]) == 20  # median 11.005
+    assert default_budget([63.0, 24.9, 81.9]) == 100 and default_budget([0.3, 0.41]) == 0.5
+    assert default_budget([5.0, 5.0]) == 5 and default_budget([1000.0]) == 1000  # a round median is kept
+    for costs in ([3.3, 7.1, 9.9, 120.0], [0.012, 0.5], [52.4, 24.9, 63.0, 81.9]):
+        budget = default_budget(costs)
+        assert np.mean(np.asarray(costs) <= budget) >= 0.5 and budget < 2.5 * np.median(costs)
     assert np.isnan(default_budget([float("nan")]))
 
 

@@ -68,11 +68,16 @@ def best_under_budget(cost: Sequence[float], score: Sequence[float], budget: flo
 
 
 def default_budget(costs: Sequence[float]) -> float:
-    """The budget a view opens with: the median cost of the variants on screen, rounded up to one decimal,
-    so that half of them fit and none is excluded by a hidden digit. NaN when nothing has a cost."""
+    """The budget a view opens with: a round figure (1, 2 or 5 times a power of ten) at or above the median cost
+    of the variants on screen, so that at least half of them fit and the figure reads as chosen, not computed.
+    NaN when nothing has a cost."""
     c = np.asarray(costs, dtype=np.float64)
-    c = c[np.isfinite(c)]
-    return float(np.ceil(np.median(c) * 10) / 10) if c.size else float("nan")
+    c = c[np.isfinite(c) & (c > 0)]
+    if not c.size:
+        return float("nan")
+    median = float(np.median(c))
+    power = 10.0 ** np.floor(np.log10(median))
+    return float(next(round(m * power, 12) for m in (1, 2, 5, 10) if m * power >= median * (1 - 1e-12)))
 
 
 @dataclass(frozen=True)

@@ -373,7 +373,15 @@ def _target_host(args) -> str | None:
 
 
 def cmd_pareto(args) -> int:
-    df = results.group_seeds(_table(_store(args), here=_target_host(args))).dropna(subset=[args.x])
+    every = results.group_seeds(_table(_store(args), here=_target_host(args)))
+    df = every.dropna(subset=[args.x])
+    if df.empty and not every.empty and args.x.endswith("_us"):  # cached, but timed on no host yet
+        where = f"target {args.target}" if args.target else "this host"
+        args.x = "peak_ram_kb" if every["peak_ram_kb"].notna().any() else "size_kb"
+        print(f"None of the {len(every)} cached variants has a latency measured yet: 'python -m explorer measure"
+              + (f" --target {args.target}" if args.target else "") + f"' times them on {where}. Meanwhile, the "
+              f"front on {results.METRICS[args.x].title.lower()}, which needs no latency:\n")
+        df = every.dropna(subset=[args.x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     fit = pareto.Fit(*_device_limits(args), args.board or "")
