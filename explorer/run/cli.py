@@ -488,7 +488,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_memory(args) -> int:
-    """Plan the peak RAM and flash of variants built before they were planned (from their models, no training)."""
+    """Plan the peak RAM and flash of variants built before they were planned, or planned by an older planner (from
+    their models, no training)."""
     from explorer.run import pipeline
 
     return _add_to_every_variant(args, pipeline.add_memory, "Planned the memory")
@@ -658,7 +659,8 @@ def parser() -> argparse.ArgumentParser:
     tgt.add_argument("--binary", default="/data/local/tmp/benchmark_model",
                      help="adb targets: where LiteRT's benchmark_model is on the device")
     sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
-    sub.add_parser("memory", help="plan the peak RAM and flash of variants built before they were planned (no training)")
+    sub.add_parser("memory", help="plan the peak RAM and flash of variants built before they were planned, or by an "
+                              "older planner (no training)")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
     rep.add_argument("--dataset")

@@ -23,7 +23,7 @@ from explorer.data import datasets
 from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer import uncertainty
-from explorer.record import Latency, Layer, VariantRecord
+from explorer.record import Latency, Layer, MemoryPlan, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
@@ -378,12 +378,13 @@ def add_predictions(store: Store, key: str) -> bool:
 
 
 def add_memory(store: Store, key: str) -> bool:
-    """Give a variant built before memory was planned its peak RAM and flash, from its own model (no training).
-    Returns whether it had none."""
+    """Give a variant its peak RAM and flash as the planner plans them now, from its own model (no training): one
+    built before memory was planned, or planned by an older planner. Returns whether its plan changed."""
     meta = store.verify("variants", key)
-    if meta["metrics"].get("memory"):
-        return False
     plan = memory.plan(store.file_path("variants", key, TFLITE).read_bytes())
+    stored = meta["metrics"].get("memory")
+    if stored and MemoryPlan.from_dict(stored) == plan:
+        return False
     store.amend_meta("variants", key, lambda m: {**m, "metrics": {**m["metrics"], "memory": plan.to_dict()}})
     return True
 
