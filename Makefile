@@ -15,7 +15,7 @@ run: setup
 	$(PY) scripts/serve.py
 
 test: setup-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup
 
 bench: setup-dev
 	$(PY) -m benchmarks

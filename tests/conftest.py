@@ -53,8 +53,26 @@ def _checkout_state() -> set[str]:
             if "__pycache__" not in line and " .venv/" not in line}
 
 
+def _worker(config) -> bool:
+    """Whether this process is a pytest-xdist worker (the controller, or a plain run, checks the checkout)."""
+    return hasattr(config, "workerinput")
+
+
+# Files whose tests start a Ray cluster run on one worker, one after another: two clusters on two cores starve.
+ONE_WORKER = {"test_cluster.py": "ray", "test_cluster_builds.py": "ray", "test_targets.py": "ray"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Each test file runs whole on one worker (its module fixtures are built once), the Ray ones together."""
+    for item in items:
+        name = item.path.name
+        item.add_marker(pytest.mark.xdist_group(ONE_WORKER.get(name, name)))
+
+
 def pytest_sessionstart(session):
-    session.config._checkout_before = _checkout_state()
+    if not _worker(session.config):
+        session.config._checkout_before = _checkout_state()
 
 
 def _check_memory_plans(folders) -> tuple[int, list[str]]:
@@ -87,16 +105,33 @@ def _check_memory_plans(folders) -> tuple[int, list[str]]:
     return len(seen), bad
 
 
+def pytest_testnodedown(node, error):
+    """The controller of a parallel run gathers each worker's memory check (pytest-xdist's workeroutput)."""
+    found = getattr(node, "workeroutput", {}).get("memory_check")
+    if found:
+        checks = node.config.__dict__.setdefault("_worker_memory_checks", [])
+        checks.append(found)
+
+
 def pytest_sessionfinish(session, exitstatus):
+    config = session.config
     stop_workers(SANDBOX / "user_data")
-    factory = getattr(session.config, "_tmp_path_factory", None)
-    folders = [SANDBOX, *([factory.getbasetemp()] if factory is not None else [])]
-    session.config._memory_checked, session.config._memory_disagreements = _check_memory_plans(folders)
-    if session.config._memory_disagreements:
+    factory = getattr(config, "_tmp_path_factory", None)
+    if _worker(config) or not config.getoption("numprocesses", None):  # where tests ran: check what they built
+        folders = [SANDBOX, *([factory.getbasetemp()] if factory is not None else [])]
+        config._memory_checked, config._memory_disagreements = _check_memory_plans(folders)
+        if _worker(config):
+            config.workeroutput["memory_check"] = [config._memory_checked, config._memory_disagreements]
+    else:
+        checks = getattr(config, "_worker_memory_checks", [])
+        config._memory_checked = sum(n for n, _ in checks)
+        config._memory_disagreements = [line for _, bad in checks for line in bad]
+    if config._memory_disagreements:
         session.exitstatus = 1
-    session.config._checkout_added = sorted(_checkout_state() - session.config._checkout_before)
-    if session.config._checkout_added:
-        session.exitstatus = 1
+    if not _worker(config):
+        config._checkout_added = sorted(_checkout_state() - config._checkout_before)
+        if config._checkout_added:
+            session.exitstatus = 1
     shutil.rmtree(SANDBOX, ignore_errors=True)
 
 

@@ -146,7 +146,7 @@ def connect(address: str) -> dict:
             quiet = dict(include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             if address == "local":  # its tasks share this machine's user data, so its CPU gate (see the module doc)
                 env = {"EXPLORER_DATA_DIR": str(paths.state_dir().resolve()), "TF_CPP_MIN_LOG_LEVEL": "3"}
-                ray.init(num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
+                ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=LOCAL_OBJECT_STORE,
                          runtime_env={"env_vars": env}, **quiet)
             else:
                 ray.init(address=address, **quiet)
