@@ -154,6 +154,7 @@ class Latency(LatencyStats):
     rss_increase_bytes: int | None = None  # what its interpreter added to a fresh process's resident memory there
     rss_note: str = ""  # why that could not be measured (when it is None)
     samples_us: tuple[float, ...] = ()
+    provisional: bool = False  # a quick first pass (explorer.measure.measure.QUICK), until the full protocol's
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Latency:
@@ -170,7 +171,7 @@ class Latency(LatencyStats):
             target=d.get("target", ""), lacks=tuple(d.get("lacks", ())), tool=dict(d.get("tool", {})),
             ops=tuple(OpTime.from_dict(o) for o in d.get("ops", ())), ops_total_us=d.get("ops_total_us"),
             rss_increase_bytes=d.get("rss_increase_bytes"), rss_note=d.get("rss_note", ""),
-            samples_us=tuple(d.get("samples_us", ())))
+            samples_us=tuple(d.get("samples_us", ())), provisional=bool(d.get("provisional", False)))
 
     @classmethod
     def from_measurement(cls, timed: Mapping[str, Any], context: Mapping[str, Any], **quiet: Any) -> Latency:
@@ -217,7 +218,7 @@ class Latency(LatencyStats):
         lo, hi = self.p50_ci_us or (float("nan"), float("nan"))
         return {"p50_us": self.p50_us, "p90_us": self.p90_us, "p99_us": self.p99_us, "mean_us": self.mean_us,
                 "throughput_ips": self.throughput_ips, "threads": self.threads, "p50_lo_us": lo, "p50_hi_us": hi,
-                "noisy": self.noisy, "latency_host": self.host_label, "latency_host_id": self.host_id,
+                "noisy": self.noisy, "provisional": self.provisional, "latency_host": self.host_label, "latency_host_id": self.host_id,
                 "rss_increase_kb": self.rss_increase_bytes / 1000 if self.rss_increase_bytes is not None else None,
                 "measured_at": self.measured_at}
 

@@ -110,11 +110,13 @@ unit = results.METRICS[x].unit
 with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     st.header("Budget")
     budget_key = f"budget:{dataset}:{x}" + (f":t{threads}" if threads > 1 else "")  # µs at 2 threads are not µs at 1
-    # The default: a round figure at or above the median of the data on screen. While points are hollow (this
-    # host or the target is measuring them), it stays as first shown, so figures landing one by one do not move
-    # the answer; once all are measured, it follows them. A budget the user typed, or a link brought, stays.
+    # The default: a round figure at or above the median of the data on screen. While points are hollow or
+    # provisional (this host or the target is measuring them), it stays as first shown, so figures landing one by
+    # one do not move the answer; once all are measured, it follows them. A budget the user typed, or a link
+    # brought, stays.
     auto_key = f"{budget_key}:default"
-    measuring = x.endswith("_us") and not df["measured_here"].astype(bool).all()  # points still hollow
+    final = df["measured_here"].astype(bool) & ~df["provisional"].fillna(False).astype(bool)
+    measuring = x.endswith("_us") and not final.all()
     default = st.session_state[auto_key] if measuring and auto_key in st.session_state else pareto.default_budget(df[x])
     if budget_key not in st.session_state or st.session_state[budget_key] == st.session_state.get(auto_key):
         st.session_state[budget_key] = default
@@ -123,7 +125,7 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     budget = st.number_input(f"Budget: best {quality} under … {unit}", min_value=0.0, format="%.1f",
                              key=budget_key)
     st.caption(f"Default {default:g} {unit}: a round figure at or above the median of the variants shown"
-               + ("; it stays while the hollow points are measured." if measuring else "."))
+               + ("; it stays while this host's figures land." if measuring else "."))
     st.header("Device: will it fit?")
     board = st.selectbox("board", [NO_BOARD, *BOARDS, CUSTOM], key="board",
                          help="Fades the variants whose peak RAM (TensorFlow Lite Micro's tensor arena, planned from "
@@ -169,6 +171,7 @@ with st.sidebar:
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
+provisional = int((df["measured_here"].astype(bool) & df["provisional"].fillna(False).astype(bool)).sum())
 st.session_state["pareto_drawn"] = True
 event = chart_slot.plotly_chart(screen.figure, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(captions.host_caption(threads, here, target.name if target else None)
@@ -184,6 +187,9 @@ st.caption(captions.host_caption(threads, here, target.name if target else None)
            + (f" **{foreign} hollow points show latency measured on another host** until "
               + (f"target {target.name} has" if target else "this host has") + " measured them."
               if foreign and x.endswith("_us") else "")
+           + (f" {provisional} latenc{'ies are' if provisional > 1 else 'y is'} provisional (a quick first pass of 3 "
+              "short blocks, with its wider interval) until the full protocol replaces "
+              f"{'them' if provisional > 1 else 'it'} in the background." if provisional else "")
            + (f" {noisy} measurement{'s were' if noisy > 1 else ' was'} noisy (orange rim: its blocks, each in a fresh "
               "process, disagreed by more than 3 %; see Details)." if noisy else ""))
 

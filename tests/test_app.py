@@ -148,6 +148,13 @@ def test_a_new_host_sees_other_hosts_figures_at_once_then_its_own_from_the_worke
     wait_until(path.exists, "the worker to measure it in the background", 90)
     mine = json.loads(path.read_text())
     assert mine["host"]["id"] == host.current().id and mine["p50_ci_us"][0] <= mine["p50_us"]
+    assert mine["provisional"] and len(mine["block_p50s_us"]) == 3 and not mine["ops"]  # the quick first pass
+    at.run()
+    assert "provisional" in at.caption[-1].value or any("provisional" in c.value for c in at.caption)
+    wait_until(lambda: at.run() and not json.loads(path.read_text())["provisional"],
+               "the full protocol to replace the first pass", 90, every=1)
+    full = json.loads(path.read_text())
+    assert len(full["block_p50s_us"]) in (6, 12, 18) and full["ops"] and full["throughput_ips"]
     at.run()
     traces = {t["name"]: len(values(t["x"])) for t in chart_specs(at)[0]["data"]}
     assert "fp32 (other host)" not in traces and traces["fp32"] == 1
@@ -186,7 +193,7 @@ def test_the_default_budget_stays_while_this_host_measures_then_follows_its_figu
         at = open_page()
         budget = lambda: at.sidebar.number_input(key="budget:fashion-mnist:p50_us").value  # noqa: E731
         first = budget()
-        assert first == default_budget(shown()) and "it stays while the hollow points are measured" in " ".join(
+        assert first == default_budget(shown()) and "it stays while this host's figures land" in " ".join(
             c.value for c in at.sidebar.caption)
         land(keys[: len(keys) // 2], 0.2)  # half of them, five times as fast here: the median moves
         at.run()

@@ -163,3 +163,29 @@ def test_pareto_on_a_cache_timed_on_no_host_says_how_to_measure_and_fronts_peak_
     assert "the front on peak ram (tflite micro arena)" in out
     assert "Non-dominated variants (Peak RAM (TFLite Micro arena) (KB) vs Test accuracy)" in out
     assert "fashion-mnist-d" in out.split("Non-dominated", 1)[1]
+
+
+def test_measure_quick_fills_provisional_figures_and_a_plain_measure_refines_them(tmp_path, capsys):
+    """A new host's first pass (3 short blocks, no op profile) is marked provisional; the full protocol replaces it."""
+    import shutil
+
+    from support import REPO
+    from explorer import record
+    from explorer.measure import host
+
+    cache = tmp_path / "cache"
+    shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
+    keys = sorted(m["key"] for m in Store(cache).variants()[0]
+                  if m["label"] in ("fashion-mnist-d1w32-fc128-fp32", "fashion-mnist-d1w32-fc128-int8"))
+    assert cli.main(["--cache", str(cache), "measure", "--quick", "--key", *keys]) == 0
+    assert "(quick first pass: provisional)" in capsys.readouterr().err
+    here = host.current().id
+    first = [record.load(Store(cache), k, here).latency for k in keys]
+    assert all(lat.provisional and len(lat.block_p50s_us) == 3 and not lat.ops and lat.rss_increase_bytes is None
+               and lat.p50_ci_us[0] <= lat.p50_us <= lat.p50_ci_us[1] for lat in first)
+    assert cli.main(["--cache", str(cache), "list"]) == 0
+    assert "2 of them are provisional (a quick first pass)" in capsys.readouterr().out
+    assert cli.main(["--cache", str(cache), "measure", "--key", *keys]) == 0
+    full = [record.load(Store(cache), k, here).latency for k in keys]
+    assert all(not lat.provisional and len(lat.block_p50s_us) >= 6 and lat.ops and lat.rss_increase_bytes
+               for lat in full)

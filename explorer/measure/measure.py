@@ -148,6 +148,11 @@ def gzipped_size(data: bytes) -> int:
     return len(gzip.compress(data, compresslevel=9, mtime=0))
 
 
+# A quick first pass (a new host's first visit): half the blocks, a sixth of the runs, one attempt, no throughput.
+# Its p50 and interval are real, from fewer samples (a wider interval); the record says it is provisional until
+# the full protocol (the defaults of blocked_samples) replaces it.
+QUICK = dict(blocks=3, min_runs=60, min_seconds=0.06, warmup=10, max_attempts=1)
+
 KEPT_SAMPLES = 1000  # stored for the histogram (the percentiles use every sample): keeps the shipped cache small
 
 
@@ -163,7 +168,7 @@ def _throughput(model: bytes, images: np.ndarray, threads: int, local: bool) -> 
     return {"throughput_ips": throughput(model, images, batch, threads=threads), "throughput_batch": batch}
 
 
-def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dict:
+def latency(model: bytes, images: np.ndarray, threads: int = 1, with_throughput: bool = True, **kwargs) -> dict:
     """The full latency record of one model on this host (or, with timing=a target's pool, on the target;
     throughput is then not measured): percentiles, p50 interval, blocks, throughput."""
     run = blocked_samples(model, images[0], threads=threads, **kwargs)
@@ -174,5 +179,5 @@ def latency(model: bytes, images: np.ndarray, threads: int = 1, **kwargs) -> dic
             "block_p50s_us": [round(v, 3) for v in run.block_p50s_us], "block_spread": run.spread,
             "outlying_blocks": int(sum(run.outlying)),
             "attempts": run.attempts, "noisy": run.noisy,
-            **_throughput(model, images, threads, local=kwargs.get("timing") is None),
+            **_throughput(model, images, threads, local=with_throughput and kwargs.get("timing") is None),
             "samples_us": np.round(_thinned(run.samples_us, KEPT_SAMPLES), 2).tolist()}

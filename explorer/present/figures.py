@@ -39,14 +39,17 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
 
     Points whose latency comes from another host are hollow, in traces of their own; on the p50 axis
     each point carries its 95 % interval as an error bar, and noisy measurements get an orange rim. Every
-    accuracy carries its 95 % interval as a vertical error bar (the table's <y>_lo and <y>_hi); the
+    accuracy carries its 95 % interval as a vertical error bar (the table's <y>_lo and <y>_hi); a provisional
+    latency (a quick first pass) says so on hover; the
     variants statistically tied with the front (tied) get a dark ring. Given a device's budget (fits: per row),
     the variants that do not fit it are faded.
     """
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
     fade = np.zeros(len(df), dtype=bool) if fits is None else ~np.asarray(fits, dtype=bool)
-    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", ""),
+    provisional = df["provisional"].fillna(False).astype(bool) if "provisional" in df else False
+    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", "")
+                   + np.where(provisional, " — <b>provisional</b>: a quick first pass, the full protocol follows", ""),
                    fit_note=np.where(fade, f" — <b>does not fit {fit_name}</b>", "") if fit_name else "",
                    fade=fade,
                    y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi, int(n)).text()}" if f"{y}_lo" in df

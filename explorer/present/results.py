@@ -21,7 +21,7 @@ from explorer.spec import VariantSpec
 SPEC_COLUMNS = [f.name for f in dataclasses.fields(VariantSpec)]  # every field, in the spec's order
 LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "threads"]
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "source", "accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS, "test_images",
-            *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "measured_here", "size_kb", "gzip_kb",
+            *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "provisional", "measured_here", "size_kb", "gzip_kb",
             "peak_ram_kb", "flash_kb", "micro_blockers", "params", "nonzero_params", "sparsity_real", "macs",
             "latency_host", "tensorflow", "built_at", "has_model"])
 
@@ -58,7 +58,7 @@ Y_AXES = ("accuracy", "balanced_accuracy", "macro_f1")
 
 
 NO_LATENCY = {c: float("nan") for c in (*LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us")} | {
-    "noisy": False, "latency_host": None, "latency_host_id": None}
+    "noisy": False, "provisional": False, "latency_host": None, "latency_host_id": None}
 
 
 def row_of(variant: Mapping[str, Any], latency: Mapping[str, Any] | None, host_id: str | None = None) -> dict:

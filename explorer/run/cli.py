@@ -139,7 +139,9 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
     threads = df["threads"].dropna()
     print(f"\nThis host: {host.current().label}, {int(threads.max()) if len(threads) else 1} thread(s). "
           + (f"{int((~here).sum())} of {len(df)} latencies were measured on another host (latency_from); "
-             "'python -m explorer measure' times them here." if not here.all() else "Every latency was measured here."))
+             "'python -m explorer measure' times them here." if not here.all() else "Every latency was measured here.")
+          + (f" {n} of them are provisional (a quick first pass): 'python -m explorer measure' replaces them with the "
+             "full protocol's." if (n := int((here & df["provisional"].fillna(False).astype(bool)).sum())) else ""))
 
 
 def cmd_sweep(args) -> int:
@@ -432,12 +434,13 @@ def cmd_measure(args) -> int:
                              f"no intact cached variant with key {unknown[0]} (see 'python -m explorer list')")
         todo = [v for v in found if v.key in args.key]
     else:
-        todo = [v for v in found if args.all or v.latency is None]
+        todo = [v for v in found if v.latency is None or (not args.quick and (args.all or v.latency.provisional))]
     bar = Bar(len(todo))
     for i, variant in enumerate(todo):
-        pipeline.measure_latency(store, variant, args.threads, lambda f, msg, i=i: bar.show(i, f, msg), target=target)
+        pipeline.measure_latency(store, variant, args.threads, lambda f, msg, i=i: bar.show(i, f, msg), target=target,
+                                 quick=args.quick)
     bar.close()
-    log.info("Measured %d variants on %s.", len(todo), where.label)
+    log.info("Measured %d variants on %s%s.", len(todo), where.label, " (quick first pass: provisional)" * args.quick)
     return 0
 
 
@@ -648,6 +651,9 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=_threads, default=1)
+    meas.add_argument("--quick", action="store_true", help="a quick first pass of those with no figure here (3 short "
+                      "blocks, no op profile), marked provisional; without it, provisional figures are measured again "
+                      "by the full protocol")
     meas.add_argument("--target", help="measure on this target (see 'targets'; default: this machine)")
     tgt = sub.add_parser("targets", help="the places latency is measured: add, list, remove, check")
     tgt.add_argument("action", choices=["add", "list", "remove", "check"])

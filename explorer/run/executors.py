@@ -39,11 +39,14 @@ class JobRequest:
 
     @classmethod
     def measure(cls, key: str, label: str, store: Store, force: bool = False, threads: int = 1,
-                target: str | None = None) -> JobRequest:
-        """Time a cached variant here, or on a measurement target (explorer.measure.targets) by name."""
+                target: str | None = None, quick: bool = False) -> JobRequest:
+        """Time a cached variant here, or on a measurement target (explorer.measure.targets) by name. quick: a
+        provisional first pass where it has no figure here (explorer.run.pipeline.time_isolated); without it, a
+        provisional figure is measured again by the full protocol."""
         payload = ({**_where(store), "force": force} | ({"threads": threads} if threads > 1 else {})
-                   | ({"target": target} if target and target != "local" else {}))
-        suffix = (f" ({threads} threads)" if threads > 1 else "") + (f" on {target}" if "target" in payload else "")
+                   | ({"target": target} if target and target != "local" else {}) | ({"quick": True} if quick else {}))
+        suffix = ((f" ({threads} threads)" if threads > 1 else "") + (f" on {target}" if "target" in payload else "")
+                  + (" (quick first pass)" if quick else ""))
         return cls("measure", key, label + suffix, payload)
 
     @classmethod

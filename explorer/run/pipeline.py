@@ -265,23 +265,29 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
     return built, tflite, ev.predictions.tobytes()
 
 
-def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, **latency_kwargs) -> Latency:
+def time_isolated(model: bytes, images: np.ndarray, threads: int = 1, quick: bool = False,
+                  **latency_kwargs) -> Latency:
     """The latency of a .tflite model on this host, timed in isolation, with how quiet the machine was.
 
     The machine's CPU gate is held throughout, so no training step of any build on this machine runs
     meanwhile (builds pause at their next batch); the thread is pinned to one core where the OS allows.
-    The per-op profile (explorer.measure.profile) is taken in the same quiet window.
+    The per-op profile (explorer.measure.profile) and the resident memory are taken in the same quiet window.
+    quick: the first pass of a new host (measure.QUICK, no throughput, profile or resident memory), provisional.
     """
+    if quick:
+        latency_kwargs = {**latency_kwargs, **measure.QUICK, "with_throughput": False}
     with gate.machine().exclusive(), host.pinned_to_one_core() as core:
         before, load = host.cpu_snapshot(), os.getloadavg()[0]
         timed = measure.latency(model, images, threads=threads, **latency_kwargs)
-        by_op = profile.profile(model, images[0], threads, model_us=timed["p50_us"])
+        by_op = None if quick else profile.profile(model, images[0], threads, model_us=timed["p50_us"])
         after = host.cpu_snapshot()
-        rss, rss_note = resident.increase(lambda: pool.TimingPool(1), model, images[0], threads)
+        rss, rss_note = ((None, "not measured in the quick first pass") if quick else
+                         resident.increase(lambda: pool.TimingPool(1), model, images[0], threads))
     return Latency.from_measurement(timed, host.measurement_context(threads), pinned_core=core, loadavg_1m=load,
                                     other_cpu_share=host.other_cpu_share(before, after, host.current().cores),
-                                    ops=[dataclasses.asdict(o) for o in by_op.ops], ops_total_us=by_op.total_us,
-                                    rss_increase_bytes=rss, rss_note=rss_note)
+                                    ops=[dataclasses.asdict(o) for o in by_op.ops] if by_op else [],
+                                    ops_total_us=by_op.total_us if by_op else None,
+                                    rss_increase_bytes=rss, rss_note=rss_note, provisional=quick)
 
 
 def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
@@ -391,9 +397,10 @@ def add_memory(store: Store, key: str) -> bool:
 
 def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
                     on_progress: Callable[[float, str], None] | None = None, target: targets.Target | None = None,
-                    **latency_kwargs) -> Latency:
+                    quick: bool = False, **latency_kwargs) -> Latency:
     """Time a cached variant on this host, in isolation (or on a measurement target, through its agent), and
-    record it in the entry's latency/ folder under the host it was measured on."""
+    record it in the entry's latency/ folder under the host it was measured on. quick: a provisional first
+    pass (this host only; see time_isolated)."""
     remote = target is not None and not target.is_local
     if on_progress:
         on_progress(0.0, f"Measuring batch-1 latency of {variant.label} on "
@@ -401,7 +408,7 @@ def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
     model = store.file_path("variants", variant.key, TFLITE).read_bytes()
     images = latency_images(variant.input_shape)
     lat = (targets.measure_latency(target, model, images, threads, **latency_kwargs) if remote
-           else time_isolated(model, images, threads, **latency_kwargs))
+           else time_isolated(model, images, threads, quick=quick, **latency_kwargs))
     store.write_latency(variant.key, lat.host_id, lat.to_dict(), threads)
     if on_progress:
         on_progress(1.0, f"p50 {lat.p50_us:.1f} µs" + (" (noisy)" if lat.noisy else ""))

@@ -85,14 +85,16 @@ def run_measure(queue: Queue, job: Job) -> None:
         threads = int(job.payload.get("threads", 1))
         target = targets.get(job.payload["target"]) if "target" in job.payload else None
         where = target.host if target is not None else host.current()
-        if not job.payload.get("force") and store.read_latency(job.key, where.id, threads) is not None:
+        quick = bool(job.payload.get("quick")) and target is None
+        found = store.read_latency(job.key, where.id, threads)
+        if not job.payload.get("force") and found is not None and (quick or not found.get("provisional")):
             queue.finish(job.id, "done", f"Already measured on {target.name if target else 'this host'}")
             return
         if not queue.wanted(job.id):
             raise Cancelled()
         lat = pipeline.measure_latency(store, record.load(store, job.key, where.id), threads,
                                        on_progress=lambda f, msg: queue.progress(job.id, "measure", f, msg),
-                                       target=target)
+                                       target=target, quick=quick)
         lo, hi = lat.p50_ci_us
         queue.finish(job.id, "done", f"p50 {lat.p50_us:.1f} µs (95 % interval {lo:.1f}–{hi:.1f})"
                      + (" — noisy" if lat.noisy else ""))

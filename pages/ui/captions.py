@@ -62,6 +62,8 @@ def latency_text(lat: Latency | None, digits: int = 1, here: str | None = None) 
         text += f" (95 % CI {lo:.{digits}f}–{hi:.{digits}f})"
     if lat.noisy:
         text += " — noisy"
+    if lat.provisional:
+        text += " — provisional (a quick first pass; the full protocol follows)"
     if not lat.on(here or host.current().id):
         text += f" — measured on another host ({lat.host_label})"
     return text

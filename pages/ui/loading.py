@@ -34,6 +34,12 @@ class Results:
         return list(t.loc[~t["measured_here"].astype(bool) & t["has_model"].fillna(True).astype(bool), "key"])
 
     @property
+    def provisional_here(self) -> list[str]:
+        """Variants this host has timed by the quick first pass only (the full protocol refines them)."""
+        t = self.table
+        return list(t.loc[t["measured_here"].astype(bool) & t["provisional"].fillna(False).astype(bool), "key"])
+
+    @property
     def labels(self) -> dict[str, str]:
         return dict(zip(self.table["key"], self.table["label"]))
 
