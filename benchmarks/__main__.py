@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_budget, search_hypervolume, server_views, small_data_defaults, stage_reuse,
-                        worker)
+                        suite_time, worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
 
@@ -38,7 +38,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "search_hypervolume": ("14. Search vs random vs the default grid, at equal wall time", search_hypervolume),
     "results_scale": ("15. Results that scale with search: server time per Pareto view", results_scale),
     "accuracy_truth": ("16. Accuracy you can trust: intervals that hold further seeds", accuracy_truth),
-    "new_host_measure_all": ("17. A new host measured in about a minute", new_host),
+    "new_host_measure_all": ("17. A new host measured within 30 s: a quick first pass, then the full protocol", new_host),
     "mixed_precision": ("18. Per-layer precision chosen by this host's op profiles", mixed_precision),
     "server_per_view": ("19. Team demos: what a browser's view costs the server", server_views),
     "remote_target": ("20. Latency on the device you deploy to: the agent through a transport vs here", remote_target),
@@ -47,6 +47,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "cluster_builds": ("23. Every build on a Ray cluster: eight variants of an upload there against here", cluster_builds),
     "search_budget": ("24. Search that keeps its budget: 5 and 10 minutes, economizing and not, three seeds",
                       search_budget),
+    "suite_time": ("25. The test suite from a fresh clone, as a newcomer runs it", suite_time),
 }
 
 

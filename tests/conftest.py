@@ -62,9 +62,19 @@ def _worker(config) -> bool:
 ONE_WORKER = {"test_cluster.py": "ray", "test_cluster_builds.py": "ray", "test_targets.py": "ray"}
 
 
+# The longest files first (about a minute or more of a worker's time each, longest first): workers take files in
+# this order, so no long one is left for the end while the other worker idles.
+LONGEST_FIRST = ("test_cluster_builds.py", "test_cluster.py", "test_targets.py", "test_search.py", "test_app.py",
+                 "test_reliability.py", "test_worker.py", "test_browser.py", "test_pipeline.py", "test_server.py",
+                 "test_cli.py", "test_roles.py", "test_imports.py", "test_shipped_cache.py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Each test file runs whole on one worker (its module fixtures are built once), the Ray ones together."""
+    """Each test file runs whole on one worker (its module fixtures are built once), the Ray ones together; the
+    longest files start first."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
     for item in items:
         name = item.path.name
         item.add_marker(pytest.mark.xdist_group(ONE_WORKER.get(name, name)))
