@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.models.tf_runtime import keras, tfmot
+from explorer.models.tf_runtime import keras
+from explorer.models import tf_runtime  # tf_runtime.tfmot: imported on first use
 from explorer.models.train import StageProgress, fine_tune
 
 
 def cluster(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
     """Return a clustered, stripped copy of a trained (possibly pruned) model."""
-    ck = tfmot.clustering.keras
+    ck = tf_runtime.tfmot.clustering.keras
     wrapped = ck.cluster_weights(
         model, number_of_clusters=spec.clusters,
         cluster_centroids_init=ck.CentroidInitialization.KMEANS_PLUS_PLUS,

@@ -17,7 +17,8 @@ import numpy as np
 
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
-from explorer.models.tf_runtime import keras, tf, tfmot
+from explorer.models.tf_runtime import keras, tf
+from explorer.models import tf_runtime  # tf_runtime.tfmot: imported on first use
 from explorer.models.train import StageProgress, fine_tune
 
 CALIBRATION_IMAGES = 256
@@ -25,8 +26,8 @@ CALIBRATION_IMAGES = 256
 
 def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: StageProgress) -> keras.Model:
     """Quantization-aware fine-tune of a trained model, preserving its sparsity and clusters."""
-    qk = tfmot.quantization.keras
-    combine = tfmot.experimental.combine
+    qk = tf_runtime.tfmot.quantization.keras
+    combine = tf_runtime.tfmot.experimental.combine
     annotated = qk.quantize_annotate_model(model)
     if spec.clusters:
         scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=spec.sparsity > 0)
