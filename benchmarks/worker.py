@@ -5,8 +5,6 @@
 - latency_under_load: p50 of shipped models re-measured through the app's worker while a build runs and
   the browser polls, over the same models' p50 measured alone from the CLI. Target 0.95-1.05, and each
   95 % interval contains the other's p50 (or both are marked noisy).
-- demo_first_open: on a host with no measurements, seconds from the server's health check to the Pareto
-  chart drawn in headless Chromium. Target <= 3 s.
 
     $ .venv/bin/python -m benchmarks worker
 
@@ -224,30 +222,6 @@ def cli_measure(runs: int = 3) -> list[dict[str, Latency]]:
         box.close()
 
 
-def first_open() -> tuple[float, float]:
-    """(health check seconds, seconds from health check to the chart drawn) on a host with no measurements."""
-    from playwright.sync_api import sync_playwright
-
-    box = Sandbox(forget_this_host=True)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            server = Server(box)
-            try:
-                health = server.started()
-                t0 = time.perf_counter()
-                page.goto(server.url)
-                page.wait_for_selector(".js-plotly-plot .scatterlayer .points path", timeout=120_000)
-                drawn = time.perf_counter() - t0
-            finally:
-                browser.close()
-                server.stop()
-        return health, drawn
-    finally:
-        box.close()
-
-
 def _agree(a: Latency, b: Latency) -> bool:
     def inside(lat: Latency, p50: float) -> bool:
         lo, hi = lat.p50_ci_us
@@ -259,7 +233,6 @@ def _agree(a: Latency, b: Latency) -> bool:
 def run() -> list[Row]:
     if CHROMIUM is None:
         return [row("worker benchmarks", float("nan"), "", note="SKIPPED: no chromium")]
-    health, drawn = first_open()
     cli_s = cli_build(seed=101)
     app_s, _ = app_build(seed=102)
     alone_runs = cli_measure()
@@ -268,8 +241,6 @@ def run() -> list[Row]:
              for m in MEASURED if not alone[m].noisy]
     _, (loaded, stage) = app_build(seed=103, during=_measure_through_worker)
     rows = [
-        row("demo_first_open", drawn, "s", "<=", 3,
-            note=f"no latency of this host in the cache; health check after {health:.1f} s"),
         row("app_build_vs_cli", app_s / cli_s, "×", "<=", 1.15,
             note=f"app {app_s:.1f} s (Chromium polling) vs CLI {cli_s:.1f} s; default spec, seeds 102 / 101"),
     ]
