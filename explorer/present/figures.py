@@ -30,6 +30,13 @@ def _marker_size(size_kb: pd.Series) -> np.ndarray:
     return 8 + 14 * (s - s.min()) / span if span > 0 else np.full(len(s), 12.0)
 
 
+def _latency_notes(df: pd.DataFrame) -> np.ndarray:
+    """Each point's hover note on its latency: noisy, or provisional (a new host's quick first pass)."""
+    provisional = df["provisional"].fillna(False).astype(bool) if "provisional" in df else False
+    return (np.where(df["noisy"], " — <b>noisy</b> (re-measure)", "")
+            + np.where(provisional, " — <b>provisional</b>: a quick first pass, the full protocol follows", ""))
+
+
 def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, log_x: bool = False,
            highlight: str | None = None, host_label: str | None = None, preview: dict | None = None,
            tied: np.ndarray | None = None, fits: np.ndarray | None = None, fit_name: str = "",
@@ -47,9 +54,7 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     fig = go.Figure()
     sizes = pd.Series(_marker_size(df["size_kb"]), index=df.index)
     fade = np.zeros(len(df), dtype=bool) if fits is None else ~np.asarray(fits, dtype=bool)
-    provisional = df["provisional"].fillna(False).astype(bool) if "provisional" in df else False
-    df = df.assign(noisy_note=np.where(df["noisy"], " — <b>noisy</b> (re-measure)", "")
-                   + np.where(provisional, " — <b>provisional</b>: a quick first pass, the full protocol follows", ""),
+    df = df.assign(noisy_note=_latency_notes(df),
                    fit_note=np.where(fade, f" — <b>does not fit {fit_name}</b>", "") if fit_name else "",
                    fade=fade,
                    y_text=[f"{METRICS[y].name.lower()} {Interval(v, lo, hi, int(n)).text()}" if f"{y}_lo" in df
