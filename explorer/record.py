@@ -218,7 +218,8 @@ class Latency(LatencyStats):
         lo, hi = self.p50_ci_us or (float("nan"), float("nan"))
         return {"p50_us": self.p50_us, "p90_us": self.p90_us, "p99_us": self.p99_us, "mean_us": self.mean_us,
                 "throughput_ips": self.throughput_ips, "threads": self.threads, "p50_lo_us": lo, "p50_hi_us": hi,
-                "noisy": self.noisy, "provisional": self.provisional, "latency_host": self.host_label, "latency_host_id": self.host_id,
+                "noisy": self.noisy, "provisional": self.provisional, "latency_host": self.host_label,
+                "latency_host_id": self.host_id,
                 "rss_increase_kb": self.rss_increase_bytes / 1000 if self.rss_increase_bytes is not None else None,
                 "measured_at": self.measured_at}
 

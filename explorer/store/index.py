@@ -26,7 +26,8 @@ from explorer.record import Latency, Problem, VariantRecord
 from explorer.store import paths
 from explorer.store.cache import LATENCY_DIR, META, TFLITE, CacheError, Store, latency_name, pick_latency
 
-SCHEMA = 6  # 6: provisional latencies; 5: the network's source; 4: memory (peak RAM, flash); 3: evidence entries (has_model); 2: accuracy intervals in the summaries
+SCHEMA = 6  # 6: provisional latencies; 5: the network's source; 4: memory (peak RAM, flash); 3: evidence entries
+# (has_model); 2: accuracy intervals in the summaries
 TABLES = """
 CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, summary TEXT, problem TEXT);
 CREATE TABLE IF NOT EXISTS latencies (key TEXT NOT NULL, name TEXT NOT NULL, summary TEXT NOT NULL,

@@ -39,13 +39,14 @@ REDRAW_WHILE_MEASURING_S = 5.0  # a new host lands a result every ~0.8 s; a redr
 def measuring_status(res: Results, auto: bool = True) -> None:
     """On a host that has not measured everything: once the page is drawn, ask the worker to time the
     rest in the background (starting it sooner would compete with the browser's first paint on a small
-    machine), by a quick first pass, then by the full protocol; then say how far it is, and redraw the page as results land (a build of another session
-    included). It polls every 1.5 s while there is something to measure, else every 10 s; each poll is
+    machine), by a quick first pass, then by the full protocol; then say how far it is, and redraw the page
+    as results land (a build of another session included). It polls every 1.5 s while there is something to measure, else every 10 s; each poll is
     two cheap reads (the results' version, the queue's count) and draws nothing new unless they changed.
     While the worker is still measuring, the page is redrawn at most every 5 s (results landing at once
     are drawn together); the last ones are drawn as soon as they land."""
     try:
-        busy = (auto and bool(res.unmeasured_here or res.provisional_here)) or executor().queue.count_live("measure") > 0
+        busy = (auto and bool(res.unmeasured_here or res.provisional_here)
+                or executor().queue.count_live("measure") > 0)
     except QueueError:
         busy = False
     st.fragment(_status, run_every=BUSY_POLL_S if busy else QUIET_POLL_S)(res, auto)
