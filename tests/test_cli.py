@@ -177,6 +177,8 @@ def test_measure_quick_fills_provisional_figures_and_a_plain_measure_refines_the
     shutil.copytree(REPO / "cached_models", cache, ignore=shutil.ignore_patterns("latency"))
     keys = sorted(m["key"] for m in Store(cache).variants()[0]
                   if m["label"] in ("fashion-mnist-d1w32-fc128-fp32", "fashion-mnist-d1w32-fc128-int8"))
+    assert cli.main(["--cache", str(cache), "measure", "--quick", "--target", "pi"]) == 2  # this machine's only
+    assert "a target is timed by the full protocol" in capsys.readouterr().err
     assert cli.main(["--cache", str(cache), "measure", "--quick", "--key", *keys]) == 0
     assert "(quick first pass: provisional)" in capsys.readouterr().err
     here = host.current().id

@@ -418,6 +418,8 @@ def cmd_measure(args) -> int:
     from explorer.measure import targets
     from explorer.run import pipeline
 
+    if args.quick and args.target:
+        raise ValueError("--quick is this machine's first pass; a target is timed by the full protocol")
     store = _store(args)
     target = targets.refresh(args.target) if args.target else None
     where = target.host if target is not None else host.current()
