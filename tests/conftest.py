@@ -115,6 +115,7 @@ def _check_memory_plans(folders) -> tuple[int, list[str]]:
     return len(seen), bad
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: a run without it does not know the name
 def pytest_testnodedown(node, error):
     """The controller of a parallel run gathers each worker's memory check (pytest-xdist's workeroutput)."""
     found = getattr(node, "workeroutput", {}).get("memory_check")
