@@ -115,7 +115,7 @@ with st.sidebar:  # a budget belongs to a dataset and an axis (µs are not KB)
     # one do not move the answer; once all are measured, it follows them. A budget the user typed, or a link
     # brought, stays.
     auto_key = f"{budget_key}:default"
-    final = df["measured_here"].astype(bool) & ~df["provisional"].fillna(False).astype(bool)
+    final = df["measured_here"].astype(bool) & ~results.provisional_here(df)
     measuring = x.endswith("_us") and not final.all()
     default = st.session_state[auto_key] if measuring and auto_key in st.session_state else pareto.default_budget(df[x])
     if budget_key not in st.session_state or st.session_state[budget_key] == st.session_state.get(auto_key):
@@ -171,7 +171,7 @@ with st.sidebar:
                        f"pareto-{dataset}.html", "text/html", key="report_download")
 
 foreign, noisy = int((~df["measured_here"]).sum()), int(df["noisy"].sum())
-provisional = int((df["measured_here"].astype(bool) & df["provisional"].fillna(False).astype(bool)).sum())
+provisional = int(results.provisional_here(df).sum())
 st.session_state["pareto_drawn"] = True
 event = chart_slot.plotly_chart(screen.figure, on_select="rerun", selection_mode="points", key="pareto_chart", width="stretch")
 st.caption(captions.host_caption(threads, here, target.name if target else None)

@@ -68,6 +68,11 @@ def row_of(variant: Mapping[str, Any], latency: Mapping[str, Any] | None, host_i
     return out
 
 
+def provisional_here(df: pd.DataFrame) -> pd.Series:
+    """Per row: its latency is this host's quick first pass (provisional), not yet the full protocol's."""
+    return df["measured_here"].astype(bool) & df["provisional"].fillna(False).astype(bool)
+
+
 def row(variant: VariantRecord, host_id: str | None = None) -> dict:
     """A full record's row (the pages' fallback when the results index cannot be read: the same figures)."""
     lat = variant.latency

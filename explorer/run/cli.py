@@ -141,7 +141,7 @@ def _print(df: pd.DataFrame, empty: str = "No variants in the cache yet: run 'py
           + (f"{int((~here).sum())} of {len(df)} latencies were measured on another host (latency_from); "
              "'python -m explorer measure' times them here." if not here.all() else "Every latency was measured here.")
           + (f" {n} of them are provisional (a quick first pass): 'python -m explorer measure' replaces them with the "
-             "full protocol's." if (n := int((here & df["provisional"].fillna(False).astype(bool)).sum())) else ""))
+             "full protocol's." if (n := int(results.provisional_here(df).sum())) else ""))
 
 
 def cmd_sweep(args) -> int:
@@ -376,14 +376,15 @@ def _target_host(args) -> str | None:
 
 def cmd_pareto(args) -> int:
     every = results.group_seeds(_table(_store(args), here=_target_host(args)))
-    df = every.dropna(subset=[args.x])
-    if df.empty and not every.empty and args.x.endswith("_us"):  # cached, but timed on no host yet
+    x = args.x
+    df = every.dropna(subset=[x])
+    if df.empty and not every.empty and x.endswith("_us"):  # cached, but timed on no host yet
         where = f"target {args.target}" if args.target else "this host"
-        args.x = "peak_ram_kb" if every["peak_ram_kb"].notna().any() else "size_kb"
+        x = "peak_ram_kb" if every["peak_ram_kb"].notna().any() else "size_kb"
         print(f"None of the {len(every)} cached variants has a latency measured yet: 'python -m explorer measure"
               + (f" --target {args.target}" if args.target else "") + f"' times them on {where}. Meanwhile, the "
-              f"front on {results.METRICS[args.x].title.lower()}, which needs no latency:\n")
-        df = every.dropna(subset=[args.x])
+              f"front on {results.METRICS[x].title.lower()}, which needs no latency:\n")
+        df = every.dropna(subset=[x])
     if args.dataset:
         df = df[df["dataset"] == args.dataset]
     fit = pareto.Fit(*_device_limits(args), args.board or "")
@@ -399,18 +400,18 @@ def cmd_pareto(args) -> int:
     for dataset, part in df.groupby("dataset"):
         part = part.reset_index(drop=True)
         evidence = significance.Evidence.read(store, dataset, list(part["key"]))
-        status = significance.front_status(part, args.x, args.y, evidence)
+        status = significance.front_status(part, x, args.y, evidence)
         shown.append(part.assign(front=status)[status != significance.DOMINATED])
-    front = pd.concat(shown).sort_values(["dataset", args.x])
+    front = pd.concat(shown).sort_values(["dataset", x])
     if args.format != "table":
         _print(front, fmt=args.format)
         return 0
     per = ", ".join(f"{d}: {n} of {int((df['dataset'] == d).sum())}"
                     for d, n in front["dataset"].value_counts().sort_index().items())
-    print(f"Non-dominated variants ({results.METRICS[args.x].title} vs {results.METRICS[args.y].title}), one front per "
+    print(f"Non-dominated variants ({results.METRICS[x].title} vs {results.METRICS[args.y].title}), one front per "
           f"dataset ({per}); front = on it, tied = not significantly less accurate than the front variants at least "
           "as fast:")
-    _print(front, f"None of the {len(df)} variants has a {args.x} yet: run 'python -m explorer measure'.", by_dataset=True)
+    _print(front, f"None of the {len(df)} variants has a {x} yet: run 'python -m explorer measure'.", by_dataset=True)
     return 0
 
 
@@ -653,9 +654,8 @@ def parser() -> argparse.ArgumentParser:
     meas.add_argument("--all", action="store_true", help="re-measure every variant")
     meas.add_argument("--key", nargs="+", help="re-measure these variants only")
     meas.add_argument("--threads", type=_threads, default=1)
-    meas.add_argument("--quick", action="store_true", help="a quick first pass of those with no figure here (3 short "
-                      "blocks, no op profile), marked provisional; without it, provisional figures are measured again "
-                      "by the full protocol")
+    meas.add_argument("--quick", action="store_true", help="a quick first pass of those with no figure here, marked "
+                      "provisional (without it, provisional figures get the full protocol)")
     meas.add_argument("--target", help="measure on this target (see 'targets'; default: this machine)")
     tgt = sub.add_parser("targets", help="the places latency is measured: add, list, remove, check")
     tgt.add_argument("action", choices=["add", "list", "remove", "check"])
@@ -667,8 +667,7 @@ def parser() -> argparse.ArgumentParser:
     tgt.add_argument("--binary", default="/data/local/tmp/benchmark_model",
                      help="adb targets: where LiteRT's benchmark_model is on the device")
     sub.add_parser("predict", help="store the test predictions of variants built before they were kept (no training)")
-    sub.add_parser("memory", help="plan the peak RAM and flash of variants built before they were planned, or by an "
-                              "older planner (no training)")
+    sub.add_parser("memory", help="plan the peak RAM and flash where missing or planned by an older planner")
     rep = sub.add_parser("report", help="write a self-contained HTML report of the Pareto view")
     rep.add_argument("out", help="the .html file to write")
     rep.add_argument("--dataset")

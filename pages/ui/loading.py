@@ -36,8 +36,7 @@ class Results:
     @property
     def provisional_here(self) -> list[str]:
         """Variants this host has timed by the quick first pass only (the full protocol refines them)."""
-        t = self.table
-        return list(t.loc[t["measured_here"].astype(bool) & t["provisional"].fillna(False).astype(bool), "key"])
+        return list(self.table.loc[results.provisional_here(self.table), "key"])
 
     @property
     def labels(self) -> dict[str, str]:
