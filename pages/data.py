@@ -72,7 +72,8 @@ def models_section() -> None:
     if found:
         st.dataframe(pd.DataFrame([{"name": m.name, "kind": m.kind, "input": "×".join(map(str, m.input_shape)),
                                     "classes": m.classes, "input range": m.scale, "parameters": m.params or None,
-                                    "spec model": m.source} for m in found]), hide_index=True, width="stretch")
+                                    "spec model": m.source, "what the import did": "; ".join(m.notes)}
+                                   for m in found]), hide_index=True, width="stretch")
         st.caption("Pick one as the **network** on Explore (or `sweep --model NAME`): its variants sit on the Pareto "
                    "chart beside the built-in family's, marked in the legend.")
     else:
@@ -94,8 +95,9 @@ def models_section() -> None:
     with st.form("model_upload"):
         name = st.text_input("Model name", placeholder="my-mobilenet")
         file = st.file_uploader("A .keras or .tflite file", type=["keras", "tflite", "h5", "zip"])
-        scale = st.radio("its input range", imports.SCALE_NAMES, horizontal=True,
-                         help="Images are [0, 1] here and are mapped to the range the model was trained on")
+        scale = st.radio("its input range", (imports.AUTO, *imports.SCALE_NAMES), horizontal=True,
+                         help="Images are [0, 1] here and are mapped to the range the model was trained on; auto: "
+                              "0-255 when its first layer rescales them (Rescaling(1/255)), else 0-1")
         submitted = st.form_submit_button("Import model")
     if submitted:
         if not name.strip() or file is None:

@@ -61,6 +61,7 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    augmentation: tuple[dict, ...] = ()  # tf-keras layer configs that augment training batches (an imported model's)
 
 
 # -- splitting ---------------------------------------------------------------------------------

@@ -3,8 +3,11 @@
     $ python -m explorer import-model resnet my_resnet.keras --scale 0-1
 
 A .keras file is a zip: its members are checked as an upload's are (sizes, a zip bomb, unsafe paths), its
-config.json is read as data first (a Lambda layer, a custom or subclassed class is refused by name), and only
-then is it loaded, with Keras' safe_mode=True. A .tflite is opened by LiteRT. Either must take one image
+config.json is read as data first (a Lambda layer, a custom or subclassed class is refused by name), then
+rewritten into one flat tf-keras graph every lever takes, whichever Keras wrote it (explorer.models.keras_file:
+Keras 3 translated, nested models inlined, op layers as built-in layers, augmentation set aside for training)
+and built from built-in layers with the file's weights; that model is what is stored. A .tflite is opened by
+LiteRT. Either must take one image
 input (height x width x 1 or 3) and give one class output. Anything else (.h5, a SavedModel, a pickle) is
 refused with how to re-save it as .keras. The file lands in its own folder, written atomically, under the
 user-data folder; its content hash names it in every variant built from it (spec.model = file:NAME@HASH).
@@ -30,6 +33,7 @@ from explorer.store import paths
 from explorer.store.cache import atomic_folder, clean_stale_folders
 
 SCALE_NAMES = ("0-1", "-1-1", "0-255")
+AUTO = "auto"  # the range the model's first layer implies (a Rescaling of 0-255 images), else 0-1
 KERAS_CLASSES = ("Functional", "Sequential", "Model")  # a subclassed model's config names its own class
 RESAVE = "load it in your own code and save it as .keras: model.save('model.keras')"
 
@@ -57,6 +61,8 @@ class ImportedModel:
     params: int
     path: Path
     layers: tuple[LayerPlan, ...] = ()  # a .tflite's ops (a .keras model's are read from it when built)
+    augmentation: tuple[dict, ...] = ()  # tf-keras configs of the augmentation layers set aside for training
+    notes: tuple[str, ...] = ()  # what the import did to the model, in words
 
     @property
     def source(self) -> str:
@@ -66,6 +72,7 @@ class ImportedModel:
         d = dataclasses.asdict(self)
         d.pop("path")
         d["layers"] = [dataclasses.asdict(lp) for lp in self.layers]
+        d["augmentation"], d["notes"] = list(self.augmentation), list(self.notes)
         return d
 
 
@@ -181,21 +188,26 @@ def _io_shapes(inputs: list, outputs: list) -> tuple[tuple[int, int, int], int]:
 
 
 def _inspect_keras(data: bytes) -> dict:
-    from explorer.models.tf_runtime import keras
+    """The model every lever takes, read from the archive (explorer.models.keras_file), and what it is."""
+    from explorer.models import keras_file
+    from explorer.models.graph_ir import GraphError
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.keras"
-        path.write_bytes(data)
-        try:
-            m = keras.models.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:  # noqa: BLE001 - whatever Keras says of a file it cannot load, said plainly
-            raise ModelImportError(f"Keras could not load the model safely: {type(exc).__name__}: {exc}") from exc
+    try:
+        m, ready = keras_file.load(data)
+    except GraphError as exc:
+        raise ModelImportError(str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - whatever tf-keras says of a graph it cannot build, said plainly
+        raise ModelImportError(f"the model cannot be rebuilt from its file: {type(exc).__name__}: {exc}") from exc
     input_shape, classes = _io_shapes([m.input_shape] if not isinstance(m.input_shape, list) else m.input_shape,
                                       [m.output_shape] if not isinstance(m.output_shape, list) else m.output_shape)
     last = m.layers[-1]
     soft = type(last).__name__ == "Softmax" or getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
+    with tempfile.TemporaryDirectory() as tmp:
+        m.save(Path(tmp) / "model.keras")
+        stored = (Path(tmp) / "model.keras").read_bytes()
     return {"input_shape": input_shape, "classes": classes, "outputs": "softmax" if soft else "logits",
-            "params": int(m.count_params()), "layers": ()}
+            "params": int(m.count_params()), "layers": (), "augmentation": ready.augmentation, "notes": ready.notes,
+            "implied_scale": ready.scale, "stored": stored}
 
 
 def _inspect_tflite(data: bytes) -> dict:
@@ -213,13 +225,27 @@ def _inspect_tflite(data: bytes) -> dict:
     ops = interp._get_ops_details()  # noqa: SLF001 -- LiteRT's only view of the graph's nodes
     layers = tuple(LayerPlan(f"{i}_{d['op_name'].lower()}", d["op_name"].lower(), shapes.get(d["outputs"][0], ()),
                              0, 0) for i, d in enumerate(ops) if len(d["outputs"]))
-    return {"input_shape": input_shape, "classes": classes, "outputs": "softmax", "params": 0, "layers": layers}
+    return {"input_shape": input_shape, "classes": classes, "outputs": "softmax", "params": 0, "layers": layers,
+            "implied_scale": None, "stored": data}
 
 
-def import_bytes(name: str, data: bytes, filename: str, scale: str = "0-1", limits: Limits = Limits()) -> ImportedModel:
+def _scale(asked: str, implied: str | None) -> tuple[str, tuple[str, ...]]:
+    """The input range the model is imported with, and a note when the model's first layer decided it or
+    disagrees with what was asked."""
+    if asked == AUTO:
+        if implied:
+            return implied, (f"takes {implied} images: its first layer rescales them",)
+        return "0-1", ()
+    if implied and implied != asked:
+        return asked, (f"imported as taking {asked} images as asked, though its first layer rescales {implied} "
+                       "images (import it with --scale auto to follow the model)",)
+    return asked, ()
+
+
+def import_bytes(name: str, data: bytes, filename: str, scale: str = AUTO, limits: Limits = Limits()) -> ImportedModel:
     """Validate a model file and store it as a source; ModelImportError (nothing stored) when it cannot be one."""
-    if scale not in SCALE_NAMES:
-        raise ModelImportError(f"scale {scale!r}: the input range must be one of {', '.join(SCALE_NAMES)}")
+    if scale not in (*SCALE_NAMES, AUTO):
+        raise ModelImportError(f"scale {scale!r}: the input range must be one of {', '.join((*SCALE_NAMES, AUTO))}")
     _check_name(name)
     if len(data) > limits.max_bytes:
         raise ModelImportError(f"{filename} is {len(data) / 2**20:,.0f} MiB; at most {limits.max_bytes / 2**20:,.0f} "
@@ -230,18 +256,21 @@ def import_bytes(name: str, data: bytes, filename: str, scale: str = "0-1", limi
         found = _inspect_keras(data)
     else:
         found = _inspect_tflite(data)
+    stored = found.pop("stored")
+    scale, said = _scale(scale, found.pop("implied_scale"))
+    found["notes"] = tuple(found.get("notes", ())) + said
     sha = hashlib.sha256(data + scale.encode()).hexdigest()[:12]
     root = models_dir()
     clean_stale_folders(root / ".tmp")
     file = "model.keras" if kind == "keras" else "model.tflite"
     made = ImportedModel(name, kind, sha, scale, path=root / name / file, **found)
     with atomic_folder(root / name, root / ".tmp", name, lambda p: (p / "source.json").is_file()) as tmp:
-        (tmp / file).write_bytes(data)
+        (tmp / file).write_bytes(stored)
         (tmp / "source.json").write_text(json.dumps(made.to_json()))
     return made
 
 
-def import_path(name: str, path: Path, scale: str = "0-1", limits: Limits = Limits()) -> ImportedModel:
+def import_path(name: str, path: Path, scale: str = AUTO, limits: Limits = Limits()) -> ImportedModel:
     path = Path(path)
     if path.is_dir():
         raise ModelImportError(f"{path} is a folder (a SavedModel?), not a model file: {RESAVE}")
@@ -259,7 +288,7 @@ def _read(folder: Path) -> ImportedModel:
     return ImportedModel(d["name"], d["kind"], d["sha"], d["scale"], tuple(d["input_shape"]), d["classes"],
                          d["outputs"], d["params"], folder / file,
                          tuple(LayerPlan(lp["name"], lp["kind"], tuple(lp["output_shape"]), lp["params"], lp["macs"])
-                               for lp in d.get("layers", ())))
+                               for lp in d.get("layers", ())), tuple(d.get("augmentation", ())), tuple(d.get("notes", ())))
 
 
 def available() -> list[ImportedModel]:

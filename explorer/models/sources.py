@@ -177,6 +177,10 @@ class Imported(Source):
                 raise SpecError(levers[0], "a .tflite is measured and evaluated as it is: it was converted already "
                                            "(no training, quantization, pruning or clustering)", getattr(spec, levers[0]))
 
+    def data(self, spec: VariantSpec):
+        """The dataset, with the augmentation layers the import set aside from the model (applied in training)."""
+        return dataclasses.replace(super().data(spec), augmentation=self.meta.augmentation)
+
     def build(self, spec: VariantSpec, input_shape: tuple[int, int, int], num_classes: int):
         if self.converted:
             raise ValueError("an imported .tflite has no Keras model to train")

@@ -81,15 +81,21 @@ def class_weights(y_train: np.ndarray, num_classes: int) -> dict[int, float]:
     return {c: float(len(y_train) / (num_classes * n)) if n else 0.0 for c, n in enumerate(counts)}
 
 
-def augmenter(spec, flips: bool) -> keras.Sequential:
+def augmenter(spec, flips: bool, imported: tuple[dict, ...] = ()) -> keras.Sequential:
     """Random shifts of up to 8 % (2 pixels of 28), plus horizontal flips where they keep the label.
     No rotation or zoom: shifts and zoom of 10 % cost the reference CNN 5 points on Fashion-MNIST in 30 epochs
     (0.849 vs 0.896), and on the small-data recipe, adding rotations of 5 degrees and zoom of 5 % to the shifts
-    scored 0.796 / 0.867 / 0.979 against 0.833 / 0.876 / 0.979 (Fashion-MNIST 1k, 3k, digits; three seeds each)."""
+    scored 0.796 / 0.867 / 0.979 against 0.833 / 0.876 / 0.979 (Fashion-MNIST 1k, 3k, digits; three seeds each).
+    An imported model's own augmentation layers (`imported`, set aside from it at import) follow, as it applied them.
+    """
     kl = keras.layers
-    layers = [kl.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=spec.seed)]
-    if flips:
-        layers.append(kl.RandomFlip("horizontal", seed=spec.seed))
+    layers = []
+    if spec.augment:
+        layers.append(kl.RandomTranslation(0.08, 0.08, fill_mode="constant", seed=spec.seed))
+        if flips:
+            layers.append(kl.RandomFlip("horizontal", seed=spec.seed))
+    layers += [kl.deserialize({"class_name": c["class_name"], "config": {**c["config"], "seed": spec.seed}})
+               for c in imported]
     return keras.Sequential(layers, name="augment")
 
 
@@ -103,11 +109,11 @@ def training_data(data: Dataset, spec, epochs: int) -> dict:
     28 to 33 s after its last epoch, about one run in two."""
     options = tf.data.Options()
     options.autotune.enabled = False
-    if not spec.augment:
+    if not spec.augment and not data.augmentation:
         adapter = data_adapter.TensorLikeDataAdapter(data.x_train, data.y_train, batch_size=spec.batch_size,
                                                      epochs=epochs, shuffle=True)
         return {"x": adapter.get_dataset().with_options(options), "steps_per_epoch": adapter.get_size()}
-    aug = augmenter(spec, data.info.flips)
+    aug = augmenter(spec, data.info.flips, data.augmentation)
     pipeline = (tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train))
                 .shuffle(len(data.x_train), seed=spec.seed, reshuffle_each_iteration=True)
                 .batch(spec.batch_size)

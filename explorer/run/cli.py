@@ -571,6 +571,8 @@ def cmd_import_model(args) -> int:
     print(f"Imported {made.name} ({made.kind}): {h}x{w}x{c} images in the range {made.scale}, {made.classes} "
           f"classes{', ' + format(made.params, ',') + ' parameters' if made.params else ''}; its variants: "
           f"sweep --model {made.name} --dataset D --quant ... (spec model {made.source})")
+    for note in made.notes:
+        print(f"  {note}")
     return 0
 
 
@@ -687,8 +689,8 @@ def parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import-model", help="import your own .keras or .tflite model as a source of variants")
     imp.add_argument("name", help="the name its variants carry (lower-case letters, digits, '-', '_')")
     imp.add_argument("path", help="a .keras file (Functional or Sequential, built-in layers) or a .tflite")
-    imp.add_argument("--scale", default="0-1", choices=["0-1", "-1-1", "0-255"],
-                     help="the input range the model expects (images are [0, 1] and mapped to it)")
+    imp.add_argument("--scale", default="auto", choices=["auto", "0-1", "-1-1", "0-255"],
+                     help="the input range the model expects (default: what its first layer implies, else 0-1)")
     mods = sub.add_parser("models", help="list imported models (--delete NAME removes one and its variants)")
     mods.add_argument("--delete", metavar="NAME")
     add = sub.add_parser("add-dataset", help="import a folder (or zip) of class folders as a dataset")
