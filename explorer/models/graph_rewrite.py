@@ -101,7 +101,10 @@ def _builtin(graph: Graph, accepts: Accepts) -> tuple[list[Node], list[str]]:
             rewritten.append(f"{node.name} ({node.config.get('op')})")
             nodes.extend(op_layers.rewrite(node, graph.keras3))
             continue
-        if graph.keras3:
+        if node.cls in RESIZING:
+            raise GraphError(f"layer {node.name!r} ({node.cls}) changes the image size between training and inference: "
+                             "crop or resize the images before the model, and remove it")
+        if graph.keras3 and node.cls not in KERAS3_ONLY_AUGMENTATION:  # those are set aside below
             node = _dialect(node, accepts)
         nodes.extend(_activations(node, graph.keras3))
     notes = [f"{len(rewritten)} arithmetic op layer(s) rewritten as built-in layers: {', '.join(rewritten[:4])}"
@@ -113,9 +116,6 @@ def _augmentation(nodes: list[Node], outputs: tuple) -> tuple[list[Node], tuple,
     """Set augmentation layers aside: each one's consumers read its input instead."""
     kept, aside, mapping, notes = [], [], {}, []
     for node in nodes:
-        if node.cls in RESIZING:
-            raise GraphError(f"layer {node.name!r} ({node.cls}) changes the image size between training and inference: "
-                             "crop or resize the images before the model, and remove it")
         if node.cls in AUGMENTATION or node.cls in KERAS3_ONLY_AUGMENTATION:
             mapping[Ref(node.name)] = node.inputs[0]
             if node.cls in AUGMENTATION:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
 from explorer.models.tf_runtime import keras
-from explorer.models import tf_runtime  # tf_runtime.tfmot: imported on first use
+from explorer.models import lever_scope, tf_runtime  # tf_runtime.tfmot: imported on first use
 from explorer.models.train import StageProgress, fine_tune
 
 
@@ -26,7 +26,8 @@ def prune(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Sta
     """Return a pruned, stripped copy of a trained model (the input model is left unchanged)."""
     sparsity = tf_runtime.tfmot.sparsity.keras
     steps = spec.tune_epochs * -(-len(data.x_train) // spec.batch_size)
-    wrapped = sparsity.prune_low_magnitude(model, pruning_schedule=schedule(spec, steps))
+    wrapped = lever_scope.wrapped(model, lambda layer: sparsity.prune_low_magnitude(
+        layer, pruning_schedule=schedule(spec, steps)))
     fine_tune(wrapped, data, spec, on_progress, f"Pruning to {spec.sparsity:.0%}",
               callbacks=[sparsity.UpdatePruningStep()])
     return sparsity.strip_pruning(wrapped)

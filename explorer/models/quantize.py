@@ -18,7 +18,7 @@ import numpy as np
 from explorer.data.datasets import Dataset
 from explorer.spec import VariantSpec
 from explorer.models.tf_runtime import keras, tf
-from explorer.models import tf_runtime  # tf_runtime.tfmot: imported on first use
+from explorer.models import lever_scope, tf_runtime  # tf_runtime.tfmot: imported on first use
 from explorer.models.train import StageProgress, fine_tune
 
 CALIBRATION_IMAGES = 256
@@ -28,14 +28,14 @@ def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Stage
     """Quantization-aware fine-tune of a trained model, preserving its sparsity and clusters."""
     qk = tf_runtime.tfmot.quantization.keras
     combine = tf_runtime.tfmot.experimental.combine
-    annotated = qk.quantize_annotate_model(model)
     if spec.clusters:
         scheme = combine.Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=spec.sparsity > 0)
-        q_model = qk.quantize_apply(annotated, scheme)
     elif spec.sparsity:
-        q_model = qk.quantize_apply(annotated, combine.Default8BitPrunePreserveQuantizeScheme())
+        scheme = combine.Default8BitPrunePreserveQuantizeScheme()
     else:
-        q_model = qk.quantize_apply(annotated)  # the default 8-bit scheme
+        scheme = qk.default_8bit.Default8BitQuantizeScheme()
+    marked = lever_scope.annotated(model, scheme.get_quantize_registry(), qk.quantize_annotate_layer)
+    q_model = qk.quantize_apply(marked, scheme)
     fine_tune(q_model, data, spec, on_progress, "Quantization-aware training")
     return q_model
 

@@ -18,7 +18,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from explorer.models import architecture, sources
+from explorer.models import architecture, lever_errors, sources
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
@@ -165,7 +165,8 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             data = source.data(spec)
             m = source.build(spec, info.input_shape, info.num_classes)
             t0 = time.perf_counter()
-            history = {"base": train.train_base(m, data, spec, reporter.stage("train"))}
+            with lever_errors.failing_as("training", spec.model):
+                history = {"base": train.train_base(m, data, spec, reporter.stage("train"))}
             report.seconds["train"] = time.perf_counter() - t0
             report.built.append("base")
             if reuse:
@@ -186,11 +187,13 @@ def _stage_model(spec: VariantSpec, store: Store, reporter: _Reporter, report: B
             report.seconds["channels"] = time.perf_counter() - t0
         if spec.sparsity:
             t0 = time.perf_counter()
-            m = prune.prune(m, data, spec, reporter.stage("prune"))
+            with lever_errors.failing_as("pruning", spec.model):
+                m = prune.prune(m, data, spec, reporter.stage("prune"))
             report.seconds["prune"] = time.perf_counter() - t0
         if spec.clusters:
             t0 = time.perf_counter()
-            m = cluster.cluster(m, data, spec, reporter.stage("cluster"))
+            with lever_errors.failing_as("clustering", spec.model):
+                m = cluster.cluster(m, data, spec, reporter.stage("cluster"))
             report.seconds["cluster"] = time.perf_counter() - t0
         report.built.append("tuned")
         if reuse:
@@ -234,12 +237,13 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         total, nonzero, per_layer = weight_counts(m)
         if spec.quant == "qat-int8":
             t0 = time.perf_counter()
-            m = quantize.qat(m, data, spec, reporter.stage("qat"))
+            with lever_errors.failing_as("quantization-aware training", spec.model):
+                m = quantize.qat(m, data, spec, reporter.stage("qat"))
             report.seconds["qat"] = time.perf_counter() - t0
             report.built.append("qat")
         reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
         t0 = time.perf_counter()
-        with gate.machine().shared():  # CPU work: never while a latency is being measured
+        with gate.machine().shared(), lever_errors.failing_as("conversion", spec.model):  # CPU: never while timing
             tflite = quantize.to_tflite(m, spec.quant, data.x_train, keep_float=float_layers_of(spec))
         report.seconds["convert"] = time.perf_counter() - t0
     reporter.stage("evaluate")(0.0, f"Evaluating the TFLite model on {len(data.x_test):,} test images")
