@@ -26,8 +26,8 @@ class LeverError(ValueError):
 
 def layer_named(message: str) -> str | None:
     """The layer a library's message names ("Layer conv1 ...", "layer 'conv1'"), if it names one."""
-    found = re.search(r"[Ll]ayer[: ]+['\"]?([\w./-]+?)['\"]?[:\s<,]", message + " ")
-    return found.group(1) if found else None
+    found = re.search(r"[Ll]ayer\s+['\"]([\w./-]+)['\"]|[Ll]ayer\s+([\w./-]+):\s*<class", message)
+    return (found.group(1) or found.group(2)) if found else None
 
 
 def said(lever: str, model: str, exc: BaseException) -> str:

@@ -50,3 +50,30 @@ def annotated(model: keras.Model, registry, annotate: Callable) -> keras.Model:
     def clone(layer):
         return annotate(layer) if not isinstance(layer, keras.layers.InputLayer) and supports(layer) else layer
     return keras.models.clone_model(model, clone_function=clone)
+
+
+def careful(scheme):
+    """The QAT scheme with a registry that supports a layer only where it has a config for it: tfmot asks it again
+    for the float layer before a quantized one (its 'requires output quantize' pass), and the sparsity- and
+    cluster-preserving registries say yes to a Rescaling, then raise."""
+    from explorer.models import tf_runtime
+
+    qk = tf_runtime.tfmot.quantization.keras
+
+    class Registry(qk.QuantizeRegistry):
+        def __init__(self, inner):
+            self.inner, self.supports = inner, quantizable(inner)
+
+        def get_quantize_config(self, layer):
+            return self.inner.get_quantize_config(layer)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    class Scheme(qk.QuantizeScheme):
+        def get_layout_transformer(self):
+            return scheme.get_layout_transformer()
+
+        def get_quantize_registry(self):
+            return Registry(scheme.get_quantize_registry())
+    return Scheme()

@@ -34,6 +34,7 @@ def qat(model: keras.Model, data: Dataset, spec: VariantSpec, on_progress: Stage
         scheme = combine.Default8BitPrunePreserveQuantizeScheme()
     else:
         scheme = qk.default_8bit.Default8BitQuantizeScheme()
+    scheme = lever_scope.careful(scheme)
     marked = lever_scope.annotated(model, scheme.get_quantize_registry(), qk.quantize_annotate_layer)
     q_model = qk.quantize_apply(marked, scheme)
     fine_tune(q_model, data, spec, on_progress, "Quantization-aware training")

@@ -1,0 +1,115 @@
+"""Models as users write them (tests/zoo.py), saved by Keras 3 and by tf-keras: each imports as one flat graph
+whose outputs are the writer's own, and the levers take the shapes tfmot alone refuses (a backbone inside a
+model, Rescaling, augmentation layers, arithmetic on tensors)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from support import REPO
+from explorer.models import imports
+from explorer.run import cli
+from explorer.store.cache import Store
+
+pytestmark = pytest.mark.slow
+FIT = ["--epochs", "2", "--min-steps", "0", "--tune-epochs", "1", "--batch-size", "32", "--augment", "off",
+       "--patience", "0"]
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    """The tiny zoo, written by each Keras in a process of its own (Keras 3 is what `import keras` gives without
+    TF_USE_LEGACY_KERAS)."""
+    out = tmp_path_factory.mktemp("zoo")
+    for dialect, legacy in (("k3", None), ("tfk", "1")):
+        env = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"} | (
+            {"TF_USE_LEGACY_KERAS": legacy} if legacy else {})
+        subprocess.run([sys.executable, str(REPO / "tests" / "zoo.py"), str(out / dialect), "--tiny"], env=env,
+                       check=True, capture_output=True, timeout=300)
+    return out
+
+
+def batch(meta: dict) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0, meta["x_high"], (4, meta["side"], meta["side"], meta["channels"])
+                                            ).astype("float32")
+
+
+def test_every_shape_from_either_keras_imports_with_the_writers_outputs(zoo, user_data):
+    from explorer.models.tf_runtime import keras
+
+    files = sorted(zoo.glob("*/*.keras"))
+    assert len(files) == 16
+    for path in files:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        name = f"{path.stem.replace('_', '-')}-{path.parent.name}"
+        made = imports.import_path(name, path)
+        model = keras.models.load_model(made.path, safe_mode=True, compile=False)  # what every build starts from
+        got = model(batch(meta), training=False).numpy()
+        assert np.abs(got - np.array(meta["y"])).max() < 1e-5, name
+        assert not any(type(layer).__name__ in ("Functional", "Sequential", "TFOpLambda", "RandomFlip")
+                       for layer in model.layers), name
+        said = " ".join(made.notes)
+        if path.stem in ("augmented", "transfer"):  # a leading Rescaling(1/255) or (1/127.5, -1): 0-255 images
+            assert made.scale == "0-255" and "rescales them" in said, (name, said)
+        if path.stem == "augmented":
+            assert [a["class_name"] for a in made.augmentation] == ["RandomFlip", "RandomRotation", "RandomZoom"]
+        if path.stem in ("transfer", "nested_twice"):
+            assert "inlined" in said and any("/" in layer.name for layer in model.layers), (name, said)
+        if path.parent.name == "k3":
+            assert "translated from Keras 3" in said
+
+
+@pytest.mark.parametrize("shape", ["transfer-k3", "arithmetic-tfk"])
+def test_the_shapes_tfmot_refuses_take_pruning_clustering_and_qat(shape, zoo, tmp_path, user_data, capsys):
+    """One variant chains them all: pruned to 50 %, clustered to 16 values, quantization-aware trained, full int8.
+    (tfmot prunes convolutions and dense layers, not depthwise kernels.)"""
+    from explorer import record
+
+    stem, dialect = shape.rsplit("-", 1)
+    assert cli.main(["import-model", shape, str(zoo / dialect / f"{stem.replace('-', '_')}.keras")]) == 0
+    cache = str(tmp_path / "cache")
+    code = cli.main(["--cache", cache, "sweep", "--model", shape, "--dataset", "digits", *FIT, "--quant", "qat-int8",
+                     "--sparsity", "0.5", "--clusters", "16"])
+    out, err = capsys.readouterr()
+    assert code == 0, err[-600:]
+    assert "Traceback" not in err
+    (v,) = record.load_all(Store(cache), "x")[0]
+    assert (v.spec.quant, v.spec.sparsity, v.spec.clusters) == ("qat-int8", 0.5, 16)
+    assert v.real_sparsity > 0.3 and 0 <= v.accuracy <= 1 and v.size_bytes > 0
+    kernels = [name for name in v.layer_sparsity if ("conv" in name or "dense" in name) and "depthwise" not in name]
+    assert kernels and all(v.layer_sparsity[k] > 0.3 for k in kernels), v.layer_sparsity
+
+
+def test_a_lever_that_fails_is_one_sentence_naming_the_lever_and_the_layer():
+    from explorer.models import lever_errors
+    from explorer.models.tf_runtime import tf
+
+    with pytest.raises(lever_errors.LeverError) as caught:
+        with lever_errors.failing_as("quantization-aware training", "file:mine@0123456789ab"):
+            raise ValueError("Layer rescaling:<class 'Rescaling'> is not supported. You can quantize this layer by "
+                             "passing a `tfmot.quantization.keras.QuantizeConfig` instance")
+    said = str(caught.value)
+    assert said.startswith("quantization-aware training failed on file:mine@0123456789ab at layer 'rescaling'")
+    assert "post-training int8" in said and "QuantizeConfig" not in said
+    with pytest.raises(lever_errors.LeverError, match="clustering failed .*InvalidArgumentError"):
+        with lever_errors.failing_as("clustering", ""):
+            raise tf.errors.InvalidArgumentError(None, None, "Expected num_to_sample <= points.rows(). 16 vs 8.")
+    with pytest.raises(KeyboardInterrupt):  # a stop passes through
+        with lever_errors.failing_as("pruning", ""):
+            raise KeyboardInterrupt
+
+
+def test_an_imported_models_augmentation_augments_the_training_batches_only(zoo, user_data):
+    from explorer.models import train
+    from explorer.spec import VariantSpec
+
+    made = imports.import_path("aug", zoo / "k3" / "augmented.keras")
+    aug = train.augmenter(VariantSpec(augment="off"), False, made.augmentation)
+    assert [type(layer).__name__ for layer in aug.layers] == ["RandomFlip", "RandomRotation", "RandomZoom"]
+    x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
+    assert np.abs(aug(x, training=True).numpy() - x).mean() > 1  # it augments in training
+    assert np.array_equal(aug(x, training=False).numpy(), x)  # and not at inference
