@@ -108,7 +108,7 @@ def test_an_imported_models_augmentation_augments_the_training_batches_only(zoo,
     from explorer.spec import VariantSpec
 
     made = imports.import_path("aug", zoo / "k3" / "augmented.keras")
-    aug = train.augmenter(VariantSpec(augment="off"), False, made.augmentation)
+    aug = train.augmenter(VariantSpec(augment=False), False, made.augmentation)
     assert [type(layer).__name__ for layer in aug.layers] == ["RandomFlip", "RandomRotation", "RandomZoom"]
     x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     assert np.abs(aug(x, training=True).numpy() - x).mean() > 1  # it augments in training
