@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from benchmarks import (accuracy_levers, first_visit, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_budget, search_hypervolume, server_views, small_data_defaults, stage_reuse,
-                        suite_time, worker)
+                        real_models, suite_time, worker)
 from benchmarks.report import print_table, save
 from explorer.measure import host
 
@@ -49,6 +49,8 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
                       search_budget),
     "suite_time": ("25. The test suite from a fresh clone, as a newcomer runs it", suite_time),
     "first_visit": ("26. A first visit on a new host: the chart, then every variant measured here", first_visit),
+    "real_models": ("27. Models as users write them: Keras 3 and tf-keras files, every lever, 500 broken files",
+                    real_models),
 }
 
 

@@ -2,6 +2,7 @@
 
     $ python tests/zoo.py OUT [--tiny]                      # Keras 3 (the keras package): its networks
     $ TF_USE_LEGACY_KERAS=1 python tests/zoo.py OUT [--tiny] # tf-keras: its networks
+    (--colour-classes=8: the colour networks' classes; 10 by default, as the grey ones)
 
 Each network is saved as OUT/NAME.keras with OUT/NAME.json: its input, what it is, and its outputs on a fixed
 random batch computed by the Keras that wrote it (`y`, for checking a translation to 1e-5). --tiny builds the
@@ -132,7 +133,7 @@ def batch(side: int, c: int, high: float) -> np.ndarray:
     return np.random.default_rng(0).uniform(0, high, (4, side, side, c)).astype("float32")
 
 
-def build_all(out: Path, tiny: bool) -> None:
+def build_all(out: Path, tiny: bool, colour_classes: int = 10) -> None:
     out.mkdir(parents=True, exist_ok=True)
     grey, colour = (8, 32) if tiny else (28, 32)
     todo = [(k, f, grey, 1) for k, f in GREY.items()] + [(k, f, colour, 3) for k, f in COLOUR.items()]
@@ -141,7 +142,7 @@ def build_all(out: Path, tiny: bool) -> None:
                                                                if LEGACY else [])
     for name, make, side, c in todo:
         keras.utils.set_random_seed(0)
-        model = make(side, c, 10, tiny)
+        model = make(side, c, colour_classes if c == 3 else 10, tiny)
         model.save(out / f"{name}.keras")
         high = 255.0 if name in ("augmented", "transfer") else 1.0
         x = batch(side, c, high)
@@ -153,4 +154,5 @@ def build_all(out: Path, tiny: bool) -> None:
 
 
 if __name__ == "__main__":
-    build_all(Path(sys.argv[1]), "--tiny" in sys.argv)
+    classes = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--colour-classes=")), 10)
+    build_all(Path(sys.argv[1]), "--tiny" in sys.argv, classes)

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -133,7 +134,9 @@ def _check_zip(data: bytes, limits: Limits) -> None:
 
 
 def _layers_of(config: dict):
-    for layer in config.get("config", {}).get("layers", []) or []:
+    cfg = config.get("config") if isinstance(config, dict) else None
+    layers = cfg.get("layers") if isinstance(cfg, dict) else None
+    for layer in layers if isinstance(layers, list) else []:
         yield layer
         if isinstance(layer, dict) and isinstance(layer.get("config"), dict) and "layers" in layer["config"]:
             yield from _layers_of(layer)
@@ -146,9 +149,12 @@ def _check_config(config: dict) -> None:
         raise ModelImportError(f"the model is a subclassed Keras model ({got}): its code is not in the file. Rebuild "
                                "it with the Functional or Sequential API, then save it as .keras")
     for layer in _layers_of(config):
-        name = layer.get("config", {}).get("name", "?") if isinstance(layer, dict) else "?"
-        cls = layer.get("class_name") if isinstance(layer, dict) else None
-        module = (layer.get("module") or "keras") if isinstance(layer, dict) else "keras"
+        if not isinstance(layer, dict):
+            raise ModelImportError(f"config.json lists {str(layer)[:40]!r} as a layer: save the model again")
+        cfg = layer.get("config")
+        name = cfg.get("name", "?") if isinstance(cfg, dict) else "?"
+        cls = layer.get("class_name")
+        module = str(layer.get("module") or "keras")
         if cls == "Lambda":
             raise ModelImportError(f"layer {name!r} is a Lambda layer: it holds Python code, which is never run from "
                                    "an upload. Replace it with a built-in layer, then save the model again")
@@ -250,12 +256,15 @@ def import_bytes(name: str, data: bytes, filename: str, scale: str = AUTO, limit
     if len(data) > limits.max_bytes:
         raise ModelImportError(f"{filename} is {len(data) / 2**20:,.0f} MiB; at most {limits.max_bytes / 2**20:,.0f} "
                                "MiB are accepted")
-    kind = _kind(data, filename)
-    if kind == "keras":
-        _check_zip(data, limits)
-        found = _inspect_keras(data)
-    else:
-        found = _inspect_tflite(data)
+    try:
+        kind = _kind(data, filename)
+        if kind == "keras":
+            _check_zip(data, limits)
+            found = _inspect_keras(data)
+        else:
+            found = _inspect_tflite(data)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise ModelImportError(f"{filename} is a damaged or truncated archive ({exc}): save the model again") from exc
     stored = found.pop("stored")
     scale, said = _scale(scale, found.pop("implied_scale"))
     found["notes"] = tuple(found.get("notes", ())) + said
