@@ -48,15 +48,17 @@ def knobs_ui() -> dict:
                                     "architecture trained from scratch on the dataset")
         h, w, c = datasets.info(dataset).input_shape
         v = {"dataset": dataset, "model": sources.resolve(network) if network != knobs.BUILT_IN else ""}
-        own = bool(v["model"])
+        v["model"] = knobs.width_knob(network, v["model"])
+        own, app = bool(v["model"]), v["model"].startswith("keras:")
         converted = own and sources.for_spec(VariantSpec(model=v["model"])).converted
         why = f" — disabled: {sources.FAMILY_ONLY}" if own else ""
         as_is = " — disabled: a .tflite is measured and evaluated as it is" if converted else ""
         v["image_size"] = st.select_slider(
-            "input size (pixels a side)", pos["image_size"], key="k_image_size", disabled=own,
+            "input size (pixels a side)", pos["image_size"], key="k_image_size", disabled=own and not app,
             format_func=lambda n: f"own ({h}×{w})" if n == 0 else f"{n}×{n}",
             help="Images are resized when the model is built: the layer plan, MACs and latency follow"
-                 + (" — set by the network: its input size" if own else ""))
+                 + (" — set by the network: its input size" if own and not app else
+                    f" (at least {sources.MIN_SIDE} for a keras.applications architecture)" if app else ""))
         v["colour"] = st.radio("colour", COLOURS, horizontal=True, key="k_colour", disabled=c == 1 or own,
                                help="grey: colour images become one channel (a third of the first conv's work); rgb: "
                                     "grey ones repeated in three" + (" — set by the network: its input channels"

@@ -113,3 +113,23 @@ def test_an_imported_models_augmentation_augments_the_training_batches_only(zoo,
     x = np.random.default_rng(0).uniform(0, 255, (16, 32, 32, 3)).astype("float32")
     assert np.abs(aug(x, training=True).numpy() - x).mean() > 1  # it augments in training
     assert np.array_equal(aug(x, training=False).numpy(), x)  # and not at inference
+
+
+def test_a_keras_applications_architecture_takes_its_width_and_input_size_on_explore(tmp_path, user_data,
+                                                                                      monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(str(REPO / "pages" / "explore.py")).run()
+    at.sidebar.selectbox(key="k_dataset").set_value("digits").run()
+    at.sidebar.selectbox(key="k_network").set_value("keras:MobileNetV2:alpha=0.35").run()
+    alpha = at.sidebar.select_slider(key="k_alpha_keras:MobileNetV2:alpha=0.35")
+    assert alpha.value == 0.35 and not at.sidebar.select_slider(key="k_image_size").disabled
+    alpha.set_value(0.5).run()
+    at.sidebar.select_slider(key="k_image_size").set_value(64).run()
+    assert not at.exception, [e.message for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "digits-64px-rgb-MobileNetV2-alpha0.5-" in text
+    assert at.sidebar.radio(key="k_depth").disabled  # the family's knobs stay off

@@ -26,6 +26,8 @@ from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
 APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50",
                 "DenseNet121", "NASNetMobile")  # keras.applications that build offline with weights=None
 APP_ARGS = {"alpha": float, "minimalistic": lambda v: v == "true", "dropout_rate": float, "depth_multiplier": int}
+ALPHAS = {"MobileNet": (0.25, 0.5, 0.75, 1.0), "MobileNetV2": (0.35, 0.5, 0.75, 1.0, 1.3),
+          "MobileNetV3Small": (0.75, 1.0), "MobileNetV3Large": (0.75, 1.0)}  # the widths keras.applications builds
 MIN_SIDE = 32  # the smallest image side the offered keras.applications architectures take
 # Levers that belong to the built-in family (explorer.spec.FAMILY_FIELDS): what a knob says elsewhere.
 FAMILY_ONLY = "the built-in family's: your network keeps its own architecture"
@@ -220,6 +222,14 @@ def resolve(text: str) -> str:
                                  + (", ".join(found) if found else "none imported yet: python -m explorer import-model")
                                  + "), keras:Name[:arg=value] or builtin", text)
     return found[text].source
+
+
+def with_args(model: str, **args) -> str:
+    """A keras: source with these arguments set (canonical: sorted), e.g. its width multiplier alpha."""
+    name, *rest = model[len("keras:"):].split(":")
+    kept = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in rest} | {k: f"{v:g}" if isinstance(v, float) else str(v)
+                                                                      for k, v in args.items()}
+    return resolve(":".join(["keras:" + name, *(f"{k}={v}" for k, v in kept.items())]))
 
 
 def on_source(spec: VariantSpec, model: str) -> VariantSpec:

@@ -35,13 +35,51 @@ def networks() -> list[str]:
     return [BUILT_IN, *(m.name for m in imports.available()), *APPLICATION_CHOICES]
 
 
+def alpha_key(network: str) -> str:
+    return f"k_alpha_{network}"
+
+
+def width_knob(network: str, model: str) -> str:
+    """A keras.applications architecture that comes in several widths gets a slider for its width multiplier
+    (alpha), as a resolution knob beside it; the model it returns carries the width."""
+    if not model.startswith("keras:"):
+        return model
+    from explorer.models import sources
+
+    app = sources.Application(model)
+    choices = sources.ALPHAS.get(app.name)
+    if not choices:
+        return model
+    st.session_state.setdefault(alpha_key(network), app.args.get("alpha", 1.0))
+    alpha = st.select_slider("width multiplier (alpha)", choices, key=alpha_key(network),
+                             help="keras.applications' width: every layer's filters times alpha (fewer MACs and "
+                                  "parameters, usually some accuracy)")
+    return sources.with_args(model, alpha=alpha)
+
+
+def _network_of(model: str) -> str:
+    """The network picker's choice for a spec's model: an import by its name; a keras: architecture by the choice
+    that names it (its width is set on the alpha knob)."""
+    if model.startswith("file:"):
+        return model_label(model)
+    if not model.startswith("keras:") or model in APPLICATION_CHOICES:
+        return model or BUILT_IN
+    from explorer.models import sources
+
+    app = sources.Application(model)
+    choice = next((c for c in APPLICATION_CHOICES if sources.Application(c).name == app.name), model)
+    if "alpha" in app.args:
+        st.session_state[alpha_key(choice)] = app.args["alpha"]
+    return choice
+
+
 def set_knobs(spec: VariantSpec) -> list[str]:
     """Set the Explore knobs to a spec (before they are drawn); returns what could not be set, and why."""
     problems = []
     limits = {"epochs": max_epochs(), "tune_epochs": TUNE_EPOCHS_MAX}
     for name, value in dataclasses.asdict(spec).items():  # every field, neutral ones too
         if name == "model":  # the network picker shows an import by its name
-            st.session_state["k_network"] = (model_label(value) if value.startswith("file:") else value) or BUILT_IN
+            st.session_state["k_network"] = _network_of(value)
             continue
         positions = KNOB_POSITIONS.get(name)
         if positions is not None and value not in positions:
