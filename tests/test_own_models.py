@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from support import REPO
+from support import REPO, stop_workers, wait_until
 from explorer.models import imports
 from explorer.run import cli
 from explorer.store.cache import Store
@@ -117,19 +117,25 @@ def test_an_imported_models_augmentation_augments_the_training_batches_only(zoo,
 
 def test_a_keras_applications_architecture_takes_its_width_and_input_size_on_explore(tmp_path, user_data,
                                                                                       monkeypatch):
+    """A link sets both knobs (one page run, so one latency preview for the worker, stopped afterwards)."""
     from streamlit.testing.v1 import AppTest
+    from explorer.run.queue import Queue
 
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO / "pages" / "explore.py"), default_timeout=120)
+    at.query_params.update(dataset="digits", model="keras:MobileNetV2:alpha=0.5", image_size="64")
     at.run()
-    at.switch_page(str(REPO / "pages" / "explore.py")).run()
-    at.sidebar.selectbox(key="k_dataset").set_value("digits").run()
-    at.sidebar.selectbox(key="k_network").set_value("keras:MobileNetV2:alpha=0.35").run()
-    alpha = at.sidebar.select_slider(key="k_alpha_keras:MobileNetV2:alpha=0.35")
-    assert alpha.value == 0.35 and not at.sidebar.select_slider(key="k_image_size").disabled
-    alpha.set_value(0.5).run()
-    at.sidebar.select_slider(key="k_image_size").set_value(64).run()
     assert not at.exception, [e.message for e in at.exception]
-    text = " ".join(m.value for m in at.markdown)
-    assert "digits-64px-rgb-MobileNetV2-alpha0.5-" in text
-    assert at.sidebar.radio(key="k_depth").disabled  # the family's knobs stay off
+    network = at.sidebar.selectbox(key="k_network").value
+    alpha = at.sidebar.select_slider(key=f"k_alpha_{network}")
+    assert network == "keras:MobileNetV2:alpha=0.35" and alpha.value == 0.5  # the architecture, at the link's width
+    size = at.sidebar.select_slider(key="k_image_size")
+    assert size.value == 64 and not size.disabled and at.sidebar.radio(key="k_depth").disabled
+    assert "digits-64px-rgb-MobileNetV2-alpha0.5-" in " ".join(m.value for m in at.markdown)
+    jobs = user_data / "jobs.sqlite3"
+    for _ in range(3):  # the preview's worker, and one that may wait for its lock
+        try:
+            wait_until(lambda: jobs.exists() and Queue(jobs).live_workers(), "a worker", 8)
+        except AssertionError:
+            break
+        stop_workers(user_data)
