@@ -372,3 +372,28 @@ def test_a_trial_too_long_for_the_time_left_is_tried_with_the_most_epochs_that_f
     assert space.shorter(params, tried, lambda s: s.epochs <= 10) == {"epochs": 5, "width": 16}  # 10 is tried
     assert space.shorter(params, set(), lambda s: False) is None
     assert search.Space({"width": [16, 32]}).shorter({"width": 16}, set(), lambda s: True) is None  # no epochs axis
+
+
+def test_a_trial_whose_lever_fails_is_a_failed_trial_with_its_sentence_and_the_search_goes_on(counted, caplog):
+    from explorer.models.lever_errors import LeverError
+
+    store, build, calls = counted
+
+    class Refusing(type(build)):
+        def build(self, spec, watch=None):
+            if spec.quant == "int8":
+                raise LeverError("conversion failed on the built-in network at layer 'conv1': no int8 kernel. "
+                                 "Try another quantization mode")
+            return super().build(spec, watch)
+
+    refusing = Refusing(store, latency_kwargs=FAST_LATENCY)
+    space = search.Space({"quant": ["fp32", "int8"]}, base=SPACE.base)
+    out = search.run(space, search.SearchConfig(study_name="refused", trials=2, economize=False), store=store,
+                     builds=refusing)
+    assert ["-fp32-" in t.label for t in out] == [True]  # the fp32 trial landed; the int8 one failed, and said why
+    import optuna
+
+    study = optuna.load_study(study_name="refused", storage=search.storage_url())
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    assert len(failed) == 1 and "at layer 'conv1'" in failed[0].user_attrs["failed"]
+    assert "at layer 'conv1'" in caplog.text

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import logging
 import math
 import os
 import re
@@ -38,6 +39,9 @@ from explorer import process
 from explorer.store.cache import TFLITE, Store
 from explorer.run import budget
 from explorer.run.keeper import Keeper, Plan, TrialStopped
+from explorer.models.lever_errors import LeverError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -540,6 +544,12 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                 except TrialStopped as stop:
                     del landed[trial.number]
                     stopped(trial, spec, "pruned", stop.why, stop.epoch, stop.val_accuracy)
+                    continue
+                except LeverError as exc:  # a lever this network cannot take: the trial fails, the search goes on
+                    del landed[trial.number]
+                    trial.set_user_attr("failed", str(exc))
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    log.warning("trial %d (%s): %s", trial.number, spec.label(), exc)
                     continue
                 except Exception:
                     del landed[trial.number]
