@@ -6,7 +6,8 @@
     $ make run                                                  # Pareto: its variants are the stars
 
 Your own network works the same way: any Functional or Sequential Keras model with built-in layers, one image
-input and one class output, saved with model.save("name.keras"); or a converted .tflite.
+input and one class output, saved with model.save("name.keras") by Keras 3 or tf-keras (a backbone inside it,
+Rescaling and augmentation layers included: docs/own-model.md); or a converted .tflite.
 """
 
 from __future__ import annotations
@@ -34,15 +35,15 @@ def main(argv: list[str]) -> int:
     x = datasets.convert(data.x_train[:args.images], (32, 32, 3))
     y = data.y_train[:args.images]
     model = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(32, 32, 3), classes=10)
-    for layer in model.layers:  # its batch norm's 0.999 is for long ImageNet runs: brief training needs 0.9, or
-        if isinstance(layer, keras.layers.BatchNormalization):  # its statistics stay untrained (chance accuracy)
-            layer.momentum = 0.9
+    for layer in model.layers:  # its batch norm's 0.999 is for long ImageNet runs: this brief training needs 0.9,
+        if isinstance(layer, keras.layers.BatchNormalization):  # or its statistics stay untrained (the import sets
+            layer.momentum = 0.9  # 0.9 for the explorer's own training; this fit() is before the import)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=64, epochs=1, verbose=2)
     model.save(args.out)
     print(f"Saved {args.out}")
 
-    made = imports.import_path(args.name, Path(args.out))  # checked as an upload is, loaded in safe mode
+    made = imports.import_path(args.name, Path(args.out))  # checked as an upload is, rebuilt from built-in layers
     h, w, c = made.input_shape
     print(f"Imported {made.name}: {h}x{w}x{c} images, {made.classes} classes, {made.params:,} parameters.\n"
           f"Next: .venv/bin/python -m explorer sweep --model {made.name} --dataset fashion-mnist "

@@ -64,7 +64,7 @@ ONE_WORKER = {"test_cluster.py": "ray", "test_cluster_builds.py": "ray", "test_t
 
 # The longest files first (about a minute or more of a worker's time each, longest first): workers take files in
 # this order, so no long one is left for the end while the other worker idles.
-LONGEST_FIRST = ("test_cluster_builds.py", "test_cluster.py", "test_targets.py", "test_search.py", "test_app.py",
+LONGEST_FIRST = ("test_cluster_builds.py", "test_cluster.py", "test_targets.py", "test_search.py", "test_own_models.py", "test_app.py",
                  "test_reliability.py", "test_worker.py", "test_browser.py", "test_pipeline.py", "test_server.py",
                  "test_cli.py", "test_roles.py", "test_imports.py", "test_shipped_cache.py")
 
