@@ -72,8 +72,11 @@ def models_section() -> None:
     if found:
         st.dataframe(pd.DataFrame([{"name": m.name, "kind": m.kind, "input": "×".join(map(str, m.input_shape)),
                                     "classes": m.classes, "input range": m.scale, "parameters": m.params or None,
-                                    "spec model": m.source, "what the import did": "; ".join(m.notes)}
-                                   for m in found]), hide_index=True, width="stretch")
+                                    "spec model": m.source} for m in found]), hide_index=True, width="stretch")
+        for m in found:
+            if m.notes:
+                said = "; ".join(m.notes).replace("_", "\\_").replace("*", "\\*")  # layer names, not markdown
+                st.caption(f"**{m.name}** — what the import did: {said}" + ("" if said.endswith("…") else "."))
         st.caption("Pick one as the **network** on Explore (or `sweep --model NAME`): its variants sit on the Pareto "
                    "chart beside the built-in family's, marked in the legend.")
     else:

@@ -28,6 +28,7 @@ APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Larg
 APP_ARGS = {"alpha": float, "minimalistic": lambda v: v == "true", "dropout_rate": float, "depth_multiplier": int}
 ALPHAS = {"MobileNet": (0.25, 0.5, 0.75, 1.0), "MobileNetV2": (0.35, 0.5, 0.75, 1.0, 1.3),
           "MobileNetV3Small": (0.75, 1.0), "MobileNetV3Large": (0.75, 1.0)}  # the widths keras.applications builds
+SMALLEST_FIRST = {"MobileNetV2": 0.35}  # the width Explore offers first: the one that trains in minutes on 2 cores
 MIN_SIDE = 32  # the smallest image side the offered keras.applications architectures take
 # Levers that belong to the built-in family (explorer.spec.FAMILY_FIELDS): what a knob says elsewhere.
 FAMILY_ONLY = "the built-in family's: your network keeps its own architecture"
@@ -225,10 +226,12 @@ def resolve(text: str) -> str:
 
 
 def with_args(model: str, **args) -> str:
-    """A keras: source with these arguments set (canonical: sorted), e.g. its width multiplier alpha."""
+    """A keras: source with these arguments set (canonical: sorted), e.g. its width multiplier alpha; an
+    argument set to None is removed."""
     name, *rest = model[len("keras:"):].split(":")
     kept = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in rest} | {k: f"{v:g}" if isinstance(v, float) else str(v)
                                                                       for k, v in args.items()}
+    kept = {k: v for k, v in kept.items() if v != "None"}
     return resolve(":".join(["keras:" + name, *(f"{k}={v}" for k, v in kept.items())]))
 
 

@@ -23,7 +23,7 @@ KNOB_POSITIONS = {name: _within(name, positions) for name, positions in {
     "min_steps": [0, 500, 1500, 3000, 6000], "image_size": [0, 16, 28, 32, 64, 96, 128, 160, 224]}.items()}
 TUNE_EPOCHS_MAX = 10
 BUILT_IN = "built-in family"
-APPLICATION_CHOICES = ("keras:MobileNetV2:alpha=0.35", "keras:MobileNetV2", "keras:MobileNetV3Small:minimalistic=true",
+APPLICATION_CHOICES = ("keras:MobileNetV2", "keras:MobileNetV3Small:minimalistic=true",
                        "keras:MobileNetV3Small", "keras:EfficientNetB0", "keras:ResNet50")
 
 
@@ -50,7 +50,7 @@ def width_knob(network: str, model: str) -> str:
     choices = sources.ALPHAS.get(app.name)
     if not choices:
         return model
-    st.session_state.setdefault(alpha_key(network), app.args.get("alpha", 1.0))
+    st.session_state.setdefault(alpha_key(network), app.args.get("alpha", sources.SMALLEST_FIRST.get(app.name, 1.0)))
     alpha = st.select_slider("width multiplier (alpha)", choices, key=alpha_key(network),
                              help="keras.applications' width: every layer's filters times alpha (fewer MACs and "
                                   "parameters, usually some accuracy)")
@@ -62,14 +62,16 @@ def _network_of(model: str) -> str:
     that names it (its width is set on the alpha knob)."""
     if model.startswith("file:"):
         return model_label(model)
-    if not model.startswith("keras:") or model in APPLICATION_CHOICES:
+    if not model.startswith("keras:"):
         return model or BUILT_IN
     from explorer.models import sources
 
     app = sources.Application(model)
-    choice = next((c for c in APPLICATION_CHOICES if sources.Application(c).name == app.name), model)
-    if "alpha" in app.args:
-        st.session_state[alpha_key(choice)] = app.args["alpha"]
+    bare = sources.with_args(model, alpha=None)
+    choice = bare if bare in APPLICATION_CHOICES else next(
+        (c for c in APPLICATION_CHOICES if sources.Application(c).name == app.name), model)
+    if app.name in sources.ALPHAS:
+        st.session_state[alpha_key(choice)] = app.args.get("alpha", 1.0)
     return choice
 
 
