@@ -119,6 +119,44 @@ class MemoryPlan:
         return d
 
 
+@dataclass(frozen=True)
+class LayerError:
+    """One op of a full-integer model: how far its int8 output is from the float model's on the same validation
+    images (explorer.measure.quant_error), and what keeping its layer in float recovers."""
+
+    index: int | None  # its op in the .tflite: the op profile's and the memory plan's order (None: not found there)
+    op: str  # the TFLite builtin, e.g. CONV_2D
+    layer: str  # the Keras layer it computes ("" when none is named in it)
+    rmse: float  # RMSE of the int8 output against the float output, in its quantization steps (its scale)
+    gain: float | None = None  # validation accuracy points recovered with this layer alone in float; None: not tried
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LayerError:
+        return cls(d["index"], d["op"], d["layer"], float(d["rmse"]), d.get("gain"))
+
+
+@dataclass(frozen=True)
+class QuantError:
+    """Where a full-integer model's accuracy goes: per op, measured once at build on a validation subset."""
+
+    images: int  # validation images it was measured on
+    float_accuracy: float  # the float model's accuracy on them
+    int8_accuracy: float  # this model's
+    layers: tuple[LayerError, ...]
+
+    @property
+    def drop_points(self) -> float:
+        return (self.float_accuracy - self.int8_accuracy) * 100
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QuantError:
+        return cls(d["images"], d["float_accuracy"], d["int8_accuracy"], tuple(LayerError.from_dict(x)
+                                                                                 for x in d["layers"]))
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "layers": [dataclasses.asdict(x) for x in self.layers]}
+
+
 def _number(value: Any) -> float:
     """A stored figure, NaN where the measurement lacks it (stored as null)."""
     return float("nan") if value is None else value
@@ -254,6 +292,7 @@ class VariantRecord:
     fallback_ops: tuple[str, ...] | None = None  # ops XNNPACK did not take at build time (None: not recorded)
     intervals: Mapping[str, float] | None = None  # 95 % interval columns, computed once at build (None: older entry)
     memory: MemoryPlan | None = None  # peak RAM and flash (None: built before they were planned; `explorer memory`)
+    quant_error: QuantError | None = None  # per-layer int8 error of a full-integer model (None: float, or older)
     latency: Latency | None = None
     has_model: bool = True  # False: a seed replicate kept as evidence (its accuracy and predictions, no model)
 
@@ -356,6 +395,7 @@ class VariantRecord:
             fallback_ops=tuple(m["fallback_ops"]) if m.get("fallback_ops") is not None else None,
             intervals=dict(m["intervals"]) if m.get("intervals") else None,
             memory=MemoryPlan.from_dict(m["memory"]) if m.get("memory") else None,
+            quant_error=QuantError.from_dict(m["quant_error"]) if m.get("quant_error") else None,
             latency=Latency.from_dict(latency) if latency else None, has_model=has_model)
 
     def to_meta(self) -> dict:
@@ -373,6 +413,7 @@ class VariantRecord:
                 "fallback_ops": list(self.fallback_ops) if self.fallback_ops is not None else None,
                 **({"intervals": dict(self.intervals)} if self.intervals else {}),
                 **({"memory": self.memory.to_dict()} if self.memory else {}),
+                **({"quant_error": self.quant_error.to_dict()} if self.quant_error else {}),
             },
             "layers": [{"name": lp.name, "kind": lp.kind, "output_shape": list(lp.output_shape), "params": lp.params,
                         "macs": lp.macs} for lp in self.layers],

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.present import figures, links, memory, results
-from explorer.measure import host
+from explorer.measure import host, quant_error
 from explorer.models import sources
 from explorer.store.cache import TFLITE
 from pages.ui import actions, captions, knobs, loading, measuring, roles, sharing, target_view
@@ -144,6 +144,13 @@ if lat and lat.ops:
                + (f"Not run by XNNPACK: {', '.join(fallback)}." if fallback else "XNNPACK runs every op.")
                + " Batch normalization is folded into the convolution and dropout vanishes on conversion; a conv's "
                "ReLU is fused into it.")
+if v.quant_error is not None:
+    st.subheader("Where the accuracy goes")
+    st.write(quant_error.sentence(v.quant_error))
+    st.plotly_chart(figures.quant_error(v.quant_error), key="quant_error")
+    st.caption("Each op's int8 output against the float model's on the same validation images (TensorFlow's "
+               "QuantizationDebugger), in the ops' order above. Where int8 lost half a point or more there, each layer "
+               "was also kept alone in float and the model evaluated again: the colour is what that recovered.")
 st.subheader("Memory: will it fit?")
 if v.memory is None:
     st.info("Its memory is not planned yet: `python -m explorer memory` plans it from its model (no training)."

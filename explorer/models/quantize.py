@@ -11,6 +11,8 @@ Modes (explorer.spec.QUANT_MODES):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 
 import numpy as np
@@ -65,13 +67,9 @@ def without_softmax(model: keras.Model) -> keras.Model:
     return keras.Model(inputs, x, name=model.name)
 
 
-def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None,
-              keep_float: tuple[str, ...] = ()) -> bytes:
-    """Convert a Keras model to a TFLite flatbuffer in the given mode (calibration: sample images).
-
-    Full-integer models end at their logits unless softmax=True (see without_softmax). keep_float names
-    layers a full-integer model keeps in float (per-layer precision, explorer.measure.precision); such a
-    model takes and gives float tensors."""
+def converter_for(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None):
+    """The TFLite converter of a Keras model in a mode, set up as every conversion here is (calibration: sample
+    images). Full-integer models end at their logits unless softmax=True (see without_softmax)."""
     keep_softmax = mode not in INT8_MODES if softmax is None else softmax
     if not keep_softmax and model.layers[-1].name.endswith("softmax"):  # else the softmax is an activation: kept
         model = without_softmax(model)
@@ -88,32 +86,76 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    return converter
+
+
+@contextlib.contextmanager
+def _quiet():
     with warnings.catch_warnings():
         # The converter asks for mean/std of quantized inputs only to warn: ours come from the calibration
         # images, so the warning would reach users for a model that is right.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        yield
+
+
+def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None,
+              keep_float: tuple[str, ...] = ()) -> bytes:
+    """Convert a Keras model to a TFLite flatbuffer in the given mode (converter_for). keep_float names layers a
+    full-integer model keeps in float (per-layer precision, explorer.measure.precision); such a model takes and
+    gives float tensors."""
+    converter = converter_for(model, mode, calibration, softmax)
+    with _quiet():
         full = converter.convert()
         if not keep_float or mode not in INT8_MODES:
             return full
         return _with_float_layers(converter, full, keep_float, calibration[:CALIBRATION_IMAGES].astype(np.float32))
 
 
-def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: np.ndarray) -> bytes:
-    """The full-int8 conversion again, with the ops of these layers denylisted (kept float) through the
-    converter's own QuantizationDebugger, which names an op by its output tensor. An op is a layer's when a tensor
-    it writes or its weights are named after the layer (.../conv1/...): the model's last op writes the model's
-    output (StatefulPartitionedCall:0), so the logits are found by their weights."""
+def op_owners(tflite: bytes, layers: list[str]) -> dict[str, str]:
+    """Each op of a converted model (by its output tensor's name) -> the Keras layer it computes, "" for none. An
+    op is a layer's when a tensor it writes or its weights are named after the layer (.../conv1/...): the model's
+    last op writes the model's output (StatefulPartitionedCall:0), so the logits are found by their weights."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=full)
+    interp = Interpreter(model_content=tflite)
     names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
     owned = {names[o["outputs"][0]]: " ".join(names[i] for i in (*o["outputs"], *o["inputs"][1:]) if i >= 0)
-             for o in interp._get_ops_details()}  # op (its output's name) -> the names it writes and weighs
-    deny = [op for op, mine in owned.items() if any(f"/{layer}/" in mine for layer in layers)]
-    missing = [layer for layer in layers if not any(f"/{layer}/" in owned[op] for op in deny)]
+             for o in interp._get_ops_details()}  # noqa: SLF001 - op (its output's name) -> what it writes and weighs
+    by_length = sorted(layers, key=len, reverse=True)  # backbone/conv1 before conv1
+    return {op: next((layer for layer in by_length if f"/{layer}/" in mine), "") for op, mine in owned.items()}
+
+
+def op_order(tflite: bytes) -> dict[str, int]:
+    """Each op's output tensor name -> the op's index (the order the op profile and the memory plan use)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite)
+    names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
+    return {names[o["outputs"][0]]: i for i, o in enumerate(interp._get_ops_details())}  # noqa: SLF001
+
+
+def debug_dump(model: keras.Model, mode: str, calibration: np.ndarray, images: np.ndarray) -> str:
+    """TensorFlow's QuantizationDebugger's per-op statistics of the full-integer conversion (CSV: op_name,
+    tensor_name, mean_squared_error, scale, ...), its int8 outputs compared with float ones on these images."""
+    debug = tf.lite.experimental.QuantizationDebugger(
+        converter=converter_for(model, mode, calibration),
+        debug_dataset=lambda: ([img[None]] for img in images.astype(np.float32)))
+    with _quiet():
+        debug.run()
+    out = io.StringIO()
+    debug.layer_statistics_dump(out)
+    return out.getvalue()
+
+
+def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: np.ndarray) -> bytes:
+    """The full-int8 conversion again, with the ops of these layers denylisted (kept float) through the
+    converter's own QuantizationDebugger, which names an op by its output tensor (op_owners)."""
+    owners = op_owners(full, list(layers))
+    deny = [op for op, layer in owners.items() if layer]
+    missing = [layer for layer in layers if layer not in owners.values()]
     if missing:
         raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
-    if len(deny) == len(owned):  # the debugger needs an int8 op to check, and this model is the fp32 variant
+    if len(deny) == len(owners):  # the debugger needs an int8 op to check, and this model is the fp32 variant
         raise ValueError("precision: every layer in float is the fp32 variant; ask for quantization fp32 instead")
     debug = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_dataset=lambda: ([img[None]] for img in sample[:64]),

@@ -181,6 +181,24 @@ def op_times(ops: list[dict]) -> go.Figure:
     return fig
 
 
+def quant_error(q) -> go.Figure:
+    """Each op's int8 error (an explorer.record.QuantError), in the op profile's order: bars of RMSE in quantization
+    steps, coloured by the points keeping its layer in float recovered where that was measured."""
+    ops = list(q.layers)
+    labels = [f"{e.index if e.index is not None else '?'}: {e.op} {e.layer}".rstrip() for e in ops]
+    gains = [e.gain for e in ops]
+    measured = any(g is not None for g in gains)
+    fig = go.Figure(go.Bar(
+        x=[e.rmse for e in ops], y=labels, orientation="h",
+        marker=dict(color=[g if g is not None else 0.0 for g in gains], colorscale="Reds", cmin=0,
+                    colorbar=dict(title="points<br>recovered") if measured else None, showscale=measured),
+        customdata=[["not tried" if g is None else f"{g:+.1f} points in float"] for g in gains],
+        hovertemplate="%{y}<br>RMSE %{x:.3f} steps; %{customdata[0]}<extra></extra>"))
+    fig.update_layout(xaxis_title="int8 output's RMSE against float, in quantization steps", yaxis_autorange="reversed",
+                      height=60 + 28 * len(ops), margin=dict(l=10, r=10, t=10, b=10))
+    return fig
+
+
 def memory_profile(plan) -> go.Figure:
     """The tensor arena op by op (an explorer.record.MemoryPlan): bars = activations alive while the op runs,
     the line = how far into the arena they reach; the peak is marked."""

@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from explorer.models import architecture, lever_errors, sources
+from explorer.run import blame
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
@@ -254,6 +255,12 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         keras_acc = ev.accuracy if m is None else float(
             (m.predict(data.x_test, batch_size=2 * batch, verbose=0).argmax(1) == data.y_test).mean())
     report.seconds["evaluate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if spec.quant in ("int8", "qat-int8") and m is not None:
+        reporter.stage("evaluate")(1.0, "Measuring each layer's int8 error against float on validation images")
+    errors = blame.quant_error_of(m, spec, data, tflite, info.num_classes, () if m is None else float_layers_of(spec))
+    if errors is not None:
+        report.seconds["quant_error"] = time.perf_counter() - t0
     built = VariantRecord(
         key=spec.key(), spec=spec, dataset=info.name, input_shape=tuple(info.input_shape),
         class_names=tuple(info.class_names), test_images=int(len(data.x_test)), accuracy=ev.accuracy,
@@ -265,7 +272,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         versions=library_versions(), built_on=host.current().to_dict(),
         built_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), history=history,
         fallback_ops=tuple(profile.fallbacks(tflite)), intervals=uncertainty.interval_columns(ev.confusion),
-        memory=memory.plan(tflite))
+        memory=memory.plan(tflite), quant_error=errors)
     return built, tflite, ev.predictions.tobytes()
 
 

@@ -1,0 +1,78 @@
+"""Where a full-integer model's accuracy goes: the debugger's per-op error read into records, the layers tried in
+float, the sentence; and end to end, measured at build and stored with the variant."""
+
+import math
+
+import pytest
+
+from explorer.measure import quant_error
+from explorer.record import LayerError, QuantError
+
+DUMP = """op_name,tensor_idx,num_elements,stddev,mean_error,max_abs_error,mean_squared_error,scale,zero_point,tensor_name
+CONV_2D,7,512,0.1,0.0,0.2,0.0004,0.02,-128,sequential/conv1/Relu;sequential/conv1/BiasAdd
+MAX_POOL_2D,8,128,0.0,0.0,0.0,0.0,0.02,-128,sequential/pool1/MaxPool
+FULLY_CONNECTED,9,10,0.3,0.1,0.5,0.09,0.1,5,StatefulPartitionedCall:0
+"""
+OWNERS = {"sequential/conv1/Relu;sequential/conv1/BiasAdd": "conv1", "sequential/pool1/MaxPool": "pool1",
+          "StatefulPartitionedCall:0": "logits"}
+ORDER = {"sequential/conv1/Relu;sequential/conv1/BiasAdd": 0, "sequential/pool1/MaxPool": 1,
+         "StatefulPartitionedCall:0": 2}
+
+
+def test_the_dump_becomes_one_record_per_op_in_op_order_with_rmse_in_quantization_steps():
+    layers = quant_error.from_dump(DUMP, OWNERS, ORDER)
+    assert [(e.index, e.op, e.layer) for e in layers] == [(0, "CONV_2D", "conv1"), (1, "MAX_POOL_2D", "pool1"),
+                                                          (2, "FULLY_CONNECTED", "logits")]
+    assert layers[0].rmse == pytest.approx(1.0) and layers[2].rmse == pytest.approx(3.0)  # sqrt(mse) / scale
+    assert quant_error.candidates(layers) == ["logits", "conv1", "pool1"]  # the largest error first
+
+
+def test_the_sentence_names_the_layer_that_recovers_most_else_the_largest_error():
+    layers = quant_error.from_dump(DUMP, OWNERS, ORDER)
+    none_lost = QuantError(1000, 0.90, 0.899, layers)
+    assert not quant_error.worth_blaming(0.90, 0.899) and quant_error.worth_blaming(0.90, 0.89)
+    said = quant_error.sentence(none_lost)
+    assert said.startswith("int8 loses 0.1 points against float on 1,000 validation images: nothing to recover")
+    assert "logits's int8 output is 3.00 quantization steps" in said
+    lost = quant_error.with_gains(QuantError(1000, 0.90, 0.87, layers), {"conv1": 2.4, "logits": 0.3})
+    assert [e.gain for e in lost.layers] == [2.4, None, 0.3]
+    said = quant_error.sentence(lost)
+    assert "int8 loses 3.0 points" in said and "Keeping conv1 alone in float recovers 2.4 of them" in said
+    assert QuantError.from_dict(lost.to_dict()) == lost  # stored and read back whole
+    above = QuantError(360, 0.433, 0.436, layers)
+    assert quant_error.sentence(above).startswith("int8 scores 0.3 points above float")
+
+
+def test_an_op_no_layer_names_is_still_listed_and_nan_errors_are_not_candidates():
+    dump = DUMP + "QUANTIZE,3,64,0,0,0,,0.0,0,serving_default_input:0\n"
+    layers = quant_error.from_dump(dump, OWNERS, ORDER)
+    odd = [e for e in layers if e.op == "QUANTIZE"]
+    assert len(odd) == 1 and odd[0].index is None and odd[0].layer == "" and math.isnan(odd[0].rmse)
+    assert "" not in quant_error.candidates(layers) and layers[-1] is odd[0]  # unplaced ops last
+    assert quant_error.worst(QuantError(10, 1.0, 1.0, (LayerError(None, "X", "", float("nan")),))) is None
+
+
+@pytest.mark.slow
+def test_a_full_int8_variant_records_each_layers_error_and_the_points_float_recovers(tmp_path, monkeypatch, user_data):
+    """The drop threshold is injected (-100 points: always look), so the layers are tried in float here even where
+    int8 loses nothing on this host."""
+    from support import TINY
+    from explorer import record
+    from explorer.run import pipeline
+    from explorer.spec import VariantSpec
+    from explorer.store.cache import Store
+
+    monkeypatch.setattr(quant_error, "MIN_DROP_POINTS", -100.0)
+    store = Store(tmp_path / "cache")
+    spec = VariantSpec(**{**TINY, "quant": "int8"})
+    built, _ = pipeline.ensure(spec, store, measure_missing=False)
+    q = built.quant_error
+    assert q is not None and q.images == min(quant_error.IMAGES, 360) and 0 <= q.int8_accuracy <= 1
+    weighted = [e for e in q.layers if e.op in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")]
+    assert weighted and all(e.layer and e.rmse > 0 and e.gain is not None for e in weighted)
+    assert [e.index for e in q.layers] == sorted(e.index for e in q.layers)  # the op profile's order
+    assert "Keeping" in quant_error.sentence(q)
+    (again,) = [v for v in record.load_all(store, "x")[0] if v.key == built.key]
+    assert again.quant_error == q
+    fp32, _ = pipeline.ensure(spec.replace(quant="fp32"), store, measure_missing=False)
+    assert fp32.quant_error is None
