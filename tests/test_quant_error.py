@@ -76,3 +76,10 @@ def test_a_full_int8_variant_records_each_layers_error_and_the_points_float_reco
     assert again.quant_error == q
     fp32, _ = pipeline.ensure(spec.replace(quant="fp32"), store, measure_missing=False)
     assert fp32.quant_error is None
+
+
+def test_when_no_layer_recovers_anything_in_float_the_sentence_says_so_and_names_the_largest_error():
+    layers = quant_error.from_dump(DUMP, OWNERS, ORDER)
+    q = quant_error.with_gains(QuantError(1000, 0.90, 0.88, layers), {"conv1": 0.0, "logits": -0.2})
+    said = quant_error.sentence(q)
+    assert "No layer kept alone in float recovers any of it" in said and "logits's int8 output is 3.00" in said

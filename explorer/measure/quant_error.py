@@ -78,7 +78,11 @@ def sentence(q: QuantError) -> str:
     if w is None:
         return lost + "."
     name = w.layer or f"op {w.index} ({w.op})"
-    error = f"{name}'s int8 output is {w.rmse:.2f} quantization steps from float (RMSE)"
+    if w.gain is not None and w.gain <= 0:  # the largest error is then worth naming instead
+        w = max((e for e in q.layers if not math.isnan(e.rmse)), key=lambda e: e.rmse)
+    error = f"{w.layer or name}'s int8 output is {w.rmse:.2f} quantization steps from float (RMSE)"
+    if w.gain is not None and w.gain <= 0:
+        return f"{lost}. No layer kept alone in float recovers any of it on these images. The largest error: {error}."
     if w.gain is not None:
         median = sorted(e.rmse for e in q.layers if not math.isnan(e.rmse))[len(q.layers) // 2]
         return (f"{lost}. Keeping {name} alone in float recovers {w.gain:.1f} of them: the most of any layer "

@@ -190,7 +190,8 @@ def quant_error(q) -> go.Figure:
     measured = any(g is not None for g in gains)
     fig = go.Figure(go.Bar(
         x=[e.rmse for e in ops], y=labels, orientation="h",
-        marker=dict(color=[g if g is not None else 0.0 for g in gains], colorscale="Reds", cmin=0,
+        marker=dict(color=[max(g or 0.0, 0.0) for g in gains], colorscale="Reds", cmin=0,
+                    cmax=max([0.5, *(g for g in gains if g is not None)]),
                     colorbar=dict(title="points<br>recovered") if measured else None, showscale=measured),
         customdata=[["not tried" if g is None else f"{g:+.1f} points in float"] for g in gains],
         hovertemplate="%{y}<br>RMSE %{x:.3f} steps; %{customdata[0]}<extra></extra>"))
