@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from explorer.measure import quant_error
 from explorer.present import figures, links, results, significance
 from pages.ui import captions, loading, sharing
 
@@ -94,3 +95,10 @@ else:
 st.subheader("Latency distribution (batch 1)")
 samples = [list(v.latency.samples_us) if v.latency else [] for v in shown]
 st.plotly_chart(figures.latency_histogram(picked, samples), key="latency_chart")
+
+blamed = [(p, v.quant_error) for p, v in zip(picked, shown) if v.quant_error is not None]
+if blamed:
+    st.subheader("Where the accuracy goes (full-integer variants)")
+    st.plotly_chart(figures.quant_errors_side_by_side(blamed), key="quant_error_chart")
+    for label, q in blamed:
+        st.caption(f"**{label}**: {quant_error.sentence(q)}")

@@ -83,3 +83,17 @@ def test_when_no_layer_recovers_anything_in_float_the_sentence_says_so_and_names
     q = quant_error.with_gains(QuantError(1000, 0.90, 0.88, layers), {"conv1": 0.0, "logits": -0.2})
     said = quant_error.sentence(q)
     assert "No layer kept alone in float recovers any of it" in said and "logits's int8 output is 3.00" in said
+
+
+def test_the_figures_draw_each_op_in_order_and_two_variants_side_by_side():
+    from explorer.present import figures
+
+    layers = quant_error.from_dump(DUMP, OWNERS, ORDER)
+    q = quant_error.with_gains(QuantError(1000, 0.90, 0.87, layers), {"conv1": 2.4})
+    (bars,) = figures.quant_error(q).data
+    assert list(bars.y) == ["0: CONV_2D conv1", "1: MAX_POOL_2D pool1", "2: FULLY_CONNECTED logits"]
+    assert list(bars.marker.color) == [2.4, 0.0, 0.0] and bars.customdata[0][0] == "+2.4 points in float"
+    other = QuantError(1000, 0.90, 0.90, tuple(e for e in layers if e.layer != "pool1"))
+    fig = figures.quant_errors_side_by_side([("a-int8", q), ("b-int8", other)])
+    assert [t.name for t in fig.data] == ["a-int8", "b-int8"] and list(fig.data[0].y) == ["conv1", "pool1", "logits"]
+    assert fig.data[1].x[1] is None and fig.data[1].x[2] == pytest.approx(3.0)  # b has no pool1 op

@@ -200,6 +200,24 @@ def quant_error(q) -> go.Figure:
     return fig
 
 
+def quant_errors_side_by_side(named: list[tuple[str, object]]) -> go.Figure:
+    """Several variants' per-op int8 error (explorer.record.QuantError), one bar group per layer they share a
+    name for, in the first variant's op order."""
+    order = list(dict.fromkeys(e.layer or f"{e.index}: {e.op}" for _, q in named for e in q.layers))
+    fig = go.Figure()
+    for label, q in named:
+        by = {}
+        for e in q.layers:
+            name = e.layer or f"{e.index}: {e.op}"
+            by[name] = max(by.get(name, 0.0), e.rmse)
+        fig.add_trace(go.Bar(x=[by.get(n) for n in order], y=order, orientation="h", name=label,
+                             hovertemplate="%{y}: RMSE %{x:.3f} steps<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="group", xaxis_title="int8 output's RMSE against float, in quantization steps",
+                      yaxis_autorange="reversed", height=80 + 22 * len(order) * len(named),
+                      margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h"))
+    return fig
+
+
 def memory_profile(plan) -> go.Figure:
     """The tensor arena op by op (an explorer.record.MemoryPlan): bars = activations alive while the op runs,
     the line = how far into the arena they reach; the peak is marked."""
