@@ -7,7 +7,7 @@ import streamlit as st
 from explorer.data import datasets, uploads
 from explorer.models import imports
 from explorer.uncertainty import accuracy_interval
-from pages.ui import actions, loading, roles
+from pages.ui import actions, captions, loading, roles
 
 st.title("Datasets")
 
@@ -74,9 +74,7 @@ def models_section() -> None:
                                     "classes": m.classes, "input range": m.scale, "parameters": m.params or None,
                                     "spec model": m.source} for m in found]), hide_index=True, width="stretch")
         for m in found:
-            if m.notes:
-                said = "; ".join(m.notes).replace("_", "\\_").replace("*", "\\*")  # layer names, not markdown
-                st.caption(f"**{m.name}** — what the import did: {said}" + ("" if said.endswith("…") else "."))
+            captions.import_notes(m)
         st.caption("Pick one as the **network** on Explore (or `sweep --model NAME`): its variants sit on the Pareto "
                    "chart beside the built-in family's, marked in the legend.")
     else:

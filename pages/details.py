@@ -52,6 +52,7 @@ sharing.write_link("details", {"key": key, **links.spec_params(v.spec)},
                   "can build it):")
 
 sure = results.intervals_of(v)
+captions.import_lines(v)
 if (warning := sources.chance_warning(v.spec, v.accuracy, len(v.class_names))):
     st.warning(warning)
 c = st.columns(4)

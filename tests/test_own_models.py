@@ -139,3 +139,16 @@ def test_a_keras_applications_architecture_takes_its_width_and_input_size_on_exp
         except AssertionError:
             break
         stop_workers(user_data)
+
+
+def test_the_data_page_says_what_each_import_did(zoo, user_data, tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    imports.import_path("transfer", zoo / "k3" / "transfer.keras")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(REPO / "pages" / "data.py"), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    said = " ".join(c.value for c in at.caption)
+    assert "**transfer** — what the import did: translated from Keras 3" in said
+    assert "tiny\\_backbone" in said and "takes 0-255 images" in said

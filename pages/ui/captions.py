@@ -69,3 +69,30 @@ def latency_text(lat: Latency | None, digits: int = 1, here: str | None = None) 
     return text
 
 
+
+
+def _import_said(made) -> str:
+    """What the import did to a model, as markdown (layer names carry underscores, not emphasis)."""
+    said = "; ".join(made.notes).replace("_", "\\_").replace("*", "\\*")
+    return said + ("" if said.endswith("…") else ".")
+
+
+def import_notes(made) -> None:
+    """Under the Data page's list: what the import did to each model (translated, inlined, set aside)."""
+    if made.notes:
+        st.caption(f"**{made.name}** — what the import did: {_import_said(made)}")
+
+
+def import_lines(v: VariantRecord) -> None:
+    """For a variant of an imported model: what the import did to its network."""
+    if not v.spec.model.startswith("file:"):
+        return
+    from explorer.models import imports
+    from explorer.spec import SpecError
+
+    try:
+        made = imports.find(v.spec.model)
+    except SpecError:
+        return  # deleted or replaced since: the variant still shows what it measured
+    if made.notes:
+        st.caption(f":material/input: Built from the imported **{made.name}**. What the import did: {_import_said(made)}")
