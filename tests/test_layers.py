@@ -54,3 +54,28 @@ def test_the_check_finds_an_upward_import(tmp_path):
     (fake / "store").mkdir(parents=True)
     (fake / "store" / "cache.py").write_text("def f():\n    from explorer.run import search\n")
     assert upward_imports(fake) == ["explorer/store/cache.py:2 (store) imports explorer.run.search (run)"]
+
+
+def outside_imports(root: Path, refused: tuple[str, ...]) -> list[str]:
+    """Imports of the top-level packages `refused` anywhere under root (lazy ones too)."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for line, module in _imports(path):
+            if module.split(".")[0] in refused:
+                found.append(f"{path.relative_to(root.parent)}:{line} imports {module}")
+    return found
+
+
+def test_explorer_never_imports_the_pages_the_app_or_the_benchmarks():
+    assert outside_imports(EXPLORER, ("pages", "app", "benchmarks", "tests")) == []
+
+
+def test_pages_import_explorer_and_their_own_helpers_but_no_benchmark_or_test():
+    assert outside_imports(EXPLORER.parent / "pages", ("benchmarks", "tests", "app")) == []
+
+
+def test_the_outside_check_finds_one(tmp_path):
+    fake = tmp_path / "explorer"
+    fake.mkdir()
+    (fake / "spec.py").write_text("def f():\n    import pages.ui.knobs\n")
+    assert outside_imports(fake, ("pages",)) == ["explorer/spec.py:2 imports pages.ui.knobs"]
