@@ -62,11 +62,17 @@ def _check_name(name: str) -> None:
         raise UploadError(f"a dataset named {name!r} exists already; choose another name")
 
 
-def _safe_parts(member: str) -> tuple[str, ...]:
+def unsafe_member(member: str) -> bool:
+    """A zip member's name that would reach outside a folder if it were extracted: absolute, with '..', or on a
+    drive (C:). The one rule of every zip a user gives (dataset uploads, .keras archives)."""
     path = PurePosixPath(member.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+    return path.is_absolute() or ".." in path.parts or bool(path.parts and ":" in path.parts[0])
+
+
+def _safe_parts(member: str) -> tuple[str, ...]:
+    if unsafe_member(member):
         raise UploadError(f"unsafe path in the zip: {member!r} (absolute or '..' names are refused)")
-    return path.parts
+    return PurePosixPath(member.replace("\\", "/")).parts
 
 
 def _members(zf: zipfile.ZipFile, limits: Limits) -> list[tuple[str, tuple[str, ...], zipfile.ZipInfo]]:

@@ -26,8 +26,9 @@ import uuid
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from explorer.data import uploads
 from explorer.models.architecture import LayerPlan
 from explorer.spec import VariantSpec
 from explorer.store import paths
@@ -119,8 +120,7 @@ def _check_zip(data: bytes, limits: Limits) -> None:
             raise ModelImportError(f"the .keras zip holds {len(infos)} members; a model holds a few (at most "
                                    f"{limits.max_members})")
         for i in infos:
-            path = PurePosixPath(i.filename.replace("\\", "/"))
-            if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+            if uploads.unsafe_member(i.filename):
                 raise ModelImportError(f"unsafe path in the .keras zip: {i.filename!r} (absolute or '..' names are refused)")
         declared = sum(i.file_size for i in infos)
         if declared > limits.max_uncompressed_bytes:
