@@ -11,18 +11,17 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from explorer.measure.boards import BOARDS
 from explorer.present.results import METRICS, Y_AXES
-from explorer.spec import FAMILY_FIELDS, QUANT_MODES, SpecError, VariantSpec
+from explorer.spec import BOUNDS, FAMILY_FIELDS, QUANT_MODES, SpecError, VariantSpec
 
 MAX_VALUE = 200  # characters in one value
 MAX_KEYS = 4  # variants in a Compare link
 KEY = re.compile(r"^[0-9a-f]{16}$")
 DATASET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 X_AXES = tuple(m for m, metric in METRICS.items() if metric.lower_is_better)
-PARETO_PARAMS = ("dataset", "x", "y", "log", "depth", "quant", "budget", "board", "ram", "flash")
 SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(VariantSpec))
 
 
@@ -64,66 +63,76 @@ def unknown(params: Mapping[str, Any], known: tuple[str, ...], problems: list[st
     return problems
 
 
+def _one_of(choices) -> Callable[[str], str]:
+    def parse(v: str) -> str:
+        if v not in choices:
+            raise ValueError(v)
+        return v
+    return parse
+
+
+def _listed(choices, convert: Callable = str, ordered: bool = False) -> Callable[[str], tuple]:
+    """A comma-separated list of choices, each once (sorted, or in the link's order)."""
+    def parse(v: str) -> tuple:
+        parts = v.split(",")
+        if not all(p in choices for p in parts):
+            raise ValueError(v)
+        once = [convert(p) for p in dict.fromkeys(parts)]
+        return tuple(sorted(once) if ordered else once)
+    return parse
+
+
+def _number(positive: bool) -> Callable[[str], float]:
+    """A finite number, at least 0 (or above 0), and not absurdly large."""
+    def parse(v: str) -> float:
+        x = float(v)
+        if not (math.isfinite(x) and (x > 0 if positive else x >= 0) and x <= (1e9 if positive else 1e12)):
+            raise ValueError(v)
+        return x
+    return parse
+
+
+def _flag(v: str) -> bool:
+    if v not in ("0", "1"):
+        raise ValueError(v)
+    return v == "1"
+
+
+def _dataset(v: str) -> str:
+    if not DATASET.match(v):
+        raise ValueError(v)
+    return v
+
+
+_DEPTHS = tuple(str(d) for d in range(BOUNDS["depth"][0], BOUNDS["depth"][1] + 1))
+# A Pareto link's parameters: the view field each sets, how it is read, and what it must be (said when it is not).
+PARETO_RULES: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "dataset": ("dataset", _dataset, "a dataset name (lower-case letters, digits, '-', '_')"),
+    "x": ("x", _one_of(X_AXES), f"one of {', '.join(X_AXES)}"),
+    "y": ("y", _one_of(Y_AXES), f"one of {', '.join(Y_AXES)}"),
+    "log": ("log_x", _flag, "0 or 1"),
+    "depth": ("depths", _listed(_DEPTHS, int, ordered=True),
+              f"list depths {_DEPTHS[0]} to {_DEPTHS[-1]}, separated by commas"),
+    "quant": ("quants", _listed(QUANT_MODES), f"list modes among {', '.join(QUANT_MODES)}"),
+    "budget": ("budget", _number(positive=False), "a non-negative number"),
+    "board": ("board", _one_of(BOARDS), f"one of {', '.join(BOARDS)}"),
+    "ram": ("ram_kb", _number(positive=True), "a positive number of KB"),
+    "flash": ("flash_kb", _number(positive=True), "a positive number of KB"),
+}
+
+PARETO_PARAMS = tuple(PARETO_RULES)
+
+
 def parse_pareto(params: Mapping[str, Any]) -> tuple[ParetoView, list[str]]:
     problems: list[str] = []
     unknown(params, PARETO_PARAMS, problems)
     view: dict[str, Any] = {}
-    if (v := _value(params, "dataset", problems)) is not None:
-        if DATASET.match(v):
-            view["dataset"] = v
-        else:
-            problems.append("'dataset' must be a dataset name (lower-case letters, digits, '-', '_'): ignored")
-    if (v := _value(params, "x", problems)) is not None:
-        if v in X_AXES:
-            view["x"] = v
-        else:
-            problems.append(f"'x' must be one of {', '.join(X_AXES)}: ignored")
-    if (v := _value(params, "y", problems)) is not None:
-        if v in Y_AXES:
-            view["y"] = v
-        else:
-            problems.append(f"'y' must be one of {', '.join(Y_AXES)}: ignored")
-    if (v := _value(params, "log", problems)) is not None:
-        if v in ("0", "1"):
-            view["log_x"] = v == "1"
-        else:
-            problems.append("'log' must be 0 or 1: ignored")
-    if (v := _value(params, "depth", problems)) is not None:
-        parts = v.split(",")
-        if all(p in ("1", "2", "3", "4") for p in parts):
-            view["depths"] = tuple(sorted({int(p) for p in parts}))
-        else:
-            problems.append("'depth' must list depths 1 to 4, separated by commas: ignored")
-    if (v := _value(params, "quant", problems)) is not None:
-        parts = v.split(",")
-        if all(p in QUANT_MODES for p in parts):
-            view["quants"] = tuple(dict.fromkeys(parts))
-        else:
-            problems.append(f"'quant' must list modes among {', '.join(QUANT_MODES)}: ignored")
-    if (v := _value(params, "budget", problems)) is not None:
-        try:
-            budget = float(v)
-        except ValueError:
-            budget = float("nan")
-        if math.isfinite(budget) and 0 <= budget <= 1e12:
-            view["budget"] = budget
-        else:
-            problems.append("'budget' must be a non-negative number: ignored")
-    if (v := _value(params, "board", problems)) is not None:
-        if v in BOARDS:
-            view["board"] = v
-        else:
-            problems.append(f"'board' must be one of {', '.join(BOARDS)}: ignored")
-    for name, field in (("ram", "ram_kb"), ("flash", "flash_kb")):
+    for name, (field, parse, what) in PARETO_RULES.items():
         if (v := _value(params, name, problems)) is not None:
             try:
-                kb = float(v)
+                view[field] = parse(v)
             except ValueError:
-                kb = float("nan")
-            if math.isfinite(kb) and 0 < kb <= 1e9:
-                view[field] = kb
-            else:
-                problems.append(f"'{name}' must be a positive number of KB: ignored")
+                problems.append(f"'{name}' must be {what}: ignored")
     return ParetoView(**view), problems
 
 
