@@ -8,7 +8,7 @@ from explorer.models import architecture, sources
 from explorer.data import datasets
 from explorer.present import figures, links, results, significance
 from explorer.measure import host
-from explorer.run import pipeline, preview
+from explorer.run import auto_precision, preview
 from explorer import record
 from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
@@ -277,7 +277,7 @@ try:
     source = sources.for_spec(asked)
     source.check(asked, info.input_shape, info.num_classes)
     layers = None if model else architecture.check(asked, info.input_shape, info.num_classes)
-    auto = pipeline.auto_precision(asked, loading.store()) if asked.precision == PRECISION_AUTO else None
+    auto = auto_precision.auto_precision(asked, loading.store()) if asked.precision == PRECISION_AUTO else None
     spec = auto.chosen if auto else asked  # "auto" becomes this host's choice
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")

@@ -174,16 +174,16 @@ def test_a_file_that_is_not_a_model_is_refused_with_a_reason():
 def test_a_plan_stored_by_an_older_planner_is_replanned_and_a_current_one_is_left_alone(tmp_path):
     import shutil
 
-    from explorer.run import pipeline
+    from explorer.run import backfill
     from explorer.store.cache import Store
 
     key = "10e6f4053f13d3e4"
     shutil.copytree(REPO / "cached_models" / "variants" / key, tmp_path / "variants" / key)
     store = Store(tmp_path)
-    assert not pipeline.add_memory(store, key)  # the shipped plans are the planner's own
+    assert not backfill.add_memory(store, key)  # the shipped plans are the planner's own
     store.amend_meta("variants", key, lambda m: {**m, "metrics": {**m["metrics"], "memory": {
         **m["metrics"]["memory"], "tail_bytes": m["metrics"]["memory"]["tail_bytes"] + 2}}})
-    assert pipeline.add_memory(store, key)
+    assert backfill.add_memory(store, key)
     stored = MemoryPlan.from_dict(store.verify("variants", key)["metrics"]["memory"])
     assert stored == memory.plan(store.file_path("variants", key, "model.tflite").read_bytes())
-    assert not pipeline.add_memory(store, key)
+    assert not backfill.add_memory(store, key)

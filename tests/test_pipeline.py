@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from support import FAST_LATENCY, TINY
-from explorer.run import pipeline
+from explorer.run import backfill, pipeline
 from explorer.store.cache import TFLITE, Store, sha256_file
 from explorer.spec import SpecError, VariantSpec
 
@@ -163,7 +163,7 @@ def test_every_build_records_its_memory_and_int8_quarters_the_activations(built)
     for v in by.values():
         assert v.memory is not None and v.memory.flash_bytes == v.size_bytes
         assert v.latency.rss_increase_bytes > 0 and v.latency.rss_note == ""  # measured by a fresh agent
-        assert pipeline.add_memory(store, v.key) is False  # planned at build: nothing to add
+        assert backfill.add_memory(store, v.key) is False  # planned at build: nothing to add
     fp32, int8 = by[(0.0, "fp32")].memory, by[(0.0, "int8")].memory
     # the input stays float, so "a quarter" holds for the activations after it, within the 16-byte alignment
     assert fp32.head_bytes / 4 <= int8.head_bytes < fp32.head_bytes / 2

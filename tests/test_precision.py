@@ -39,7 +39,7 @@ def test_on_the_intel_hosts_profiles_auto_keeps_the_first_convolution_in_float()
 
 def test_auto_resolves_per_host_and_the_key_says_which_layers(tmp_path):
     cache, intel_id = intel_only_cache(tmp_path / "cache")
-    from explorer.run.pipeline import resolve_precision
+    from explorer.run.auto_precision import resolve_precision
 
     store = Store(cache)
     auto = VariantSpec(quant="int8", precision="auto")
@@ -99,7 +99,7 @@ def test_float_layers_merge_into_one_island_only_across_pooling():
 
 def test_a_timed_candidate_slower_than_a_sibling_gives_way_to_the_faster_sibling():
     from explorer.measure.precision import faster_sibling
-    from explorer.run.pipeline import AutoPrecision
+    from explorer.run.auto_precision import AutoPrecision
 
     assert faster_sibling(105.6, {"int8": 120.0, "fp32": 84.6}) == "fp32"  # the depth-3 case on the AMD EPYC
     assert faster_sibling(80.0, {"int8": 120.0, "fp32": 84.6}) is None
@@ -114,13 +114,13 @@ def test_a_timed_candidate_slower_than_a_sibling_gives_way_to_the_faster_sibling
 
 @pytest.mark.slow
 def test_auto_is_never_slower_than_either_sibling_by_measurement(store):
-    from explorer.run import pipeline
+    from explorer.run import auto_precision, pipeline
 
     spec = VariantSpec(**TINY, quant="int8")
     int8, _ = pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
     fp32, _ = pipeline.ensure(spec.replace(quant="fp32"), store, latency_kwargs=FAST_LATENCY)
     got, _ = pipeline.ensure(spec.replace(precision="auto"), store, latency_kwargs=FAST_LATENCY)
-    auto = pipeline.auto_precision(spec.replace(precision="auto"), store)
+    auto = auto_precision.auto_precision(spec.replace(precision="auto"), store)
     assert auto.timed and got.key == auto.chosen.key()  # the candidate was built and timed here
     assert store.read_latency(auto.candidate.key(), got.latency.host_id) is not None
     assert got.latency.p50_us <= min(int8.latency.p50_us, fp32.latency.p50_us, auto.p50_us["candidate"])
@@ -130,7 +130,7 @@ def test_auto_is_never_slower_than_either_sibling_by_measurement(store):
 @pytest.mark.slow
 def test_where_the_profiles_keep_every_layer_float_auto_gives_the_fp32_sibling(store):
     from explorer.measure import host
-    from explorer.run import pipeline
+    from explorer.run import auto_precision, pipeline
 
     spec = VariantSpec(**TINY, quant="int8")
     pipeline.ensure(spec, store, latency_kwargs=FAST_LATENCY)
@@ -141,7 +141,7 @@ def test_where_the_profiles_keep_every_layer_float_auto_gives_the_fp32_sibling(s
     store.write_latency(spec.key(), here, slow)
     got, _ = pipeline.ensure(spec.replace(precision="auto"), store, latency_kwargs=FAST_LATENCY)
     assert got.key == fp32.key
-    assert "the fp32 sibling" in pipeline.auto_precision(spec.replace(precision="auto"), store).text()
+    assert "the fp32 sibling" in auto_precision.auto_precision(spec.replace(precision="auto"), store).text()
     every = "+".join(lp.name for lp in got.layers if lp.kind in ("conv", "pool", "flatten", "dense", "logits"))
     with pytest.raises(ValueError, match="every layer in float is the fp32 variant"):
         pipeline.ensure(spec.replace(precision=every), store, latency_kwargs=FAST_LATENCY)

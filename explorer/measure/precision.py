@@ -45,7 +45,7 @@ def float_layers(layers: Sequence[Layer], int8_ops: Sequence[OpTime], fp32_ops: 
 
     When the fp32 sibling is faster than the int8 one would be even with those layers in float (the int8
     kernels are slow on this CPU through and through), every layer is kept float: that is the fp32 sibling
-    itself, which auto then gives (explorer.run.pipeline.auto_precision)."""
+    itself, which auto then gives (explorer.run.auto_precision)."""
     q, f = layer_ops(layers, int8_ops), layer_ops(layers, fp32_ops)
     keep, saved = [], 0.0
     for layer in layers:

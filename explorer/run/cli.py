@@ -488,17 +488,17 @@ def _add_to_every_variant(args, add, done: str) -> int:
 
 def cmd_predict(args) -> int:
     """Keep the test predictions of variants built before they were stored (for paired comparisons)."""
-    from explorer.run import pipeline
+    from explorer.run import backfill
 
-    return _add_to_every_variant(args, pipeline.add_predictions, "Stored the test predictions")
+    return _add_to_every_variant(args, backfill.add_predictions, "Stored the test predictions")
 
 
 def cmd_memory(args) -> int:
     """Plan the peak RAM and flash of variants built before they were planned, or planned by an older planner (from
     their models, no training)."""
-    from explorer.run import pipeline
+    from explorer.run import backfill
 
-    return _add_to_every_variant(args, pipeline.add_memory, "Planned the memory")
+    return _add_to_every_variant(args, backfill.add_memory, "Planned the memory")
 
 
 def cmd_report(args) -> int:

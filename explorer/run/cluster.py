@@ -225,10 +225,10 @@ class RayBuilds:
     def submit(self, spec: VariantSpec, watch=None) -> Future:
         """Start a build on the cluster; its future holds the exported result (None when cached already). A watch
         (a progress callback that may stop the build) cannot follow it there: the deadline cancels it instead."""
-        from explorer.run import pipeline
+        from explorer.run import auto_precision, pipeline
 
         if spec.precision == PRECISION_AUTO:  # the head's profiles choose; the head times it when it lands
-            spec = pipeline.auto_precision(spec, self.store).candidate
+            spec = auto_precision.auto_precision(spec, self.store).candidate
         outcome: Future = Future()
         if self.store.has("variants", spec.key()):  # nothing to build: land() reads it from the cache
             outcome.set_result(None)

@@ -14,17 +14,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Mapping
+from typing import Callable
 
 import numpy as np
 
 from explorer.models import architecture, lever_errors, sources
-from explorer.run import blame
+from explorer.run import auto_precision, blame
 from explorer.data import datasets
 from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer import uncertainty
-from explorer.record import Latency, Layer, MemoryPlan, VariantRecord
+from explorer.record import Latency, Layer, VariantRecord
 from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
@@ -313,99 +313,6 @@ def float_layers_of(spec: VariantSpec) -> tuple[str, ...]:
     return () if spec.precision == "full" else tuple(spec.precision.split("+"))
 
 
-@dataclass(frozen=True)
-class AutoPrecision:
-    """Precision "auto" on one host: the candidate its siblings' op profiles choose, its p50 once timed, and the
-    variant kept: the candidate, or the faster sibling where that measured faster (fallback names which)."""
-
-    candidate: VariantSpec
-    chosen: VariantSpec
-    p50_us: Mapping[str, float]  # "candidate" (once timed), "int8", "fp32"
-    fallback: str | None = None
-
-    @property
-    def timed(self) -> bool:
-        return "candidate" in self.p50_us
-
-    def text(self) -> str:
-        """For people: what auto chose here, and why."""
-        us = self.p50_us
-        if self.candidate.quant == "fp32":
-            return (f"the fp32 sibling ({us['fp32']:.1f} µs, against the int8 sibling's {us['int8']:.1f} µs): by the "
-                    "op profiles it beats every mix of int8 and float layers here")
-        layers = self.candidate.precision.replace("+", ", ")
-        picked = ("full int8 (no layer is slower in int8 here)" if self.candidate.precision == "full"
-                  else f"keep {layers} in float (slower in int8 here, by the int8 and fp32 siblings' op profiles)")
-        if not self.timed:
-            return f"{picked}; it is timed against both siblings when built"
-        if self.fallback:
-            return (f"the profiles chose to {picked.split(' (')[0]}, but it measured {us['candidate']:.1f} µs against "
-                    f"the {self.fallback} sibling's {us[self.fallback]:.1f} µs: auto gives the {self.fallback} sibling")
-        return (f"{picked}: {us['candidate']:.1f} µs, against the int8 sibling's {us['int8']:.1f} µs and the fp32 "
-                f"sibling's {us['fp32']:.1f} µs")
-
-
-def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> AutoPrecision:
-    """Precision "auto" made concrete for a host (default: this one). The candidate keeps in float the layers its
-    int8 and fp32 siblings' op profiles, measured there, show slower in int8 (explorer.measure.precision), or none
-    ("full"). Once the candidate is timed there, a sibling that measured faster is chosen instead. The same spec
-    may so resolve differently on two hosts, and its key says which layers."""
-    here = host_id or host.current().id
-    siblings = {"int8": spec.replace(precision="full"), "fp32": spec.replace(quant="fp32", precision="full")}
-    found = {}
-    for name, sib in siblings.items():
-        lat = store.read_latency(sib.key(), here) if store.has("variants", sib.key()) else None
-        if lat is None or not lat.get("ops"):
-            raise SpecError("precision", f"auto needs the {name} sibling ({sib.label()}) built and measured on this "
-                                         "host first (or name the layers to keep float)", spec.precision)
-        found[name] = Latency.from_dict(lat)
-    layers = VariantRecord.from_meta(store.verify("variants", siblings["int8"].key())).layers
-    chosen = precision.float_layers(layers, found["int8"].ops, found["fp32"].ops)
-    p50 = {name: lat.p50_us for name, lat in found.items()}
-    if set(chosen) >= {lp.name for lp in layers if lp.kind in precision.FLOAT_ALL_KINDS}:  # every layer float:
-        return AutoPrecision(siblings["fp32"], siblings["fp32"], p50 | {"candidate": p50["fp32"]})  # the fp32 one
-    candidate = spec.replace(precision="+".join(chosen) or "full")
-    timed = store.read_latency(candidate.key(), here) if store.has("variants", candidate.key()) else None
-    if timed is None:
-        return AutoPrecision(candidate, candidate, p50)
-    p50["candidate"] = Latency.from_dict(timed).p50_us
-    fallback = precision.faster_sibling(p50["candidate"], {n: p50[n] for n in siblings})
-    return AutoPrecision(candidate, siblings[fallback] if fallback else candidate, p50, fallback)
-
-
-def resolve_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> VariantSpec:
-    """The variant a spec names on a host: itself, or for precision "auto" the one auto_precision keeps."""
-    return spec if spec.precision != PRECISION_AUTO else auto_precision(spec, store, host_id).chosen
-
-
-def add_predictions(store: Store, key: str) -> bool:
-    """Give a variant built before predictions were kept its test predictions, from its own model (no
-    training; the accuracy they give must be the stored one). Returns whether it had none."""
-    if store.read_predictions(key) is not None:
-        return False
-    v = VariantRecord.from_meta(store.verify("variants", key))
-    data = sources.for_spec(v.spec).data(v.spec)
-    with gate.machine().shared():
-        ev = measure.evaluate(store.file_path("variants", key, TFLITE).read_bytes(), data.x_test, data.y_test,
-                              len(v.class_names))
-    if ev.confusion != [list(r) for r in v.confusion]:
-        raise CacheError(f"variants entry {key}: its model no longer gives its stored confusion matrix")
-    store.add_file("variants", key, PREDICTIONS, ev.predictions.tobytes())
-    return True
-
-
-def add_memory(store: Store, key: str) -> bool:
-    """Give a variant its peak RAM and flash as the planner plans them now, from its own model (no training): one
-    built before memory was planned, or planned by an older planner. Returns whether its plan changed."""
-    meta = store.verify("variants", key)
-    plan = memory.plan(store.file_path("variants", key, TFLITE).read_bytes())
-    stored = meta["metrics"].get("memory")
-    if stored and MemoryPlan.from_dict(stored) == plan:
-        return False
-    store.amend_meta("variants", key, lambda m: {**m, "metrics": {**m["metrics"], "memory": plan.to_dict()}})
-    return True
-
-
 def measure_latency(store: Store, variant: VariantRecord, threads: int = 1,
                     on_progress: Callable[[float, str], None] | None = None, target: targets.Target | None = None,
                     quick: bool = False, **latency_kwargs) -> Latency:
@@ -440,10 +347,10 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     source.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     report = BuildReport()
     if spec.precision == PRECISION_AUTO:
-        auto = auto_precision(spec, store)
+        auto = auto_precision.auto_precision(spec, store)
         if not auto.timed:  # build and time the candidate here first: the profiles only predict
             _, report = ensure(auto.candidate, store, on_progress, reuse=reuse, latency_kwargs=latency_kwargs)
-            auto = auto_precision(spec, store)
+            auto = auto_precision.auto_precision(spec, store)
         if on_progress:
             on_progress(Progress("prepare", 0.0, f"Precision auto: {auto.text()}"))
         spec = auto.chosen
