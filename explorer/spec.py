@@ -37,6 +37,7 @@ MODEL_SOURCE = re.compile(r"^(file:[a-z0-9][a-z0-9_-]{0,63}@[0-9a-f]{12}"
 FAMILY_FIELDS = ("depth", "width", "conv", "padding", "dense", "head", "batchnorm", "dropout", "channels")
 _LAYER_LIST = re.compile(r"^[a-z][a-z0-9_]{0,31}(\+[a-z][a-z0-9_]{0,31}){0,15}$")  # conv1+dense: kept in float
 
+TUNE_STAGES = ("channels", "prune", "cluster", "qat")  # a build's stages that fine-tune (VariantSpec.fine_tunes)
 AFTER_BASE = ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs", "precision")  # applied to a
 # trained base (fine-tunes and conversion): variants that differ only in these share their base stage
 
@@ -182,6 +183,14 @@ class VariantSpec:
     def is_tuned(self) -> bool:
         """Whether a pruning/clustering fine-tune stage sits between base and variant."""
         return self.channels > 0 or self.sparsity > 0 or self.clusters > 0
+
+    def fine_tunes(self) -> tuple[str, ...]:
+        """The build stages that fine-tune this variant, tune_epochs each, in the order they run (TUNE_STAGES): the
+        tuned stage's channel pruning, pruning and clustering, then quantization-aware training. The one rule the
+        build's progress, the search's budget and its economies read."""
+        on = {"channels": self.channels > 0, "prune": self.sparsity > 0, "cluster": self.clusters > 0,
+              "qat": self.quant == "qat-int8"}
+        return tuple(stage for stage in TUNE_STAGES if on[stage])
 
     def base_fields(self) -> dict[str, Any]:
         d = self.to_dict()

@@ -17,11 +17,9 @@ from typing import Callable
 from explorer.uncertainty import accuracy_interval
 from explorer.run import budget
 from explorer.data.datasets import DatasetError
-from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
+from explorer.spec import FAMILY_FIELDS, TUNE_STAGES, SpecError, VariantSpec
 from explorer.store.cache import Store
 
-TUNE_LEVERS = ("channels", "sparsity", "clusters")  # each a fine-tune of tune_epochs
-TUNE_STAGES = ("channels", "prune", "cluster", "qat")  # a build's stages that fine-tune, tune_epochs each
 ARCHITECTURE = (*FAMILY_FIELDS, "dataset", "image_size", "colour", "model")
 
 
@@ -113,9 +111,9 @@ class Keeper:
     def _epochs_left(self, spec: VariantSpec) -> tuple[int, int]:
         """Epochs left of base training and of fine-tunes."""
         base = 0 if self.store.has("base", spec.base_key()) else spec.base_epochs(self._train_images(spec))
-        tune = (spec.tune_epochs * sum(getattr(spec, lever) > 0 for lever in TUNE_LEVERS)
-                if spec.is_tuned and not self.store.has("tuned", spec.tuned_key()) else 0)
-        return base, tune + (spec.tune_epochs if spec.quant == "qat-int8" else 0)
+        tuned_cached = self.store.has("tuned", spec.tuned_key()) if spec.is_tuned else False
+        left = [stage for stage in spec.fine_tunes() if stage == "qat" or not tuned_cached]
+        return base, spec.tune_epochs * len(left)
 
     def built(self, variant, seconds: dict) -> None:
         """Time a build of this variant on this host: the epochs its stages trained (its base's as its history

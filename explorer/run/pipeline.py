@@ -113,15 +113,9 @@ def _stage_shares(spec: VariantSpec, store: Store, reuse: bool) -> dict[str, flo
         to_train = _stages_to_train(spec, store, reuse)
         if "base" in to_train:
             shares["train"] = spec.epochs
-        if "tuned" in to_train:
-            if spec.channels:
-                shares["channels"] = spec.tune_epochs
-            if spec.sparsity:
-                shares["prune"] = spec.tune_epochs
-            if spec.clusters:
-                shares["cluster"] = spec.tune_epochs
-        if spec.quant == "qat-int8":
-            shares["qat"] = 1.5 * spec.tune_epochs
+        for stage in spec.fine_tunes():  # the tuned stage's only when it is not cached; QAT whenever it is asked
+            if stage == "qat" or "tuned" in to_train:
+                shares[stage] = (1.5 if stage == "qat" else 1.0) * spec.tune_epochs
         shares.update(convert=0.5, evaluate=0.2)
     shares["measure"] = 0.5
     return shares

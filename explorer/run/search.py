@@ -100,7 +100,7 @@ class Space:
     def fine_tunes(self, sibling: Mapping[str, Any], trained: Mapping[str, Any]) -> int:
         """Fine-tune stages a sibling of a trained trial still trains (0: it only converts)."""
         spec, done = self.spec(sibling), self.spec(trained)
-        return int(spec.is_tuned and spec.tuned_key() != done.tuned_key()) + int(spec.quant == "qat-int8")
+        return int(spec.is_tuned and spec.tuned_key() != done.tuned_key()) + int("qat" in spec.fine_tunes())
 
     def shorter(self, params: Mapping[str, Any], tried: set[str], fits: Callable[[VariantSpec], bool]
                 ) -> dict[str, Any] | None:
