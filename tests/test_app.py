@@ -331,11 +331,15 @@ def test_details_page_shows_one_variant(cache):
     assert not at.exception
     assert at.selectbox(key="detail_select").value == SPECS[1].key()
     charts = chart_specs(at)
-    assert [s["data"][0]["type"] for s in charts] == ["heatmap", "histogram", "bar", "bar", "scatter"]
-    bars = charts[2]["data"][0]
+    # the int8 variant: the op profile, then each op's int8 error in the same order, then the memory profile
+    assert [s["data"][0]["type"] for s in charts] == ["heatmap", "histogram", "bar", "bar", "bar", "scatter"]
+    bars, errors = charts[2]["data"][0], charts[3]["data"][0]
     assert len(bars["y"]) == len(bars["x"]) >= 5  # one bar per op on the image's path
-    arena = charts[3]["data"][0]  # the memory profile: activations alive op by op, the peak in red
-    plan = record.load(cache, SPECS[1].key(), "x").memory
+    variant = record.load(cache, SPECS[1].key(), "x")
+    assert len(errors["y"]) == len(variant.quant_error.layers) and "validation images" in " ".join(
+        m.value for m in at.markdown)
+    arena = charts[4]["data"][0]  # the memory profile: activations alive op by op, the peak in red
+    plan = variant.memory
     assert len(arena["x"]) == len(plan.steps) and max(arena["y"]) == pytest.approx(plan.head_bytes / 1000)
     assert [m.value for m in at.metric if m.label == "Peak RAM"] == [f"{plan.peak_ram_kb:,.1f} KB"]
     captions = " ".join(c.value for c in at.caption)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from support import FAST_LATENCY, TINY
+from explorer.models.lever_errors import LeverError
 from explorer.run import backfill, pipeline
 from explorer.store.cache import TFLITE, Store, sha256_file
 from explorer.spec import SpecError, VariantSpec
@@ -124,8 +125,8 @@ def test_a_failed_conversion_leaves_no_entry(store, monkeypatch):
 
     monkeypatch.setattr(quantize, "to_tflite", crash)
     spec = VariantSpec(**{**TINY, "epochs": 1})
-    with pytest.raises(RuntimeError, match="converter crashed"):
-        pipeline.ensure(spec, store)
+    with pytest.raises(LeverError, match="conversion failed on the built-in network: converter crashed"):
+        pipeline.ensure(spec, store)  # one sentence naming the lever, not the library's error
     assert not store.has("variants", spec.key())
     assert store.variants() == ([], [])
     assert store.has("base", spec.base_key())  # the finished training stage is kept for the retry
