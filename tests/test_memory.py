@@ -44,7 +44,7 @@ def test_the_plan_agrees_with_tflite_micro_on_every_shipped_variant(path):
     assert plan.flash_bytes == len(model)
 
 
-SMALL = ("conv", "dense", "max", "gap", "add", "conv+add", "dw+gap+dense+softmax")
+SMALL = ("conv", "dense", "max", "gap", "add", "conv+add", "dw+gap+dense+softmax", "rescale+conv+gap+dense")
 
 
 def _small_network(keras, kinds: str):
@@ -55,7 +55,8 @@ def _small_network(keras, kinds: str):
         x = {"conv": lambda t: kl.Conv2D(4, 3, activation="relu")(t), "dw": lambda t: kl.DepthwiseConv2D(3)(t),
              "dense": lambda t: kl.Dense(10)(kl.Flatten()(t) if len(t.shape) > 2 else t),
              "max": lambda t: kl.MaxPooling2D()(t), "gap": lambda t: kl.GlobalAveragePooling2D()(t),
-             "add": lambda t: kl.Add()([t, t]), "softmax": lambda t: kl.Softmax()(t)}[kind](x)
+             "add": lambda t: kl.Add()([t, t]), "softmax": lambda t: kl.Softmax()(t),
+             "rescale": lambda t: kl.Rescaling(2.0, -1.0)(t)}[kind](x)  # MUL and ADD by constants (an import's)
     return keras.Model(inp, x)
 
 

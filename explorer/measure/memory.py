@@ -47,7 +47,7 @@ TAIL_PER_QUANTIZED_IO = 32
 TAIL_FIXED = 516.3
 KERNEL_DATA = {"CONV_2D": 109.5, "DEPTHWISE_CONV_2D": 109, "MAX_POOL_2D": 71.4, "AVERAGE_POOL_2D": 69,
                "FULLY_CONNECTED": 113.2, "SOFTMAX": 88, "RESHAPE": 33.2, "QUANTIZE": 33.2, "DEQUANTIZE": 33.2,
-               "ADD": 72, "MEAN": 66.5}
+               "ADD": 72, "MEAN": 66.5, "MUL": 49}  # MUL: a Rescaling's (by a constant); x * x came 16 B under
 KERNEL_DATA_OTHER = 100  # an op kind not fitted yet: about a typical kernel's
 
 

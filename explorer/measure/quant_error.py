@@ -20,10 +20,11 @@ import math
 from typing import Mapping
 
 from explorer.record import LayerError, QuantError
+from explorer.uncertainty import ALPHA
 
 IMAGES = 1000  # validation images measured (a fixed subset: the first)
 DEBUG_IMAGES = 64  # images the debugger compares float and int8 outputs on
-MIN_DROP_POINTS = 0.5  # below it on the subset there is nothing to recover: no layer is kept in float to find out
+MIN_DROP_POINTS = 0.5  # below it on the subset (or not significant) no layer is kept in float to find out
 MAX_TRIED = 40  # layers kept in float one at a time, the worst errors first (a network of ~100 layers: ~2 minutes)
 
 
@@ -40,9 +41,10 @@ def from_dump(text: str, owners: Mapping[str, str], order: Mapping[str, int]) ->
     return tuple(sorted(out, key=lambda e: (e.index is None, e.index or 0)))
 
 
-def worth_blaming(float_accuracy: float, int8_accuracy: float) -> bool:
-    """Whether int8 loses enough on the subset for keeping layers in float to be worth measuring."""
-    return (float_accuracy - int8_accuracy) * 100 >= MIN_DROP_POINTS
+def worth_blaming(float_accuracy: float, int8_accuracy: float, p: float = 0.0) -> bool:
+    """Whether int8 loses enough on the subset for keeping layers in float to be worth measuring: at least
+    MIN_DROP_POINTS, and a real drop (McNemar's p on the same images under ALPHA), not two images of noise."""
+    return (float_accuracy - int8_accuracy) * 100 >= MIN_DROP_POINTS and p < ALPHA
 
 
 def candidates(layers: tuple[LayerError, ...]) -> list[str]:
@@ -89,4 +91,7 @@ def sentence(q: QuantError) -> str:
                 f"({error}; the median op's is {median:.2f}).")
     if not worth_blaming(q.float_accuracy, q.int8_accuracy):
         return f"{lost}: nothing to recover, so no layer was kept in float to find out. The largest error: {error}."
+    if w.gain is None:  # a drop within the noise of these images
+        return (f"{lost}, within what these images can tell apart, so no layer was kept in float to find out. The "
+                f"largest error: {error}.")
     return f"{lost}. The largest error: {error}."

@@ -3,7 +3,8 @@
     >>> record = blame.quant_error(model, spec, data, tflite, num_classes)   # None for a float variant
 
 Per op: TensorFlow's QuantizationDebugger error of its int8 output against the float model's. Where int8 loses at
-least half a point on the validation subset, each candidate layer is also kept alone in float (the converter's
+least half a point on the validation subset, and significantly (McNemar's exact test against the float model's
+predictions on the same images), each candidate layer is also kept alone in float (the converter's
 own denylist, as per-layer precision does) and the model evaluated again: the points it recovers.
 """
 
@@ -17,6 +18,7 @@ from explorer.data.datasets import Dataset
 from explorer.measure import gate, measure, quant_error
 from explorer.record import QuantError
 from explorer.spec import VariantSpec
+from explorer.uncertainty import mcnemar
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +42,16 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
     try:
         with gate.machine().shared():
             dump = quantize.debug_dump(model, spec.quant, calibration, x[:quant_error.DEBUG_IMAGES])
-            float_acc = float((model.predict(x, batch_size=256, verbose=0).argmax(1) == y).mean())
+            float_pred = model.predict(x, batch_size=256, verbose=0).argmax(1)
+            int8_pred = measure.evaluate(tflite, x, y, classes).predictions
         owners = quantize.op_owners(tflite, [layer.name for layer in model.layers])
     except Exception as exc:  # noqa: BLE001 - a diagnosis that cannot be made is said, not fatal to the build
         log.warning("per-layer quantization error not measured for %s: %s: %s", spec.label(), type(exc).__name__,
                     str(exc).split("\n")[0][:200])
         return None
-    record = QuantError(len(x), float_acc, _accuracy(tflite, x, y, classes), quant_error.from_dump(
-        dump, owners, quantize.op_order(tflite)))
-    if not quant_error.worth_blaming(record.float_accuracy, record.int8_accuracy):
+    record = QuantError(len(x), float((float_pred == y).mean()), float((int8_pred == y).mean()),
+                        quant_error.from_dump(dump, owners, quantize.op_order(tflite)))
+    if not quant_error.worth_blaming(record.float_accuracy, record.int8_accuracy, mcnemar(y, float_pred, int8_pred).p):
         return record
     gains = {}
     for layer in quant_error.candidates(record.layers):
