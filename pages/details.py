@@ -150,8 +150,9 @@ if v.quant_error is not None:
     st.write(quant_error.sentence(v.quant_error))
     st.plotly_chart(figures.quant_error(v.quant_error), key="quant_error")
     st.caption("Each op's int8 output against the float model's on the same validation images (TensorFlow's "
-               "QuantizationDebugger), in the ops' order above. Where int8 lost half a point or more there, significantly (McNemar), each layer "
-               "was also kept alone in float and the model evaluated again: the colour is what that recovered.")
+               "QuantizationDebugger), in the ops' order above. Where int8 lost half a point or more there, and "
+               "significantly (McNemar), each layer was also kept alone in float and the model evaluated again: the "
+               "colour is what that recovered.")
 st.subheader("Memory: will it fit?")
 if v.memory is None:
     st.info("Its memory is not planned yet: `python -m explorer memory` plans it from its model (no training)."
