@@ -547,9 +547,7 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
                     continue
                 except LeverError as exc:  # a lever this network cannot take: the trial fails, the search goes on
                     del landed[trial.number]
-                    trial.set_user_attr("failed", str(exc))
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    log.warning("trial %d (%s): %s", trial.number, spec.label(), exc)
+                    _lever_failed(study, trial, spec, exc)
                     continue
                 except Exception:
                     del landed[trial.number]
@@ -588,6 +586,15 @@ def run(space: Space, config: SearchConfig, *, store: Store | None = None, build
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         study.set_user_attr("run", {**run_attrs, "wall_s": time.monotonic() - began})
     return results(study)
+
+
+def _lever_failed(study, trial, spec: VariantSpec, exc: LeverError) -> None:
+    """A trial whose lever the network cannot take: failed, its sentence kept on the trial and said in the log."""
+    import optuna
+
+    trial.set_user_attr("failed", str(exc))
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    log.warning("trial %d (%s): %s", trial.number, spec.label(), exc)
 
 
 def _until(deadline: float) -> float | None:
