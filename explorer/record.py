@@ -157,6 +157,35 @@ class QuantError:
         return {**dataclasses.asdict(self), "layers": [dataclasses.asdict(x) for x in self.layers]}
 
 
+@dataclass(frozen=True)
+class PrecisionBound:
+    """The fewest layers a full-integer model keeps in float to lose at most max_drop points of validation
+    accuracy against float (explorer.measure.precision_bound), found once per bound and kept in the full-int8
+    variant's record: accuracy does not depend on the host, so every host reuses it."""
+
+    max_drop: float  # points
+    images: int  # validation images (quant_error's subset)
+    float_accuracy: float
+    int8_accuracy: float  # full int8
+    layers: tuple[str, ...]  # kept in float for accuracy, in the order they were ranked
+    accuracy: float  # with those layers in float
+    tried: tuple[tuple[int, float], ...]  # (layers kept in float, accuracy) of each conversion tried, in order
+    met: bool  # False: even every ranked layer in float loses more (the fp32 sibling is then the answer)
+    seconds: float  # choosing them: conversions and evaluations
+
+    @property
+    def drop_points(self) -> float:
+        return (self.float_accuracy - self.accuracy) * 100
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PrecisionBound:
+        return cls(float(d["max_drop"]), d["images"], d["float_accuracy"], d["int8_accuracy"], tuple(d["layers"]),
+                   d["accuracy"], tuple((int(n), float(a)) for n, a in d["tried"]), bool(d["met"]), d["seconds"])
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "layers": list(self.layers), "tried": [list(t) for t in self.tried]}
+
+
 def _number(value: Any) -> float:
     """A stored figure, NaN where the measurement lacks it (stored as null)."""
     return float("nan") if value is None else value

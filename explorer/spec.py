@@ -28,6 +28,9 @@ IMAGE_SIZE_RANGE = (8, 224)  # image_size: 0 (the dataset's own) or a side in th
 # and of every key, so adding them did not change any existing key.
 NEUTRAL = {"image_size": 0, "colour": "native", "precision": "full", "model": ""}
 PRECISION_AUTO = "auto"  # chosen from this host's op profiles when built (explorer.measure.precision)
+# "auto:0.5": auto, and the fewest layers kept in float that bring full int8 within 0.5 points of validation
+# accuracy of the fp32 sibling (explorer.run.accuracy_bound)
+_AUTO_BOUND = re.compile(r"^auto:(\d{1,2}(\.\d{1,2})?)$")
 # Where a variant's network comes from (explorer.models.sources): "" the built-in family; an imported file by
 # name and content hash ("file:resnet@3fa2c1d9e0b1"); a keras.applications architecture by name and its
 # arguments, trained from scratch ("keras:MobileNetV2:alpha=0.35").
@@ -35,7 +38,8 @@ MODEL_SOURCE = re.compile(r"^(file:[a-z0-9][a-z0-9_-]{0,63}@[0-9a-f]{12}"
                           r"|keras:[A-Z][A-Za-z0-9]{1,40}(:[a-z_]{1,30}=[A-Za-z0-9_.-]{1,20}){0,6})$")
 # The built-in family's architecture knobs, at their defaults whenever the network comes from elsewhere.
 FAMILY_FIELDS = ("depth", "width", "conv", "padding", "dense", "head", "batchnorm", "dropout", "channels")
-_LAYER_LIST = re.compile(r"^[a-z][a-z0-9_]{0,31}(\+[a-z][a-z0-9_]{0,31}){0,15}$")  # conv1+dense: kept in float
+# conv1+dense: kept in float; an imported or keras: network's names as Keras gave them (Conv, block_1/expand)
+_LAYER_LIST = re.compile(r"^[A-Za-z][A-Za-z0-9_./-]{0,79}(\+[A-Za-z][A-Za-z0-9_./-]{0,79}){0,199}$")
 
 TUNE_STAGES = ("channels", "prune", "cluster", "qat")  # a build's stages that fine-tune (VariantSpec.fine_tunes)
 AFTER_BASE = ("channels", "sparsity", "schedule", "clusters", "quant", "tune_epochs", "precision")  # applied to a
@@ -140,9 +144,10 @@ class VariantSpec:
             raise SpecError("clusters", f"must be 0 (off) or a whole number from {lo} to {hi}", self.clusters)
         _check_choice("quant", self.quant, QUANT_MODES)
         if not isinstance(self.precision, str) or not (self.precision in ("full", PRECISION_AUTO)
+                                                       or _AUTO_BOUND.match(self.precision)
                                                        or _LAYER_LIST.match(self.precision)):
-            raise SpecError("precision", "must be full, auto, or layer names joined by '+' (e.g. conv1+dense)",
-                            self.precision)
+            raise SpecError("precision", "must be full, auto, auto:D (at most D points of accuracy lost, e.g. "
+                                         "auto:0.5) or layer names joined by '+' (e.g. conv1+dense)", self.precision)
         if self.precision != "full" and self.quant not in ("int8", "qat-int8"):
             raise SpecError("precision", "applies to full-integer modes only (int8, qat-int8)", self.precision)
         if not isinstance(self.model, str) or not (self.model == "" or MODEL_SOURCE.match(self.model)):
@@ -177,6 +182,17 @@ class VariantSpec:
 
     def replace(self, **changes: Any) -> VariantSpec:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def is_auto(self) -> bool:
+        """Precision "auto" or "auto:D": which layers stay float is chosen when built, on the host."""
+        return self.precision == PRECISION_AUTO or bool(_AUTO_BOUND.match(self.precision))
+
+    @property
+    def max_drop(self) -> float | None:
+        """The bound of "auto:D", in points of validation accuracy against the fp32 sibling (None: no bound)."""
+        bound = _AUTO_BOUND.match(self.precision)
+        return float(bound.group(1)) if bound else None
 
     # -- stages --------------------------------------------------------------------------------
     @property
@@ -269,7 +285,7 @@ class VariantSpec:
             parts.append(f"c{self.clusters}")
         parts.append(self.quant)
         if self.precision != "full":
-            parts.append(f"float-{self.precision}")
+            parts.append(f"float-{_short_list(self.precision)}")
         extras = [("e", self.epochs, defaults.epochs), ("lr", self.learning_rate, defaults.learning_rate),
                   ("b", self.batch_size, defaults.batch_size), ("seed", self.seed, defaults.seed),
                   ("pat", self.patience, defaults.patience), ("ms", self.min_steps, defaults.min_steps)]
@@ -320,3 +336,12 @@ def stable_key(fields: dict[str, Any], versions: dict[str, str] | None = None) -
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _short_list(precision: str) -> str:
+    """A label's precision part: the layers kept float when they are few, else their number and a digest that
+    keeps labels unique ("float-conv1+dense", "float-12-layers-3fa2c1")."""
+    layers = precision.split("+")
+    if len(layers) <= 3 and len(precision) <= 40:
+        return precision
+    return f"{len(layers)}-layers-{hashlib.sha256(precision.encode()).hexdigest()[:6]}"

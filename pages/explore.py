@@ -13,7 +13,7 @@ from explorer import record
 from explorer.store.cache import CacheError
 from explorer.run.executors import JobRequest
 from explorer.record import VariantRecord
-from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, PRECISION_AUTO, SpecError, VariantSpec
+from explorer.spec import BOUNDS, CLASS_WEIGHTS, COLOURS, CONV_KINDS, HEADS, PADDINGS, QUANT_MODES, SCHEDULES, SpecError, VariantSpec
 from pages.ui import actions, captions, defaults_card, jobs, knobs, loading, roles, sharing, target_view
 
 MAX_EPOCHS = jobs.max_epochs()
@@ -94,17 +94,16 @@ def knobs_ui() -> dict:
                                          disabled=converted, help=as_is or None)
         v["quant"] = st.selectbox("quantization", QUANT_MODES, key="k_quant", disabled=converted, help=as_is or None)
         int8 = v["quant"] in ("int8", "qat-int8")
-        layers = ["full", PRECISION_AUTO] + ([] if own else [  # another network's layer names: the CLI's --precision
-            *(f"conv{i}" for i in range(1, state.get("k_depth", BOUNDS["depth"][1]) + 1)), "dense", "logits"])
+        layers = knobs.precision_choices(state["k_precision"], own, state.get("k_depth", BOUNDS["depth"][1]))
         if state["k_precision"] not in layers or not int8:
             state["k_precision"] = "full"
         v["precision"] = st.selectbox(
-            "int8 precision per layer", layers, key="k_precision", disabled=not int8,
-            format_func=lambda p: {"full": "full int8", PRECISION_AUTO: "auto: from this host's op profiles"}.get(
-                p, f"keep {p} in float"),
+            "int8 precision per layer", layers, key="k_precision", disabled=not int8, format_func=knobs.precision_name,
             help="Full int8 quantizes every layer. Some layers run slower in int8 than in float on some CPUs (a first "
                  "convolution with one input channel, on AVX-512 Xeons): 'auto' keeps in float the layers that the "
-                 "int8 and fp32 siblings' op profiles, measured on this host, show slower in int8")
+                 "int8 and fp32 siblings' op profiles, measured on this host, show slower in int8. 'At most D points "
+                 "below fp32' also keeps in float the fewest layers that bring int8 within D points of validation "
+                 "accuracy (chosen from the int8 sibling's per-layer error)")
         st.header("Training")
         v["epochs"] = st.slider("epochs", BOUNDS["epochs"][0], min(MAX_EPOCHS, BOUNDS["epochs"][1]), key="k_epochs")
         v["tune_epochs"] = st.slider("fine-tune epochs (pruning, clustering, QAT)", BOUNDS["tune_epochs"][0],
@@ -277,8 +276,9 @@ try:
     source = sources.for_spec(asked)
     source.check(asked, info.input_shape, info.num_classes)
     layers = None if model else architecture.check(asked, info.input_shape, info.num_classes)
-    auto = auto_precision.auto_precision(asked, loading.store()) if asked.precision == PRECISION_AUTO else None
-    spec = auto.chosen if auto else asked  # "auto" becomes this host's choice
+    auto = auto_precision.auto_precision(asked, loading.store()) if asked.is_auto else None
+    spec = asked if auto is None or auto.bound_pending else auto.chosen  # "auto" becomes this host's choice once
+    # it can be made (a bound's layers are chosen in the build: until then the build is of the asked spec)
 except (SpecError, datasets.DatasetError) as exc:
     st.error(f"Cannot build this variant — {exc}")
     st.stop()
@@ -293,7 +293,7 @@ if cached:
         cached = False
 sharing.write_link("explore", links.spec_params(asked), "A link to these knobs:")
 if auto:
-    st.caption(f":material/memory: Per-layer precision **auto** on this host: {auto.text()}.")
+    st.caption(f":material/memory: Per-layer precision **{asked.precision}** on this host: {auto.text()}")
 st.write(f"**{spec.label()}** — "
          + (f"{architecture.total_params(layers):,} parameters, {architecture.total_macs(layers):,} multiply-accumulates "
             f"per image. " if layers is not None else f"{source.kind} network on {info.input_shape[0]}×"

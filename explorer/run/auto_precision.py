@@ -1,5 +1,7 @@
 """Precision "auto" made concrete on a host: the layers its int8 and fp32 siblings' op profiles, measured there,
 show slower in int8 are kept in float, and a sibling that measures faster than that candidate is kept instead.
+"auto:D" also keeps in float the layers its bound needs (explorer.run.accuracy_bound, chosen once at build), and
+gives the int8 sibling only where full int8 is within the bound.
 
     >>> auto = auto_precision.auto_precision(spec.replace(precision="auto"), store)
     >>> auto.chosen, auto.text()
@@ -11,8 +13,9 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from explorer.measure import host, precision
-from explorer.record import Latency, VariantRecord
-from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec
+from explorer.record import Latency, PrecisionBound, VariantRecord
+from explorer.run import accuracy_bound
+from explorer.spec import SpecError, VariantSpec
 from explorer.store.cache import Store
 
 
@@ -25,20 +28,54 @@ class AutoPrecision:
     chosen: VariantSpec
     p50_us: Mapping[str, float]  # "candidate" (once timed), "int8", "fp32"
     fallback: str | None = None
+    speed: tuple[str, ...] = ()  # the layers kept in float because they are slower in int8 here
+    bound: PrecisionBound | None = None  # "auto:D": the layers kept in float for accuracy, once chosen
+    max_drop: float | None = None
 
     @property
     def timed(self) -> bool:
         return "candidate" in self.p50_us
 
+    @property
+    def bound_pending(self) -> bool:
+        """An "auto:D" whose layers for accuracy are not chosen yet (they are at build, from the model)."""
+        return self.max_drop is not None and self.bound is None
+
     def text(self) -> str:
         """For people: what auto chose here, and why."""
+        return "; ".join(t for t in (self._accuracy_text(), self._speed_text()) if t) + "."
+
+    def _accuracy_text(self) -> str:
+        b = self.bound
+        if self.max_drop is None:
+            return ""
+        if b is None:
+            return (f"the layers to keep in float for at most {self.max_drop:g} points lost are chosen when it is "
+                    "built, from the int8 sibling's per-layer error")
+        lost = f"full int8 loses {(b.float_accuracy - b.int8_accuracy) * 100:.1f} points on {b.images:,} validation images"
+        if not b.layers:
+            return f"within {b.max_drop:g} points without any layer in float ({lost})"
+        if not b.met:
+            return (f"no mix of int8 and float layers came within {b.max_drop:g} points ({lost}; with the "
+                    f"{len(b.layers)} ranked layers in float it still loses {b.drop_points:.1f}): the fp32 sibling")
+        return (f"to stay within {b.max_drop:g} points ({lost}), {len(b.layers)} layer"
+                f"{'s' if len(b.layers) != 1 else ''} in float for accuracy: {', '.join(b.layers)} "
+                f"({b.drop_points:.1f} points lost with them; {len(b.tried)} conversions tried in {b.seconds:.0f} s)")
+
+    def _speed_text(self) -> str:
+        if self.bound is not None and not self.bound.met:
+            return ""
         us = self.p50_us
         if self.candidate.quant == "fp32":
             return (f"the fp32 sibling ({us['fp32']:.1f} µs, against the int8 sibling's {us['int8']:.1f} µs): by the "
                     "op profiles it beats every mix of int8 and float layers here")
-        layers = self.candidate.precision.replace("+", ", ")
-        picked = ("full int8 (no layer is slower in int8 here)" if self.candidate.precision == "full"
-                  else f"keep {layers} in float (slower in int8 here, by the int8 and fp32 siblings' op profiles)")
+        layers = ", ".join(self.speed)
+        if self.speed:
+            picked = f"keep {layers} in float (slower in int8 here, by the int8 and fp32 siblings' op profiles)"
+        elif self.bound and self.bound.layers:
+            picked = "no other layer in float (none is slower in int8 here)"
+        else:
+            picked = "full int8 (no layer is slower in int8 here)"
         if not self.timed:
             return f"{picked}; it is timed against both siblings when built"
         if self.fallback:
@@ -48,12 +85,9 @@ class AutoPrecision:
                 f"sibling's {us['fp32']:.1f} µs")
 
 
-def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> AutoPrecision:
-    """Precision "auto" made concrete for a host (default: this one). The candidate keeps in float the layers its
-    int8 and fp32 siblings' op profiles, measured there, show slower in int8 (explorer.measure.precision), or none
-    ("full"). Once the candidate is timed there, a sibling that measured faster is chosen instead. The same spec
-    may so resolve differently on two hosts, and its key says which layers."""
-    here = host_id or host.current().id
+def _measured_siblings(spec: VariantSpec, store: Store, here: str) -> tuple[dict[str, VariantSpec], dict[str, Latency]]:
+    """The int8 and fp32 siblings of an auto spec and their latencies with op profiles on the host (SpecError
+    naming the sibling that is not built and measured there yet)."""
     siblings = {"int8": spec.replace(precision="full"), "fp32": spec.replace(quant="fp32", precision="full")}
     found = {}
     for name, sib in siblings.items():
@@ -62,20 +96,38 @@ def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) 
             raise SpecError("precision", f"auto needs the {name} sibling ({sib.label()}) built and measured on this "
                                          "host first (or name the layers to keep float)", spec.precision)
         found[name] = Latency.from_dict(lat)
-    layers = VariantRecord.from_meta(store.verify("variants", siblings["int8"].key())).layers
-    chosen = precision.float_layers(layers, found["int8"].ops, found["fp32"].ops)
+    return siblings, found
+
+
+def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> AutoPrecision:
+    """Precision "auto" made concrete for a host (default: this one). The candidate keeps in float the layers its
+    int8 and fp32 siblings' op profiles, measured there, show slower in int8 (explorer.measure.precision), and for
+    "auto:D" the layers its bound needs, or none ("full"). Once the candidate is timed there, a sibling that
+    measured faster is chosen instead (the int8 one only where full int8 is within the bound). The same spec may so
+    resolve differently on two hosts, and its key says which layers."""
+    here = host_id or host.current().id
+    siblings, found = _measured_siblings(spec, store, here)
+    int8_key = siblings["int8"].key()
+    layers = VariantRecord.from_meta(store.verify("variants", int8_key)).layers
+    speed = tuple(precision.float_layers(layers, found["int8"].ops, found["fp32"].ops))
+    bound = None if spec.max_drop is None else accuracy_bound.stored(store, int8_key, spec.max_drop)
+    why = {"speed": speed, "bound": bound, "max_drop": spec.max_drop}
     p50 = {name: lat.p50_us for name, lat in found.items()}
-    if set(chosen) >= {lp.name for lp in layers if lp.kind in precision.FLOAT_ALL_KINDS}:  # every layer float:
-        return AutoPrecision(siblings["fp32"], siblings["fp32"], p50 | {"candidate": p50["fp32"]})  # the fp32 one
-    candidate = spec.replace(precision="+".join(chosen) or "full")
+    every = {lp.name for lp in layers if lp.kind in precision.FLOAT_ALL_KINDS}
+    if set(speed) >= every or (bound is not None and not bound.met):  # every layer float: the fp32 sibling
+        return AutoPrecision(siblings["fp32"], siblings["fp32"], p50 | {"candidate": p50["fp32"]}, **why)
+    keep = [lp.name for lp in layers if lp.name in speed or (bound and lp.name in bound.layers)]
+    keep += [name for name in (bound.layers if bound else ()) if name not in keep]
+    candidate = spec.replace(precision="+".join(keep) or "full")
     timed = store.read_latency(candidate.key(), here) if store.has("variants", candidate.key()) else None
     if timed is None:
-        return AutoPrecision(candidate, candidate, p50)
+        return AutoPrecision(candidate, candidate, p50, **why)
     p50["candidate"] = Latency.from_dict(timed).p50_us
-    fallback = precision.faster_sibling(p50["candidate"], {n: p50[n] for n in siblings})
-    return AutoPrecision(candidate, siblings[fallback] if fallback else candidate, p50, fallback)
+    eligible = {n: p50[n] for n in siblings if n == "fp32" or bound is None or not bound.layers}
+    fallback = precision.faster_sibling(p50["candidate"], eligible)
+    return AutoPrecision(candidate, siblings[fallback] if fallback else candidate, p50, fallback, **why)
 
 
 def resolve_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> VariantSpec:
     """The variant a spec names on a host: itself, or for precision "auto" the one auto_precision keeps."""
-    return spec if spec.precision != PRECISION_AUTO else auto_precision(spec, store, host_id).chosen
+    return auto_precision(spec, store, host_id).chosen if spec.is_auto else spec

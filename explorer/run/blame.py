@@ -23,7 +23,8 @@ from explorer.uncertainty import mcnemar
 log = logging.getLogger(__name__)
 
 
-def _accuracy(tflite: bytes, x: np.ndarray, y: np.ndarray, classes: int) -> float:
+def accuracy_of(tflite: bytes, x: np.ndarray, y: np.ndarray, classes: int) -> float:
+    """A converted model's accuracy on these images (the machine's CPU gate held shared: never while timing)."""
     with gate.machine().shared():
         return measure.evaluate(tflite, x, y, classes).accuracy
 
@@ -62,5 +63,5 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
                 mixed = quantize.to_tflite(model, spec.quant, calibration, keep_float=(*keep_float, layer))
         except ValueError:  # no op of its own to keep in float
             continue
-        gains[layer] = (_accuracy(mixed, x, y, classes) - record.int8_accuracy) * 100
+        gains[layer] = (accuracy_of(mixed, x, y, classes) - record.int8_accuracy) * 100
     return quant_error.with_gains(record, gains)

@@ -331,11 +331,33 @@ def cmd_preview(args) -> int:
     return 0
 
 
+def _spec_options(p) -> None:
+    """A flag per spec field (each takes one value or several: a grid's axis), and --max-drop."""
+    for flag, (_, typ, choices) in AXES.items():
+        p.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    p.add_argument("--max-drop", type=_points, metavar="POINTS",
+                   help="with --precision auto: also keep in float the fewest layers that bring full int8 within "
+                        "this many points of the fp32 sibling's validation accuracy (precision auto:POINTS)")
+
+
+def _points(text: str) -> float:
+    """--max-drop: points of accuracy, from 0 to 99.99 with at most two decimals (as precision auto:D takes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < 100 and round(value, 2) == value):
+        raise argparse.ArgumentTypeError(f"points of accuracy from 0 to 99.99, at most two decimals (got {text!r})")
+    return value
+
+
 def _axes(args) -> dict:
     from explorer.models import sources
 
     axes = {field: getattr(args, flag.replace("-", "_")) for flag, (field, _, _) in AXES.items()
             if getattr(args, flag.replace("-", "_")) is not None}
+    if getattr(args, "max_drop", None) is not None:  # auto becomes auto:D ("auto" is implied when not asked)
+        axes["precision"] = [f"auto:{args.max_drop:g}" if p == "auto" else p for p in axes.get("precision", ["auto"])]
     if "model" in axes:  # an imported model's name, keras:Name[:arg=value] or builtin, as a spec keeps it
         axes["model"] = [sources.resolve(m) for m in axes["model"]]
     return axes
@@ -610,8 +632,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sweep = sub.add_parser("sweep", help="train/load every variant of a grid and print the results")
     sweep.add_argument("--preset", choices=sorted(grid.PRESETS), help="a named grid instead of the axes")
-    for flag, (_, typ, choices) in AXES.items():
-        sweep.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    _spec_options(sweep)
     sweep.add_argument("--threads", type=_threads, default=1, help="interpreter threads for latency")
     sweep.add_argument("--no-reuse", action="store_true", help="train every variant alone (benchmarks)")
     _ray_options(sweep, "variants")
@@ -621,12 +642,10 @@ def parser() -> argparse.ArgumentParser:
                        help="keep only the first seed's model: the further seeds keep their accuracy and test "
                             "predictions, and the point's latency is the first seed's (how the shipped cache holds seeds)")
     prev = sub.add_parser("preview", help="latency of untrained architectures on this host, in seconds each")
-    for flag, (_, typ, choices) in AXES.items():
-        prev.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    _spec_options(prev)
     prev.add_argument("--threads", type=_threads, default=1)
     srch = sub.add_parser("search", help="search for the front (Optuna, multi-objective TPE) within a budget; resumable by name")
-    for flag, (_, typ, choices) in AXES.items():
-        srch.add_argument(f"--{flag}", nargs="+", type=typ, choices=choices, metavar=flag.upper())
+    _spec_options(srch)
     srch.add_argument("--budget", type=_duration, help="wall-clock budget: 90s, 10m, 1h")
     srch.add_argument("--trials", type=int, help="at most this many trials in this run")
     srch.add_argument("--study", default="search", help="the study's name: the same name resumes it")

@@ -37,7 +37,7 @@ from typing import Any, Collection, Iterable, Iterator
 
 from explorer.measure.ray_agents import reachable
 from explorer.record import VariantRecord
-from explorer.spec import PRECISION_AUTO, VariantSpec, library_versions
+from explorer.spec import VariantSpec, library_versions
 from explorer.store import paths
 from explorer.store import shipping
 from explorer.store.cache import Store
@@ -227,8 +227,12 @@ class RayBuilds:
         (a progress callback that may stop the build) cannot follow it there: the deadline cancels it instead."""
         from explorer.run import auto_precision, pipeline
 
-        if spec.precision == PRECISION_AUTO:  # the head's profiles choose; the head times it when it lands
-            spec = auto_precision.auto_precision(spec, self.store).candidate
+        if spec.is_auto:  # the head's profiles choose; the head times it when it lands
+            auto = auto_precision.auto_precision(spec, self.store)
+            if auto.bound_pending:  # chosen here once, from the int8 sibling's model: a few conversions
+                pipeline.choose_bound(spec.replace(precision="full"), spec.max_drop, self.store, None)
+                auto = auto_precision.auto_precision(spec, self.store)
+            spec = auto.candidate
         outcome: Future = Future()
         if self.store.has("variants", spec.key()):  # nothing to build: land() reads it from the cache
             outcome.set_result(None)

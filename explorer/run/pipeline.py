@@ -19,13 +19,13 @@ from typing import Callable
 import numpy as np
 
 from explorer.models import architecture, lever_errors, sources
-from explorer.run import auto_precision, blame
+from explorer.run import accuracy_bound, auto_precision, blame
 from explorer.data import datasets
-from explorer.measure import gate, host, measure, memory, pool, precision, profile, resident, targets
+from explorer.measure import gate, host, measure, memory, pool, profile, resident, targets
 from explorer.store.cache import PREDICTIONS, TFLITE, WEIGHTS, CacheError, Store
 from explorer import uncertainty
 from explorer.record import Latency, Layer, VariantRecord
-from explorer.spec import PRECISION_AUTO, SpecError, VariantSpec, library_versions
+from explorer.spec import SpecError, VariantSpec, library_versions
 
 LATENCY_IMAGES = 64
 # Evaluation runs in batches of at most 256 images, fewer where one activation of a batch would pass this:
@@ -211,6 +211,43 @@ def weight_counts(m) -> tuple[int, int, dict[str, float]]:
     return total, nonzero, per_layer
 
 
+def _quantization_aware(m, spec: VariantSpec, data: datasets.Dataset, reporter: _Reporter, report: BuildReport):
+    """The model a variant is converted from: the stage model, or for qat-int8 that model after QAT."""
+    from explorer.models import quantize
+
+    if spec.quant != "qat-int8":
+        return m
+    t0 = time.perf_counter()
+    with lever_errors.failing_as("quantization-aware training", spec.model):
+        m = quantize.qat(m, data, spec, reporter.stage("qat"))
+    report.seconds["qat"] = time.perf_counter() - t0
+    report.built.append("qat")
+    return m
+
+
+def choose_bound(int8: VariantSpec, max_drop: float, store: Store, on_progress: ProgressFn | None) -> None:
+    """Choose the layers the full-int8 variant int8 keeps in float to lose at most max_drop points, from the model
+    it is converted from, and keep them in its record (explorer.run.accuracy_bound)."""
+    reporter = _Reporter({"qat": 1.0, "bound": 1.0}, on_progress)
+    reporter.stage("bound")(0.0, f"Choosing the layers to keep in float for at most {max_drop:g} points lost")
+    info, source = datasets.info_for(int8), sources.for_spec(int8)
+    m, _ = _stage_model(int8, store, reporter, BuildReport(), reuse=True)
+    allowed = {lp.name for lp in source.layers(int8, info.input_shape, info.num_classes, built=m)}
+    data = source.data(int8)
+    m = _quantization_aware(m, int8, data, reporter, BuildReport())
+    errors = VariantRecord.from_meta(store.verify("variants", int8.key())).quant_error
+    if errors is None:  # built before per-layer error was measured: measured now, and kept
+        tflite = store.file_path("variants", int8.key(), TFLITE).read_bytes()
+        errors = blame.quant_error_of(m, int8, data, tflite, info.num_classes)
+        if errors is None:
+            raise SpecError("precision", f"auto:{max_drop:g} needs the int8 sibling's per-layer error, which could "
+                                         "not be measured on this network (the log says why)", int8.precision)
+        store.amend_meta("variants", int8.key(),
+                         lambda meta: {**meta, "metrics": {**meta["metrics"], "quant_error": errors.to_dict()}})
+    bound = accuracy_bound.choose(m, int8, data, errors, allowed, max_drop, info.num_classes)
+    accuracy_bound.keep(store, int8.key(), bound)
+
+
 def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report: BuildReport,
                    reuse: bool) -> tuple[VariantRecord, bytes, bytes]:
     """The variant's record, its .tflite bytes and its test predictions (one byte per image), built from the
@@ -230,12 +267,7 @@ def _build_variant(spec: VariantSpec, store: Store, reporter: _Reporter, report:
         m, history = _stage_model(spec, store, reporter, report, reuse)
         layers = source.layers(spec, info.input_shape, info.num_classes, built=m)
         total, nonzero, per_layer = weight_counts(m)
-        if spec.quant == "qat-int8":
-            t0 = time.perf_counter()
-            with lever_errors.failing_as("quantization-aware training", spec.model):
-                m = quantize.qat(m, data, spec, reporter.stage("qat"))
-            report.seconds["qat"] = time.perf_counter() - t0
-            report.built.append("qat")
+        m = _quantization_aware(m, spec, data, reporter, report)
         reporter.stage("convert")(0.0, f"Converting to TFLite ({spec.quant})")
         t0 = time.perf_counter()
         with gate.machine().shared(), lever_errors.failing_as("conversion", spec.model):  # CPU: never while timing
@@ -302,7 +334,7 @@ def latency_images(input_shape: tuple[int, ...]) -> np.ndarray:
 
 def float_layers_of(spec: VariantSpec) -> tuple[str, ...]:
     """The layers a resolved spec keeps in float (resolve_precision turns "auto" into them first)."""
-    if spec.precision == PRECISION_AUTO:
+    if spec.is_auto:
         raise ValueError("precision auto must be resolved on the target host first (resolve_precision)")
     return () if spec.precision == "full" else tuple(spec.precision.split("+"))
 
@@ -340,16 +372,19 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
     source = sources.for_spec(spec)
     source.check(spec, info.input_shape, info.num_classes)  # raises SpecError if it cannot fit
     report = BuildReport()
-    if spec.precision == PRECISION_AUTO:
+    if spec.is_auto:
         auto = auto_precision.auto_precision(spec, store)
+        if auto.bound_pending:  # the layers for accuracy: chosen once, from the model, kept in the int8 record
+            choose_bound(spec.replace(precision="full"), spec.max_drop, store, on_progress)
+            auto = auto_precision.auto_precision(spec, store)
         if not auto.timed:  # build and time the candidate here first: the profiles only predict
             _, report = ensure(auto.candidate, store, on_progress, reuse=reuse, latency_kwargs=latency_kwargs)
             auto = auto_precision.auto_precision(spec, store)
         if on_progress:
-            on_progress(Progress("prepare", 0.0, f"Precision auto: {auto.text()}"))
+            on_progress(Progress("prepare", 0.0, f"Precision {spec.precision}: {auto.text()}"))
         spec = auto.chosen
-    named = ({lp.name for lp in source.layers(spec, info.input_shape, info.num_classes)
-              if lp.kind in precision.FLOAT_ALL_KINDS} if spec.precision != "full" else set())
+    named = ({lp.name for lp in source.layers(spec, info.input_shape, info.num_classes)}
+             if spec.precision != "full" else set())
     unknown = sorted(set(float_layers_of(spec)) - named)
     if unknown:
         raise SpecError("precision", f"no layer {', '.join(unknown)} here; the layers are "

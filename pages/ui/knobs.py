@@ -93,3 +93,19 @@ def set_knobs(spec: VariantSpec) -> list[str]:
     return problems
 
 
+BOUNDED_AUTO = ("auto:0.5", "auto:1")  # precision "auto" under an accuracy bound, in points (the CLI takes any)
+
+
+def precision_choices(current: str, own: bool, depth: int) -> list[str]:
+    """The int8 precision knob's choices: full, auto, auto within a bound (and a link's other bound), then the
+    family's layers one at a time (another network's layer names: the CLI's --precision)."""
+    bounded = [*BOUNDED_AUTO, *([current] if current.startswith("auto:") and current not in BOUNDED_AUTO else [])]
+    layers = [] if own else [*(f"conv{i}" for i in range(1, depth + 1)), "dense", "logits"]
+    return ["full", "auto", *bounded, *layers]
+
+
+def precision_name(choice: str) -> str:
+    """A precision choice for people."""
+    if choice.startswith("auto:"):
+        return f"auto, at most {choice[5:]} points below fp32"
+    return {"full": "full int8", "auto": "auto: from this host's op profiles"}.get(choice, f"keep {choice} in float")
