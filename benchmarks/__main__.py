@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from datetime import datetime, timezone
 
-from benchmarks import (accuracy_levers, first_visit, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
+from benchmarks import (accuracy_blame, accuracy_levers, first_visit, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_budget, search_hypervolume, server_views, small_data_defaults, stage_reuse,
                         real_models, suite_time, worker)
 from benchmarks.report import print_table, save
@@ -51,6 +51,7 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "first_visit": ("26. A first visit on a new host: the chart, then every variant measured here", first_visit),
     "real_models": ("27. Models as users write them: Keras 3 and tf-keras files, every lever, 500 broken files",
                     real_models),
+    "accuracy_blame": ("28. Where the accuracy goes: full int8 against precision auto:0.5", accuracy_blame),
 }
 
 
