@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from explorer.spec import VariantSpec, source_label
+from explorer.uncertainty import ALPHA
+
+REAL_DROP_POINTS = 0.5  # full int8 against float on the validation subset: less is not worth a layer in float
 
 FORMAT = 3  # 3: training histories; 2: typed record
 
@@ -143,15 +146,22 @@ class QuantError:
     float_accuracy: float  # the float model's accuracy on them
     int8_accuracy: float  # this model's
     layers: tuple[LayerError, ...]
+    p: float | None = None  # McNemar's exact test of the two on the same images (None: older record)
 
     @property
     def drop_points(self) -> float:
         return (self.float_accuracy - self.int8_accuracy) * 100
 
+    @property
+    def real_drop(self) -> bool:
+        """Whether full int8 loses at least REAL_DROP_POINTS here, and significantly (McNemar's p under ALPHA):
+        a drop worth finding the layers of, and worth marking on the Pareto chart."""
+        return self.drop_points >= REAL_DROP_POINTS and self.p is not None and self.p < ALPHA
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QuantError:
         return cls(d["images"], d["float_accuracy"], d["int8_accuracy"], tuple(LayerError.from_dict(x)
-                                                                                 for x in d["layers"]))
+                                                                                 for x in d["layers"]), d.get("p"))
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "layers": [dataclasses.asdict(x) for x in self.layers]}

@@ -30,12 +30,14 @@ def test_the_dump_becomes_one_record_per_op_in_op_order_with_rmse_in_quantizatio
 def test_the_sentence_names_the_layer_that_recovers_most_else_the_largest_error():
     layers = quant_error.from_dump(DUMP, OWNERS, ORDER)
     none_lost = QuantError(1000, 0.90, 0.899, layers)
-    assert not quant_error.worth_blaming(0.90, 0.899) and quant_error.worth_blaming(0.90, 0.89, p=0.01)
-    assert not quant_error.worth_blaming(0.90, 0.89, p=0.3)  # a point on these images, but within their noise
+    assert not quant_error.worth_blaming(QuantError(1000, 0.90, 0.899, layers, p=0.01))  # real, but a tenth
+    assert quant_error.worth_blaming(QuantError(1000, 0.90, 0.89, layers, p=0.01))
+    assert not quant_error.worth_blaming(QuantError(1000, 0.90, 0.89, layers, p=0.3))  # a point, within the noise
+    assert not QuantError(1000, 0.90, 0.89, layers).real_drop  # an older record, with no test: not marked
     said = quant_error.sentence(none_lost)
     assert said.startswith("int8 loses 0.1 points against float on 1,000 validation images: nothing to recover")
     assert "logits's int8 output is 3.00 quantization steps" in said
-    lost = quant_error.with_gains(QuantError(1000, 0.90, 0.87, layers), {"conv1": 2.4, "logits": 0.3})
+    lost = quant_error.with_gains(QuantError(1000, 0.90, 0.87, layers, p=0.001), {"conv1": 2.4, "logits": 0.3})
     assert [e.gain for e in lost.layers] == [2.4, None, 0.3]
     said = quant_error.sentence(lost)
     assert "int8 loses 3.0 points" in said and "Keeping conv1 alone in float recovers 2.4 of them" in said

@@ -15,16 +15,15 @@ share of the drop. Pure: the conversions and evaluations are the caller's.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from typing import Mapping
 
-from explorer.record import LayerError, QuantError
-from explorer.uncertainty import ALPHA
+from explorer.record import REAL_DROP_POINTS, LayerError, QuantError
 
 IMAGES = 1000  # validation images measured (a fixed subset: the first)
 DEBUG_IMAGES = 64  # images the debugger compares float and int8 outputs on
-MIN_DROP_POINTS = 0.5  # below it on the subset (or not significant) no layer is kept in float to find out
 MAX_TRIED = 40  # layers kept in float one at a time, the worst errors first (a network of ~100 layers: ~2 minutes)
 
 
@@ -41,10 +40,10 @@ def from_dump(text: str, owners: Mapping[str, str], order: Mapping[str, int]) ->
     return tuple(sorted(out, key=lambda e: (e.index is None, e.index or 0)))
 
 
-def worth_blaming(float_accuracy: float, int8_accuracy: float, p: float = 0.0) -> bool:
-    """Whether int8 loses enough on the subset for keeping layers in float to be worth measuring: at least
-    MIN_DROP_POINTS, and a real drop (McNemar's p on the same images under ALPHA), not two images of noise."""
-    return (float_accuracy - int8_accuracy) * 100 >= MIN_DROP_POINTS and p < ALPHA
+def worth_blaming(q: QuantError) -> bool:
+    """Whether int8 loses enough on the subset for keeping layers in float to be worth measuring: a real drop
+    (QuantError.real_drop: at least half a point, McNemar's p under ALPHA), not two images of noise."""
+    return q.real_drop
 
 
 def candidates(layers: tuple[LayerError, ...]) -> list[str]:
@@ -59,8 +58,7 @@ def candidates(layers: tuple[LayerError, ...]) -> list[str]:
 
 def with_gains(q: QuantError, gains: Mapping[str, float]) -> QuantError:
     """The record with each tried layer's measured gain (points) on its ops."""
-    return QuantError(q.images, q.float_accuracy, q.int8_accuracy, tuple(
-        LayerError(e.index, e.op, e.layer, e.rmse, gains.get(e.layer)) for e in q.layers))
+    return dataclasses.replace(q, layers=tuple(dataclasses.replace(e, gain=gains.get(e.layer)) for e in q.layers))
 
 
 def worst(q: QuantError) -> LayerError | None:
@@ -89,7 +87,7 @@ def sentence(q: QuantError) -> str:
         median = sorted(e.rmse for e in q.layers if not math.isnan(e.rmse))[len(q.layers) // 2]
         return (f"{lost}. Keeping {name} alone in float recovers {w.gain:.1f} of them: the most of any layer "
                 f"({error}; the median op's is {median:.2f}).")
-    if not worth_blaming(q.float_accuracy, q.int8_accuracy):
+    if q.drop_points < REAL_DROP_POINTS:
         return f"{lost}: nothing to recover, so no layer was kept in float to find out. The largest error: {error}."
     if w.gain is None:  # a drop within the noise of these images
         return (f"{lost}, within what these images can tell apart, so no layer was kept in float to find out. The "

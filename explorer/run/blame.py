@@ -51,8 +51,8 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
                     str(exc).split("\n")[0][:200])
         return None
     record = QuantError(len(x), float((float_pred == y).mean()), float((int8_pred == y).mean()),
-                        quant_error.from_dump(dump, owners, quantize.op_order(tflite)))
-    if not quant_error.worth_blaming(record.float_accuracy, record.int8_accuracy, mcnemar(y, float_pred, int8_pred).p):
+                        quant_error.from_dump(dump, owners, quantize.op_order(tflite)), mcnemar(y, float_pred, int8_pred).p)
+    if not quant_error.worth_blaming(record):
         return record
     gains = {}
     for layer in quant_error.candidates(record.layers):
