@@ -407,7 +407,9 @@ class VariantRecord:
                 "micro_blockers": ", ".join(self.memory.micro_blockers) if self.memory else None,
                 "gzip_kb": self.gzip_kb, "params": self.params, "nonzero_params": self.nonzero_params,
                 "sparsity_real": self.real_sparsity, "macs": self.macs, "tensorflow": self.versions.get("tensorflow"),
-                "built_at": self.built_at, "has_model": self.has_model}
+                "built_at": self.built_at, "has_model": self.has_model,
+                "int8_lost_points": self.quant_error.drop_points if self.quant_error and self.quant_error.real_drop
+                else None}
 
     def build_info(self) -> dict:
         """How it was built, for people."""

@@ -103,3 +103,23 @@ def test_the_figures_draw_each_op_in_order_and_two_variants_side_by_side():
     fig = figures.quant_errors_side_by_side([("a-int8", q), ("b-int8", other)])
     assert [t.name for t in fig.data] == ["a-int8", "b-int8"] and list(fig.data[0].y) == ["conv1", "pool1", "logits"]
     assert fig.data[1].x[1] is None and fig.data[1].x[2] == pytest.approx(3.0)  # b has no pool1 op
+
+
+def test_an_int8_point_with_a_real_drop_is_marked_on_the_pareto_chart_and_one_within_the_noise_is_not():
+    import dataclasses
+
+    import numpy as np
+
+    from explorer import record
+    from explorer.present import figures, results
+    from explorer.store.cache import Store
+    from support import REPO
+
+    found, _ = record.load_all(Store(REPO / "cached_models"), "any-host")
+    int8 = [v for v in found if v.spec.quant == "int8"][:2]
+    lost = dataclasses.replace(int8[0], quant_error=QuantError(1000, 0.90, 0.88, (), p=0.001))
+    noise = dataclasses.replace(int8[1], quant_error=QuantError(1000, 0.90, 0.89, (), p=0.2))
+    df = results.group_seeds(results.table([lost, noise, *[v for v in found if v.key not in (lost.key, noise.key)]]))
+    fig = figures.pareto(df, np.zeros(len(df), bool), "size_kb")
+    (marks,) = [t for t in fig.data if t.name == "int8 loses accuracy"]
+    assert len(marks.customdata) == 1 and marks.customdata[0][0].startswith(lost.label) and marks.customdata[0][1] == pytest.approx(2.0)

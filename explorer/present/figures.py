@@ -103,6 +103,7 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                                  marker=dict(size=sizes[maybe.index] + 10, color="#444", line=dict(width=1.5),
                                              symbol="circle-open"),  # an open symbol is drawn in its colour
                                  hoverinfo="skip"))
+    _mark_int8_losses(fig, df, x, y)
     if highlight is not None and highlight in set(df["key"]):
         row = df[df["key"] == highlight].iloc[0]
         fig.add_trace(go.Scatter(x=[row[x]], y=[row[y]], mode="markers", name="best under budget",
@@ -133,6 +134,19 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     if log_x:
         fig.update_xaxes(type="log")
     return fig
+
+
+def _mark_int8_losses(fig: go.Figure, df: pd.DataFrame, x: str, y: str) -> None:
+    """A red cross over each int8 point that loses a real amount of accuracy against its float model (at least
+    half a point on the validation subset, McNemar's p < 0.05: QuantError.real_drop)."""
+    lost = df[df["int8_lost_points"].notna()] if "int8_lost_points" in df else df.iloc[:0]
+    if len(lost):
+        fig.add_trace(go.Scatter(
+            x=lost[x], y=lost[y], mode="markers", name="int8 loses accuracy",
+            marker=dict(size=16, symbol="x-thin-open", color="#d62728", line=dict(width=2.5, color="#d62728")),
+            customdata=lost[["label", "int8_lost_points"]].to_numpy(),
+            hovertemplate="<b>%{customdata[0]}</b><br>int8 loses %{customdata[1]:.1f} points against its float "
+                          "model on the validation images (McNemar p < 0.05): Details says which layer<extra></extra>"))
 
 
 def placeholder(height: int = 520) -> go.Figure:

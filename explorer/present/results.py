@@ -23,7 +23,7 @@ LATENCY_COLUMNS = ["p50_us", "p90_us", "p99_us", "mean_us", "throughput_ips", "t
 COLUMNS = (["key", "label", *SPEC_COLUMNS, "source", "accuracy", "balanced_accuracy", "macro_f1", *INTERVAL_COLUMNS, "test_images",
             *LATENCY_COLUMNS, "p50_lo_us", "p50_hi_us", "noisy", "provisional", "measured_here", "size_kb", "gzip_kb",
             "peak_ram_kb", "flash_kb", "micro_blockers", "params", "nonzero_params", "sparsity_real", "macs",
-            "latency_host", "tensorflow", "built_at", "has_model"])
+            "latency_host", "tensorflow", "built_at", "has_model", "int8_lost_points"])
 
 
 @dataclass(frozen=True)
