@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-QUANT_MODES = ("fp32", "dynamic", "float16", "int8", "qat-int8")
+QUANT_MODES = ("fp32", "dynamic", "float16", "int8", "qat-int8", "int16x8")
 CONV_KINDS = ("standard", "separable")
 SCHEDULES = ("constant", "polynomial")
 PADDINGS = ("valid", "same")

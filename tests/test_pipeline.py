@@ -13,7 +13,8 @@ from explorer.spec import SpecError, VariantSpec
 
 pytestmark = pytest.mark.slow
 
-GRID = [VariantSpec(**TINY, sparsity=s, quant=q) for s in (0.0, 0.5) for q in ("fp32", "int8", "qat-int8")]
+GRID = [VariantSpec(**TINY, sparsity=s, quant=q) for s in (0.0, 0.5) for q in ("fp32", "int8", "qat-int8")] + [
+    VariantSpec(**TINY, quant="int16x8")]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def built(tmp_path_factory):
 def test_stages_are_reused_across_the_grid(built):
     _, out, _ = built
     reports = [rep for _, rep in out]
-    assert sum(r.built.count("base") for r in reports) == 1  # one training for six variants
+    assert sum(r.built.count("base") for r in reports) == 1  # one training for seven variants
     assert sum(r.built.count("tuned") for r in reports) == 1  # one pruning for three
     assert sum(r.built.count("variant") for r in reports) == len(GRID)
 
@@ -169,3 +170,5 @@ def test_every_build_records_its_memory_and_int8_quarters_the_activations(built)
     # the input stays float, so "a quarter" holds for the activations after it, within the 16-byte alignment
     assert fp32.head_bytes / 4 <= int8.head_bytes < fp32.head_bytes / 2
     assert by[(0.5, "int8")].memory.head_bytes == int8.head_bytes  # zeros in weights change no activation
+    int16 = by[(0.0, "int16x8")].memory  # two bytes a value, and TFLite Micro plans it (the session-end check)
+    assert int8.head_bytes < int16.head_bytes < fp32.head_bytes and int16.micro_blockers == ()

@@ -49,6 +49,9 @@ KERNEL_DATA = {"CONV_2D": 109.5, "DEPTHWISE_CONV_2D": 109, "MAX_POOL_2D": 71.4, 
                "FULLY_CONNECTED": 113.2, "SOFTMAX": 88, "RESHAPE": 33.2, "QUANTIZE": 33.2, "DEQUANTIZE": 33.2,
                "ADD": 72, "MEAN": 66.5, "MUL": 49}  # MUL: a Rescaling's (by a constant); x * x came 16 B under
 KERNEL_DATA_OTHER = 100  # an op kind not fitted yet: about a typical kernel's
+# int16 activations: TFLite Micro's softmax keeps two lookup tables of 513 int16 values in the arena (its
+# softmax_common.cc: exp and 1 / (1 + x), each a persistent buffer)
+KERNEL_DATA_INT16 = {"SOFTMAX": 2 * 1040}
 
 
 @dataclass(frozen=True)
@@ -185,10 +188,17 @@ def tail_bytes(model: bytes) -> int:
     io = [*g.InputsAsNumpy(), *g.OutputsAsNumpy()]
     quantized = sum(1 for t in io if g.Tensors(t).Type() in (schema.TensorType.INT8, schema.TensorType.UINT8,
                                                             schema.TensorType.INT16))
-    kernels = sum(KERNEL_DATA.get(_op_name(m, g.Operators(i)), KERNEL_DATA_OTHER) for i in range(g.OperatorsLength()))
+    kernels = sum(_kernel_data(m, g, g.Operators(i)) for i in range(g.OperatorsLength()))
     return _aligned(math.ceil(TAIL_FIXED + TAIL_PER_TENSOR * g.TensorsLength() + TAIL_PER_OP * g.OperatorsLength()
                               + TAIL_PER_IO_TENSOR * len(io) + TAIL_PER_QUANTIZED_IO * quantized + kernels
                               + _kernel_channels(m, g)))
+
+
+def _kernel_data(m, g, op) -> float:
+    """The bytes TFLite Micro keeps for an op's kernel in the arena's tail (fitted per op kind)."""
+    name = _op_name(m, op)
+    int16 = op.InputsLength() and op.Inputs(0) >= 0 and g.Tensors(op.Inputs(0)).Type() == schema.TensorType.INT16
+    return KERNEL_DATA.get(name, KERNEL_DATA_OTHER) + (KERNEL_DATA_INT16.get(name, 0) if int16 else 0)
 
 
 def micro_blockers(model: bytes) -> tuple[str, ...]:

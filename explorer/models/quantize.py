@@ -6,7 +6,9 @@ Modes (explorer.spec.QUANT_MODES):
   float16  - float16 weights, computed in float32 on CPU;
   int8     - full-integer post-training quantization, calibrated on a representative dataset,
              with int8 input and output tensors;
-  qat-int8 - fine-tuned with fake-quantization first (keeping pruning/clustering), then full int8.
+  qat-int8 - fine-tuned with fake-quantization first (keeping pruning/clustering), then full int8;
+  int16x8  - int8 weights, int16 activations (LiteRT's reference kernels, TFLite Micro's int16 ones), calibrated
+             as int8 is, with float input and output tensors.
 """
 
 from __future__ import annotations
@@ -86,6 +88,10 @@ def converter_for(model: keras.Model, mode: str, calibration: np.ndarray, softma
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+    if mode == "int16x8":
+        sample = calibration[:CALIBRATION_IMAGES].astype(np.float32)
+        converter.representative_dataset = lambda: ([img[None]] for img in sample)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     return converter
 
 

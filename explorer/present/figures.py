@@ -10,7 +10,7 @@ from explorer.uncertainty import Interval
 from explorer.present.results import METRICS
 
 QUANT_COLORS = {"fp32": "#636efa", "dynamic": "#00cc96", "float16": "#ab63fa", "int8": "#ef553b",
-                "qat-int8": "#ffa15a"}
+                "qat-int8": "#ffa15a", "int16x8": "#19d3f3"}
 DEPTH_SYMBOLS = {1: "circle", 2: "square", 3: "diamond", 4: "triangle-up"}
 HOVER = ("<b>%{customdata[1]}</b><br>%{customdata[2]} (95 % interval)<br>p50 %{customdata[3]:.1f} µs "
          "(95 % CI %{customdata[9]:.1f}–%{customdata[10]:.1f}), p99 %{customdata[4]:.1f} µs<br>"

@@ -18,6 +18,7 @@ NAMES = {"channels": "channel pruning", "pruning": "pruning", "clustering": "clu
 WHAT_IT_CHANGES = {
     "int8": "int8 activations take one byte a value where float32 takes four",
     "qat-int8": "int8 activations take one byte a value where float32 takes four",
+    "int16x8": "int16 activations take two bytes a value where float32 takes four",
     "dynamic": "dynamic range quantizes the weights only: activations stay float32",
     "float16": "float16 weights are widened to float32 when the model loads, into the arena",
     "channels": "fewer channels make narrower activations and fewer weights",

@@ -105,6 +105,9 @@ def _explanation(lever: str, spec: VariantSpec, flags: frozenset[str], machine: 
         dot = sorted(flags & DOT_FLAGS)
         return (f"Full int8: {ops_note}; this CPU " + (f"has int8 dot-product instructions ({', '.join(dot)})"
                 if dot else "has no int8 dot-product instructions") + ".")
+    if lever == "int16x8":
+        return (f"int16 activations, int8 weights: {ops_note}; XNNPACK has no int16 kernels, so LiteRT computes "
+                "it with its reference kernels.")
     if lever == "dynamic":
         return f"Dynamic range: int8 weights, activations quantized on the fly; {ops_note}."
     if lever == "float16":
