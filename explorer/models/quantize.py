@@ -109,12 +109,45 @@ def to_tflite(model: keras.Model, mode: str, calibration: np.ndarray, softmax: b
     """Convert a Keras model to a TFLite flatbuffer in the given mode (converter_for). keep_float names layers a
     full-integer model keeps in float (per-layer precision, explorer.measure.precision); such a model takes and
     gives float tensors."""
-    converter = converter_for(model, mode, calibration, softmax)
+    if keep_float and mode in INT8_MODES:
+        return FloatMixer(model, mode, calibration, softmax).convert(keep_float)
     with _quiet():
-        full = converter.convert()
-        if not keep_float or mode not in INT8_MODES:
-            return full
-        return _with_float_layers(converter, full, keep_float, calibration[:CALIBRATION_IMAGES].astype(np.float32))
+        return converter_for(model, mode, calibration, softmax).convert()
+
+
+class FloatMixer:
+    """Full-integer conversions of one model with different layers kept in float, calibrated once. Each mix is one
+    quantization pass of the calibrated model with those layers' ops denylisted, as the converter's
+    QuantizationDebugger makes its non-debug model, without calibrating and converting again for every mix (the
+    layers tried one by one, and the bisection of a precision bound, convert one model many times)."""
+
+    def __init__(self, model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None):
+        self.converter = converter_for(model, mode, calibration, softmax)
+        with _quiet():
+            self.full = self.converter.convert()
+            self.converter.experimental_mlir_quantizer = True  # the debugger's calibration options
+            self.converter._experimental_calibrate_only = True  # noqa: SLF001
+            self.calibrated = self.converter.convert()
+
+    def convert(self, layers: tuple[str, ...]) -> bytes:
+        """The model with these layers' ops kept in float (named by their output tensors, op_owners; it then takes
+        and gives float tensors); the full-integer one for none. ValueError for a layer with no op of its own, or
+        for every op in float (that is the fp32 variant)."""
+        from tensorflow.lite.python import convert
+
+        if not layers:
+            return self.full
+        owners = op_owners(self.full, list(layers))
+        deny = [op for op, layer in owners.items() if layer]
+        missing = [layer for layer in layers if layer not in owners.values()]
+        if missing:
+            raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
+        if len(deny) == len(owners):
+            raise ValueError("precision: every layer in float is the fp32 variant; ask for quantization fp32 instead")
+        disable_per_channel = self.converter._experimental_disable_per_channel  # noqa: SLF001
+        with _quiet():
+            return convert.mlir_quantize(self.calibrated, disable_per_channel=disable_per_channel,
+                                         fully_quantize=False, denylisted_nodes=deny)
 
 
 def op_owners(tflite: bytes, layers: list[str]) -> dict[str, str]:
@@ -152,18 +185,3 @@ def debug_dump(model: keras.Model, mode: str, calibration: np.ndarray, images: n
     debug.layer_statistics_dump(out)
     return out.getvalue()
 
-
-def _with_float_layers(converter, full: bytes, layers: tuple[str, ...], sample: np.ndarray) -> bytes:
-    """The full-int8 conversion again, with the ops of these layers denylisted (kept float) through the
-    converter's own QuantizationDebugger, which names an op by its output tensor (op_owners)."""
-    owners = op_owners(full, list(layers))
-    deny = [op for op, layer in owners.items() if layer]
-    missing = [layer for layer in layers if layer not in owners.values()]
-    if missing:
-        raise ValueError(f"precision: no layer named {', '.join(missing)} in this model")
-    if len(deny) == len(owners):  # the debugger needs an int8 op to check, and this model is the fp32 variant
-        raise ValueError("precision: every layer in float is the fp32 variant; ask for quantization fp32 instead")
-    debug = tf.lite.experimental.QuantizationDebugger(
-        converter=converter, debug_dataset=lambda: ([img[None]] for img in sample[:64]),
-        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=deny))
-    return debug.get_nondebug_quantized_model()

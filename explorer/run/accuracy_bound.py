@@ -48,10 +48,13 @@ def choose(model, spec: VariantSpec, data: Dataset, q: QuantError, allowed: Coll
     x, y = data.x_val[:q.images], data.y_val[:q.images]
     calibration = data.x_train[:quantize.CALIBRATION_IMAGES]
 
+    with gate.machine().shared():
+        mixer = quantize.FloatMixer(model, spec.quant, calibration)
+
     def accuracy_with(layers: tuple[str, ...]) -> float | None:
         try:
             with gate.machine().shared():
-                mixed = quantize.to_tflite(model, spec.quant, calibration, keep_float=layers)
+                mixed = mixer.convert(layers)
         except ValueError:  # every op in float (that is the fp32 model), or a layer with no op of its own
             return None
         return blame.accuracy_of(mixed, x, y, classes)

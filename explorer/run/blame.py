@@ -55,12 +55,14 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
     if not quant_error.worth_blaming(record):
         return record
     gains = {}
+    with gate.machine().shared():
+        mixer = quantize.FloatMixer(model, spec.quant, calibration)
     for layer in quant_error.candidates(record.layers):
         if layer in keep_float:
             continue
         try:
             with gate.machine().shared():
-                mixed = quantize.to_tflite(model, spec.quant, calibration, keep_float=(*keep_float, layer))
+                mixed = mixer.convert((*keep_float, layer))
         except ValueError:  # no op of its own to keep in float
             continue
         gains[layer] = (accuracy_of(mixed, x, y, classes) - record.int8_accuracy) * 100
