@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from datetime import datetime, timezone
 
-from benchmarks import (accuracy_blame, accuracy_levers, first_visit, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
+from benchmarks import (accuracy_blame, accuracy_levers, int16_activations, first_visit, accuracy_truth, cluster_builds, mixed_precision, new_host, cache_hit, channel_pruning, demo_start, fidelity, from_scratch, int8_fallback, keras_vs_tflite,
                         optimizations, own_model, peak_memory, preview, remote_target, results_scale, search_budget, search_hypervolume, server_views, small_data_defaults, stage_reuse,
                         real_models, suite_time, worker)
 from benchmarks.report import print_table, save
@@ -52,6 +52,8 @@ SECTIONS = {  # name -> (title, module), in the order of the issue
     "real_models": ("27. Models as users write them: Keras 3 and tf-keras files, every lever, 500 broken files",
                     real_models),
     "accuracy_blame": ("28. Where the accuracy goes: full int8 against precision auto:0.5", accuracy_blame),
+    "int16x8": ("29. int16 activations: accuracy, latency and TFLite Micro's arena beside fp32 and int8",
+                int16_activations),
 }
 
 
