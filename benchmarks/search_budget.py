@@ -56,7 +56,7 @@ def _search(budget_s: float, seed: int, economize: bool) -> dict:
     import optuna
 
     from explorer.present.pareto import hypervolume
-    from explorer.run import search
+    from explorer.run import search, search_space
     from explorer.spec import VariantSpec
     from explorer.store.cache import Store
 
@@ -64,7 +64,7 @@ def _search(budget_s: float, seed: int, economize: bool) -> dict:
     folder = Path(tempfile.mkdtemp(prefix=f"explorer-{name}-"))
     try:
         store = Store(folder / "cache", folder / "user_data" / "stages")
-        space = search.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
+        space = search_space.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
         with environment(EXPLORER_DATA_DIR=str(folder / "user_data")):
             t0 = time.perf_counter()
             done = search.run(space, search.SearchConfig(name, budget_s=budget_s, sampler_seed=seed,

@@ -54,14 +54,14 @@ def _search(sampler: str, guided: bool) -> tuple[list[tuple[float, float]], list
     seconds it all took, and the trials."""
     import optuna
 
-    from explorer.run import search
+    from explorer.run import search, search_space
     from explorer.spec import VariantSpec
     from explorer.store.cache import Store
 
     name = f"hv-{sampler}{'-guided' if guided else ''}"
     folder = Path(tempfile.mkdtemp(prefix=f"explorer-search-{name}-"))
     store = Store(folder / "cache", folder / "user_data" / "stages")
-    space = search.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
+    space = search_space.Space(SPACE, VariantSpec(dataset="fashion-mnist"))
     with environment(EXPLORER_DATA_DIR=str(folder / "user_data")):  # the study's database, the CPU gate
         t0 = time.perf_counter()
         done = search.run(space, search.SearchConfig(name, budget_s=BUDGET_S, sampler=sampler, guided=guided), store=store)

@@ -6,7 +6,7 @@ import streamlit as st
 from explorer.data import datasets
 from explorer.measure.boards import BOARDS
 from explorer.present import figures
-from explorer.run import grid, search
+from explorer.run import grid, search, study_process
 from explorer.spec import FAMILY_FIELDS, QUANT_MODES, VariantSpec
 from pages.ui import actions, knobs, roles
 from pages.ui.quotas import Quotas
@@ -127,7 +127,7 @@ watch = st.session_state.get("s_watch") or (known[-1] if known else None)
 def live(study: str) -> None:
     """The study so far: trials, the front, whether it still runs (polls the study's database)."""
     view = search.load(study)
-    done, alive = view.trials, search.running(study)
+    done, alive = view.trials, study_process.running(study)
     state = "stopped"
     if alive:
         left = view.seconds_left()
@@ -149,9 +149,9 @@ def live(study: str) -> None:
             st.dataframe(pd.DataFrame([{"trial": t.number, "variant": t.label, "what": t.kind, "why": t.why}
                                        for t in reversed(view.stopped)]), hide_index=True, width="stretch")
     if alive and roles.access().can_act and st.button("Stop after this trial", key="s_stop"):
-        search.request_stop(study)
+        study_process.request_stop(study)
         st.toast("Stopping after the current trial: finished trials stay, the study resumes by name")
-    error = None if alive else search.last_error(study)
+    error = None if alive else study_process.last_error(study)
     if error:
         st.error(f"The search stopped with an error: {error}")
     if not done:

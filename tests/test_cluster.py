@@ -5,7 +5,7 @@ import pytest
 from support import FAST_LATENCY, TINY
 from explorer import record
 from explorer.measure import host
-from explorer.run import search
+from explorer.run import search, search_space
 from explorer.spec import VariantSpec
 from explorer.store.cache import Store
 
@@ -23,7 +23,7 @@ def test_a_tiny_search_through_a_local_ray_cluster_gives_the_same_entries(tmp_pa
     from explorer.run import cluster
 
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))  # before the cluster starts: it inherits it
-    space = search.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 3}))
+    space = search_space.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 3}))
     here = Store(tmp_path / "local")
     local = search.run(space, search.SearchConfig(study_name="local", trials=4), store=here,
                        builds=search.LocalBuilds(here, latency_kwargs=FAST_LATENCY))

@@ -8,13 +8,13 @@ import pytest
 
 from support import FAST_LATENCY, PLAIN_FLAGS, TINY
 from explorer.measure import host
-from explorer.run import search
+from explorer.run import search, search_space, study_process
 from explorer.spec import SpecError, VariantSpec
 from explorer.store.cache import Store
 
 pytestmark = pytest.mark.slow
 
-SPACE = search.Space({"width": [4, 8, 16], "dense": [16, 32], "quant": ["fp32", "dynamic", "int8"]},
+SPACE = search_space.Space({"width": [4, 8, 16], "dense": [16, 32], "quant": ["fp32", "dynamic", "int8"]},
                      base=VariantSpec(**{**TINY, "epochs": 3, "width": 4}))  # the base is the fast end: one start
 
 
@@ -68,7 +68,7 @@ def test_a_study_resumes_by_name_without_rebuilding_and_stops_on_request(counted
 
 
 def test_a_trained_trials_siblings_share_its_base_and_come_cheapest_first():
-    space = search.Space({"width": [4, 8], "quant": ["fp32", "int8", "qat-int8", "dynamic"], "epochs": [3]},
+    space = search_space.Space({"width": [4, 8], "quant": ["fp32", "int8", "qat-int8", "dynamic"], "epochs": [3]},
                          base=VariantSpec(**TINY))
     tried = {space.spec({"width": 4, "quant": q}).key() for q in ("fp32", "dynamic")}
     assert space.spec({"width": 4, "quant": "int8"}).epochs == 3  # the fixed fields apply
@@ -76,7 +76,7 @@ def test_a_trained_trials_siblings_share_its_base_and_come_cheapest_first():
     assert space.siblings({"width": 4, "quant": "qat-int8"}, tried) == [{"width": 4, "quant": "int8"}]
     assert space.siblings({"width": 8, "quant": "int8"}, set()) == [  # conversions, then QAT's fine-tune
         {"width": 8, "quant": q} for q in ("fp32", "dynamic", "qat-int8")]
-    pruning = search.Space({"channels": [0.0, 0.25, 0.5], "quant": ["fp32", "int8"], "epochs": [3, 5]},
+    pruning = search_space.Space({"channels": [0.0, 0.25, 0.5], "quant": ["fp32", "int8"], "epochs": [3, 5]},
                            base=VariantSpec(**TINY))
     assert pruning.siblings({"channels": 0.5, "quant": "int8", "epochs": 3}, set()) == [  # other epochs: another base
         {"channels": 0.0, "quant": "fp32", "epochs": 3}, {"channels": 0.0, "quant": "int8", "epochs": 3},  # the base,
@@ -85,16 +85,16 @@ def test_a_trained_trials_siblings_share_its_base_and_come_cheapest_first():
 
 
 def test_a_new_study_starts_from_the_base_variant_the_fast_end_and_the_lever_recipe():
-    space = search.Space({"depth": [1, 2], "width": [32, 16], "batchnorm": [False, True],
+    space = search_space.Space({"depth": [1, 2], "width": [32, 16], "batchnorm": [False, True],
                           "padding": ["valid", "same"], "dropout": [0.0, 0.3], "epochs": [5, 20]})
     base = {"batchnorm": False, "padding": "valid", "dropout": 0.0, "epochs": 5}
     assert space.starts() == [
         {"depth": 2, "width": 32, **base},  # the base first: it times the others' predictions
         {"depth": 1, "width": 16, **base, "epochs": 20},  # the base network at the least depth and width, longest
         {"depth": 2, "width": 32, "batchnorm": True, "padding": "same", "dropout": 0.3, "epochs": 20}]
-    assert search.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == [{"depth": 1, "epochs": 20}]  # no depth 2
-    assert search.Space({"depth": [2, 3], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]  # one: the base
-    assert search.Space({"width": [16, 32], "epochs": [20, 5, 10]}).starts()[1] == {"width": 16, "epochs": 20}
+    assert search_space.Space({"depth": [1, 3], "epochs": [5, 20]}).starts() == [{"depth": 1, "epochs": 20}]  # no depth 2
+    assert search_space.Space({"depth": [2, 3], "epochs": [5, 10]}).starts() == [{"depth": 2, "epochs": 5}]  # one: the base
+    assert search_space.Space({"width": [16, 32], "epochs": [20, 5, 10]}).starts()[1] == {"width": 16, "epochs": 20}
 
 
 def test_a_guided_study_starts_from_the_base_and_converts_it_next_an_unguided_one_leaves_all_to_the_sampler(counted):
@@ -142,9 +142,9 @@ def test_tpe_samples_at_random_until_it_has_trials_of_its_own_the_guided_ones_do
 
 def test_a_bad_space_is_refused_before_anything_runs():
     with pytest.raises(SpecError, match="depth"):
-        search.Space({"depth": [1, 9]})
+        search_space.Space({"depth": [1, 9]})
     with pytest.raises(SpecError, match="needs at least one value"):
-        search.Space({"width": []})
+        search_space.Space({"width": []})
 
 
 def test_a_study_with_seeds_scores_each_trial_on_its_seeds_mean_and_converts_them_without_training(counted):
@@ -235,7 +235,7 @@ def test_the_search_page_starts_a_study_shows_it_live_and_its_trials_reach_the_c
 
 def test_a_small_space_stops_when_every_variant_has_been_tried(counted):
     store, build, calls = counted
-    space = search.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
+    space = search_space.Space({"quant": ["fp32", "int8"]}, base=VariantSpec(**{**TINY, "epochs": 2}))
     assert space.size == 2
     out = search.run(space, search.SearchConfig(study_name="small", trials=50, economize=False), store=store, builds=build)
     assert len(out) == 2 == len({t.key for t in out}) == calls["built"]  # each variant once, then it stops
@@ -256,14 +256,14 @@ def test_a_study_says_its_time_left_and_the_error_its_last_run_ended_with(tmp_pa
                                  "builds": "this process", "parallelism": 1})
     assert view.seconds_left(now=1100.0) == 500.0 and view.seconds_left(now=2000.0) == 0.0
     assert search.StudyView([]).seconds_left() is None
-    assert search.last_error("x") is None  # no log yet
+    assert study_process.last_error("x") is None  # no log yet
     log = tmp_path / "data" / "searches" / "x.log"
-    search.check_name("x") and search.request_stop("x")  # creates the folder
+    study_process.check_name("x") and study_process.request_stop("x")  # creates the folder
     log.write_text("study 'x': 3 trials in all\nerror: --ray 127.0.0.1:9: could not join the Ray cluster\n")
-    assert search.last_error("x") == "--ray 127.0.0.1:9: could not join the Ray cluster"
+    assert study_process.last_error("x") == "--ray 127.0.0.1:9: could not join the Ray cluster"
     with log.open("a") as f:
         f.write("study 'x': 5 trials in all (0 infeasible), this run 60 s\n")  # a later run ended well
-    assert search.last_error("x") is None
+    assert study_process.last_error("x") is None
 
 
 def test_a_study_runs_while_its_process_does_not_a_reused_pid(user_data):
@@ -271,21 +271,21 @@ def test_a_study_runs_while_its_process_does_not_a_reused_pid(user_data):
 
     from explorer.process import started
 
-    pid_file = search._folder() / "mine.pid"
+    pid_file = study_process._folder() / "mine.pid"
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     me = os.getpid()
     pid_file.write_text(f"{me} {started(me)}")
-    assert search.running("mine")
+    assert study_process.running("mine")
     pid_file.write_text(f"{me} {started(me) + 1}")  # the same pid, another process's start time
-    assert not search.running("mine")
+    assert not study_process.running("mine")
     pid_file.write_text(str(me))  # an older pid file: the pid alone
-    assert search.running("mine")
+    assert study_process.running("mine")
 
 
 def test_a_budget_is_kept_a_trial_that_would_overrun_stops_at_an_epoch_end_and_is_no_variant(counted, monkeypatch):
     store, build, calls = counted
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(store.root))  # the page below reads this cache
-    space = search.Space({"width": list(range(4, 52, 4))}, base=VariantSpec(**{**TINY, "epochs": 100, "min_steps": 0}))
+    space = search_space.Space({"width": list(range(4, 52, 4))}, base=VariantSpec(**{**TINY, "epochs": 100, "min_steps": 0}))
     heard = []
     t0 = time.monotonic()
     out = search.run(space, search.SearchConfig(study_name="short", budget_s=6.0), store=store, builds=build,
@@ -330,7 +330,7 @@ def test_a_start_fitted_to_the_time_left_runs_before_the_siblings_of_a_trained_t
 
     store, build, _ = counted
     monkeypatch.setattr(search, "Keeper", Rushed)
-    space = search.Space({"batchnorm": [False, True], "epochs": [12, 20], "quant": ["fp32", "int8"]},
+    space = search_space.Space({"batchnorm": [False, True], "epochs": [12, 20], "quant": ["fp32", "int8"]},
                          base=VariantSpec(**TINY))
     assert space.starts()[1] == {"batchnorm": True, "epochs": 20, "quant": "fp32"}  # the lever recipe
     done = search.run(space, search.SearchConfig(study_name="fitted", trials=4), store=store, builds=build)
@@ -347,16 +347,16 @@ def test_a_search_started_from_the_command_line_shows_as_running_until_it_ends(t
 
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))
     seen = []
-    monkeypatch.setattr(search, "run", lambda space, config, **kw: seen.append(search.running(config.study_name)) or [])
+    monkeypatch.setattr(search, "run", lambda space, config, **kw: seen.append(study_process.running(config.study_name)) or [])
     argv = ["--cache", str(tmp_path / "cache"), "search", "--dataset", "digits", "--trials", "1", "--study", "cli-run"]
     assert cli.main(argv) == 0
-    assert seen == [True] and not search.running("cli-run")  # the page saw it running; it ended: its pid file is gone
-    with search.announced("Not a page's name"):  # a name the page cannot show is not announced
+    assert seen == [True] and not study_process.running("cli-run")  # the page saw it running; it ended: its pid file is gone
+    with study_process.announced("Not a page's name"):  # a name the page cannot show is not announced
         assert not list((tmp_path / "data").rglob("*.pid"))
 
 
 def test_a_sibling_of_a_base_on_the_front_goes_before_one_of_a_dominated_base():
-    space = search.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**TINY))
+    space = search_space.Space({"width": [4, 8], "quant": ["fp32", "int8"]}, base=VariantSpec(**TINY))
     queued = [{"width": 8, "quant": "int8"}, {"width": 4, "quant": "int8"}]  # cheapest first
     on_front = {space.spec({"width": 4, "quant": "fp32"}).base_key()}  # width 4 holds the front, width 8 not
     assert space.next_sibling(queued, on_front) == 1
@@ -365,13 +365,13 @@ def test_a_sibling_of_a_base_on_the_front_goes_before_one_of_a_dominated_base():
 
 
 def test_a_trial_too_long_for_the_time_left_is_tried_with_the_most_epochs_that_fit():
-    space = search.Space({"epochs": [5, 10, 20], "width": [16, 32]}, base=VariantSpec(dataset="digits"))
+    space = search_space.Space({"epochs": [5, 10, 20], "width": [16, 32]}, base=VariantSpec(dataset="digits"))
     params = {"epochs": 20, "width": 16}
     assert space.shorter(params, set(), lambda s: s.epochs <= 10) == {"epochs": 10, "width": 16}
     tried = {space.spec({"epochs": 10, "width": 16}).key()}
     assert space.shorter(params, tried, lambda s: s.epochs <= 10) == {"epochs": 5, "width": 16}  # 10 is tried
     assert space.shorter(params, set(), lambda s: False) is None
-    assert search.Space({"width": [16, 32]}).shorter({"width": 16}, set(), lambda s: True) is None  # no epochs axis
+    assert search_space.Space({"width": [16, 32]}).shorter({"width": 16}, set(), lambda s: True) is None  # no epochs axis
 
 
 def test_a_trial_whose_lever_fails_is_a_failed_trial_with_its_sentence_and_the_search_goes_on(counted, caplog):
@@ -387,7 +387,7 @@ def test_a_trial_whose_lever_fails_is_a_failed_trial_with_its_sentence_and_the_s
             return super().build(spec, watch)
 
     refusing = Refusing(store, latency_kwargs=FAST_LATENCY)
-    space = search.Space({"quant": ["fp32", "int8"]}, base=SPACE.base)
+    space = search_space.Space({"quant": ["fp32", "int8"]}, base=SPACE.base)
     out = search.run(space, search.SearchConfig(study_name="refused", trials=2, economize=False), store=store,
                      builds=refusing)
     assert ["-fp32-" in t.label for t in out] == [True]  # the fp32 trial landed; the int8 one failed, and said why

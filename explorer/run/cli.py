@@ -32,7 +32,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from explorer import settings
-from explorer.run import grid, search
+from explorer.run import grid, search, search_space, study_process
 from explorer.measure import host
 from explorer.measure.boards import BOARDS
 from explorer.present import pareto, results, significance
@@ -272,7 +272,7 @@ def cmd_search(args) -> int:
         from explorer.models import sources
 
         base = sources.on_source(base, models[0])
-    space = search.Space(axes, base)
+    space = search_space.Space(axes, base)
     limits = search.Constraints(args.min_accuracy, args.max_p50, args.max_size, *_device_limits(args))
     bar = tqdm(total=args.trials, unit="trial", file=sys.stderr, dynamic_ncols=True, disable=None)
 
@@ -296,7 +296,7 @@ def cmd_search(args) -> int:
     def stopped(t: search.Stopped) -> None:
         log.info("trial #%d %s %s: %s", t.number, t.label, t.kind, t.why)
 
-    with search.announced(config.study_name):
+    with study_process.announced(config.study_name):
         done = search.run(space, config, store=store, builds=builds, target=target, on_trial=shown,
                           on_stopped=stopped)
     bar.close()

@@ -8,23 +8,17 @@ Optuna constraints: infeasible trials are kept and shown apart, never on the fro
 user_data/search.sqlite3 and resume by name. The sampler is multi-objective TPE, seeded: NSGA-II's first
 generation (50 trials) is random, longer than most budgets here (benchmarks/search_hypervolume.py); a
 random sampler is there as the baseline. The app starts a study as its own process (start), watches it
-through the database (load) and stops it with a flag file (request_stop).
+through the database (load); explorer.run.study_process starts and stops it, and explorer.run.search_space is the
+space it explores.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import itertools
 import logging
 import math
-import os
-import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Callable, Mapping, NamedTuple, Protocol, Sequence
 
@@ -33,120 +27,16 @@ import numpy as np
 from explorer.uncertainty import Interval, accuracy_interval, replicate_interval
 from explorer.present.pareto import pareto_mask
 from explorer.record import Latency, MemoryPlan, VariantRecord
-from explorer.spec import AFTER_BASE, FAMILY_FIELDS, SpecError, VariantSpec
+from explorer.spec import VariantSpec
 from explorer.store import paths
-from explorer import process
 from explorer.store.cache import TFLITE, Store
 from explorer.run import budget
+from explorer.run.search_space import Space
+from explorer.run.study_process import check_name, stop_requested
 from explorer.run.keeper import Keeper, Plan, TrialStopped
 from explorer.models.lever_errors import LeverError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Space:
-    """The values to try for each spec field (one value: fixed); every other field is base's."""
-
-    choices: Mapping[str, Sequence[Any]]
-    base: VariantSpec = VariantSpec()
-
-    def __post_init__(self) -> None:
-        for name, values in self.choices.items():
-            if not values:
-                raise SpecError(name, "needs at least one value to try", values)
-            for value in values:
-                self.base.replace(**{name: value})  # SpecError names the field and the range
-
-    @property
-    def size(self) -> int:
-        """How many distinct variants the space holds."""
-        return math.prod(len(set(values)) for values in self.choices.values())
-
-    def untried(self, tried: set[str], rng: np.random.Generator, limit: int = 100_000) -> dict[str, Any] | None:
-        """The values of a variant not in `tried` (keys), picked at random; None if all are tried, or if the
-        space is too large to list (where a repeat is rare anyway)."""
-        if self.size > limit:
-            return None
-        names = list(self.choices)
-        combos = list(itertools.product(*(list(dict.fromkeys(self.choices[n])) for n in names)))
-        for i in rng.permutation(len(combos)):
-            values = dict(zip(names, combos[i]))
-            if self.spec(values).key() not in tried:
-                return {n: v for n, v in values.items() if len(set(self.choices[n])) > 1}
-        return None
-
-    def siblings(self, params: Mapping[str, Any], tried: set[str]) -> list[dict[str, Any]]:
-        """The untried variants of the space that share this trial's base stage (they differ only in what is
-        applied to a trained base: spec.AFTER_BASE), the cheapest first: once a trial has trained its base, those
-        that share its fine-tuned stage too cost a conversion each, the others a fine-tune (pruning channels,
-        QAT), far less than a new base. So they are tried next: the search reuses what it trains."""
-        spec = self.spec(params)
-        names = [n for n in params if n in AFTER_BASE]
-        out = []
-        for values in itertools.product(*(list(dict.fromkeys(self.choices[n])) for n in names)):
-            other = {**params, **dict(zip(names, values))}
-            sibling = self.spec(other)
-            if sibling.key() not in tried and sibling.key() != spec.key() and sibling.base_key() == spec.base_key():
-                out.append(other)
-        return sorted(out, key=lambda o: self.fine_tunes(o, params))
-
-    def next_sibling(self, siblings: Sequence[Mapping[str, Any]], front_bases: set[str]) -> int:
-        """Which of the queued siblings (cheapest first) to try next: the first whose base has a variant on the
-        front, else the first. A sibling of a dominated base seldom reaches the front: a conversion keeps its
-        accuracy, a fine-tune lowers it."""
-        return next((i for i, p in enumerate(siblings) if self.spec(p).base_key() in front_bases), 0)
-
-    def fine_tunes(self, sibling: Mapping[str, Any], trained: Mapping[str, Any]) -> int:
-        """Fine-tune stages a sibling of a trained trial still trains (0: it only converts)."""
-        spec, done = self.spec(sibling), self.spec(trained)
-        return int(spec.is_tuned and spec.tuned_key() != done.tuned_key()) + int("qat" in spec.fine_tunes())
-
-    def shorter(self, params: Mapping[str, Any], tried: set[str], fits: Callable[[VariantSpec], bool]
-                ) -> dict[str, Any] | None:
-        """The trial with fewer epochs (the most of the space's values that fit), untried; None if the space does
-        not search epochs or none fits."""
-        current = self.spec(params).epochs
-        for epochs in sorted({e for e in self.choices.get("epochs", ()) if e < current}, reverse=True):
-            other = {**params, "epochs": epochs}
-            if self.spec(other).key() not in tried and fits(self.spec(other)):
-                return other
-        return None
-
-    def spec(self, params: Mapping[str, Any]) -> VariantSpec:
-        """The variant of a trial's params (the fields with several values) and the fixed fields."""
-        return self.base.replace(**({name: values[0] for name, values in self.choices.items()} | dict(params)))
-
-    def starts(self) -> list[dict[str, Any]]:
-        """A new study's first trials: the base variant, the base network at the space's least depth and width
-        trained for the most epochs of the space (the fast end of the front: a small network costs little per
-        epoch, and it is still learning after 10 of them), and the base with the accuracy levers of the shipped
-        grid (explorer.run.grid.LEVER_PAIRS), where the space holds their values: a search begins from what is
-        known to work, and the sampler explores from there. The base first: from one size timed, another is
-        predicted in proportion to its work, which errs long for a larger network (the fast end first left the
-        base of a 2-minute search untrained) and short for a smaller one (which the deadline's watch catches at
-        its first epoch); the lever recipe is then predicted from two sizes."""
-        from explorer.run import grid
-
-        searched = [name for name, values in self.choices.items() if len(values) > 1]
-        before, after = grid.LEVER_PAIRS["default depth 2"]
-        levers = {f.name: getattr(after, f.name) for f in dataclasses.fields(after)
-                  if getattr(after, f.name) != getattr(before, f.name)
-                  and not (self.base.model and f.name in FAMILY_FIELDS)}  # another network takes the training ones
-        fast = {name: min(self.choices[name]) for name in ("depth", "width")
-                if name in searched and min(self.choices[name]) < getattr(self.base, name)}  # a smaller network
-        if fast and "epochs" in searched:
-            fast["epochs"] = max(self.choices["epochs"])
-        out = []
-        for known in (self.base, self.base.replace(**fast), self.base.replace(**levers)):
-            params = {name: getattr(known, name) for name in searched}
-            if all(params[n] in self.choices[n] for n in searched) and params not in out:
-                out.append(params)
-        return out
-
-    def suggest(self, trial) -> VariantSpec:
-        return self.spec({name: trial.suggest_categorical(name, list(values))
-                          for name, values in self.choices.items() if len(values) > 1})
 
 
 UNRUNNABLE = 1e9  # a RAM constraint's value for a model TensorFlow Lite Micro cannot run (or not planned)
@@ -612,80 +502,6 @@ def _latency(store: Store, variant: VariantRecord, target) -> Latency:
     return Latency.from_dict(found) if found else pipeline.measure_latency(store, variant, target=target)
 
 
-# -- running a study from the app: a detached process, stopped by a flag file --------------------------
-STUDY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-def _folder() -> Path:
-    folder = paths.state_dir() / "searches"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def check_name(study_name: str) -> str:
-    if not STUDY_NAME.match(study_name):
-        raise ValueError(f"study name {study_name!r}: use lower-case letters, digits, '-' or '_' (64 at most)")
-    return study_name
-
-
-def stop_requested(study_name: str) -> bool:
-    return (_folder() / f"{study_name}.stop").exists()
-
-
-def request_stop(study_name: str) -> None:
-    """Ask a running study to stop after its current trial (every finished trial stays, and it resumes)."""
-    (_folder() / f"{check_name(study_name)}.stop").touch()
-
-
-def running(study_name: str) -> bool:
-    """Whether the search process of this study is alive: its pid file names it by pid and start time (as the job
-    queue names a worker), so a pid reused by another process after a reboot or a wrap is not taken for it; a
-    zombie is not alive. A pid file of an older version holds the pid alone."""
-    try:
-        pid, *started = (int(x) for x in (_folder() / f"{study_name}.pid").read_text().split())
-    except (FileNotFoundError, ValueError):
-        return False
-    return process.alive(pid) and (not started or process.started(pid) in (None, started[0]))
-
-
-def _write_pid(study_name: str, pid: int) -> Path:
-    """The study's pid file, naming the process by pid and start time; written whole (renamed over)."""
-    path = _folder() / f"{study_name}.pid"
-    tmp = path.with_suffix(f".pid.{os.getpid()}")
-    tmp.write_text(f"{pid} {process.started(pid) or ''}".strip())
-    os.replace(tmp, path)
-    return path
-
-
-@contextlib.contextmanager
-def announced(study_name: str):
-    """While this process runs a study, its pid file names it (gone when it ends): the Search page shows it
-    running, with its time left and Stop, whether the page or the command line started it. A name the page
-    cannot show (STUDY_NAME) is not announced."""
-    if not STUDY_NAME.match(study_name):
-        yield
-        return
-    path = _write_pid(study_name, os.getpid())
-    try:
-        yield
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def start(study_name: str, cli_args: list[str]) -> int:
-    """Start `python -m explorer search … --study NAME` detached (it outlives the page); returns its pid."""
-    check_name(study_name)
-    if running(study_name):
-        raise ValueError(f"study {study_name!r} is running already")
-    (_folder() / f"{study_name}.stop").unlink(missing_ok=True)
-    with open(_folder() / f"{study_name}.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "explorer", "search", *cli_args, "--study", study_name],
-                                cwd=paths.REPO_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, start_new_session=True)
-    _write_pid(study_name, proc.pid)
-    return proc.pid
-
-
 @dataclass(frozen=True)
 class StudyView:
     """A stored study as the app shows it: its finished trials and its latest run (None before one)."""
@@ -711,17 +527,6 @@ def load(study_name: str) -> StudyView:
     except KeyError:  # no such study (yet)
         return StudyView([])
     return StudyView(results(study), study.user_attrs.get("run"), stopped_trials(study))
-
-
-def last_error(study_name: str) -> str | None:
-    """The error a study's process ended with (the CLI's last 'error: …' line of its log), if any."""
-    try:
-        lines = (_folder() / f"{study_name}.log").read_text(errors="replace").splitlines()
-    except FileNotFoundError:
-        return None
-    started = max((i for i, line in enumerate(lines) if line.startswith("study ")), default=-1)  # a run's last line
-    errors = [line[len("error: "):] for line in lines[started + 1:] if line.startswith("error: ")]
-    return errors[-1] if errors else None
 
 
 def studies() -> list[str]:

@@ -16,7 +16,7 @@ import streamlit as st
 
 from explorer.data import datasets, uploads
 from explorer.models import architecture, imports
-from explorer.run import search
+from explorer.run import study_process
 from explorer.run.executors import JobRequest
 from explorer.settings import settings
 from explorer.spec import VariantSpec
@@ -137,7 +137,7 @@ def start_search(name: str, args: list[str], minutes: float, on_ray: bool) -> bo
         return False
     address = ray_address()
     try:
-        search.start(name, args + (["--ray", address] if on_ray and address else []))
+        study_process.start(name, args + (["--ray", address] if on_ray and address else []))
     except ValueError as exc:
         st.error(str(exc))
         return False
