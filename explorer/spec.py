@@ -184,6 +184,11 @@ class VariantSpec:
         return dataclasses.replace(self, **changes)
 
     @property
+    def source(self) -> ModelSource:
+        """Where its network comes from, parsed (the model field is its text)."""
+        return ModelSource.parse(self.model)
+
+    @property
     def is_auto(self) -> bool:
         """Precision "auto" or "auto:D": which layers stay float is chosen when built, on the host."""
         return self.precision == PRECISION_AUTO or bool(_AUTO_BOUND.match(self.precision))
@@ -295,20 +300,68 @@ class VariantSpec:
         return "-".join(parts)
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a variant's network comes from, parsed once from the spec's model text (MODEL_SOURCE): the built-in
+    family (""), an imported file by name and content hash ("file:NAME@HASH"), or a keras.applications
+    architecture by name with its arguments ("keras:MobileNetV2:alpha=0.35", arguments in sorted order)."""
+
+    kind: str = "built-in"  # built-in | file | keras
+    name: str = ""
+    hash: str = ""  # file: the first 12 hex digits of its content's SHA-256
+    args: tuple[tuple[str, str], ...] = ()  # keras: (argument, value) as written
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSource:
+        if not text:
+            return cls()
+        if text.startswith("file:"):
+            name, _, sha = text[len("file:"):].partition("@")
+            return cls("file", name, sha)
+        name, *args = text[len("keras:"):].split(":")
+        return cls("keras", name, args=tuple(tuple(a.split("=", 1)) for a in args))
+
+    def __str__(self) -> str:
+        if self.kind == "file":
+            return f"file:{self.name}@{self.hash}"
+        if self.kind == "keras":
+            return ":".join([f"keras:{self.name}", *(f"{k}={v}" for k, v in self.args)])
+        return ""
+
+    @property
+    def imported(self) -> bool:
+        return self.kind == "file"
+
+    @property
+    def application(self) -> bool:
+        return self.kind == "keras"
+
+    def canonical(self) -> ModelSource:
+        """The same source with its arguments in sorted order (one spelling, one cache key)."""
+        return dataclasses.replace(self, args=tuple(sorted(self.args)))
+
+    def with_args(self, **args: str | None) -> ModelSource:
+        """A keras: source with these arguments set (None removes one), canonical."""
+        kept = dict(self.args) | args
+        return dataclasses.replace(self, args=tuple((k, v) for k, v in kept.items() if v is not None)).canonical()
+
+    def label(self) -> str:
+        """Its short name in labels: the imported file's name, or the architecture and its arguments
+        ("keras:MobileNetV2:alpha=0.35" -> "MobileNetV2-alpha0.35")."""
+        return "-".join([self.name, *(f"{k}{v}" for k, v in self.args)])
+
+
 def source_label(model: str) -> str:
     """Where a variant's network comes from, for tables and legends."""
-    if not model:
+    source = ModelSource.parse(model)
+    if source.kind == "built-in":
         return "built-in"
-    return f"{model_label(model)} ({'imported' if model.startswith('file:') else 'keras.applications'})"
+    return f"{source.label()} ({'imported' if source.imported else 'keras.applications'})"
 
 
 def model_label(model: str) -> str:
-    """A source's short name in labels: the imported file's name, or the architecture and its arguments
-    ("keras:MobileNetV2:alpha=0.35" -> "MobileNetV2-alpha0.35")."""
-    if model.startswith("file:"):
-        return model[len("file:"):].split("@")[0]
-    name, *args = model[len("keras:"):].split(":")
-    return "-".join([name, *(a.replace("=", "") for a in args)])
+    """A source's short name in labels (ModelSource.label)."""
+    return ModelSource.parse(model).label()
 
 
 def package_versions(packages: tuple[str, ...]) -> dict[str, str]:

@@ -49,7 +49,7 @@ def knobs_ui() -> dict:
         h, w, c = datasets.info(dataset).input_shape
         v = {"dataset": dataset, "model": sources.resolve(network) if network != knobs.BUILT_IN else ""}
         v["model"] = knobs.width_knob(network, v["model"])
-        own, app = bool(v["model"]), v["model"].startswith("keras:")
+        own, app = bool(v["model"]), VariantSpec(model=v["model"]).source.application
         converted = own and sources.for_spec(VariantSpec(model=v["model"])).converted
         why = f" — disabled: {sources.FAMILY_ONLY}" if own else ""
         as_is = " — disabled: a .tflite is measured and evaluated as it is" if converted else ""

@@ -101,3 +101,16 @@ def test_fields_added_later_leave_existing_keys_alone_at_their_neutral_value():
     assert len({spec.key(VERSIONS), resized.key(VERSIONS), spec.replace(image_size=64).key(VERSIONS)}) == 3
     assert resized.base_key(VERSIONS) != spec.base_key(VERSIONS)
     assert resized.label() == "fashion-mnist-64px-grey-d3w32-fc128-int8"
+
+
+def test_a_model_source_is_parsed_once_and_written_back_the_same():
+    from explorer.spec import ModelSource
+
+    for text in ("", "file:resnet@3fa2c1d9e0b1", "keras:MobileNetV2:alpha=0.35"):
+        assert str(ModelSource.parse(text)) == text and str(VariantSpec(model=text).source) == text
+    imported = VariantSpec(model="file:resnet@3fa2c1d9e0b1").source
+    assert imported.imported and (imported.name, imported.hash) == ("resnet", "3fa2c1d9e0b1")
+    app = ModelSource.parse("keras:MobileNetV3Small:minimalistic=true:alpha=0.75")
+    assert app.application and str(app.canonical()) == "keras:MobileNetV3Small:alpha=0.75:minimalistic=true"
+    assert str(app.with_args(alpha=None)) == "keras:MobileNetV3Small:minimalistic=true"
+    assert app.label() == "MobileNetV3Small-minimalistictrue-alpha0.75" and ModelSource.parse("").kind == "built-in"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from explorer.data import uploads
 from explorer.models.architecture import LayerPlan
-from explorer.spec import VariantSpec
+from explorer.spec import ModelSource, VariantSpec
 from explorer.store import paths
 from explorer.store.cache import atomic_folder, clean_stale_folders
 
@@ -311,7 +311,8 @@ def find(source: str) -> ImportedModel:
     """The imported model a spec names (file:NAME@HASH); a SpecError when it is not here, or was replaced."""
     from explorer.spec import SpecError
 
-    name, sha = source[len("file:"):].split("@")
+    parsed = ModelSource.parse(source)
+    name, sha = parsed.name, parsed.hash
     folder = models_dir() / name
     if not (folder / "source.json").is_file():
         raise SpecError("model", f"no imported model named {name!r} here (python -m explorer import-model {name} FILE)",

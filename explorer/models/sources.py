@@ -21,7 +21,7 @@ from pathlib import Path
 
 from explorer.models import architecture
 from explorer.models.architecture import LayerPlan
-from explorer.spec import FAMILY_FIELDS, SpecError, VariantSpec
+from explorer.spec import FAMILY_FIELDS, ModelSource, SpecError, VariantSpec
 
 APPLICATIONS = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0", "ResNet50",
                 "DenseNet121", "NASNetMobile")  # keras.applications that build offline with weights=None
@@ -111,12 +111,12 @@ class Application(Source):
     kind = "keras.applications"
 
     def __init__(self, model: str):
-        name, *args = model[len("keras:"):].split(":")
-        if name not in APPLICATIONS:
-            raise SpecError("model", f"{name} is not one of the architectures offered: {', '.join(APPLICATIONS)}", model)
-        self.name, self.args = name, {}
-        for arg in args:
-            key, value = arg.split("=", 1)
+        source = ModelSource.parse(model)
+        if source.name not in APPLICATIONS:
+            raise SpecError("model", f"{source.name} is not one of the architectures offered: "
+                                     f"{', '.join(APPLICATIONS)}", model)
+        self.name, self.args = source.name, {}
+        for key, value in source.args:
             if key not in APP_ARGS:
                 raise SpecError("model", f"{key} is not an argument offered ({', '.join(APP_ARGS)})", model)
             try:
@@ -207,8 +207,7 @@ def resolve(text: str) -> str:
     if text in ("", "builtin", "built-in"):
         return ""
     if text.startswith("keras:"):
-        name, *args = text[len("keras:"):].split(":")
-        canonical = ":".join(["keras:" + name, *sorted(args)])
+        canonical = str(ModelSource.parse(text).canonical())
         VariantSpec(model=canonical)
         Application(canonical)  # the name and arguments are offered
         return canonical
@@ -228,11 +227,8 @@ def resolve(text: str) -> str:
 def with_args(model: str, **args) -> str:
     """A keras: source with these arguments set (canonical: sorted), e.g. its width multiplier alpha; an
     argument set to None is removed."""
-    name, *rest = model[len("keras:"):].split(":")
-    kept = {a.split("=", 1)[0]: a.split("=", 1)[1] for a in rest} | {k: f"{v:g}" if isinstance(v, float) else str(v)
-                                                                      for k, v in args.items()}
-    kept = {k: v for k, v in kept.items() if v != "None"}
-    return resolve(":".join(["keras:" + name, *(f"{k}={v}" for k, v in kept.items())]))
+    text = {k: None if v is None else f"{v:g}" if isinstance(v, float) else str(v) for k, v in args.items()}
+    return resolve(str(ModelSource.parse(model).with_args(**text)))
 
 
 def on_source(spec: VariantSpec, model: str) -> VariantSpec:
@@ -247,11 +243,11 @@ def on_source(spec: VariantSpec, model: str) -> VariantSpec:
 def chance_warning(spec: VariantSpec, accuracy: float, classes: int) -> str | None:
     """A warning for an imported float model whose accuracy is near chance (under twice 1 / classes): the likeliest
     cause is an input range other than the one it was imported with. None otherwise."""
-    if not spec.model.startswith("file:") or spec.quant not in ("fp32", "dynamic", "float16") or classes < 2:
+    if not spec.source.imported or spec.quant not in ("fp32", "dynamic", "float16") or classes < 2:
         return None
     if accuracy >= 2 / classes:
         return None
-    name = spec.model[len("file:"):].split("@")[0]
+    name = spec.source.name
     return (f"{spec.label()} scores {accuracy:.3f}, near chance ({1 / classes:.3f}) for {classes} classes. The likeliest "
             f"cause is the input range: {name} was imported as expecting the range it was given (0-1, -1-1 or 0-255); "
             f"if it was trained on another, import it again with --scale. Batch-norm statistics that have not settled "
@@ -263,7 +259,7 @@ def for_spec(spec: VariantSpec) -> Source:
     """The source of a spec's network."""
     if not spec.model:
         return Source()
-    if spec.model.startswith("keras:"):
+    if spec.source.application:
         return Application(spec.model)
     return Imported(spec.model)
 

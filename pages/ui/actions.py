@@ -68,7 +68,7 @@ def _params(spec: VariantSpec, info: datasets.DatasetInfo) -> int:
     """The parameters a build stores (its disk estimate), without TensorFlow in this server."""
     if not spec.model:
         return architecture.total_params(architecture.check(spec, info.input_shape, info.num_classes))
-    if spec.model.startswith("file:"):
+    if spec.source.imported:
         return imports.find(spec.model).params or 0
     return APPLICATION_PARAMS
 

@@ -85,7 +85,7 @@ def import_notes(made) -> None:
 
 def import_lines(v: VariantRecord) -> None:
     """For a variant of an imported model: what the import did to its network."""
-    if not v.spec.model.startswith("file:"):
+    if not v.spec.source.imported:
         return
     from explorer.models import imports
     from explorer.spec import SpecError

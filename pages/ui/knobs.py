@@ -6,7 +6,7 @@ import dataclasses
 
 import streamlit as st
 
-from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, VariantSpec, model_label
+from explorer.spec import BOUNDS, CLUSTERS_RANGE, IMAGE_SIZE_RANGE, ModelSource, VariantSpec
 from pages.ui.jobs import max_epochs
 
 
@@ -42,7 +42,7 @@ def alpha_key(network: str) -> str:
 def width_knob(network: str, model: str) -> str:
     """A keras.applications architecture that comes in several widths gets a slider for its width multiplier
     (alpha), as a resolution knob beside it; the model it returns carries the width."""
-    if not model.startswith("keras:"):
+    if not ModelSource.parse(model).application:
         return model
     from explorer.models import sources
 
@@ -60,10 +60,11 @@ def width_knob(network: str, model: str) -> str:
 def _network_of(model: str) -> str:
     """The network picker's choice for a spec's model: an import by its name; a keras: architecture by the choice
     that names it (its width is set on the alpha knob)."""
-    if model.startswith("file:"):
-        return model_label(model)
-    if not model.startswith("keras:"):
-        return model or BUILT_IN
+    source = ModelSource.parse(model)
+    if source.imported:
+        return source.label()
+    if not source.application:
+        return BUILT_IN
     from explorer.models import sources
 
     app = sources.Application(model)
