@@ -100,3 +100,14 @@ def test_a_bound_is_chosen_once_kept_in_the_int8_record_and_an_unreachable_one_g
     assert hard.key == fp32.key and bound is not None and not bound.met
     assert "no mix of int8 and float layers came within 0 points" in auto_precision.auto_precision(
         spec.replace(precision="auto:0"), store).text()
+
+
+def test_an_architecture_names_its_layers_alike_in_every_build_of_one_process():
+    """keras.applications number the layers they do not name (tf.__operators__.add_3) per process: a layer the
+    int8 build found worth keeping in float must have the same name when the bound converts the model again."""
+    from explorer.models import sources
+
+    spec = VariantSpec(model="keras:MobileNetV3Small", colour="rgb", image_size=32)
+    app = sources.for_spec(spec)
+    first, second = ([layer.name for layer in app.build(spec, (32, 32, 3), 10).layers] for _ in range(2))
+    assert first == second and any(name.startswith("tf.__operators__.add") for name in first)

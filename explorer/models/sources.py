@@ -134,6 +134,8 @@ class Application(Source):
         from explorer.models.tf_runtime import keras
 
         keras.utils.set_random_seed(spec.seed)
+        keras.backend.reset_uids()  # the names Keras numbers (tf.__operators__.add_3, re_lu_7) count per process:
+        # reset, every build of one architecture names its layers alike, so a layer kept in float is found again
         kwargs = dict(self.args)
         if self.name.startswith("MobileNetV3"):
             kwargs.setdefault("include_preprocessing", False)  # the data is in [0, 1] already
