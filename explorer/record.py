@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 from explorer.spec import VariantSpec, source_label
 from explorer.uncertainty import ALPHA
@@ -471,7 +471,25 @@ class Problem:
     reason: str
 
 
-def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tuple[list[VariantRecord], list[Problem]]:
+class VariantStore(Protocol):
+    """What reading records needs of a cache (explorer.store.cache.Store): record sits below the store."""
+
+    def variants(self, kind: str = "variants") -> tuple[list[dict], list[Problem]]: ...
+    def read_latency(self, key: str, host_id: str, threads: int = 1) -> dict | None: ...
+    def latency_or_foreign(self, key: str, host_id: str, threads: int = 1) -> dict | None: ...
+    def kind_of(self, key: str) -> str: ...
+    def verify(self, kind: str, key: str, meta: dict | None = None) -> dict: ...
+
+
+def keys_where(store: VariantStore, keep: Callable[[VariantSpec], bool]) -> list[str]:
+    """The keys of the variants and evidence whose spec keep accepts (latencies unread): what deleting a dataset
+    or an imported model takes with it."""
+    metas = [*store.variants()[0], *store.variants("evidence")[0]]
+    return list(dict.fromkeys(m["key"] for m in metas if "spec" in m and keep(VariantSpec.from_dict(m["spec"]))))
+
+
+def load_all(store: VariantStore, host_id: str, foreign: bool = True,
+             threads: int = 1) -> tuple[list[VariantRecord], list[Problem]]:
     """Every intact variant with this host's latency at `threads` (else, with foreign=True, another host's),
     and the damaged entries."""
     metas, problems = store.variants()
@@ -488,7 +506,7 @@ def load_all(store, host_id: str, foreign: bool = True, threads: int = 1) -> tup
     return found, problems + damaged
 
 
-def load(store, key: str, host_id: str, threads: int = 1) -> VariantRecord:
+def load(store: VariantStore, key: str, host_id: str, threads: int = 1) -> VariantRecord:
     """One verified variant with this host's latency, else another host's; or a seed replicate kept as
     evidence (no model, no latency). CacheError if missing or damaged."""
     if store.kind_of(key) == "evidence":

@@ -212,7 +212,7 @@ def delete(name: str, store) -> int:
     folder = datasets.user_dataset_dir(name)
     if not folder.is_dir():
         raise UploadError(f"there is no uploaded dataset named {name!r}")
-    gone = [v.key for v in record.load_all(store, "", foreign=False)[0] if v.dataset == name]
+    gone = record.keys_where(store, lambda spec: spec.dataset == name)
     for key in gone:
         store.remove(store.kind_of(key), key)
     trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")

@@ -331,7 +331,7 @@ def delete(name: str, store) -> int:
     if not (folder / "source.json").is_file():
         raise ModelImportError(f"there is no imported model named {name!r}")
     source = _read(folder).source
-    gone = [v.key for v in record.load_all(store, "", foreign=False)[0] if v.spec.model == source]
+    gone = record.keys_where(store, lambda spec: spec.model == source)
     for key in gone:
         store.remove(store.kind_of(key), key)
     trash = folder.with_name(f".{name}-{uuid.uuid4().hex[:8]}.deleted")
