@@ -140,7 +140,9 @@ class Application(Source):
         if self.name.startswith("MobileNetV3"):
             kwargs.setdefault("include_preprocessing", False)  # the data is in [0, 1] already
         m = getattr(keras.applications, self.name)(weights=None, input_shape=tuple(input_shape), classes=num_classes,
-                                                   **kwargs)
+                                                   classifier_activation=None, **kwargs)
+        # the softmax as a layer of its own, as the family's: full-integer conversions end at the logits
+        m = keras.Model(m.inputs, keras.layers.Activation("softmax", name="softmax")(m.outputs[0]), name=m.name)
         for layer in m.layers:  # keras.applications' 0.999 keeps untrained statistics for thousands of steps;
             if isinstance(layer, keras.layers.BatchNormalization):  # trained here from scratch: the family's 0.9
                 layer.momentum = 0.9
