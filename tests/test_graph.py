@@ -98,10 +98,13 @@ def test_the_levers_graph_rewrites_ops_and_activations_sets_augmentation_aside_a
     assert by["backbone/conv2d_7"].config["kernel_initializer"] == {"class_name": "GlorotUniform", "config": {}}
     assert by["backbone/conv2d_7"].config["dtype"] == "float32"
     assert ready.scale == "0-255"
+    assert by["dense"].config["activation"] == "linear" and g.outputs == (Ref("dense_softmax"),)  # ends at the logits
+    assert (by["dense_softmax"].cls, by["dense_softmax"].config["activation"], by["dense_softmax"].inputs) == (
+        "Activation", "softmax", (Ref("dense"),)) and any("dense's softmax" in n for n in ready.notes)
     said = " ".join(ready.notes)
     assert "Keras 3" in said and "random_flip" in said and "backbone" in said and "0.999 set to 0.9" in said
     emitted = graph_ir.emit(g)["config"]
-    assert emitted["output_layers"] == [["dense", 0, 0]] and not any(l["class_name"] == "op" for l in emitted["layers"])
+    assert emitted["output_layers"] == [["dense_softmax", 0, 0]] and not any(l["class_name"] == "op" for l in emitted["layers"])
 
 
 def _run(nodes, x):

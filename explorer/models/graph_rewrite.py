@@ -142,6 +142,22 @@ def _momentum(nodes: list[Node]) -> tuple[list[Node], list[str]]:
                    "layer(s), so that brief training settles their statistics"]
 
 
+def _softmax_head(nodes: list[Node], outputs: tuple) -> tuple[list[Node], tuple, list[str]]:
+    """A head that ends in a layer's softmax activation (Dense(n, activation="softmax"), as the Keras guides write
+    it) as the layer (linear) then a softmax layer of its own: full-integer conversions then end at the logits (an
+    int8 softmax ties close classes), and float ones compute the same."""
+    if len(outputs) != 1:
+        return nodes, outputs, []
+    last = next(n for n in nodes if n.name == outputs[0].layer)
+    if last.cls in ("Activation", "Softmax") or last.config.get("activation") != "softmax":
+        return nodes, outputs, []
+    linear = dataclasses.replace(last, config={**last.config, "activation": "linear"})
+    head = Node(f"{last.name}_softmax", "Activation", {"name": f"{last.name}_softmax", "activation": "softmax",
+                                                        "trainable": True, "dtype": "float32"}, (outputs[0],))
+    return ([linear if n is last else n for n in nodes] + [head], (Ref(head.name),),
+            [f"{last.name}'s softmax made a layer of its own, so int8 conversions end at the logits"])
+
+
 def implied_scale(graph: Graph) -> str | None:
     """"0-255" when the first layer after the input rescales 0-255 images to 0-1 or -1-1, else None."""
     first = [n for n in graph.nodes if n.inputs and n.inputs[0] in graph.inputs]
@@ -162,5 +178,6 @@ def for_levers(graph: Graph, accepts: Accepts) -> Ready:
         notes.append(f"model(s) inside the model inlined into one graph: {', '.join(graph.nested)}")
     nodes, outputs, aside, more = _augmentation(nodes, graph.outputs)
     nodes, momentum = _momentum(nodes)
+    nodes, outputs, head = _softmax_head(nodes, outputs)
     flat = dataclasses.replace(graph, nodes=tuple(nodes), outputs=outputs)
-    return Ready(flat, aside, implied_scale(flat), tuple(notes + more + momentum))
+    return Ready(flat, aside, implied_scale(flat), tuple(notes + more + momentum + head))
