@@ -126,11 +126,12 @@ def test_full_integer_models_end_at_the_logits_whatever_their_softmax_is_named()
     spec = VariantSpec(model="keras:MobileNet:alpha=0.25", colour="rgb", image_size=32)
     app = sources.for_spec(spec).build(spec, (32, 32, 3), 10)
     assert app.layers[-1].name == "softmax" and quantize.ends_in_softmax(app)
+    assert quantize.output_layer(app) == "conv_preds"  # its 1x1 logits convolution, back over a reshape
     inputs = keras.Input((8, 8, 1))
     logits = keras.layers.Dense(10)(keras.layers.Flatten()(inputs))
     for last in (keras.layers.Activation("softmax", name="probs"), keras.layers.Softmax(name="p")):
         model = keras.Model(inputs, last(logits))
-        assert quantize.ends_in_softmax(model)
+        assert quantize.ends_in_softmax(model) and quantize.output_layer(model) == model.layers[-2].name
         x = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)
         ops = [o.name for o in profile.ops(quantize.to_tflite(model, "int8", x))]
         assert "SOFTMAX" not in ops and "SOFTMAX" in [o.name for o in profile.ops(quantize.to_tflite(model, "fp32", x))]

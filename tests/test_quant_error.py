@@ -25,6 +25,7 @@ def test_the_dump_becomes_one_record_per_op_in_op_order_with_rmse_in_quantizatio
                                                           (2, "FULLY_CONNECTED", "logits")]
     assert layers[0].rmse == pytest.approx(1.0) and layers[2].rmse == pytest.approx(3.0)  # sqrt(mse) / scale
     assert quant_error.candidates(layers) == ["logits", "conv1", "pool1"]  # the largest error first
+    assert quant_error.candidates(layers, first="pool1") == ["pool1", "logits", "conv1"]  # the output layer first
 
 
 def test_the_sentence_names_the_layer_that_recovers_most_else_the_largest_error():

@@ -57,6 +57,26 @@ def ends_in_softmax(model: keras.Model) -> bool:
             or (isinstance(inner, keras.layers.Activation) and getattr(inner.activation, "__name__", "") == "softmax"))
 
 
+def _inbound(layer):
+    """The one layer a layer is called on (None for several or none)."""
+    found = layer._inbound_nodes[-1].inbound_layers if layer._inbound_nodes else []  # noqa: SLF001
+    found = found if isinstance(found, (list, tuple)) else [found]
+    return found[0] if len(found) == 1 else None
+
+
+def output_layer(model: keras.Model) -> str:
+    """The layer that computes the logits a full-integer conversion ends at: back from the last layer (or the
+    one its softmax reads, without_softmax) over layers with no weights (a Flatten, a linear Activation), to the
+    first with weights. Its int8 output quantizes the logits, and the ops after it keep that quantization: keeping
+    the logits in float means keeping them all (op_owners gives the model's last op to it)."""
+    layer = model.layers[-1]
+    if ends_in_softmax(model):
+        layer = _inbound(layer) or layer
+    while not layer.weights and _inbound(layer) is not None and not isinstance(_inbound(layer), keras.layers.InputLayer):
+        layer = _inbound(layer)
+    return layer.name
+
+
 def without_softmax(model: keras.Model) -> keras.Model:
     """The same layers ending at the logits: their argmax is the predicted class. XNNPACK has no int8 softmax
     (it would leave the graph's last op on LiteRT's built-in kernels), and an int8 softmax's 256 levels tie
@@ -133,6 +153,7 @@ class FloatMixer:
 
     def __init__(self, model: keras.Model, mode: str, calibration: np.ndarray, softmax: bool | None = None):
         self.converter = converter_for(model, mode, calibration, softmax)
+        self.output = output_layer(model)
         with _quiet():
             self.full = self.converter.convert()
             self.converter.experimental_mlir_quantizer = True  # the debugger's calibration options
@@ -147,7 +168,7 @@ class FloatMixer:
 
         if not layers:
             return self.full
-        owners = op_owners(self.full, list(layers))
+        owners = op_owners(self.full, list(layers), self.output)
         deny = [op for op, layer in owners.items() if layer]
         missing = [layer for layer in layers if layer not in owners.values()]
         if missing:
@@ -160,18 +181,25 @@ class FloatMixer:
                                          fully_quantize=False, denylisted_nodes=deny)
 
 
-def op_owners(tflite: bytes, layers: list[str]) -> dict[str, str]:
+def op_owners(tflite: bytes, layers: list[str], output: str | None = None) -> dict[str, str]:
     """Each op of a converted model (by its output tensor's name) -> the Keras layer it computes, "" for none. An
-    op is a layer's when a tensor it writes or its weights are named after the layer (.../conv1/...): the model's
-    last op writes the model's output (StatefulPartitionedCall:0), so the logits are found by their weights."""
+    op is a layer's when a tensor it writes or its weights are named after the layer (.../conv1/...). The model's
+    last op writes the model's output (StatefulPartitionedCall:0): the logits are found by their weights, and a
+    last op with none (a Flatten after a 1x1 convolution's logits) is the output layer's (output, if in layers)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interp = Interpreter(model_content=tflite)
     names = {d["index"]: d["name"] for d in interp.get_tensor_details()}
+    ops = interp._get_ops_details()  # noqa: SLF001
     owned = {names[o["outputs"][0]]: " ".join(names[i] for i in (*o["outputs"], *o["inputs"][1:]) if i >= 0)
-             for o in interp._get_ops_details()}  # noqa: SLF001 - op (its output's name) -> what it writes and weighs
+             for o in ops}  # op (its output's name) -> what it writes and weighs
     by_length = sorted(layers, key=len, reverse=True)  # backbone/conv1 before conv1
-    return {op: next((layer for layer in by_length if f"/{layer}/" in mine), "") for op, mine in owned.items()}
+    found = {op: next((layer for layer in by_length if f"/{layer}/" in mine), "") for op, mine in owned.items()}
+    final = {names[d["index"]] for d in interp.get_output_details()}
+    for op in final & found.keys():
+        if not found[op] and output in layers:
+            found[op] = output
+    return found
 
 
 def op_order(tflite: bytes) -> dict[str, int]:

@@ -45,7 +45,7 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
             dump = quantize.debug_dump(model, spec.quant, calibration, x[:quant_error.DEBUG_IMAGES])
             float_pred = model.predict(x, batch_size=256, verbose=0).argmax(1)
             int8_pred = measure.evaluate(tflite, x, y, classes).predictions
-        owners = quantize.op_owners(tflite, [layer.name for layer in model.layers])
+        owners = quantize.op_owners(tflite, [layer.name for layer in model.layers], quantize.output_layer(model))
     except Exception as exc:  # noqa: BLE001 - a diagnosis that cannot be made is said, not fatal to the build
         log.warning("per-layer quantization error not measured for %s: %s: %s", spec.label(), type(exc).__name__,
                     str(exc).split("\n")[0][:200])
@@ -57,7 +57,7 @@ def quant_error_of(model, spec: VariantSpec, data: Dataset, tflite: bytes, class
     gains = {}
     with gate.machine().shared():
         mixer = quantize.FloatMixer(model, spec.quant, calibration)
-    for layer in quant_error.candidates(record.layers):
+    for layer in quant_error.candidates(record.layers, first=quantize.output_layer(model)):
         if layer in keep_float:
             continue
         try:
