@@ -6,9 +6,9 @@ points of validation accuracy against the float model.
 
 The layers are ranked by what keeping each alone in float was measured to recover (quant_error's gains, where the
 drop was real enough to measure them), then by their int8 error. The bound keeps the shortest prefix of that
-ranking that meets it, found by bisection: a prefix's accuracy grows with its length near enough, so a network of
-~100 ranked layers costs ~8 conversions and evaluations, not 100 (NNCF's accuracy control reverts layers one at
-a time instead). Pure: the conversions and evaluations are the caller's (accuracy_with).
+ranking that meets it, found by doubling the prefix until it does, then bisecting: a prefix's accuracy grows with
+its length near enough, so a prefix of k layers costs about 2 log2(k) conversions and evaluations, not k (NNCF's
+accuracy control reverts layers one at a time instead); the layers measured to help come first, so k is often 1. Pure: the conversions and evaluations are the caller's (accuracy_with).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def search(order: list[str], accuracy_with: Callable[[tuple[str, ...]], float | 
            max_drop: float) -> PrecisionBound:
     """The shortest prefix of order that keeps the model within max_drop points of q's float accuracy.
     accuracy_with(layers) converts with those layers in float and evaluates on q's images (None: that set cannot
-    be converted). Not met when even the whole ranking in float loses more: the fp32 model is then the answer."""
+    be converted, e.g. every op in float). Not met when no prefix does: the fp32 model is then the answer."""
     start = time.perf_counter()
     tried: list[tuple[int, float]] = []
 
@@ -60,10 +60,17 @@ def search(order: list[str], accuracy_with: Callable[[tuple[str, ...]], float | 
 
     if within(q.float_accuracy, q.int8_accuracy, max_drop):
         return bound((), q.int8_accuracy, True)
-    best = meets(len(order)) if order else None
-    if best is None:
+    lo, hi, best = 0, None, None  # the prefix of lo layers misses the bound (full int8 does); hi meets it
+    k = 1
+    while k <= len(order):  # doubling: the layers measured to help come first, so a short prefix often meets it
+        accuracy = meets(k)
+        if accuracy is not None:
+            hi, best = k, accuracy
+            break
+        lo = k
+        k = min(2 * k, len(order)) if k < len(order) else len(order) + 1
+    if hi is None:
         return bound(tuple(order), tried[-1][1] if tried else q.int8_accuracy, False)
-    lo, hi = 0, len(order)  # full int8 misses the bound, the whole ranking meets it
     while hi - lo > 1:
         mid = (lo + hi) // 2
         accuracy = meets(mid)
