@@ -88,7 +88,8 @@ def run() -> list[Row]:
     store = Store(box.cache, box.data / "stages")
     y = datasets.load("fashion-mnist").y_test
     try:
-        lossy = [_one(VariantSpec(quant="int8", model=m, image_size=32, colour="rgb", **COMMON), store, y) for m in (NETWORKS.split(",") if NETWORKS else LOSSY)]
+        lossy = [_one(VariantSpec(quant="int8", model=m, image_size=32, colour="rgb", **COMMON), store, y)
+                 for m in (NETWORKS.split(",") if NETWORKS else LOSSY)]
         steady = _one(VariantSpec(quant="int8", **STEADY, **COMMON), store, y)
     finally:
         box.close()
