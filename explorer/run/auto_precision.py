@@ -52,7 +52,9 @@ class AutoPrecision:
         if b is None:
             return (f"the layers to keep in float for at most {self.max_drop:g} points lost are chosen when it is "
                     "built, from the int8 sibling's per-layer error")
-        lost = f"full int8 loses {(b.float_accuracy - b.int8_accuracy) * 100:.1f} points on {b.images:,} validation images"
+        drop = (b.float_accuracy - b.int8_accuracy) * 100
+        lost = (f"full int8 {'loses' if drop >= 0 else 'scores'} {abs(drop):.1f} points"
+                f"{'' if drop >= 0 else ' above float'} on {b.images:,} validation images")
         if not b.layers:
             return f"within {b.max_drop:g} points without any layer in float ({lost})"
         if not b.met:
