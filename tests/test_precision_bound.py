@@ -135,3 +135,30 @@ def test_full_integer_models_end_at_the_logits_whatever_their_softmax_is_named()
         x = np.random.default_rng(0).random((32, 8, 8, 1), dtype=np.float32)
         ops = [o.name for o in profile.ops(quantize.to_tflite(model, "int8", x))]
         assert "SOFTMAX" not in ops and "SOFTMAX" in [o.name for o in profile.ops(quantize.to_tflite(model, "fp32", x))]
+
+
+def test_where_the_layers_for_speed_measure_slower_together_the_accuracy_layers_alone_are_kept(tmp_path):
+    """The Intel host's profiles keep conv1 in float for speed; a bound keeps logits for accuracy. Both candidates
+    are timed (latencies injected both ways): the faster is kept, and the sentence says why."""
+    from support import intel_only_cache
+    from explorer.run import accuracy_bound, auto_precision
+    from explorer.store.cache import Store
+
+    cache, intel = intel_only_cache(tmp_path / "cache")
+    store = Store(cache)
+    spec = VariantSpec(quant="int8", precision="auto:0.5")
+    int8 = spec.replace(precision="full")
+    accuracy_bound.keep(store, int8.key(), PrecisionBound(0.5, 1000, 0.90, 0.88, ("logits",), 0.899, ((1, 0.899),),
+                                                          True, 0.4))
+    auto = auto_precision.auto_precision(spec, store, intel)
+    assert auto.candidate.precision == "conv1+logits" and auto.alternative.precision == "logits" and not auto.timed
+    meta, files = store.export("variants", int8.key())
+    base = store.read_latency(int8.key(), intel)
+    for together, alone in ((20.0, 30.0), (30.0, 20.0)):
+        for option, us in ((auto.candidate, together), (auto.alternative, alone)):
+            if not store.has("variants", option.key()):
+                store.put("variants", option.key(), {**meta, "key": option.key()}, files)
+            store.write_latency(option.key(), intel, {**base, "p50_us": us})
+        got = auto_precision.auto_precision(spec, store, intel)
+        assert got.timed and got.chosen.precision == ("conv1+logits" if together < alone else "logits")
+        assert ("auto keeps those alone" in got.text()) == (alone < together)

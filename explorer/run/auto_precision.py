@@ -31,10 +31,12 @@ class AutoPrecision:
     speed: tuple[str, ...] = ()  # the layers kept in float because they are slower in int8 here
     bound: PrecisionBound | None = None  # "auto:D": the layers kept in float for accuracy, once chosen
     max_drop: float | None = None
+    alternative: VariantSpec | None = None  # "auto:D" with layers for speed too: the accuracy layers alone, also timed
+    together_us: float | None = None  # the p50 of speed and accuracy layers together, where the alternative won
 
     @property
     def timed(self) -> bool:
-        return "candidate" in self.p50_us
+        return "candidate" in self.p50_us and (self.alternative is None or "alternative" in self.p50_us)
 
     @property
     def bound_pending(self) -> bool:
@@ -68,6 +70,11 @@ class AutoPrecision:
         if self.bound is not None and not self.bound.met:
             return ""
         us = self.p50_us
+        if self.together_us is not None:
+            return (f"with the layers slower in int8 here ({', '.join(self.speed)}) in float too it measured "
+                    f"{self.together_us:.1f} µs; with the accuracy layers alone {us['candidate']:.1f} µs, against "
+                    f"the int8 sibling's {us['int8']:.1f} µs and the fp32 sibling's {us['fp32']:.1f} µs: auto keeps "
+                    "those alone" + (f", and gives the {self.fallback} sibling, faster still" if self.fallback else ""))
         if self.candidate.quant == "fp32":
             return (f"the fp32 sibling ({us['fp32']:.1f} µs, against the int8 sibling's {us['int8']:.1f} µs): by the "
                     "op profiles it beats every mix of int8 and float layers here")
@@ -121,13 +128,28 @@ def auto_precision(spec: VariantSpec, store: Store, host_id: str | None = None) 
     keep = [lp.name for lp in layers if lp.name in speed or (bound and lp.name in bound.layers)]
     keep += [name for name in (bound.layers if bound else ()) if name not in keep]
     candidate = spec.replace(precision="+".join(keep) or "full")
-    timed = store.read_latency(candidate.key(), here) if store.has("variants", candidate.key()) else None
+    alone = [name for name in keep if bound and name in bound.layers]
+    alternative = spec.replace(precision="+".join(alone)) if alone and len(alone) < len(keep) else None
+    timed = _p50(store, candidate, here)
     if timed is None:
-        return AutoPrecision(candidate, candidate, p50, **why)
-    p50["candidate"] = Latency.from_dict(timed).p50_us
+        return AutoPrecision(candidate, candidate, p50, alternative=alternative, **why)
+    p50["candidate"] = timed
+    if alternative is not None:  # the profiles only predict: the islands for speed may cost more than they save
+        alone_us = _p50(store, alternative, here)
+        if alone_us is None:
+            return AutoPrecision(candidate, candidate, p50, alternative=alternative, **why)
+        p50["alternative"] = alone_us
+        if alone_us < timed:
+            why["together_us"], candidate, p50["candidate"] = timed, alternative, alone_us
     eligible = {n: p50[n] for n in siblings if n == "fp32" or bound is None or not bound.layers}
     fallback = precision.faster_sibling(p50["candidate"], eligible)
-    return AutoPrecision(candidate, siblings[fallback] if fallback else candidate, p50, fallback, **why)
+    return AutoPrecision(candidate, siblings[fallback] if fallback else candidate, p50, fallback,
+                         alternative=alternative, **why)
+
+
+def _p50(store: Store, spec: VariantSpec, here: str) -> float | None:
+    found = store.read_latency(spec.key(), here) if store.has("variants", spec.key()) else None
+    return None if found is None else Latency.from_dict(found).p50_us
 
 
 def resolve_precision(spec: VariantSpec, store: Store, host_id: str | None = None) -> VariantSpec:

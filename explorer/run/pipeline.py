@@ -378,7 +378,9 @@ def ensure(spec: VariantSpec, store: Store | None = None, on_progress: ProgressF
             choose_bound(spec.replace(precision="full"), spec.max_drop, store, on_progress)
             auto = auto_precision.auto_precision(spec, store)
         if not auto.timed:  # build and time the candidate here first: the profiles only predict
-            _, report = ensure(auto.candidate, store, on_progress, reuse=reuse, latency_kwargs=latency_kwargs)
+            for option in (auto.candidate, auto.alternative):
+                if option is not None:
+                    _, report = ensure(option, store, on_progress, reuse=reuse, latency_kwargs=latency_kwargs)
             auto = auto_precision.auto_precision(spec, store)
         if on_progress:
             on_progress(Progress("prepare", 0.0, f"Precision {spec.precision}: {auto.text()}"))
