@@ -96,13 +96,7 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
         fig.add_trace(go.Scatter(x=on_front[x], y=on_front[y], mode="lines", name="Pareto front",
                                  line=dict(shape="hv", color="#444", dash="dot"), hoverinfo="skip"))
     if tied is not None and tied.any():
-        # Not on the front, but not significantly less accurate than the front variants at least as fast:
-        # they may belong to it (explorer.present.significance.front_status).
-        maybe = df[tied]
-        fig.add_trace(go.Scatter(x=maybe[x], y=maybe[y], mode="markers", name="tied with the front",
-                                 marker=dict(size=sizes[maybe.index] + 10, color="#444", line=dict(width=1.5),
-                                             symbol="circle-open"),  # an open symbol is drawn in its colour
-                                 hoverinfo="skip"))
+        _ring_tied(fig, df[tied], sizes, x, y)
     _mark_int8_losses(fig, df, x, y)
     if highlight is not None and highlight in set(df["key"]):
         row = df[df["key"] == highlight].iloc[0]
@@ -110,20 +104,7 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
                                  marker=dict(size=26, color="rgba(0,0,0,0)", line=dict(width=3, color="#2ca02c")),
                                  hoverinfo="skip"))
     if preview is not None and x == "p50_us":
-        # Accuracy is unknown until it is trained: a vertical band at the measured latency, not a point.
-        fig.add_vrect(x0=preview["lo"], x1=preview["hi"], fillcolor="rgba(255,127,14,0.22)", line_width=0,
-                      layer="below")
-        fig.add_vline(x=preview["p50"], line=dict(color="#ff7f0e", dash="dash", width=2),
-                      annotation=dict(text=f"{preview['label']}: latency measured, not trained "
-                                           f"(p50 {preview['p50']:.1f} µs)", font=dict(color="#c45a00")),
-                      # the label runs toward the middle of the data: centred on a band near an edge, it
-                      # stretched the axis past it (to -20 µs)
-                      annotation_position="top right" if df.empty or preview["p50"] <= df[x].median()
-                      else "top left")
-        if df.empty:  # nothing else on the chart: plotly's autorange ignores shapes and drew empty axes
-            margin = max(preview["hi"] - preview["lo"], 0.1 * preview["p50"])
-            fig.update_xaxes(range=[preview["lo"] - margin, preview["hi"] + 4 * margin])
-            fig.update_yaxes(range=[0, 1])
+        _preview_band(fig, df, x, preview)
     timed = x.endswith("_us")
     # the axis names this host only for the points it measured: before its first measurement, none
     x_title = METRICS[x].title + (f" — measured on {host_label}" if host_label and timed and here.any() else "") + (
@@ -134,6 +115,33 @@ def pareto(df: pd.DataFrame, front: np.ndarray, x: str, y: str = "accuracy", *, 
     if log_x:
         fig.update_xaxes(type="log")
     return fig
+
+
+def _ring_tied(fig: go.Figure, maybe: pd.DataFrame, sizes: pd.Series, x: str, y: str) -> None:
+    """A dark ring around the variants not on the front but not significantly less accurate than the front
+    variants at least as fast: they may belong to it (explorer.present.significance.front_status)."""
+    fig.add_trace(go.Scatter(x=maybe[x], y=maybe[y], mode="markers", name="tied with the front",
+                             marker=dict(size=sizes[maybe.index] + 10, color="#444", line=dict(width=1.5),
+                                         symbol="circle-open"),  # an open symbol is drawn in its colour
+                             hoverinfo="skip"))
+
+
+def _preview_band(fig: go.Figure, df: pd.DataFrame, x: str, preview: dict) -> None:
+    """An untrained variant's measured latency (preview: p50, lo, hi, label) as a band across the chart."""
+    # Accuracy is unknown until it is trained: a vertical band at the measured latency, not a point.
+    fig.add_vrect(x0=preview["lo"], x1=preview["hi"], fillcolor="rgba(255,127,14,0.22)", line_width=0,
+                  layer="below")
+    fig.add_vline(x=preview["p50"], line=dict(color="#ff7f0e", dash="dash", width=2),
+                  annotation=dict(text=f"{preview['label']}: latency measured, not trained "
+                                       f"(p50 {preview['p50']:.1f} µs)", font=dict(color="#c45a00")),
+                  # the label runs toward the middle of the data: centred on a band near an edge, it
+                  # stretched the axis past it (to -20 µs)
+                  annotation_position="top right" if df.empty or preview["p50"] <= df[x].median()
+                  else "top left")
+    if df.empty:  # nothing else on the chart: plotly's autorange ignores shapes and drew empty axes
+        margin = max(preview["hi"] - preview["lo"], 0.1 * preview["p50"])
+        fig.update_xaxes(range=[preview["lo"] - margin, preview["hi"] + 4 * margin])
+        fig.update_yaxes(range=[0, 1])
 
 
 def _mark_int8_losses(fig: go.Figure, df: pd.DataFrame, x: str, y: str) -> None:
